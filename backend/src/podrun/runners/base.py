@@ -1,0 +1,141 @@
+"""The contract between the worker and a sandbox runner (local bubblewrap or Kubernetes).
+
+A runner starts one sandbox per execution, named deterministically after the execution, so a
+retried job finds (or cleans up) what an earlier attempt left. The sandbox speaks raw bytes:
+the worker turns them into lines, enforces the output cap and classifies the result.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class LimitKind(enum.StrEnum):
+    """Which limit ended a run."""
+
+    WALL_TIME = "WALL_TIME"
+    CPU_TIME = "CPU_TIME"
+    MEMORY = "MEMORY"
+    OUTPUT = "OUTPUT"
+    PROCESSES = "PROCESSES"
+
+
+class Stream(enum.StrEnum):
+    """The two output streams a script writes."""
+
+    STDOUT = "STDOUT"
+    STDERR = "STDERR"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits of one run. All fields are required once defaults are filled in."""
+
+    wall_time_ms: int
+    cpu_time_ms: int
+    memory_mib: int
+    output_bytes: int
+    processes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """A language runtime a runner can start: for the local runner, one interpreter on the host."""
+
+    id: str
+    language: str
+    version: str
+    default: bool
+    max_limits: Limits
+    default_limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    """Everything a runner needs to start one run. `name` is derived from the execution id."""
+
+    name: str
+    runtime_id: str
+    script: str
+    stdin: bytes | None
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class OutputBytes:
+    """A chunk of raw bytes a script wrote, in the order it wrote them, on one stream."""
+
+    stream: Stream
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Resources a run used, as measured by the runner (host side where it can)."""
+
+    wall_time_ms: int | None = None
+    cpu_time_ms: int | None = None
+    peak_memory_kib: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxResult:
+    """How a sandbox ended.
+
+    `exit_code` is set when the script exited, `signal` when a signal killed it. `limit_exceeded`
+    names the limit the runner saw being hit (wall, cpu, memory, processes). `error` is set when the
+    platform itself failed; it is shown to the user, so it must not contain internals.
+    """
+
+    exit_code: int | None
+    signal: int | None
+    limit_exceeded: LimitKind | None
+    usage: Usage
+    error: str | None = None
+
+
+class Sandbox(Protocol):
+    """One running sandbox."""
+
+    def output(self) -> AsyncIterator[OutputBytes]:
+        """Yield the script's output as it arrives; ends when both streams are closed."""
+        ...
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Write to the script's stdin. Ignored once stdin is closed or the script has ended."""
+        ...
+
+    async def close_stdin(self) -> None:
+        """Send EOF to the script's stdin."""
+        ...
+
+    async def kill(self) -> None:
+        """Kill everything in the sandbox now (cancel, output cap). Idempotent."""
+        ...
+
+    async def wait(self) -> SandboxResult:
+        """Wait for the sandbox to end (after `output()` is exhausted) and release its resources."""
+        ...
+
+
+class Runner(Protocol):
+    """Starts sandboxes. One runner per worker process."""
+
+    def runtimes(self) -> list[Runtime]:
+        """The runtimes this runner offers; exactly one has `default=True`."""
+        ...
+
+    def isolation(self) -> str:
+        """A short human-readable description of how limits are enforced (for example "cgroup v1 + rlimits")."""
+        ...
+
+    async def start(self, spec: SandboxSpec) -> Sandbox:
+        """Start (or, where the backend allows it, re-attach to) the sandbox named `spec.name`."""
+        ...
+
+    async def cleanup(self, name: str) -> None:
+        """Remove whatever a sandbox of this name left behind (after a crashed worker). Idempotent."""
+        ...
