@@ -11,6 +11,12 @@ import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
+
+
+def sandbox_name(execution_id: UUID) -> str:
+    """The deterministic sandbox name of an execution (a retry finds what an earlier attempt left)."""
+    return "podrun-" + execution_id.hex
 
 
 class LimitKind(enum.StrEnum):

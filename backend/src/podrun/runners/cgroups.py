@@ -1,0 +1,233 @@
+"""Per-sandbox cgroups: memory, process and CPU limits and trusted usage figures.
+
+Sandboxes get a cgroup named after the sandbox under `<this process's cgroup>/podrun/`, so a
+worker (or a retry after a crash) finds leftovers by name. cgroup v2 is used when the unified
+hierarchy is mounted with the memory and pids controllers and is writable; otherwise cgroup v1
+when its memory, pids and cpuacct hierarchies are writable; otherwise none (rlimits only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+PARENT = "podrun"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxUsage:
+    """What the cgroup saw a sandbox use and hit."""
+
+    cpu_ns: int | None
+    peak_memory_bytes: int | None
+    oom_killed: bool
+    pids_limit_hit: bool
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _read_int(path: Path) -> int | None:
+    text = _read(path)
+    try:
+        return int(text.strip()) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _read_key(path: Path, key: str) -> int | None:
+    """A value of a "key value" per-line file such as memory.events."""
+    for line in (_read(path) or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _own_cgroup_dirs() -> dict[str, Path]:
+    """Where this process's cgroup lives in each mounted hierarchy ("" is the unified one)."""
+    memberships: dict[str, str] = {}
+    for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
+        _, controller_list, path = line.split(":", 2)
+        for controller in controller_list.split(",") if controller_list else [""]:
+            memberships[controller] = path
+    dirs: dict[str, Path] = {}
+    for line in (_read(Path("/proc/self/mountinfo")) or "").splitlines():
+        fields = line.split()
+        separator = fields.index("-")
+        fs_type, options = fields[separator + 1], fields[separator + 3].split(",")
+        root, mountpoint = fields[3], fields[4]
+        if fs_type == "cgroup2":
+            controllers = [""]
+        elif fs_type == "cgroup":
+            controllers = [option for option in options if option in V1_CONTROLLERS]
+        else:
+            continue
+        for controller in controllers:
+            member = memberships.get(controller)
+            if member is None or not (member + "/").startswith(root.rstrip("/") + "/"):
+                continue
+            dirs[controller] = Path(mountpoint) / member[len(root.rstrip("/")) :].lstrip("/")
+    return dirs
+
+
+class Cgroups:
+    """The cgroup hierarchy sandboxes are placed in (v1 or v2), or none at all."""
+
+    def __init__(self, version: int | None, parents: dict[str, Path]) -> None:
+        self.version = version
+        self.parents = parents
+
+    @classmethod
+    def detect(cls) -> Cgroups:
+        """Find a writable cgroup hierarchy with the controllers we need; prefer v2."""
+        own = _own_cgroup_dirs()
+        unified = own.get("")
+        if unified is not None:
+            available = set((_read(unified / "cgroup.controllers") or "").split())
+            if {"memory", "pids", "cpu"} <= available:
+                parent = unified / PARENT
+                try:
+                    # v2 allows controllers in a child only if the parent delegates them.
+                    (unified / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                    parent.mkdir(exist_ok=True)
+                    (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                    return cls(2, {"": parent})
+                except OSError as exc:
+                    log.info("cgroup v2 not usable", error=type(exc).__name__)
+        if all(controller in own for controller in V1_CONTROLLERS):
+            parents = {controller: own[controller] / PARENT for controller in V1_CONTROLLERS}
+            try:
+                for parent in parents.values():
+                    parent.mkdir(exist_ok=True)
+                return cls(1, parents)
+            except OSError as exc:
+                log.info("cgroup v1 not usable", error=type(exc).__name__)
+        return cls(None, {})
+
+    def describe(self) -> str:
+        """How limits are enforced, for humans."""
+        if self.version == 1:
+            return "cgroup v1 (memory, pids, cpuacct) + rlimits"
+        if self.version == 2:
+            return "cgroup v2 (memory, pids, cpu) + rlimits"
+        return "rlimits only"
+
+    def dirs(self, name: str) -> dict[str, Path]:
+        """The directories of the sandbox cgroup `name`, one per hierarchy."""
+        return {controller: parent / name for controller, parent in self.parents.items()}
+
+    def create(self, name: str, *, memory_bytes: int, max_pids: int) -> SandboxCgroup | None:
+        """Create the sandbox cgroup with its limits; None when cgroups are not in force."""
+        if self.version is None:
+            return None
+        cgroup = SandboxCgroup(self.version, self.dirs(name))
+        cgroup.create(memory_bytes=memory_bytes, max_pids=max_pids)
+        return cgroup
+
+    def remove(self, name: str) -> None:
+        """Kill whatever runs in the sandbox cgroup `name` and remove it. Idempotent."""
+        if self.version is not None:
+            SandboxCgroup(self.version, self.dirs(name)).remove()
+
+
+class SandboxCgroup:
+    """One sandbox's cgroup (a directory per hierarchy in v1, one directory in v2)."""
+
+    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
+        self.version = version
+        self.dirs = dirs
+
+    def create(self, *, memory_bytes: int, max_pids: int) -> None:
+        """Make the directories and write the limits (swap included, so it cannot dodge them)."""
+        for directory in self.dirs.values():
+            directory.mkdir()
+        if self.version == 2:
+            cgroup = self.dirs[""]
+            (cgroup / "memory.max").write_text(str(memory_bytes))
+            with contextlib.suppress(OSError):
+                (cgroup / "memory.swap.max").write_text("0")
+            (cgroup / "pids.max").write_text(str(max_pids))
+            return
+        memory = self.dirs["memory"]
+        (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        memsw = memory / "memory.memsw.limit_in_bytes"
+        if memsw.exists():
+            memsw.write_text(str(memory_bytes))
+        (self.dirs["pids"] / "pids.max").write_text(str(max_pids))
+
+    def add(self, pid: int) -> None:
+        """Move a process into the cgroup (in every hierarchy)."""
+        for directory in self.dirs.values():
+            (directory / "cgroup.procs").write_text(str(pid))
+
+    def pids(self) -> set[int]:
+        """Every process currently in the cgroup."""
+        found: set[int] = set()
+        for directory in self.dirs.values():
+            found.update(int(pid) for pid in (_read(directory / "cgroup.procs") or "").split())
+        return found
+
+    def kill(self) -> None:
+        """SIGKILL everything in the cgroup, once."""
+        if self.version == 2 and (self.dirs[""] / "cgroup.kill").exists():
+            with contextlib.suppress(OSError):
+                (self.dirs[""] / "cgroup.kill").write_text("1")
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def usage(self) -> SandboxUsage:
+        """The trusted, host-side view of what the sandbox used and which limits it hit."""
+        if self.version == 2:
+            cgroup = self.dirs[""]
+            usage_usec = _read_key(cgroup / "cpu.stat", "usage_usec")
+            return SandboxUsage(
+                cpu_ns=usage_usec * 1000 if usage_usec is not None else None,
+                peak_memory_bytes=_read_int(cgroup / "memory.peak"),
+                oom_killed=(_read_key(cgroup / "memory.events", "oom_kill") or 0) > 0,
+                pids_limit_hit=(_read_key(cgroup / "pids.events", "max") or 0) > 0,
+            )
+        memory = self.dirs["memory"]
+        return SandboxUsage(
+            cpu_ns=self.cpu_ns(),
+            peak_memory_bytes=_read_int(memory / "memory.max_usage_in_bytes"),
+            oom_killed=(_read_key(memory / "memory.oom_control", "oom_kill") or 0) > 0,
+            pids_limit_hit=(_read_key(self.dirs["pids"] / "pids.events", "max") or 0) > 0,
+        )
+
+    def cpu_ns(self) -> int | None:
+        """CPU time used so far by everything in the cgroup."""
+        if self.version == 2:
+            usage_usec = _read_key(self.dirs[""] / "cpu.stat", "usage_usec")
+            return usage_usec * 1000 if usage_usec is not None else None
+        return _read_int(self.dirs["cpuacct"] / "cpuacct.usage")
+
+    def remove(self, timeout_s: float = 2.0) -> None:
+        """Kill the processes and remove the directories. Idempotent; gives up after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        for directory in self.dirs.values():
+            while directory.exists():
+                self.kill()
+                try:
+                    directory.rmdir()
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        log.warning("cgroup not removed", cgroup=str(directory))
+                        break
+                    time.sleep(0.01)

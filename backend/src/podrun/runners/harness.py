@@ -1,0 +1,469 @@
+"""The program that runs inside every sandbox, between the runner and the user's script.
+
+It is stdlib-only and runs on every interpreter a runner offers (Python >= 3.10), as
+`python -I harness.py`. It keeps stdout and stderr apart, forwards input, applies rlimits and
+reports how the script ended. Its own stdin and stdout carry line-based text frames (on
+Kubernetes its stdout is the pod's only log stream), one frame per line, a tag, a space, a payload:
+
+    runner -> harness (harness stdin)
+        H <json>      header, exactly once, first: {"script": str, "stdin": base64 | null,
+                      "stdin_eof": bool, "cpu_time_ms": int, "memory_bytes": int | null,
+                      "processes": int | null, "file_size_bytes": int | null}
+                      (a null limit means "enforced elsewhere, for example by a cgroup")
+        I <base64>    bytes for the script's stdin
+        C             close the script's stdin (EOF); so does the end of the harness's stdin
+
+    harness -> runner (harness stdout)
+        R <json>      ready, before the header is read: {"protocol": 1, "pid": int}
+        O <base64>    a chunk of the script's stdout, sent as soon as it was read
+        E <base64>    a chunk of the script's stderr
+        X <json>      the end, always last: {"exit_code": int | null, "signal": int | null,
+                      "wall_ms": int, "cpu_ms": int, "peak_rss_kib": int, "error": str | null}
+
+Malformed runner frames end the run with an `error` in the X frame.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import resource
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+PROTOCOL_VERSION = 1
+# The sandbox's /tmp is its own private tmpfs.
+SANDBOX_TMP = "/tmp"  # noqa: S108
+SCRIPT_PATH = SANDBOX_TMP + "/main.py"
+READ_CHUNK = 64 * 1024
+# A header carries the script and the initial stdin, both capped far below this by the API.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+# After the script exits, how long background processes that still hold its pipes may keep writing.
+DRAIN_AFTER_EXIT_S = 0.2
+PR_SET_DUMPABLE = 4
+# The script inherits the harness's environment, which the runner set up from scratch.
+CHILD_ENV_OVERRIDES = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+class FrameError(ValueError):
+    """A frame that does not follow the protocol."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the runner asks the harness to run, and under which limits."""
+
+    script: str
+    stdin: bytes
+    stdin_eof: bool
+    cpu_time_ms: int
+    memory_bytes: int | None = None
+    processes: int | None = None
+    file_size_bytes: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The header's JSON payload."""
+        return {
+            "script": self.script,
+            "stdin": base64.b64encode(self.stdin).decode("ascii") if self.stdin else None,
+            "stdin_eof": self.stdin_eof,
+            "cpu_time_ms": self.cpu_time_ms,
+            "memory_bytes": self.memory_bytes,
+            "processes": self.processes,
+            "file_size_bytes": self.file_size_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> Header:
+        """Parse and validate a header payload."""
+        if not isinstance(value, dict):
+            raise FrameError("header is not an object")
+        script = value.get("script")
+        stdin = value.get("stdin")
+        stdin_eof = value.get("stdin_eof", False)
+        if not isinstance(script, str) or not isinstance(stdin_eof, bool):
+            raise FrameError("header has no script")
+        if stdin is not None and not isinstance(stdin, str):
+            raise FrameError("header stdin is not base64 text")
+        return cls(
+            script=script,
+            stdin=decode_b64(stdin) if stdin else b"",
+            stdin_eof=stdin_eof,
+            cpu_time_ms=_positive_int(value.get("cpu_time_ms"), "cpu_time_ms"),
+            memory_bytes=_optional_positive_int(value.get("memory_bytes"), "memory_bytes"),
+            processes=_optional_positive_int(value.get("processes"), "processes"),
+            file_size_bytes=_optional_positive_int(value.get("file_size_bytes"), "file_size_bytes"),
+        )
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How the script ended and what it used, as the harness saw it."""
+
+    exit_code: int | None
+    signal: int | None
+    wall_ms: int
+    cpu_ms: int
+    peak_rss_kib: int
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The exit frame's JSON payload."""
+        return {
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "wall_ms": self.wall_ms,
+            "cpu_ms": self.cpu_ms,
+            "peak_rss_kib": self.peak_rss_kib,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> Exit:
+        """Parse and validate an exit payload."""
+        if not isinstance(value, dict):
+            raise FrameError("exit is not an object")
+        error = value.get("error")
+        if error is not None and not isinstance(error, str):
+            raise FrameError("exit error is not text")
+        return cls(
+            exit_code=_optional_int(value.get("exit_code"), "exit_code"),
+            signal=_optional_int(value.get("signal"), "signal"),
+            wall_ms=_non_negative_int(value.get("wall_ms"), "wall_ms"),
+            cpu_ms=_non_negative_int(value.get("cpu_ms"), "cpu_ms"),
+            peak_rss_kib=_non_negative_int(value.get("peak_rss_kib"), "peak_rss_kib"),
+            error=error,
+        )
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise FrameError(f"{name} is not an integer")
+    return value
+
+
+def _non_negative_int(value: object, name: str) -> int:
+    number = _optional_int(value, name)
+    if number is None or number < 0:
+        raise FrameError(f"{name} is not a non-negative integer")
+    return number
+
+
+def _positive_int(value: object, name: str) -> int:
+    number = _optional_int(value, name)
+    if number is None or number <= 0:
+        raise FrameError(f"{name} is not a positive integer")
+    return number
+
+
+def _optional_positive_int(value: object, name: str) -> int | None:
+    return None if value is None else _positive_int(value, name)
+
+
+def decode_b64(text: str) -> bytes:
+    """Strict base64 decoding; anything else is a frame error."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FrameError("invalid base64") from exc
+
+
+def encode_frame(tag: str, payload: bytes | dict[str, Any] | None = None) -> bytes:
+    """One frame as a line: bytes are base64-encoded, dicts JSON-encoded (ASCII only)."""
+    if payload is None:
+        return tag.encode("ascii") + b"\n"
+    if isinstance(payload, bytes):
+        body = base64.b64encode(payload)
+    else:
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return tag.encode("ascii") + b" " + body + b"\n"
+
+
+def parse_frame(line: bytes) -> tuple[str, bytes]:
+    """Split one line into its tag and raw payload (base64 or JSON text, not yet decoded)."""
+    line = line.rstrip(b"\n")
+    if len(line) > MAX_FRAME_BYTES:
+        raise FrameError("frame too long")
+    tag, _, payload = line.partition(b" ")
+    if len(tag) != 1 or not tag.isalpha() or not tag.isupper():
+        raise FrameError("invalid frame tag")
+    return tag.decode("ascii"), payload
+
+
+def parse_json_payload(payload: bytes) -> object:
+    """Decode a JSON payload, turning any failure into a frame error."""
+    try:
+        return json.loads(payload.decode("ascii"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FrameError("invalid JSON payload") from exc
+
+
+def _make_undumpable() -> None:
+    # A non-dumpable process cannot be ptraced and its /proc/<pid>/fd cannot be opened by a
+    # process of the same uid without CAP_SYS_PTRACE: the script cannot forge our frames.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class Harness:
+    """One run: read the header, start the script, pump bytes until it ends."""
+
+    def __init__(self, control_in: int = 0, frames_out: int = 1) -> None:
+        self.control_in = control_in
+        self.frames_out = frames_out
+        self.selector = selectors.DefaultSelector()
+        self.control_buffer = b""
+        self.control_open = True
+        self.child: subprocess.Popen[bytes] | None = None
+        self.pending_stdin = bytearray()
+        self.stdin_eof_requested = False
+        self.stdin_watched = False
+        self.error: str | None = None
+
+    def emit(self, tag: str, payload: bytes | dict[str, Any] | None = None) -> None:
+        """Write one frame to the runner; blocks when the runner reads slowly (back-pressure)."""
+        _write_all(self.frames_out, encode_frame(tag, payload))
+
+    def read_header(self) -> Header:
+        """Block until the header line has arrived."""
+        while b"\n" not in self.control_buffer:
+            data = os.read(self.control_in, READ_CHUNK)
+            if not data:
+                raise FrameError("no header")
+            self.control_buffer += data
+            if len(self.control_buffer) > MAX_FRAME_BYTES:
+                raise FrameError("header too long")
+        line, _, self.control_buffer = self.control_buffer.partition(b"\n")
+        tag, payload = parse_frame(line)
+        if tag != "H":
+            raise FrameError("first frame is not a header")
+        return Header.from_json(parse_json_payload(payload))
+
+    def run(self) -> int:
+        """Run the whole protocol; returns the harness's own exit status."""
+        started = time.monotonic()
+        self.emit("R", {"protocol": PROTOCOL_VERSION, "pid": os.getpid()})
+        exit_code: int | None = None
+        exit_signal: int | None = None
+        try:
+            header = self.read_header()
+            self.pending_stdin += header.stdin
+            self.stdin_eof_requested = header.stdin_eof
+            self.handle_control_lines()
+            started = time.monotonic()
+            returncode = self.run_script(header)
+            if returncode is not None:
+                exit_code, exit_signal = (returncode, None) if returncode >= 0 else (None, -returncode)
+        except FrameError as exc:
+            self.error = f"protocol error: {exc}"
+        except OSError as exc:
+            self.error = f"could not run the script: {errno.errorcode.get(exc.errno or 0, 'error')}"
+        finally:
+            self.kill_child()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.emit(
+            "X",
+            Exit(
+                exit_code=exit_code,
+                signal=exit_signal,
+                wall_ms=int((time.monotonic() - started) * 1000),
+                cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
+                peak_rss_kib=usage.ru_maxrss,
+                error=self.error,
+            ).to_json(),
+        )
+        return 0
+
+    def run_script(self, header: Header) -> int | None:
+        """Start the script and pump its pipes until it has exited and its output is drained."""
+        fd = os.open(SCRIPT_PATH, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, header.script.encode("utf-8", "surrogatepass"))
+        finally:
+            os.close(fd)
+        self.child = subprocess.Popen(  # noqa: S603 - argv list, our own interpreter
+            [sys.executable, "-u", SCRIPT_PATH],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **CHILD_ENV_OVERRIDES},
+            cwd=SANDBOX_TMP,
+            start_new_session=True,
+            preexec_fn=lambda: _apply_limits(header),  # noqa: PLW1509 - the harness is single-threaded
+        )
+        assert self.child.stdin is not None
+        assert self.child.stdout is not None
+        assert self.child.stderr is not None
+        streams = {self.child.stdout.fileno(): "O", self.child.stderr.fileno(): "E"}
+        for fd in (*streams, self.child.stdin.fileno()):
+            os.set_blocking(fd, False)
+        for fd in streams:
+            self.selector.register(fd, selectors.EVENT_READ, "output")
+        if self.control_open:
+            self.selector.register(self.control_in, selectors.EVENT_READ, "control")
+        self.flush_stdin()
+        exit_wakeup = _pidfd(self.child.pid)
+        if exit_wakeup is not None:
+            self.selector.register(exit_wakeup, selectors.EVENT_READ, "exit")
+        drain_deadline: float | None = None
+        while drain_deadline is None or (streams and time.monotonic() < drain_deadline):
+            timeout = None if exit_wakeup is not None else 0.05
+            if drain_deadline is not None:
+                timeout = max(0.0, drain_deadline - time.monotonic())
+            for key, _ in self.selector.select(timeout):
+                if key.data == "output":
+                    self.pump_output(key.fd, streams)
+                elif key.data == "control":
+                    self.read_control()
+                elif key.data == "stdin":
+                    self.flush_stdin()
+                elif key.data == "exit":
+                    self.selector.unregister(key.fd)
+            if drain_deadline is None and self.child_exited():
+                # Whatever the script left running in its process group dies with it; output
+                # already in the pipes is still delivered.
+                self.kill_child()
+                drain_deadline = time.monotonic() + DRAIN_AFTER_EXIT_S
+        if exit_wakeup is not None:
+            os.close(exit_wakeup)
+        return self.child.wait()
+
+    def pump_output(self, fd: int, streams: dict[int, str]) -> None:
+        """Forward one chunk of output, exactly as the script wrote it."""
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        if data:
+            self.emit(streams[fd], data)
+            return
+        self.selector.unregister(fd)
+        del streams[fd]
+
+    def read_control(self) -> None:
+        """Read frames from the runner after the header."""
+        data = os.read(self.control_in, READ_CHUNK)
+        if not data:
+            self.selector.unregister(self.control_in)
+            self.control_open = False
+            self.stdin_eof_requested = True
+            self.flush_stdin()
+            return
+        self.control_buffer += data
+        if len(self.control_buffer) > MAX_FRAME_BYTES:
+            raise FrameError("control frame too long")
+        self.handle_control_lines()
+        self.flush_stdin()
+
+    def handle_control_lines(self) -> None:
+        """Apply every complete frame in the control buffer."""
+        while b"\n" in self.control_buffer:
+            line, _, self.control_buffer = self.control_buffer.partition(b"\n")
+            tag, payload = parse_frame(line)
+            if tag == "I":
+                if not self.stdin_eof_requested:
+                    self.pending_stdin += decode_b64(payload.decode("ascii", "replace"))
+            elif tag == "C":
+                self.stdin_eof_requested = True
+            else:
+                raise FrameError("unexpected frame")
+
+    def flush_stdin(self) -> None:
+        """Write what we can to the script's stdin without blocking; close it once asked to."""
+        if self.child is None or self.child.stdin is None or self.child.stdin.closed:
+            return
+        fd = self.child.stdin.fileno()
+        try:
+            while self.pending_stdin:
+                written = os.write(fd, self.pending_stdin)
+                del self.pending_stdin[:written]
+        except BlockingIOError:
+            self.watch_stdin(fd, watch=True)
+            return
+        except BrokenPipeError:
+            # The script closed its stdin: later input has nowhere to go.
+            self.pending_stdin.clear()
+            self.stdin_eof_requested = True
+        self.watch_stdin(fd, watch=False)
+        if self.stdin_eof_requested:
+            self.child.stdin.close()
+
+    def watch_stdin(self, fd: int, *, watch: bool) -> None:
+        """Poll the script's stdin for writability only while input is waiting."""
+        if watch == self.stdin_watched:
+            return
+        if watch:
+            self.selector.register(fd, selectors.EVENT_WRITE, "stdin")
+        else:
+            self.selector.unregister(fd)
+        self.stdin_watched = watch
+
+    def child_exited(self) -> bool:
+        """Whether the script has exited, without reaping it (its pid stays its group's id)."""
+        assert self.child is not None
+        if self.child.returncode is not None:
+            return True
+        try:
+            info = os.waitid(os.P_PID, self.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+
+    def kill_child(self) -> None:
+        """Kill the script's whole process group (the script ran in its own session)."""
+        if self.child is None or self.child.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.child.pid, signal.SIGKILL)
+
+
+def _apply_limits(header: Header) -> None:
+    # Runs in the forked child before exec. RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a
+    # second later at the hard limit.
+    cpu_s = max(1, -(-header.cpu_time_ms // 1000))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    if header.memory_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (header.memory_bytes, header.memory_bytes))
+    if header.processes is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (header.processes, header.processes))
+    if header.file_size_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (header.file_size_bytes, header.file_size_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when `pid` exits, where the kernel offers one."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def main() -> int:
+    """Entry point inside the sandbox."""
+    _make_undumpable()
+    return Harness().run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

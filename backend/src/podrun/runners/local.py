@@ -1,0 +1,455 @@
+"""The local sandbox runner: bubblewrap namespaces, cgroups where writable, rlimits always.
+
+One run is: create the sandbox's cgroup, start `bwrap ... python -I harness.py`, wait for the
+harness's ready frame, move the sandbox's processes into the cgroup, send the header (script,
+stdin, limits), then read frames from the harness's stdout until its exit frame. The split
+between "start a harness" and "send it the header" is where a pool of warm sandboxes would go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from functools import cached_property
+from pathlib import Path
+
+import structlog
+
+from podrun.runners import harness
+from podrun.runners.base import (
+    LimitKind,
+    Limits,
+    OutputBytes,
+    Runtime,
+    SandboxResult,
+    SandboxSpec,
+    Stream,
+    Usage,
+)
+from podrun.runners.cgroups import Cgroups, SandboxCgroup
+from podrun.runners.interpreters import Interpreter, discover
+from podrun.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+BWRAP = "/usr/bin/bwrap"
+HARNESS_HOST_PATH = Path(harness.__file__)
+HARNESS_SANDBOX_PATH = "/opt/podrun/harness.py"
+PYTHON_SANDBOX_ROOT = "/opt/python"
+SANDBOX_UID = "65534"
+# bwrap's monitor, bwrap's pid-namespace init and the harness live in the cgroup beside the script.
+PLATFORM_PROCESSES = 3
+READY_TIMEOUT_S = 10.0
+# Output frames carry at most 64 KiB of data (about 88 KiB of base64); anything longer is malformed.
+MAX_FRAME_LINE = 1024 * 1024
+STDIN_FRAME_BYTES = 48 * 1024
+CPU_POLL_S = 0.1
+PLATFORM_STDERR_KEEP = 4096
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+
+START_FAILED = "The sandbox could not be started."
+ENDED_UNEXPECTEDLY = "The sandbox ended unexpectedly."
+PROTOCOL_BROKEN = "The sandbox returned malformed data."
+
+
+class LocalRunner:
+    """Runs each execution in a fresh bubblewrap sandbox on this host."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def interpreters(self) -> dict[str, Interpreter]:
+        """The interpreters on offer by runtime id, discovered once."""
+        found = discover(self.settings.python_interpreters)
+        log.info("python interpreters discovered", runtimes=[interpreter.version_text for interpreter in found])
+        return {interpreter.runtime_id: interpreter for interpreter in found}
+
+    @cached_property
+    def cgroups(self) -> Cgroups:
+        """The cgroup hierarchy sandboxes go into, detected once."""
+        cgroups = Cgroups.detect()
+        log.info("sandbox isolation", isolation=cgroups.describe())
+        return cgroups
+
+    def runtimes(self) -> list[Runtime]:
+        """One runtime per Python minor version; the newest is the default."""
+        s = self.settings
+        max_limits = Limits(
+            s.max_wall_time_ms, s.max_cpu_time_ms, s.max_memory_mib, s.max_output_bytes, s.max_processes
+        )
+        default_limits = Limits(
+            s.default_wall_time_ms,
+            s.default_cpu_time_ms,
+            s.default_memory_mib,
+            s.default_output_bytes,
+            s.default_processes,
+        )
+        newest = max(self.interpreters.values(), key=lambda interpreter: interpreter.version, default=None)
+        return [
+            Runtime(
+                id=interpreter.runtime_id,
+                language="python",
+                version=interpreter.version_text,
+                default=interpreter is newest,
+                max_limits=max_limits,
+                default_limits=default_limits,
+            )
+            for interpreter in self.interpreters.values()
+        ]
+
+    def isolation(self) -> str:
+        """How limits are enforced on this host."""
+        return "bubblewrap namespaces, " + self.cgroups.describe()
+
+    async def start(self, spec: SandboxSpec) -> LocalSandbox | FailedSandbox:
+        """Start a fresh sandbox named `spec.name`, replacing whatever an earlier attempt left."""
+        interpreter = self.interpreters.get(spec.runtime_id)
+        if interpreter is None:
+            raise LookupError(f"unknown runtime {spec.runtime_id!r}")
+        await self.cleanup(spec.name)
+        limits = spec.limits
+        try:
+            cgroup = await asyncio.to_thread(
+                self.cgroups.create,
+                spec.name,
+                memory_bytes=limits.memory_mib * 1024 * 1024,
+                max_pids=limits.processes + PLATFORM_PROCESSES,
+            )
+        except OSError as exc:
+            log.exception("sandbox cgroup not created", sandbox=spec.name, error=type(exc).__name__)
+            await self.cleanup(spec.name)
+            return FailedSandbox(START_FAILED)
+        sandbox = await self.launch(spec.name, interpreter, cgroup)
+        if isinstance(sandbox, FailedSandbox):
+            await self.cleanup(spec.name)
+            return sandbox
+        header = harness.Header(
+            script=spec.script,
+            stdin=spec.stdin or b"",
+            stdin_eof=False,
+            cpu_time_ms=limits.cpu_time_ms,
+            # With a cgroup in force these are enforced (and measured) on the host instead.
+            memory_bytes=None if cgroup else limits.memory_mib * 1024 * 1024,
+            processes=None if cgroup else limits.processes,
+            file_size_bytes=self.settings.sandbox_file_size_mib * 1024 * 1024,
+        )
+        await sandbox.begin(header, limits)
+        return sandbox
+
+    async def launch(
+        self, name: str, interpreter: Interpreter, cgroup: SandboxCgroup | None
+    ) -> LocalSandbox | FailedSandbox:
+        """Start bwrap and the harness, and wait until the harness is ready for a header."""
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.bwrap_argv(interpreter),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=MAX_FRAME_LINE,
+            )
+        except OSError as exc:
+            log.exception("bwrap not started", sandbox=name, error=type(exc).__name__)
+            return FailedSandbox(START_FAILED)
+        sandbox = LocalSandbox(name, process, cgroup)
+        if not await sandbox.wait_ready():
+            await sandbox.kill()
+            await sandbox.wait()
+            return FailedSandbox(START_FAILED)
+        return sandbox
+
+    def bwrap_argv(self, interpreter: Interpreter) -> list[str]:
+        """The bubblewrap command line: nothing of the host but system files and the interpreter."""
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": harness.SANDBOX_TMP,
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        argv = [
+            BWRAP,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--uid", SANDBOX_UID,
+            "--gid", SANDBOX_UID,
+            "--hostname", "podrun",
+            "--cap-drop", "ALL",
+            "--ro-bind", "/usr", "/usr",
+        ]  # fmt: skip
+        for directory in SYSTEM_DIRS:
+            if os.path.islink(directory):
+                argv += ["--symlink", os.readlink(directory), directory]
+            elif os.path.isdir(directory):
+                argv += ["--ro-bind", directory, directory]
+        for path in ETC_FILES:
+            argv += ["--ro-bind-try", path, path]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        argv += ["--size", str(self.settings.sandbox_tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
+        executable = str(interpreter.executable)
+        if not interpreter.base_prefix.is_relative_to("/usr"):
+            # An interpreter outside /usr (pyenv under /root, say) appears at a neutral path.
+            prefix = f"{PYTHON_SANDBOX_ROOT}/{interpreter.version_text}"
+            argv += ["--ro-bind", str(interpreter.base_prefix), prefix]
+            executable = f"{prefix}/{interpreter.executable.relative_to(interpreter.base_prefix)}"
+            env["PATH"] = f"{prefix}/bin:{env['PATH']}"
+            # Shared-library builds find libpythonX.Y.so through an absolute host RUNPATH.
+            if any((interpreter.base_prefix / "lib").glob("libpython*.so*")):
+                env["LD_LIBRARY_PATH"] = f"{prefix}/lib"
+        argv += [
+            "--ro-bind",
+            str(HARNESS_HOST_PATH),
+            HARNESS_SANDBOX_PATH,
+            "--chdir",
+            harness.SANDBOX_TMP,
+            "--clearenv",
+        ]
+        for key, value in env.items():
+            argv += ["--setenv", key, value]
+        return [*argv, executable, "-I", HARNESS_SANDBOX_PATH]
+
+    async def cleanup(self, name: str) -> None:
+        """Kill and remove whatever the sandbox `name` left behind. Idempotent."""
+        await asyncio.to_thread(self.cgroups.remove, name)
+
+
+class FailedSandbox:
+    """A sandbox that never started: no output, and a result that carries the error."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    async def output(self) -> AsyncIterator[OutputBytes]:
+        """Nothing was written."""
+        return
+        yield
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Ignored."""
+
+    async def close_stdin(self) -> None:
+        """Ignored."""
+
+    async def kill(self) -> None:
+        """Nothing to kill."""
+
+    async def wait(self) -> SandboxResult:
+        """The platform error."""
+        return SandboxResult(exit_code=None, signal=None, limit_exceeded=None, usage=Usage(), error=self.error)
+
+
+class LocalSandbox:
+    """One bwrap process with the harness in it, speaking the harness's frame protocol."""
+
+    def __init__(self, name: str, process: asyncio.subprocess.Process, cgroup: SandboxCgroup | None) -> None:
+        self.name = name
+        self.process = process
+        self.cgroup = cgroup
+        self.limits: Limits | None = None
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self.exit: harness.Exit | None = None
+        self.killed = False
+        self.limit_hit: LimitKind | None = None
+        self.platform_error: str | None = None
+        self.stdin_closed = False
+        self.output_done = False
+        self.watchdog: asyncio.Task[None] | None = None
+        self.stderr_reader = asyncio.create_task(self._read_platform_stderr())
+
+    async def wait_ready(self) -> bool:
+        """Wait for the harness's ready frame, then put every sandbox process into the cgroup."""
+        assert self.process.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.process.stdout.readline(), READY_TIMEOUT_S)
+            tag, _ = harness.parse_frame(line)
+        except (TimeoutError, ValueError) as exc:
+            log.exception("sandbox harness not ready", sandbox=self.name, error=type(exc).__name__)
+            return False
+        if tag != "R":
+            log.error("sandbox harness not ready", sandbox=self.name, error="unexpected frame")
+            return False
+        if self.cgroup is not None:
+            # Nothing in the sandbox forks until the header arrives, so this tree is complete.
+            try:
+                for pid in _process_tree(self.process.pid):
+                    self.cgroup.add(pid)
+            except OSError as exc:
+                log.exception("sandbox not placed in its cgroup", sandbox=self.name, error=type(exc).__name__)
+                return False
+        return True
+
+    async def begin(self, header: harness.Header, limits: Limits) -> None:
+        """Send the header: the script starts now, and so do the wall-time and CPU watchdogs."""
+        self.limits = limits
+        await self._send(harness.encode_frame("H", header.to_json()))
+        self.started = time.monotonic()
+        self.watchdog = asyncio.create_task(self._watch(limits))
+
+    async def output(self) -> AsyncIterator[OutputBytes]:
+        """The script's output chunks, until the harness's exit frame (or its end)."""
+        assert self.process.stdout is not None
+        if self.output_done:
+            return
+        streams = {"O": Stream.STDOUT, "E": Stream.STDERR}
+        try:
+            while self.exit is None:
+                line = await self.process.stdout.readline()
+                if not line:
+                    break
+                if not line.endswith(b"\n"):
+                    raise harness.FrameError("truncated frame")
+                tag, payload = harness.parse_frame(line)
+                if tag in streams:
+                    yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
+                elif tag == "X":
+                    self.exit = harness.Exit.from_json(harness.parse_json_payload(payload))
+                else:
+                    raise harness.FrameError("unexpected frame")
+        except (ValueError, UnicodeDecodeError) as exc:  # FrameError, or a line over the stream limit
+            if not self.killed:
+                log.exception("malformed frame from sandbox", sandbox=self.name, error=type(exc).__name__)
+                self.platform_error = PROTOCOL_BROKEN
+            await self.kill()
+        finally:
+            self.output_done = True
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Forward input to the script, in frames of a bounded size."""
+        for offset in range(0, len(data), STDIN_FRAME_BYTES):
+            if self.stdin_closed:
+                return
+            await self._send(harness.encode_frame("I", data[offset : offset + STDIN_FRAME_BYTES]))
+
+    async def close_stdin(self) -> None:
+        """Ask the harness to close the script's stdin."""
+        if not self.stdin_closed:
+            await self._send(harness.encode_frame("C"))
+            self.stdin_closed = True
+
+    async def kill(self) -> None:
+        """SIGKILL bwrap's process group and everything in the cgroup; the pid namespace goes with them."""
+        self.killed = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()
+
+    async def wait(self) -> SandboxResult:
+        """Wait for the end, classify it, and remove the cgroup."""
+        if not self.output_done:
+            async for _ in self.output():
+                pass
+        unexpected_end = self.exit is None and not self.killed
+        if unexpected_end:
+            # The harness's stdout closed without an exit frame; make sure nothing lingers.
+            await self.kill()
+        await self.process.wait()
+        self.ended = self.ended or time.monotonic()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        platform_stderr = await self.stderr_reader
+        cgroup_usage = self.cgroup.usage() if self.cgroup is not None else None
+        if self.cgroup is not None:
+            await asyncio.to_thread(self.cgroup.remove)
+        if platform_stderr:
+            log.warning("sandbox platform stderr", sandbox=self.name, stderr=platform_stderr)
+
+        cpu_ms = cgroup_usage.cpu_ns // 1_000_000 if cgroup_usage and cgroup_usage.cpu_ns is not None else None
+        peak_kib = (
+            cgroup_usage.peak_memory_bytes // 1024
+            if cgroup_usage and cgroup_usage.peak_memory_bytes is not None
+            else None
+        )
+        if self.exit is not None:
+            cpu_ms = cpu_ms if cpu_ms is not None else self.exit.cpu_ms
+            peak_kib = peak_kib if peak_kib is not None else self.exit.peak_rss_kib
+        usage = Usage(
+            wall_time_ms=int((self.ended - self.started) * 1000), cpu_time_ms=cpu_ms, peak_memory_kib=peak_kib
+        )
+
+        limit = self.limit_hit
+        if limit is None and self.limits is not None:
+            exit_signal = self.exit.signal if self.exit else None
+            if exit_signal == signal.SIGXCPU or (cpu_ms is not None and cpu_ms >= self.limits.cpu_time_ms):
+                limit = LimitKind.CPU_TIME
+            elif cgroup_usage and cgroup_usage.oom_killed:
+                limit = LimitKind.MEMORY
+            elif cgroup_usage and cgroup_usage.pids_limit_hit:
+                limit = LimitKind.PROCESSES
+
+        error = self.platform_error
+        if self.exit is not None and self.exit.error is not None:
+            log.error("sandbox harness failed", sandbox=self.name, error=self.exit.error)
+            error = error or START_FAILED
+        if unexpected_end and limit is None:
+            error = error or ENDED_UNEXPECTEDLY
+        if self.exit is None and self.killed and self.limit_hit is None and self.platform_error is None:
+            log.info("sandbox killed", sandbox=self.name)
+        if self.exit is not None:
+            return SandboxResult(self.exit.exit_code, self.exit.signal, limit, usage, error)
+        return SandboxResult(None, signal.SIGKILL if error is None else None, limit, usage, error)
+
+    async def _send(self, frame: bytes) -> None:
+        stdin = self.process.stdin
+        if stdin is None or stdin.is_closing():
+            return
+        try:
+            stdin.write(frame)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            # The sandbox has ended; wait() reports how.
+            self.stdin_closed = True
+
+    async def _watch(self, limits: Limits) -> None:
+        """Kill the sandbox when its wall time runs out or its cgroup has used up its CPU time."""
+        deadline = self.started + limits.wall_time_ms / 1000
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self.limit_hit = LimitKind.WALL_TIME
+                break
+            cpu_ns = self.cgroup.cpu_ns() if self.cgroup is not None else None
+            if cpu_ns is not None and cpu_ns >= limits.cpu_time_ms * 1_000_000:
+                self.limit_hit = LimitKind.CPU_TIME
+                break
+            await asyncio.sleep(min(CPU_POLL_S, deadline - now))
+        self.ended = time.monotonic()
+        await self.kill()
+
+    async def _read_platform_stderr(self) -> str:
+        # bwrap's own messages (and a crashing harness's traceback); never the script's output.
+        assert self.process.stderr is not None
+        kept = b""
+        while chunk := await self.process.stderr.read(65536):
+            kept = (kept + chunk)[:PLATFORM_STDERR_KEEP]
+        return kept.decode("utf-8", "replace")
+
+
+def _process_tree(root: int) -> list[int]:
+    """`root` and all its descendants, parents before children."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses; the fields after the last ")" do not.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree = [root]
+    for pid in tree:
+        tree.extend(children.get(pid, []))
+    return tree
