@@ -62,6 +62,7 @@ class Settings(BaseSettings):
 
     # How long a finished run's output log stays in Redis before replays come from PostgreSQL.
     log_retention_s: int = 3600
+    redis_max_connections: int = 32
     worker_concurrency: int = 4
     # A worker refreshes its heartbeat this often; a run whose worker is silent for
     # `worker_heartbeat_ttl_s` is ended as ERROR by the watchdog.

@@ -1,0 +1,101 @@
+"""Registration, login and token refresh."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from uuid import UUID
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy.exc import IntegrityError
+
+from podrun.accounts.models import Role, User
+from podrun.accounts.passwords import hash_password, verify_password
+from podrun.accounts.tokens import issue_token, verify_token
+from podrun.errors import BadUserInput, Conflict, Unauthenticated
+from podrun.settings import Settings
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in user and their tokens."""
+
+    access_token: str
+    refresh_token: str
+    user: User
+
+
+class UserService(SQLAlchemyAsyncRepositoryService[User]):
+    """Accounts and credentials."""
+
+    class Repository(SQLAlchemyAsyncRepository[User]):
+        """User rows."""
+
+        model_type = User
+
+    repository_type = Repository
+
+    async def create_user(self, email: str, password: str, role: Role = Role.USER) -> User:
+        """Create an account; BAD_USER_INPUT for a malformed email or weak password, CONFLICT if taken."""
+        email = normalise_email(email)
+        check_password(password)
+        if await self.repository.exists(email=email):
+            raise Conflict("an account with this email already exists")
+        try:
+            return await self.create(
+                User(email=email, password_hash=await hash_password(password), role=role), auto_commit=True
+            )
+        except IntegrityError as error:  # a concurrent registration won the race
+            await self.repository.session.rollback()
+            raise Conflict("an account with this email already exists") from error
+
+    async def authenticate(self, email: str, password: str) -> User:
+        """The user with these credentials; UNAUTHENTICATED otherwise (same answer for unknown email)."""
+        user = await self.get_one_or_none(email=email.strip().lower())
+        if not await verify_password(user.password_hash if user else None, password) or user is None:
+            raise Unauthenticated("wrong email or password")
+        return user
+
+    async def user_for_token(self, settings: Settings, token: str) -> User:
+        """The user an access token belongs to."""
+        claims = verify_token(settings, token, "access")
+        return await self._existing_user(claims.user_id)
+
+    async def refresh(self, settings: Settings, refresh_token: str) -> Session:
+        """A new pair of tokens for a valid refresh token."""
+        claims = verify_token(settings, refresh_token, "refresh")
+        return start_session(settings, await self._existing_user(claims.user_id))
+
+    async def _existing_user(self, user_id: UUID) -> User:
+        user = await self.get_one_or_none(id=user_id)
+        if user is None:
+            raise Unauthenticated("the account no longer exists")
+        return user
+
+
+def start_session(settings: Settings, user: User) -> Session:
+    """Issue an access and a refresh token for `user`."""
+    return Session(
+        access_token=issue_token(settings, user.id, "access"),
+        refresh_token=issue_token(settings, user.id, "refresh"),
+        user=user,
+    )
+
+
+def normalise_email(email: str) -> str:
+    """Lower-cased and trimmed; BAD_USER_INPUT when it does not look like an email."""
+    email = email.strip().lower()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise BadUserInput("email is not a valid address")
+    return email
+
+
+def check_password(password: str) -> None:
+    """BAD_USER_INPUT for a password that is too short or too long."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise BadUserInput(f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long")

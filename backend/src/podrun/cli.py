@@ -1,0 +1,124 @@
+"""The `podrun` command: serve the API, run a worker, migrate, manage users, or all of it for development."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from podrun.settings import get_settings
+
+DEMO_EMAIL = "demo@podrun.dev"
+DEMO_PASSWORD = "podrun-demo"  # noqa: S105 - development only: `podrun dev` refuses to run in production mode
+
+
+@click.group()
+def main() -> None:
+    """Podrun: run Python scripts in sandboxes and stream their output over GraphQL."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create the database if needed and apply all migrations."""
+    from podrun.db.migrate import migrate as run_migrations  # noqa: PLC0415 - keeps other commands light
+
+    run_migrations(get_settings())
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+def api(host: str, port: int) -> None:
+    """Serve the GraphQL API."""
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run("podrun.app:create_app", factory=True, host=host, port=port, log_config=None, ws="websockets")
+
+
+@main.command()
+def worker() -> None:
+    """Run a worker that executes queued scripts."""
+    from podrun.logging import configure_logging  # noqa: PLC0415
+    from podrun.worker.main import create_worker  # noqa: PLC0415
+
+    settings = get_settings()
+    configure_logging(settings)
+    create_worker(settings).run()
+
+
+@main.command("create-user")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--admin", is_flag=True, help="Give the user the ADMIN role.")
+def create_user(email: str, password: str, admin: bool) -> None:
+    """Create an account (use --admin for the first administrator)."""
+    user = asyncio.run(_create_user(email, password, admin))
+    click.echo(f"created {user}")
+
+
+async def _create_user(email: str, password: str, admin: bool) -> str:
+    from podrun.accounts.models import Role  # noqa: PLC0415
+    from podrun.accounts.service import UserService  # noqa: PLC0415
+    from podrun.db.base import database_config  # noqa: PLC0415
+
+    config = database_config(get_settings())
+    try:
+        async with UserService.new(config=config) as users:
+            user = await users.create_user(email, password, Role.ADMIN if admin else Role.USER)
+            return f"{user.email} ({user.role.value})"
+    finally:
+        await config.get_engine().dispose()
+
+
+async def _ensure_demo_user() -> None:
+    from podrun.errors import Conflict  # noqa: PLC0415
+
+    with contextlib.suppress(Conflict):
+        await _create_user(DEMO_EMAIL, DEMO_PASSWORD, admin=False)
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True)
+def dev(port: int) -> None:
+    """Migrate, make sure the demo user exists, and run the API and a worker until Ctrl+C."""
+    settings = get_settings()
+    if settings.mode == "production":
+        raise click.UsageError("`podrun dev` is for development; run `podrun api` and `podrun worker` instead")
+    from podrun.db.migrate import migrate as run_migrations  # noqa: PLC0415
+
+    run_migrations(settings)
+    asyncio.run(_ensure_demo_user())
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "podrun.cli", "api", "--port", str(port)]),  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "podrun.cli", "worker"]),
+    ]
+    click.echo(
+        f"\n  Podrun is starting on http://127.0.0.1:{port}/graphql (GraphiQL in your browser)\n"
+        f"  demo login: email {DEMO_EMAIL}  password {DEMO_PASSWORD}\n"
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    main()

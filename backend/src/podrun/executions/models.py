@@ -1,0 +1,107 @@
+"""The executions table and the archived event log of each finished run."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from podrun.accounts.models import User
+from podrun.runners.base import LimitKind, Limits
+
+
+class ExecutionStatus(enum.StrEnum):
+    """Where a run is in its life. The last five are terminal."""
+
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+    ERROR = "ERROR"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self not in _ACTIVE
+
+
+_ACTIVE = {ExecutionStatus.QUEUED, ExecutionStatus.STARTING, ExecutionStatus.RUNNING}
+
+
+class Execution(UUIDv7AuditBase):
+    """One submitted script and everything known about its run."""
+
+    __tablename__ = "executions"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "idempotency_key", name="uq_executions_owner_idempotency_key"),
+        Index("ix_executions_owner_id_id", "owner_id", "id"),
+        Index("ix_executions_status", "status"),
+    )
+
+    owner_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    owner: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    runtime: Mapped[str] = mapped_column(String(64))
+    script: Mapped[str] = mapped_column(Text)
+    stdin: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+
+    wall_time_ms: Mapped[int] = mapped_column(Integer)
+    cpu_time_ms: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(Integer)
+    output_bytes: Mapped[int] = mapped_column(Integer)
+    processes: Mapped[int] = mapped_column(Integer)
+
+    status: Mapped[ExecutionStatus] = mapped_column(
+        Enum(ExecutionStatus, native_enum=False, length=16), default=ExecutionStatus.QUEUED
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    signal: Mapped[int | None] = mapped_column(Integer)
+    limit_exceeded: Mapped[LimitKind | None] = mapped_column(Enum(LimitKind, native_enum=False, length=16))
+    error: Mapped[str | None] = mapped_column(Text)
+    usage_wall_time_ms: Mapped[int | None] = mapped_column(Integer)
+    usage_cpu_time_ms: Mapped[int | None] = mapped_column(Integer)
+    usage_peak_memory_kib: Mapped[int | None] = mapped_column(Integer)
+    stdout: Mapped[str] = mapped_column(Text, default="")
+    stderr: Mapped[str] = mapped_column(Text, default="")
+    output_truncated: Mapped[bool] = mapped_column(default=False)
+
+    # Which worker holds the run (its heartbeat tells whether it is alive) and how often it was claimed.
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this run was given."""
+        return Limits(
+            wall_time_ms=self.wall_time_ms,
+            cpu_time_ms=self.cpu_time_ms,
+            memory_mib=self.memory_mib,
+            output_bytes=self.output_bytes,
+            processes=self.processes,
+        )
+
+    @property
+    def stdin_open(self) -> bool:
+        """Scripts submitted with stdin get it and then EOF; without, stdin stays open for `sendInput`."""
+        return self.stdin is None
+
+
+class ExecutionLog(UUIDv7AuditBase):
+    """The full event log of a finished run, so replays outlive the Redis copy."""
+
+    __tablename__ = "execution_logs"
+
+    execution_id: Mapped[UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), unique=True)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)

@@ -1,0 +1,50 @@
+"""The one place where errors become `extensions.code` for clients.
+
+Domain errors (podrun.errors) already carry their code. Errors of the request itself (syntax,
+validation, variables) become BAD_USER_INPUT. Everything else is logged in full and masked.
+"""
+
+from __future__ import annotations
+
+import structlog
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from podrun.errors import PodrunError
+
+log = structlog.get_logger(__name__)
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+class ErrorCodes(MaskErrors):
+    """Give every error a contract code; mask and log unexpected ones."""
+
+    def __init__(self) -> None:
+        super().__init__(error_message=INTERNAL_MESSAGE)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._with_code(error) for error in errors]
+
+    def _with_code(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, PodrunError) or (error.extensions or {}).get("code"):
+            return error
+        if original is None:
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        log.error("unexpected error in a resolver", path=error.path, exc_info=original)
+        return GraphQLError(
+            INTERNAL_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL"},
+        )

@@ -1,0 +1,50 @@
+"""The one Redis client factory. Every Redis key Podrun uses is built here too."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+from podrun.settings import Settings
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    """arq's connection settings for our Redis, with a bounded pool."""
+    redis = RedisSettings.from_dsn(settings.redis_url)
+    redis.max_connections = settings.redis_max_connections
+    return redis
+
+
+async def create_redis(settings: Settings) -> ArqRedis:
+    """A pooled client that can both enqueue jobs and run plain Redis commands."""
+    return await create_pool(redis_settings(settings), default_queue_name=Keys(settings.redis_prefix).queue)
+
+
+class Keys:
+    """Names of Podrun's Redis keys, all under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    @property
+    def queue(self) -> str:
+        """The arq job queue."""
+        return f"{self.prefix}:queue"
+
+    def events(self, execution_id: UUID) -> str:
+        """The seq-numbered event log of one execution (a Redis stream)."""
+        return f"{self.prefix}:events:{execution_id}"
+
+    def control(self, execution_id: UUID) -> str:
+        """Commands for the worker running one execution: stdin data, EOF, cancel (a Redis stream)."""
+        return f"{self.prefix}:control:{execution_id}"
+
+    def worker(self, worker_id: str) -> str:
+        """A worker's heartbeat; it expires when the worker stops refreshing it."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    @property
+    def health(self) -> str:
+        """arq's health-check key."""
+        return f"{self.prefix}:health"

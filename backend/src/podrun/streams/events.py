@@ -1,0 +1,87 @@
+"""The events of one execution's log: output lines and status changes, numbered by `seq` from 1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from podrun.executions.models import ExecutionStatus
+from podrun.runners.base import Stream
+
+
+@dataclass(frozen=True, slots=True)
+class LineEvent:
+    """One line of output (without its newline), or a piece of a long or partial line.
+
+    `partial` is true when the text did not end with a newline (a flushed partial line or a piece
+    of a split one): the next line of the same stream continues it.
+    """
+
+    seq: int
+    stream: Stream
+    text: str
+    at: datetime
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """The execution moved to `status`."""
+
+    seq: int
+    status: ExecutionStatus
+    at: datetime
+
+
+Event = LineEvent | StatusEvent
+
+
+def is_terminal(event: Event) -> bool:
+    """Whether this is the last event of a log."""
+    return isinstance(event, StatusEvent) and event.status.terminal
+
+
+def to_fields(event: Event) -> dict[str, str]:
+    """The Redis stream entry for an event (its seq is the entry id)."""
+    at = str(int(event.at.timestamp() * 1000))
+    if isinstance(event, LineEvent):
+        stream = "o" if event.stream is Stream.STDOUT else "e"
+        return {"k": "l", "s": stream, "t": event.text, "at": at, "p": "1" if event.partial else ""}
+    return {"k": "s", "st": event.status.value, "at": at}
+
+
+def from_fields(seq: int, fields: dict[bytes, bytes]) -> Event:
+    """The event a Redis stream entry holds."""
+    at = datetime.fromtimestamp(int(fields[b"at"]) / 1000, tz=UTC)
+    if fields[b"k"] == b"l":
+        stream = Stream.STDOUT if fields[b"s"] == b"o" else Stream.STDERR
+        return LineEvent(seq=seq, stream=stream, text=fields[b"t"].decode(), at=at, partial=bool(fields.get(b"p")))
+    return StatusEvent(seq=seq, status=ExecutionStatus(fields[b"st"].decode()), at=at)
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    """The archived (PostgreSQL JSONB) form of an event."""
+    at = event.at.isoformat()
+    if isinstance(event, LineEvent):
+        return {"seq": event.seq, "stream": event.stream.value, "text": event.text, "at": at, "partial": event.partial}
+    return {"seq": event.seq, "status": event.status.value, "at": at}
+
+
+def from_json(data: dict[str, Any]) -> Event:
+    """The event an archived entry holds."""
+    at = datetime.fromisoformat(data["at"])
+    if "status" in data:
+        return StatusEvent(seq=data["seq"], status=ExecutionStatus(data["status"]), at=at)
+    return LineEvent(
+        seq=data["seq"], stream=Stream(data["stream"]), text=data["text"], at=at, partial=data.get("partial", False)
+    )
+
+
+def joined_output(events: list[Event], stream: Stream) -> str:
+    """The text a stream carried, newlines restored."""
+    return "".join(
+        event.text if event.partial else event.text + "\n"
+        for event in events
+        if isinstance(event, LineEvent) and event.stream is stream
+    )

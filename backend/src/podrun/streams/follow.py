@@ -1,0 +1,96 @@
+"""Following one execution's log: replay after `afterSeq`, then live, until the terminal status.
+
+Sources, in order of preference: the Redis log (replay), the process's hub (live), and the
+archive in PostgreSQL once Redis has let the log expire. Whatever the source, the subscriber
+keeps a cursor and emits each seq exactly once, in order: anything at or below the cursor is
+dropped, and a gap is filled from Redis before going on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from podrun.streams.events import Event, is_terminal
+from podrun.streams.hub import StreamHub, Subscription
+from podrun.streams.log import EventLog
+
+# While a run is quiet, check this often whether it ended without the log saying so (crash windows).
+IDLE_CHECK_S = 15.0
+MAX_BATCH = 1000
+
+# Returns the archived events of a finished run, or None while it has not finished.
+ArchiveLoader = Callable[[], Awaitable[list[Event] | None]]
+
+
+class _Cursor:
+    def __init__(self, after_seq: int) -> None:
+        self.seq = after_seq
+        self.done = False
+
+    def take(self, events: list[Event]) -> list[Event]:
+        """The events that continue the cursor without a gap; stops at a gap or the terminal event."""
+        taken: list[Event] = []
+        for event in events:
+            if self.done or event.seq > self.seq + 1:
+                break
+            if event.seq <= self.seq:
+                continue
+            taken.append(event)
+            self.seq = event.seq
+            self.done = is_terminal(event)
+        return taken
+
+
+async def follow(
+    hub: StreamHub, log: EventLog, after_seq: int, load_archive: ArchiveLoader
+) -> AsyncIterator[list[Event]]:
+    """Yield batches of consecutive events after `after_seq`, ending with the terminal status."""
+    cursor = _Cursor(after_seq)
+    async with hub.subscribe(log.key, after_seq) as subscription:
+        catch_up = True
+        while not cursor.done:
+            if catch_up:
+                async for batch in _replay(log, cursor):
+                    yield batch
+                archived = None if cursor.done else await load_archive()
+                if archived and (batch := cursor.take(archived)):
+                    yield batch
+            if cursor.done:
+                break
+            catch_up = not await _wait(subscription)
+            events = _drain(subscription)
+            if subscription.lagged or (events and events[0].seq > cursor.seq + 1):
+                subscription.lagged = False
+                async for batch in _replay(log, cursor):
+                    yield batch
+            if batch := cursor.take(events):
+                yield batch
+
+
+async def _replay(log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Event]]:
+    while not cursor.done:
+        page = await log.read_after(cursor.seq)
+        batch = cursor.take(page)
+        if not batch:
+            return
+        yield batch
+
+
+async def _wait(subscription: Subscription) -> bool:
+    """Wait for the hub to deliver something; False after a quiet spell."""
+    if not subscription.queue.empty() or subscription.lagged:
+        return True
+    subscription.signal.clear()
+    try:
+        await asyncio.wait_for(subscription.signal.wait(), IDLE_CHECK_S)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _drain(subscription: Subscription) -> list[Event]:
+    events: list[Event] = []
+    while len(events) < MAX_BATCH and not subscription.queue.empty():
+        events.append(subscription.queue.get_nowait())
+    return events
