@@ -25,6 +25,7 @@ from podrun.runners.base import (
     Usage,
     sandbox_name,
 )
+from podrun.runners.cgroups import Cgroups
 from podrun.runners.local import FailedSandbox, LocalRunner, LocalSandbox
 from podrun.settings import Settings
 
@@ -383,3 +384,44 @@ async def test_a_sandbox_that_cannot_start_reports_a_platform_error(
         exit_code=None, signal=None, limit_exceeded=None, usage=Usage(), error="The sandbox could not be started."
     )
     assert not any(directory.exists() for directory in runner.cgroups.dirs(spec.name).values())
+
+
+async def test_an_output_flood_arrives_complete_and_in_order(runner: LocalRunner) -> None:
+    stdout, stderr, result = await run(
+        runner,
+        """
+        import sys
+        for i in range(200):
+            sys.stdout.buffer.write(bytes([i]) * 100_000)
+            sys.stderr.write(f"{i}\\n")
+        """,
+    )
+    assert stdout == b"".join(bytes([i]) * 100_000 for i in range(200))
+    assert stderr == "".join(f"{i}\n" for i in range(200)).encode()
+    assert result.exit_code == 0
+
+
+@pytest.fixture
+def rlimits_only_runner() -> LocalRunner:
+    runner = LocalRunner(Settings(jwt_secret="test-secret"))
+    runner.__dict__["cgroups"] = Cgroups(None, {})
+    return runner
+
+
+async def test_rlimits_alone_enforce_cpu_and_memory(rlimits_only_runner: LocalRunner) -> None:
+    assert rlimits_only_runner.isolation() == "bubblewrap namespaces, rlimits only"
+    _, _, cpu = await run(rlimits_only_runner, "while True: pass", limits=replace(LIMITS, cpu_time_ms=1000))
+    assert (cpu.signal, cpu.limit_exceeded) == (signal.SIGXCPU, LimitKind.CPU_TIME)
+    stdout, _, memory = await run(
+        rlimits_only_runner,
+        """
+        try:
+            data = b"x" * (500 * 1024 * 1024)
+        except MemoryError:
+            print("MemoryError")
+        """,
+        limits=replace(LIMITS, memory_mib=128),
+    )
+    # Without a cgroup the runner cannot tell a MemoryError from any other exit.
+    assert stdout == b"MemoryError\n"
+    assert (memory.exit_code, memory.limit_exceeded) == (0, None)
