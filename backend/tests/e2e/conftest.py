@@ -1,0 +1,71 @@
+"""A real Podrun for end-to-end tests: migrated test database, API and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+
+from podrun.db.migrate import create_database, migrate
+from podrun.settings import Settings
+from tests.client import GraphQLClient
+from tests.processes import PodrunProcess, free_port, wait_ready
+
+
+def _fresh_database(settings: Settings) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+
+    async def drop() -> None:
+        server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+        connection = await asyncpg.connect(server)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
+    asyncio.run(create_database(settings))
+    migrate(settings)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def podrun(settings: Settings) -> Iterator[str]:
+    """Base URL of a running API with one worker, on a fresh database and an empty Redis db."""
+    assert settings.database_url.endswith("_test"), "tests must never touch the development database"
+    _fresh_database(settings)
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    port = free_port()
+    api = PodrunProcess("api", "api", "--port", str(port))
+    worker = PodrunProcess("worker", "worker")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base_url, api)
+        yield base_url
+    finally:
+        worker.stop()
+        api.stop()
+
+
+@pytest.fixture
+def anonymous(podrun: str) -> GraphQLClient:
+    return GraphQLClient(podrun)
+
+
+@pytest.fixture
+async def alice(anonymous: GraphQLClient) -> AsyncIterator[GraphQLClient]:
+    yield await anonymous.register()
+
+
+@pytest.fixture
+async def bob(anonymous: GraphQLClient) -> AsyncIterator[GraphQLClient]:
+    yield await anonymous.register()

@@ -1,0 +1,93 @@
+"""Live output: timing, replay, resume, late joiners and replays from PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis
+
+from podrun.settings import Settings
+from tests.client import EVENTS, GraphQLClient
+from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary
+
+PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(0.5)\nprint('second')\n"
+
+
+async def test_first_line_arrives_before_the_second_is_printed(alice: GraphQLClient) -> None:
+    execution_id = await submit(alice, PRINT_SLEEP_PRINT)
+    arrivals: dict[str, float] = {}
+    events = []
+    async for data in alice.subscribe(EVENTS, {"id": execution_id}):
+        for event in flatten(data["executionEvents"]):
+            events.append(event)
+            if event["kind"] == "line":
+                arrivals[event["text"]] = time.monotonic()
+    assert lines(events) == ["first", "second"]
+    # The script sleeps 0.5 s between the two prints; a buffered stream would deliver them together.
+    assert arrivals["second"] - arrivals["first"] >= 0.4
+    assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "SUCCEEDED"]
+    assert_consecutive(events)
+    assert final(events)["stdout"] == "first\nsecond\n"
+    assert final(events)["exitCode"] == 0
+
+
+async def test_late_join_and_resume_see_every_line_once_in_order(alice: GraphQLClient) -> None:
+    script = "import time\nfor i in range(40):\n    print(i)\n    time.sleep(0.02)\n"
+    execution_id = await submit(alice, script)
+    await asyncio.sleep(0.9)  # join late, mid-run
+    events = await collect(alice, execution_id)
+    assert lines(events) == [str(i) for i in range(40)]
+    assert_consecutive(events)
+    # A reconnecting client resumes after the last seq it saw, from anywhere in the log.
+    for after in (0, 3, 17, events[-2]["seq"]):
+        resumed = await collect(alice, execution_id, after=after)
+        assert summary(resumed) == summary(events)[after:]
+
+
+async def test_subscribing_after_the_log_expired_replays_from_postgres(
+    alice: GraphQLClient, settings: Settings
+) -> None:
+    execution_id = await submit(alice, "print('kept')\nprint('in postgres')\n")
+    live = await collect(alice, execution_id)
+    redis.Redis.from_url(settings.redis_url).delete(f"{settings.redis_prefix}:events:{execution_id}")
+    replayed = await collect(alice, execution_id)
+    assert summary(replayed) == summary(live)
+    assert summary(await collect(alice, execution_id, after=3)) == summary(live)[3:]
+
+
+async def test_stdout_and_stderr_stay_apart(alice: GraphQLClient) -> None:
+    script = "import sys\nprint('out 1')\nprint('err 1', file=sys.stderr)\nprint('out 2')\n"
+    events = await collect(alice, await submit(alice, script))
+    assert lines(events, "STDOUT") == ["out 1", "out 2"]
+    assert lines(events, "STDERR") == ["err 1"]
+    assert final(events)["stderr"] == "err 1\n"
+
+
+async def test_partial_line_shows_before_its_newline(alice: GraphQLClient) -> None:
+    script = "import sys, time\nsys.stdout.write('Name: ')\nsys.stdout.flush()\ntime.sleep(0.6)\nprint('done')\n"
+    execution_id = await submit(alice, script)
+    events = await collect(alice, execution_id)
+    texts = [(e["text"], e["partial"]) for e in events if e["kind"] == "line"]
+    assert texts == [("Name: ", True), ("done", False)]
+    assert final(events)["stdout"] == "Name: done\n"
+
+
+async def test_invalid_utf8_nul_and_long_lines_do_not_break_the_stream(alice: GraphQLClient) -> None:
+    script = (
+        "import sys\n"
+        "sys.stdout.buffer.write(b'bad \\xff\\xfe bytes\\n')\n"
+        "sys.stdout.buffer.write(b'nul \\x00 byte\\n')\n"
+        "sys.stdout.write('x' * 200000 + '\\n')\n"
+        "print('end')\n"
+    )
+    events = await collect(alice, await submit(alice, script, limits={"outputBytes": 1_000_000}))
+    out = [e for e in events if e["kind"] == "line"]
+    assert out[0]["text"] == "bad \ufffd\ufffd bytes"
+    assert out[1]["text"] == "nul \ufffd byte"
+    long_pieces = out[2:-1]
+    assert "".join(p["text"] for p in long_pieces) == "x" * 200000
+    assert all(len(p["text"].encode()) <= 64 * 1024 for p in long_pieces)
+    assert [p["partial"] for p in long_pieces] == [True] * (len(long_pieces) - 1) + [False]
+    assert out[-1]["text"] == "end"
+    assert final(events)["status"] == "SUCCEEDED"

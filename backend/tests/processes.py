@@ -1,0 +1,64 @@
+"""Starting Podrun's API and workers as real processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+LOG_DIR = Path(os.environ.get("PODRUN_TEST_LOG_DIR", "/tmp/podrun-test-logs"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PodrunProcess:
+    """One `podrun <command>` child process with its output in a log file."""
+
+    def __init__(self, name: str, *args: str) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOG_DIR / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "podrun.cli", *args], stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then wait; SIGKILL if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def wait_ready(base_url: str, process: PodrunProcess, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.process.poll() is not None:
+            raise RuntimeError(f"API exited early; see {process.log_path}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"API not ready after {timeout}s; see {process.log_path}")
