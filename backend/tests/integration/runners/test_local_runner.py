@@ -9,6 +9,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,6 +70,16 @@ async def run(
     stdout = b"".join(chunk.data for chunk in chunks if chunk.stream is Stream.STDOUT)
     stderr = b"".join(chunk.data for chunk in chunks if chunk.stream is Stream.STDERR)
     return stdout, stderr, result
+
+
+async def read_stdout(output: AsyncIterator[OutputBytes], expected: bytes) -> None:
+    """Read chunks until exactly `expected` has arrived on stdout (a print may arrive in pieces)."""
+    received = b""
+    while received != expected:
+        chunk = await anext(output)
+        assert chunk.stream is Stream.STDOUT
+        received += chunk.data
+        assert expected.startswith(received)
 
 
 def processes_with(marker: str) -> list[int]:
@@ -144,12 +155,13 @@ async def test_interactive_stdin(runner: LocalRunner) -> None:
         """),
     )
     output = sandbox.output()
-    assert await anext(output) == OutputBytes(Stream.STDOUT, b"ready\n")
+    await read_stdout(output, b"ready\n")
     for word in ("one", "two"):
         await sandbox.write_stdin(word.encode() + b"\n")
-        assert await anext(output) == OutputBytes(Stream.STDOUT, f"echo {word}\n".encode())
+        await read_stdout(output, f"echo {word}\n".encode())
     await sandbox.close_stdin()
-    assert [chunk async for chunk in output] == [OutputBytes(Stream.STDOUT, b"bye\n")]
+    await read_stdout(output, b"bye\n")
+    assert [chunk async for chunk in output] == []
     assert (await sandbox.wait()).exit_code == 0
 
 
@@ -311,8 +323,7 @@ async def test_tmp_is_writable_but_capped(runner: LocalRunner, script: str, expe
 
 async def test_kill_stops_a_run_at_once(runner: LocalRunner) -> None:
     sandbox = await start(runner, spec_for("import time\nprint('running', flush=True)\ntime.sleep(1000)"))
-    output = sandbox.output()
-    assert await anext(output) == OutputBytes(Stream.STDOUT, b"running\n")
+    await read_stdout(sandbox.output(), b"running\n")
     await sandbox.kill()
     result = await asyncio.wait_for(sandbox.wait(), timeout=1.0)
     assert (result.exit_code, result.signal, result.limit_exceeded, result.error) == (None, signal.SIGKILL, None, None)
@@ -354,7 +365,7 @@ async def test_every_runtime_runs_its_own_interpreter(runner: LocalRunner) -> No
 async def test_cleanup_kills_leftovers_and_is_idempotent(runner: LocalRunner) -> None:
     spec = spec_for("import time\nprint('running', flush=True)\ntime.sleep(1000)")
     sandbox = await start(runner, spec)
-    assert await anext(sandbox.output()) == OutputBytes(Stream.STDOUT, b"running\n")
+    await read_stdout(sandbox.output(), b"running\n")
     cgroup_dirs = list(runner.cgroups.dirs(spec.name).values())
     assert cgroup_dirs
     assert all(directory.exists() for directory in cgroup_dirs)
