@@ -84,6 +84,19 @@ def _own_cgroup_dirs() -> dict[str, Path]:
     return dirs
 
 
+def _make_parent(parent: Path, version: int) -> None:
+    parent.mkdir(exist_ok=True)
+    if version == 2:
+        (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+
+
+def _remove_parent(parent: Path) -> None:
+    # The shared parent exists only while sandboxes do: an empty cgroup left under this
+    # process's cgroup would keep whoever manages that one from removing it.
+    with contextlib.suppress(OSError):
+        parent.rmdir()
+
+
 class Cgroups:
     """The cgroup hierarchy sandboxes are placed in (v1 or v2), or none at all."""
 
@@ -103,8 +116,8 @@ class Cgroups:
                 try:
                     # v2 allows controllers in a child only if the parent delegates them.
                     (unified / "cgroup.subtree_control").write_text("+memory +pids +cpu")
-                    parent.mkdir(exist_ok=True)
-                    (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+                    _make_parent(parent, 2)
+                    _remove_parent(parent)
                     return cls(2, {"": parent})
                 except OSError as exc:
                     log.info("cgroup v2 not usable", error=type(exc).__name__)
@@ -112,7 +125,8 @@ class Cgroups:
             parents = {controller: own[controller] / PARENT for controller in V1_CONTROLLERS}
             try:
                 for parent in parents.values():
-                    parent.mkdir(exist_ok=True)
+                    _make_parent(parent, 1)
+                    _remove_parent(parent)
                 return cls(1, parents)
             except OSError as exc:
                 log.info("cgroup v1 not usable", error=type(exc).__name__)
@@ -154,6 +168,7 @@ class SandboxCgroup:
     def create(self, *, memory_bytes: int, max_pids: int) -> None:
         """Make the directories and write the limits (swap included, so it cannot dodge them)."""
         for directory in self.dirs.values():
+            _make_parent(directory.parent, self.version)
             directory.mkdir()
         if self.version == 2:
             cgroup = self.dirs[""]
@@ -231,3 +246,4 @@ class SandboxCgroup:
                         log.warning("cgroup not removed", cgroup=str(directory))
                         break
                     time.sleep(0.01)
+            _remove_parent(directory.parent)
