@@ -109,6 +109,8 @@ async def _run(worker: WorkerContext, service: ExecutionService, execution: Exec
     )
     sandbox = await worker.runner.start(spec)
     try:
+        if not execution.stdin_open:
+            await sandbox.close_stdin()  # stdin given at submission: the script reads it, then EOF
         if await service.mark_running(execution.id) is None:
             await sandbox.kill()
             await sandbox.wait()
