@@ -50,7 +50,9 @@ class GraphQLClient:
         """Run a query or mutation over HTTP; raise GraphQLFailure if the response has errors."""
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         async with httpx.AsyncClient(timeout=30) as http:
-            response = await http.post(self.http_url, json={"query": query, "variables": variables or {}}, headers=headers)
+            response = await http.post(
+                self.http_url, json={"query": query, "variables": variables or {}}, headers=headers
+            )
         body = response.json()
         if body.get("errors"):
             raise GraphQLFailure(body["errors"])
@@ -58,8 +60,10 @@ class GraphQLClient:
         return body["data"]  # type: ignore[no-any-return]
 
     def transport(self, init_payload: dict[str, Any] | None = None) -> WebsocketsTransport:
-        payload = init_payload if init_payload is not None else (
-            {"authorization": f"Bearer {self.token}"} if self.token else {}
+        payload = (
+            init_payload
+            if init_payload is not None
+            else ({"authorization": f"Bearer {self.token}"} if self.token else {})
         )
         return WebsocketsTransport(
             url=self.ws_url,
@@ -104,6 +108,8 @@ subscription($id: ID!, $after: Int) {
 
 SUBMIT = """
 mutation($input: SubmitExecutionInput!) {
-  submitExecution(input: $input) { id status runtime { id } limits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes } }
+  submitExecution(input: $input) {
+    id status runtime { id } limits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes }
+  }
 }
 """

@@ -38,7 +38,7 @@ def api(host: str, port: int) -> None:
     """Serve the GraphQL API."""
     import uvicorn  # noqa: PLC0415
 
-    uvicorn.run("podrun.app:create_app", factory=True, host=host, port=port, log_config=None, ws="websockets")
+    uvicorn.run("podrun.app:create_app", factory=True, host=host, port=port, log_config=None, ws="websockets-sansio")
 
 
 @main.command()

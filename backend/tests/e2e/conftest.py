@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -62,10 +62,10 @@ def anonymous(podrun: str) -> GraphQLClient:
 
 
 @pytest.fixture
-async def alice(anonymous: GraphQLClient) -> AsyncIterator[GraphQLClient]:
-    yield await anonymous.register()
+async def alice(anonymous: GraphQLClient) -> GraphQLClient:
+    return await anonymous.register()
 
 
 @pytest.fixture
-async def bob(anonymous: GraphQLClient) -> AsyncIterator[GraphQLClient]:
-    yield await anonymous.register()
+async def bob(anonymous: GraphQLClient) -> GraphQLClient:
+    return await anonymous.register()

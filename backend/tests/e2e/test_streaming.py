@@ -91,3 +91,18 @@ async def test_invalid_utf8_nul_and_long_lines_do_not_break_the_stream(alice: Gr
     assert [p["partial"] for p in long_pieces] == [True] * (len(long_pieces) - 1) + [False]
     assert out[-1]["text"] == "end"
     assert final(events)["status"] == "SUCCEEDED"
+
+
+async def test_websocket_authorization_key_is_case_insensitive(alice: GraphQLClient) -> None:
+    """GraphiQL forwards its Headers tab as the connection_init payload, capitalised as typed."""
+    from gql import Client, gql
+
+    execution_id = await submit(alice, "print('hi')\n")
+    transport = alice.transport({"Authorization": f"Bearer {alice.token}"})
+    async with Client(transport=transport) as session:
+        events = [
+            event
+            async for data in session.subscribe(gql(EVENTS), variable_values={"id": execution_id, "after": 0})
+            for event in flatten(data["executionEvents"])
+        ]
+    assert lines(events) == ["hi"]

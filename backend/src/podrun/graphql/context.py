@@ -62,7 +62,9 @@ class Context(BaseContext, kw_only=True):
     def _authorization(self) -> str | None:
         if self.request is not None:
             return self.request.headers.get("authorization")
-        value = (self.connection_params or {}).get("authorization")
+        # GraphiQL forwards its Headers tab as the payload, so the key may be capitalised.
+        params = {str(key).lower(): value for key, value in (self.connection_params or {}).items()}
+        value = params.get("authorization")
         return value if isinstance(value, str) else None
 
     async def _authenticate(self, authorization: str | None) -> User | None:
