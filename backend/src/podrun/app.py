@@ -94,4 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             except Unauthenticated as error:
                 raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
 
-    return Litestar(route_handlers=[GraphQLController, healthz, readyz], lifespan=[lifespan], debug=False)
+    # logging_config=None: structlog (configure_logging above) owns logging, not Litestar's defaults.
+    return Litestar(
+        route_handlers=[GraphQLController, healthz, readyz], lifespan=[lifespan], logging_config=None, debug=False
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
+from redis.asyncio import BlockingConnectionPool
 
 from podrun.settings import Settings
 
@@ -17,8 +18,17 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 async def create_redis(settings: Settings) -> ArqRedis:
-    """A pooled client that can both enqueue jobs and run plain Redis commands."""
-    return await create_pool(redis_settings(settings), default_queue_name=Keys(settings.redis_prefix).queue)
+    """A pooled client that can both enqueue jobs and run plain Redis commands.
+
+    The pool is bounded and blocking: however many subscriptions or jobs a process serves, it
+    holds at most `redis_max_connections` connections, and a burst waits instead of failing.
+    """
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
+    )
+    redis = ArqRedis(pool, default_queue_name=Keys(settings.redis_prefix).queue)
+    await redis.ping()
+    return redis
 
 
 class Keys:
@@ -43,6 +53,10 @@ class Keys:
     def worker(self, worker_id: str) -> str:
         """A worker's heartbeat; it expires when the worker stops refreshing it."""
         return f"{self.prefix}:worker:{worker_id}"
+
+    def rate(self, action: str, subject: str) -> str:
+        """A rate-limit counter for one action by one subject (user id, email)."""
+        return f"{self.prefix}:rate:{action}:{subject}"
 
     @property
     def health(self) -> str:

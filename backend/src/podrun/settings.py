@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_stdin_bytes: int = 64 * 1024
     max_input_bytes: int = 64 * 1024
 
+    # Per user: runs in progress at once, submissions and sign-in attempts per minute.
+    max_active_executions_per_user: int = 8
+    submissions_per_minute: int = 60
+    login_attempts_per_minute: int = 10
+
     runner: Literal["local"] = "local"
     # Interpreters the local runner offers; empty means "discover python3.X on this host".
     python_interpreters: list[str] = Field(default_factory=list)

@@ -9,6 +9,7 @@ import strawberry
 from podrun.accounts.models import Role, User
 from podrun.accounts.service import Session, UserService, start_session
 from podrun.graphql.context import Info
+from podrun.ratelimit import hit
 
 strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's.")
 
@@ -70,6 +71,8 @@ class AccountMutation:
     @strawberry.mutation(description="Sign in with email and password.")
     async def login(self, info: Info, email: str, password: str) -> AuthPayload:
         services = info.context.services
+        key = services.keys.rate("login", email.strip().lower())
+        await hit(services.redis, key, services.settings.login_attempts_per_minute, 60, "sign-in attempts")
         async with UserService.new(config=services.db) as users:
             user = await users.authenticate(email, password)
         return AuthPayload.from_session(start_session(services.settings, user))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Collection
@@ -17,8 +18,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from podrun.accounts.models import Role, User
-from podrun.errors import BadUserInput, Conflict, NotFound
+from podrun.errors import BadUserInput, Conflict, NotFound, RateLimited
 from podrun.executions.models import Execution, ExecutionLog, ExecutionStatus
+from podrun.ratelimit import hit
 from podrun.redis_client import Keys
 from podrun.runners.base import LimitKind, Stream, Usage
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
@@ -30,6 +32,9 @@ log = structlog.get_logger(__name__)
 
 ACTIVE = (ExecutionStatus.QUEUED, ExecutionStatus.STARTING, ExecutionStatus.RUNNING)
 MAX_PAGE = 100
+ACTIVE_RETRY_MS = 1000
+# cancelExecution waits this long for a started run to stop, so it can answer with CANCELLED.
+CANCEL_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution]):
                 return existing
         runtime = catalog.get(request.runtime)
         limits = resolve_limits(runtime, request.limits)
+        await self._check_quota(owner, settings, queue)
         execution = Execution(
             owner_id=owner.id,
             runtime=runtime.id,
@@ -110,6 +116,16 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution]):
         await enqueue(queue, execution.id)
         log.info("execution submitted", execution_id=str(execution.id), runtime=runtime.id)
         return await self.get(execution.id)
+
+    async def _check_quota(self, owner: User, settings: Settings, redis: ArqRedis) -> None:
+        """RATE_LIMITED when the user has too many runs in progress or submits too fast."""
+        active = await self.count(Execution.owner_id == owner.id, Execution.status.in_(ACTIVE))
+        if active >= settings.max_active_executions_per_user:
+            raise RateLimited(
+                f"you have {active} runs in progress; wait for one to finish", retry_after_ms=ACTIVE_RETRY_MS
+            )
+        key = Keys(settings.redis_prefix).rate("submit", str(owner.id))
+        await hit(redis, key, settings.submissions_per_minute, 60, "submissions")
 
     async def _by_idempotency_key(self, owner: User, request: SubmitRequest) -> Execution | None:
         existing = await self.get_one_or_none(owner_id=owner.id, idempotency_key=request.idempotency_key)
@@ -235,20 +251,21 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution]):
             if execution.status is ExecutionStatus.CANCELLED:
                 return execution
             raise Conflict(f"execution already ended with status {execution.status.value}")
+        key = execution.id  # `finish` may roll back, which expires the loaded row
         keys = Keys(settings.redis_prefix)
-        writer = await LogWriter.resume(EventLog(redis, keys, execution.id))
-        cancelled_in_queue = await self.finish(
-            execution.id,
-            Outcome(status=ExecutionStatus.CANCELLED),
-            writer,
-            settings,
-            from_statuses=(ExecutionStatus.QUEUED,),
-        )
+        writer = await LogWriter.resume(EventLog(redis, keys, key))
+        queued = (ExecutionStatus.QUEUED,)
+        cancelled_in_queue = await self.finish(key, Outcome(ExecutionStatus.CANCELLED), writer, settings, queued)
         if not cancelled_in_queue:
-            await send_control(redis, keys, execution.id, {"op": "cancel"})
-        log.info("execution cancel requested", execution_id=str(execution.id), queued=cancelled_in_queue)
-        await self.repository.session.refresh(execution)
-        return execution
+            await send_control(redis, keys, key, {"op": "cancel"})
+        log.info("execution cancel requested", execution_id=str(key), queued=cancelled_in_queue)
+        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT_S
+        while True:
+            await self.repository.session.refresh(execution)
+            await self.repository.session.commit()  # end the snapshot so the next refresh sees the worker's change
+            if execution.status.terminal or asyncio.get_running_loop().time() > deadline:
+                return execution
+            await asyncio.sleep(0.05)
 
     async def send_input(
         self, user: User, execution_id: str, data: str, *, eof: bool, redis: ArqRedis, settings: Settings
