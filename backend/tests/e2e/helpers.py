@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.client import EVENTS, SUBMIT, GraphQLClient
@@ -48,3 +49,29 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
     return [
         (e["seq"], e["stream"], e["text"]) if e["kind"] == "line" else (e["seq"], "STATUS", e["status"]) for e in events
     ]
+
+
+EXECUTION = """
+query($id: ID!) {
+  execution(id: $id) { id status exitCode signal limitExceeded error outputTruncated stdout stderr startedAt finishedAt }
+}
+"""
+
+
+async def execution(client: GraphQLClient, execution_id: str) -> dict[str, Any]:
+    """The execution as the `execution` query returns it."""
+    data = await client.execute(EXECUTION, {"id": execution_id})
+    return data["execution"]  # type: ignore[no-any-return]
+
+
+async def wait_for_status(
+    client: GraphQLClient, execution_id: str, *statuses: str, timeout: float = 15
+) -> dict[str, Any]:
+    """Poll the execution until its status is one of `statuses`; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        current = await execution(client, execution_id)
+        if current["status"] in statuses:
+            return current
+        assert asyncio.get_running_loop().time() < deadline, f"still {current['status']}, wanted {statuses}"
+        await asyncio.sleep(0.05)
