@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        redis = await create_redis(settings)
+        redis = await create_redis(settings, "api")
         hub = StreamHub(redis, Keys(settings.redis_prefix))
         db = database_config(settings)
         catalog = RuntimeCatalog(build_runner(settings).runtimes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from uuid import UUID
 
 from arq.connections import ArqRedis, RedisSettings
@@ -17,14 +18,18 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return redis
 
 
-async def create_redis(settings: Settings) -> ArqRedis:
+async def create_redis(settings: Settings, role: str) -> ArqRedis:
     """A pooled client that can both enqueue jobs and run plain Redis commands.
 
     The pool is bounded and blocking: however many subscriptions or jobs a process serves, it
     holds at most `redis_max_connections` connections, and a burst waits instead of failing.
     """
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=30,
+        # Named so operators (and tests) can count a process's connections in CLIENT LIST.
+        client_name=f"{settings.redis_prefix}-{role}-{os.getpid()}",
     )
     redis = ArqRedis(pool, default_queue_name=Keys(settings.redis_prefix).queue)
     await redis.ping()

@@ -32,7 +32,7 @@ def create_worker(settings: Settings) -> Worker:
         worker = WorkerContext(
             settings=settings,
             db=database_config(settings),
-            redis=await create_redis(settings),
+            redis=await create_redis(settings, "worker"),
             runner=build_runner(settings),
             worker_id=uuid.uuid4().hex,
         )
