@@ -23,7 +23,7 @@ REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken 
 REGISTER = "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { user { id } } }"
 EXECUTION = "query($id: ID!) { execution(id: $id) { id status } }"
 CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { id } }"
-SEND_INPUT = "mutation($id: ID!) { sendInput(id: $id, data: \"x\") }"
+SEND_INPUT = 'mutation($id: ID!) { sendInput(id: $id, data: "x") }'
 PAGE = """
 query($first: Int, $after: String, $status: ExecutionStatus) {
   executions(first: $first, after: $after, status: $status) {
@@ -40,8 +40,11 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def forged_tokens(user_id: str, refresh_token: str) -> dict[str, str]:
-    """Tokens that must never be accepted as access tokens."""
+def forged_tokens(client: GraphQLClient) -> dict[str, str]:
+    """Tokens that must never be accepted as access tokens, made for `client`'s user."""
+    assert client.user_id is not None
+    assert client.refresh_token is not None
+    user_id, refresh_token = client.user_id, client.refresh_token
     now = int(time.time())
     claims = {"sub": user_id, "typ": "access", "iat": now, "exp": now + 600}
     return {
@@ -111,15 +114,14 @@ async def test_registering_with_a_short_password_or_a_bad_email_is_bad_input(
 
 @pytest.mark.parametrize("kind", FORGED)
 async def test_forged_tokens_are_refused_over_http(alice: GraphQLClient, kind: str) -> None:
-    assert alice.user_id is not None and alice.refresh_token is not None
-    forged = alice.with_token(forged_tokens(alice.user_id, alice.refresh_token)[kind])
+    forged = alice.with_token(forged_tokens(alice)[kind])
     for query in (ME, "query { executions { edges { cursor } } }"):
         with pytest.raises(GraphQLFailure) as failure:
             await forged.execute(query)
         assert failure.value.code == "UNAUTHENTICATED"
 
 
-async def test_a_non_bearer_authorization_header_is_refused(podrun: str) -> None:
+def test_a_non_bearer_authorization_header_is_refused(podrun: str) -> None:
     response = httpx.post(f"{podrun}/graphql", json={"query": ME}, headers={"authorization": "Basic YTpi"})
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
@@ -137,8 +139,7 @@ async def _connection_init(client: GraphQLClient, payload: dict[str, Any]) -> tu
 
 @pytest.mark.parametrize("kind", FORGED)
 async def test_forged_tokens_close_the_websocket_with_4403(alice: GraphQLClient, kind: str) -> None:
-    assert alice.user_id is not None and alice.refresh_token is not None
-    token = forged_tokens(alice.user_id, alice.refresh_token)[kind]
+    token = forged_tokens(alice)[kind]
     assert await _connection_init(alice, {"authorization": f"Bearer {token}"}) == (None, 4403)
     assert await _connection_init(alice, {"authorization": f"Bearer {alice.token}"}) == ("connection_ack", None)
 
@@ -162,15 +163,13 @@ async def test_a_subscription_without_a_token_is_unauthenticated(alice: GraphQLC
 )
 async def test_another_users_execution_is_not_found(alice: GraphQLClient, bob: GraphQLClient, operation: str) -> None:
     execution_id = await submit(alice, "import sys\nprint(sys.stdin.read())\n")
+    attempt = collect(bob, execution_id) if operation is EVENTS else bob.execute(operation, {"id": execution_id})
     with pytest.raises(GraphQLFailure) as failure:
-        if operation is EVENTS:
-            await collect(bob, execution_id)
-        else:
-            await bob.execute(operation, {"id": execution_id})
+        await attempt
     assert failure.value.code == "NOT_FOUND"
     # Bob's attempts changed nothing: Alice's run still waits for her stdin.
     assert (await alice.execute(EXECUTION, {"id": execution_id}))["execution"]["status"] != "CANCELLED"
-    await alice.execute("mutation($id: ID!) { sendInput(id: $id, data: \"mine\", eof: true) }", {"id": execution_id})
+    await alice.execute('mutation($id: ID!) { sendInput(id: $id, data: "mine", eof: true) }', {"id": execution_id})
     assert lines(await collect(alice, execution_id)) == ["mine"]
 
 
@@ -221,7 +220,9 @@ VARIABLE_COERCION_BUG = pytest.mark.xfail(
         pytest.param(PAGE, {"first": "two"}, id="wrong-variable-type", marks=VARIABLE_COERCION_BUG),
     ],
 )
-async def test_malformed_requests_are_bad_user_input(alice: GraphQLClient, query: str, variables: dict[str, Any]) -> None:
+async def test_malformed_requests_are_bad_user_input(
+    alice: GraphQLClient, query: str, variables: dict[str, Any]
+) -> None:
     with pytest.raises(GraphQLFailure) as failure:
         await alice.execute(query, variables)
     assert failure.value.codes == ["BAD_USER_INPUT"] * len(failure.value.codes)
@@ -287,14 +288,17 @@ async def test_pagination_newest_first_with_a_status_filter(alice: GraphQLClient
     ]
     assert failed["pageInfo"] == {"hasNextPage": False, "endCursor": failed["edges"][-1]["cursor"]}
     bobs = (await bob.execute(PAGE, {}))["executions"]["edges"]
-    assert len(bobs) == 1 and bobs[0]["node"]["id"] not in submitted
+    assert len(bobs) == 1
+    assert bobs[0]["node"]["id"] not in submitted
 
 
 @pytest.mark.parametrize(
     "variables",
     [
         pytest.param({"after": "garbage!"}, id="garbage-cursor"),
-        pytest.param({"after": base64.urlsafe_b64encode(b"user:" + str(uuid.uuid4()).encode()).decode()}, id="wrong-kind"),
+        pytest.param(
+            {"after": base64.urlsafe_b64encode(b"user:" + str(uuid.uuid4()).encode()).decode()}, id="wrong-kind"
+        ),
         pytest.param({"first": 0}, id="first-0"),
         pytest.param({"first": 101}, id="first-101"),
     ],
@@ -305,14 +309,14 @@ async def test_bad_page_arguments_are_bad_user_input(alice: GraphQLClient, varia
     assert failure.value.code == "BAD_USER_INPUT"
 
 
-async def test_health_and_readiness(podrun: str) -> None:
+def test_health_and_readiness(podrun: str) -> None:
     healthz = httpx.get(f"{podrun}/healthz")
     assert (healthz.status_code, healthz.text) == (200, "ok")
     readyz = httpx.get(f"{podrun}/readyz")
     assert (readyz.status_code, readyz.json()) == (200, {"postgres": "ok", "redis": "ok"})
 
 
-async def test_graphiql_is_served_in_development(podrun: str) -> None:
+def test_graphiql_is_served_in_development(podrun: str) -> None:
     response = httpx.get(f"{podrun}/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -320,9 +324,9 @@ async def test_graphiql_is_served_in_development(podrun: str) -> None:
 
 
 async def test_queries_work_over_http_get(alice: GraphQLClient, podrun: str) -> None:
-    response = httpx.get(
-        f"{podrun}/graphql", params={"query": ME}, headers={"authorization": f"Bearer {alice.token}"}
-    )
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{podrun}/graphql", params={"query": ME}, headers={"authorization": f"Bearer {alice.token}"}
+        )
     assert response.status_code == 200
     assert response.json()["data"]["me"]["id"] == alice.user_id
-

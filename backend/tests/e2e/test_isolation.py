@@ -93,7 +93,6 @@ async def test_no_network_reaches_the_host(probe: dict[str, Any]) -> None:
 
 
 async def test_host_files_are_invisible(probe: dict[str, Any], host_marker: Path) -> None:
-    assert host_marker.exists()  # the marker is there on the host, the script just cannot see it
     assert probe["exists"] == {
         "/root": False,
         "/work": False,
