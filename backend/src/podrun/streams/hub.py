@@ -27,6 +27,7 @@ BLOCK_MS = 5000
 READ_COUNT = 1000
 # A subscriber that falls this far behind is told it lagged and re-reads from Redis instead.
 QUEUE_SIZE = 10_000
+WAKE_TTL_S = 3600
 
 
 @dataclass(eq=False)
@@ -60,14 +61,13 @@ class StreamHub:
         self.keys = keys
         self._watches: dict[str, _Watch] = {}
         self._wake_key = f"{keys.prefix}:hub:{uuid.uuid4().hex}"
-        self._wake_cursor = "$"
+        self._wake_cursor = "0-0"
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start the reader task."""
         self._wake_cursor = "0-0"
-        await self.redis.xadd(self._wake_key, {"w": "1"}, maxlen=16, approximate=False)
-        await self.redis.expire(self._wake_key, 3600)
+        await self._wake()
         self._task = asyncio.create_task(self._read_forever(), name="stream-hub")
 
     async def stop(self) -> None:
@@ -104,7 +104,10 @@ class StreamHub:
                 del self._watches[key]
 
     async def _wake(self) -> None:
-        await self.redis.xadd(self._wake_key, {"w": "1"}, maxlen=16, approximate=False)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self._wake_key, {"w": "1"}, maxlen=16, approximate=False)
+            pipe.expire(self._wake_key, WAKE_TTL_S)  # a crashed process leaves nothing behind for long
+            await pipe.execute()
 
     async def _read_forever(self) -> None:
         while True:

@@ -1,0 +1,107 @@
+"""Following a log through the hub against real Redis: exactly once and in order, whatever the timing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from arq.connections import ArqRedis
+
+from podrun.executions.models import ExecutionStatus
+from podrun.redis_client import Keys, create_redis
+from podrun.runners.base import Stream
+from podrun.settings import Settings
+from podrun.streams import hub as hub_module
+from podrun.streams.events import Event, LineEvent, StatusEvent
+from podrun.streams.follow import follow
+from podrun.streams.hub import StreamHub
+from podrun.streams.log import EventLog, LogWriter
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[ArqRedis]:
+    client = await create_redis(Settings(), "test")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def hub(redis: ArqRedis) -> AsyncIterator[StreamHub]:
+    stream_hub = StreamHub(redis, Keys(Settings().redis_prefix))
+    await stream_hub.start()
+    yield stream_hub
+    await stream_hub.stop()
+
+
+def new_log(redis: ArqRedis) -> EventLog:
+    return EventLog(redis, Keys(Settings().redis_prefix), uuid.uuid4())
+
+
+async def no_archive() -> list[Event] | None:
+    return None
+
+
+async def write_run(log: EventLog, lines: int, pause_every: int = 0) -> None:
+    writer = await LogWriter.resume(log)
+    await writer.status(writer.status_event(ExecutionStatus.RUNNING))
+    for start in range(0, lines, 100):
+        await writer.lines([(Stream.STDOUT, str(i), False) for i in range(start, min(start + 100, lines))])
+        if pause_every and start % pause_every == 0:
+            await asyncio.sleep(0.001)
+    await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
+
+
+async def seqs_of(hub: StreamHub, log: EventLog, after: int = 0, slow: bool = False) -> list[int]:
+    seen: list[int] = []
+    async for batch in follow(hub, log, after, no_archive):
+        seen.extend(event.seq for event in batch)
+        if slow:
+            await asyncio.sleep(0.01)
+    return seen
+
+
+async def test_live_followers_get_every_event_once_in_order(hub: StreamHub, redis: ArqRedis) -> None:
+    log = new_log(redis)
+    followers = [asyncio.create_task(seqs_of(hub, log, after)) for after in (0, 0, 5)]
+    await asyncio.sleep(0.05)
+    await write_run(log, 2000, pause_every=300)
+    results = await asyncio.wait_for(asyncio.gather(*followers), 30)
+    total = 2000 + 2
+    assert results == [list(range(1, total + 1)), list(range(1, total + 1)), list(range(6, total + 1))]
+    assert hub.watched == 0
+
+
+async def test_a_follower_that_falls_behind_catches_up_from_redis(
+    hub: StreamHub, redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "QUEUE_SIZE", 20)
+    log = new_log(redis)
+    follower = asyncio.create_task(seqs_of(hub, log, slow=True))
+    await asyncio.sleep(0.05)
+    await write_run(log, 3000)
+    assert await asyncio.wait_for(follower, 60) == list(range(1, 3003))
+
+
+async def test_a_late_follower_replays_then_ends(hub: StreamHub, redis: ArqRedis) -> None:
+    log = new_log(redis)
+    await write_run(log, 250)
+    assert await seqs_of(hub, log, after=100) == list(range(101, 253))
+
+
+async def test_an_expired_log_is_served_from_the_archive(hub: StreamHub, redis: ArqRedis) -> None:
+    log = new_log(redis)
+    now = datetime.now(UTC)
+    archived: list[Event] = [
+        StatusEvent(seq=1, status=ExecutionStatus.RUNNING, at=now),
+        LineEvent(seq=2, stream=Stream.STDOUT, text="kept", at=now),
+        StatusEvent(seq=3, status=ExecutionStatus.SUCCEEDED, at=now),
+    ]
+
+    async def archive() -> list[Event] | None:
+        return archived
+
+    batches = [batch async for batch in follow(hub, log, 1, archive)]
+    assert [event for batch in batches for event in batch] == archived[1:]
