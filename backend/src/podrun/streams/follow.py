@@ -92,5 +92,5 @@ async def _wait(subscription: Subscription) -> bool:
 def _drain(subscription: Subscription) -> list[Event]:
     events: list[Event] = []
     while len(events) < MAX_BATCH and not subscription.queue.empty():
-        events.append(subscription.queue.get_nowait())
+        events.extend(subscription.queue.get_nowait())
     return events

@@ -25,23 +25,26 @@ log = structlog.get_logger(__name__)
 
 BLOCK_MS = 5000
 READ_COUNT = 1000
-# A subscriber that falls this far behind is told it lagged and re-reads from Redis instead.
-QUEUE_SIZE = 10_000
+# A subscriber that falls this many reads behind is told it lagged and re-reads from Redis instead.
+QUEUE_SIZE = 1000
 WAKE_TTL_S = 3600
 
 
 @dataclass(eq=False)
 class Subscription:
-    """What one subscriber receives: events in seq order, or the news that it fell behind."""
+    """What one subscriber receives: batches of events in seq order, or the news that it fell behind.
 
-    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    Batches are handed over whole (one queue item per Redis read), so fan-out costs per read, not per event.
+    """
+
+    queue: asyncio.Queue[list[Event]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     lagged: bool = False
     # Set whenever something arrives, including a lag, so the subscriber can wait on one thing.
     signal: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, events: list[Event]) -> None:
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(events)
         except asyncio.QueueFull:
             self.lagged = True
         self.signal.set()
@@ -131,8 +134,7 @@ class StreamHub:
             watch = self._watches.get(key)
             if watch is None:
                 continue
-            for raw_id, fields in entries:
-                event = from_fields(entry_seq(raw_id), fields)
-                for subscription in watch.subscriptions:
-                    subscription.deliver(event)
+            events = [from_fields(entry_seq(raw_id), fields) for raw_id, fields in entries]
+            for subscription in watch.subscriptions:
+                subscription.deliver(events)
             watch.cursor = entry_seq(entries[-1][0])

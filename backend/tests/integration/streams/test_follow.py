@@ -77,12 +77,22 @@ async def test_live_followers_get_every_event_once_in_order(hub: StreamHub, redi
 async def test_a_follower_that_falls_behind_catches_up_from_redis(
     hub: StreamHub, redis: ArqRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub_module, "QUEUE_SIZE", 20)
+    monkeypatch.setattr(hub_module, "QUEUE_SIZE", 2)
+    overflows = 0
+    deliver = hub_module.Subscription.deliver
+
+    def counting_deliver(self: hub_module.Subscription, events: list[Event]) -> None:
+        nonlocal overflows
+        overflows += self.queue.full()
+        deliver(self, events)
+
+    monkeypatch.setattr(hub_module.Subscription, "deliver", counting_deliver)
     log = new_log(redis)
     follower = asyncio.create_task(seqs_of(hub, log, slow=True))
     await asyncio.sleep(0.05)
-    await write_run(log, 3000)
+    await write_run(log, 3000, pause_every=100)
     assert await asyncio.wait_for(follower, 60) == list(range(1, 3003))
+    assert overflows > 0  # the follower really fell behind and caught up from Redis
 
 
 async def test_a_late_follower_replays_then_ends(hub: StreamHub, redis: ArqRedis) -> None:
