@@ -69,7 +69,7 @@ print(json.dumps({
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def host_marker() -> Iterator[Path]:
     """A file in the host's /tmp that no sandbox may see."""
     marker = Path("/tmp") / f"podrun-host-marker-{uuid.uuid4().hex}"
@@ -78,8 +78,10 @@ def host_marker() -> Iterator[Path]:
     marker.unlink()
 
 
-@pytest.fixture
-async def probe(alice: GraphQLClient, host_marker: Path) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+async def probe(podrun: str, host_marker: Path) -> dict[str, Any]:
+    """What one script saw of its sandbox; every test here checks a part of it."""
+    alice = await GraphQLClient(podrun).register()
     paths = ["/root", "/work", "/home", "/etc/shadow", "/etc/passwd", str(host_marker), "/var/run/docker.sock"]
     events = await collect(alice, await submit(alice, f"PATHS = {paths!r}\n" + PROBE))
     assert final(events)["status"] == "SUCCEEDED", final(events)
