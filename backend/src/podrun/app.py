@@ -1,20 +1,25 @@
-"""The API process: Litestar with Strawberry at /graphql, plus health endpoints."""
+"""The API process: Litestar with Strawberry at /graphql, health endpoints, browser sessions and the web client."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from litestar import Litestar, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.params import FromPath
+from litestar.response import File
+from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from podrun.accounts.web_session import web_session_router
 from podrun.db.base import database_config
 from podrun.errors import Unauthenticated
 from podrun.graphql.context import Context, Services
@@ -51,6 +56,30 @@ async def readyz(state: State) -> Response[dict[str, str]]:
         checks["redis"] = "unreachable"
     ready = all(value == "ok" for value in checks.values())
     return Response(checks, status_code=200 if ready else 503)
+
+
+def web_client(web_dir: Path) -> list[ControllerRouterHandler]:
+    """The built web client: its files, and index.html for any other path so deep links open the app."""
+    root = web_dir.resolve()
+
+    def spa() -> File:
+        return File(root / "index.html", content_disposition_type="inline", headers={"cache-control": "no-cache"})
+
+    @get("/", include_in_schema=False, sync_to_thread=False)
+    def index() -> File:
+        return spa()
+
+    @get("/{path:path}", include_in_schema=False, sync_to_thread=False)
+    def page(path: FromPath[str]) -> File:
+        candidate = (root / path.lstrip("/")).resolve()
+        if candidate != root and candidate.is_relative_to(root) and candidate.is_file():
+            # Vite puts a content hash in every name under _app/immutable, so those never change.
+            immutable = candidate.is_relative_to(root / "_app" / "immutable")
+            cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
+            return File(candidate, content_disposition_type="inline", headers={"cache-control": cache})
+        return spa()
+
+    return [index, page]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -94,7 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             except Unauthenticated as error:
                 raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
 
+    handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router]
+    if (settings.web_dir / "index.html").is_file():
+        handlers.extend(web_client(settings.web_dir))
     # logging_config=None: structlog (configure_logging above) owns logging, not Litestar's defaults.
-    return Litestar(
-        route_handlers=[GraphQLController, healthz, readyz], lifespan=[lifespan], logging_config=None, debug=False
-    )
+    return Litestar(route_handlers=handlers, lifespan=[lifespan], logging_config=None, debug=False)

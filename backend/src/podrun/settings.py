@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_FILE = Path.home() / ".config" / "podrun" / "jwt-secret"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _machine_dev_secret() -> str:
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
     # Every Redis key Podrun writes starts with this, so tests and dev data never meet.
     redis_prefix: str = "podrun"
     graphiql: bool | None = None
+    # The built web client (`./taskw build:web`), served at `/` when the directory exists.
+    web_dir: Path = REPO_ROOT / "frontend" / "build"
 
     jwt_secret: str = ""
     access_token_ttl_s: int = 15 * 60
@@ -49,7 +52,7 @@ class Settings(BaseSettings):
     submissions_per_minute: int = 60
     login_attempts_per_minute: int = 10
 
-    runner: Literal["local"] = "local"
+    runner: Literal["local", "kubernetes"] = "local"
     # Interpreters the local runner offers; empty means "discover python3.X on this host".
     python_interpreters: list[str] = Field(default_factory=list)
     sandbox_tmp_mib: int = 64
@@ -64,6 +67,35 @@ class Settings(BaseSettings):
     max_output_bytes: int = 8 * 1024 * 1024
     default_processes: int = 16
     max_processes: int = 64
+
+    # Kubernetes runner (runner = "kubernetes"): one hardened pod per execution.
+    # A kubeconfig file (and optional context) to use; without one, the in-cluster service account.
+    kubernetes_kubeconfig: str | None = None
+    kubernetes_context: str | None = None
+    kubernetes_namespace: str = "podrun-exec"
+    # Runtime id -> image. The image must have `python3` on its PATH and a POSIX `/bin/sh`.
+    kubernetes_runtimes: dict[str, str] = Field(
+        default_factory=lambda: {f"python-3.{minor}": f"python:3.{minor}-slim" for minor in range(10, 14)}
+    )
+    kubernetes_default_runtime: str = "python-3.13"
+    kubernetes_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    # The fixed non-root uid and gid every execution pod runs as.
+    kubernetes_run_as_uid: int = 65534
+    # hostUsers: false (a user namespace per pod); needs Kubernetes >= 1.30 and a runtime that supports it.
+    kubernetes_user_namespaces: bool = False
+    # For example "gvisor" (see infra/k8s/base/runtimeclass-gvisor.yaml); None for the cluster's default.
+    kubernetes_runtime_class: str | None = None
+    kubernetes_node_selector: dict[str, str] = Field(default_factory=dict)
+    # Tolerations as Kubernetes writes them: [{"key": ..., "operator": ..., "value": ..., "effect": ...}].
+    kubernetes_tolerations: list[dict[str, str]] = Field(default_factory=list)
+    kubernetes_cpu_request: str = "100m"
+    kubernetes_cpu_limit: str = "1"
+    # Time a pod may take to be scheduled and pull its image; it is never counted against the wall limit.
+    kubernetes_startup_allowance_s: int = 300
+    # Server-side timeout of one watch request; the runner re-watches from the last resourceVersion.
+    kubernetes_watch_timeout_s: int = 60
+    # How often the reaper removes execution pods nobody will come back for.
+    kubernetes_reap_interval_s: float = 60.0
 
     # How long a finished run's output log stays in Redis before replays come from PostgreSQL.
     log_retention_s: int = 3600

@@ -1,0 +1,127 @@
+"""Browser sessions: the refresh token lives in an httpOnly cookie, the access token only in the page's memory.
+
+The web client signs in here instead of through the `login` mutation, so that JavaScript never sees a
+long-lived token. The cookie is `SameSite=Strict` and scoped to `/auth`; every endpoint also requires
+the `X-Podrun-CSRF` header, which a cross-site form cannot send and a cross-site script could only
+send after a CORS preflight that this API never answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from litestar import Request, Response, Router, delete, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, State
+from litestar.handlers import BaseRouteHandler
+from litestar.params import JSONBody
+
+from podrun.accounts.models import User
+from podrun.accounts.service import Session, UserService, start_session
+from podrun.errors import Forbidden, PodrunError, RateLimited, Unauthenticated
+from podrun.graphql.context import Services
+from podrun.ratelimit import hit
+
+REFRESH_COOKIE = "podrun_refresh"
+CSRF_HEADER = "x-podrun-csrf"
+COOKIE_PATH = "/auth"
+
+log = structlog.get_logger(__name__)
+
+_STATUS = {
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "BAD_USER_INPUT": 400,
+    "CONFLICT": 409,
+    "RATE_LIMITED": 429,
+}
+
+
+@dataclass
+class Credentials:
+    """An email and password to sign in with."""
+
+    email: str
+    password: str
+
+
+def require_csrf_header(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Refuse requests without the custom header a cross-site form cannot send."""
+    if connection.headers.get(CSRF_HEADER) != "1":
+        raise Forbidden(f"missing the {CSRF_HEADER} header")
+
+
+def _user_json(user: User) -> dict[str, str]:
+    return {"id": str(user.id), "email": user.email, "role": user.role.value, "createdAt": user.created_at.isoformat()}
+
+
+def _session_response(services: Services, session: Session) -> Response[dict[str, Any]]:
+    settings = services.settings
+    cookie = Cookie(
+        key=REFRESH_COOKIE,
+        value=session.refresh_token,
+        path=COOKIE_PATH,
+        max_age=settings.refresh_token_ttl_s,
+        httponly=True,
+        samesite="strict",
+        secure=settings.mode == "production",
+    )
+    body = {
+        "accessToken": session.access_token,
+        "expiresInMs": settings.access_token_ttl_s * 1000,
+        "user": _user_json(session.user),
+    }
+    return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
+
+
+def _error_response(_: Request[Any, Any, Any], error: PodrunError) -> Response[dict[str, Any]]:
+    """The same code and message GraphQL would report, with a matching HTTP status."""
+    headers = {"retry-after": str(error.retry_after_ms // 1000 + 1)} if isinstance(error, RateLimited) else None
+    return Response(
+        {"message": error.message, **error.extensions},
+        status_code=_STATUS.get(error.code, 500),
+        headers=headers,
+    )
+
+
+@post("/session", status_code=200)
+async def sign_in(state: State, data: JSONBody[Credentials]) -> Response[dict[str, Any]]:
+    """Check the credentials, set the refresh cookie and answer with an access token."""
+    services: Services = state.services
+    key = services.keys.rate("login", data.email.strip().lower())
+    await hit(services.redis, key, services.settings.login_attempts_per_minute, 60, "sign-in attempts")
+    async with UserService.new(config=services.db) as users:
+        user = await users.authenticate(data.email, data.password)
+    log.info("web session started", user_id=str(user.id))
+    return _session_response(services, start_session(services.settings, user))
+
+
+@post("/refresh", status_code=200)
+async def refresh(state: State, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """Trade the refresh cookie for a new access token, rotating the cookie."""
+    services: Services = state.services
+    token = request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise Unauthenticated("not signed in")
+    async with UserService.new(config=services.db) as users:
+        session = await users.refresh(services.settings, token)
+    return _session_response(services, session)
+
+
+@delete("/session", status_code=200)
+async def sign_out() -> Response[dict[str, bool]]:
+    """Forget the refresh cookie."""
+    response = Response({"signedOut": True}, headers={"cache-control": "no-store"})
+    response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH)
+    return response
+
+
+web_session_router = Router(
+    path=COOKIE_PATH,
+    route_handlers=[sign_in, refresh, sign_out],
+    guards=[require_csrf_header],
+    exception_handlers={PodrunError: _error_response},
+)
