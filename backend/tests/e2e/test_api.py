@@ -36,6 +36,12 @@ PASSWORD = "correct horse battery"
 SECRET = TEST_ENV["PODRUN_JWT_SECRET"]
 
 
+@pytest.fixture(scope="module")
+async def idle(podrun: str) -> GraphQLClient:
+    """A user shared by the tests that never create runs: registering one per test is slow (password hashing)."""
+    return await GraphQLClient(podrun).register()
+
+
 def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
@@ -113,8 +119,8 @@ async def test_registering_with_a_short_password_or_a_bad_email_is_bad_input(
 
 
 @pytest.mark.parametrize("kind", FORGED)
-async def test_forged_tokens_are_refused_over_http(alice: GraphQLClient, kind: str) -> None:
-    forged = alice.with_token(forged_tokens(alice)[kind])
+async def test_forged_tokens_are_refused_over_http(idle: GraphQLClient, kind: str) -> None:
+    forged = idle.with_token(forged_tokens(idle)[kind])
     for query in (ME, "query { executions { edges { cursor } } }"):
         with pytest.raises(GraphQLFailure) as failure:
             await forged.execute(query)
@@ -138,10 +144,10 @@ async def _connection_init(client: GraphQLClient, payload: dict[str, Any]) -> tu
 
 
 @pytest.mark.parametrize("kind", FORGED)
-async def test_forged_tokens_close_the_websocket_with_4403(alice: GraphQLClient, kind: str) -> None:
-    token = forged_tokens(alice)[kind]
-    assert await _connection_init(alice, {"authorization": f"Bearer {token}"}) == (None, 4403)
-    assert await _connection_init(alice, {"authorization": f"Bearer {alice.token}"}) == ("connection_ack", None)
+async def test_forged_tokens_close_the_websocket_with_4403(idle: GraphQLClient, kind: str) -> None:
+    token = forged_tokens(idle)[kind]
+    assert await _connection_init(idle, {"authorization": f"Bearer {token}"}) == (None, 4403)
+    assert await _connection_init(idle, {"authorization": f"Bearer {idle.token}"}) == ("connection_ack", None)
 
 
 async def test_a_subscription_without_a_token_is_unauthenticated(alice: GraphQLClient) -> None:
@@ -174,9 +180,9 @@ async def test_another_users_execution_is_not_found(alice: GraphQLClient, bob: G
 
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "", str(uuid.uuid4()), "01a20392-32f9-7117-b3de-2503ab94037c'--"])
-async def test_a_malformed_or_unknown_id_is_not_found(alice: GraphQLClient, bad_id: str) -> None:
+async def test_a_malformed_or_unknown_id_is_not_found(idle: GraphQLClient, bad_id: str) -> None:
     with pytest.raises(GraphQLFailure) as failure:
-        await alice.execute(EXECUTION, {"id": bad_id})
+        await idle.execute(EXECUTION, {"id": bad_id})
     assert failure.value.code == "NOT_FOUND"
 
 
@@ -190,12 +196,12 @@ async def test_a_malformed_or_unknown_id_is_not_found(alice: GraphQLClient, bad_
         pytest.param({"script": "print(1)", "runtime": "cobol-85"}, "runtime", id="unknown-runtime"),
     ],
 )
-async def test_bad_submissions_are_bad_user_input(alice: GraphQLClient, fields: dict[str, Any], named: str) -> None:
+async def test_bad_submissions_are_bad_user_input(idle: GraphQLClient, fields: dict[str, Any], named: str) -> None:
     with pytest.raises(GraphQLFailure) as failure:
-        await alice.execute(SUBMIT, {"input": fields})
+        await idle.execute(SUBMIT, {"input": fields})
     assert failure.value.code == "BAD_USER_INPUT"
     assert named in failure.value.message
-    assert (await alice.execute(PAGE, {}))["executions"]["edges"] == []
+    assert (await idle.execute(PAGE, {}))["executions"]["edges"] == []
 
 
 async def test_a_script_of_exactly_64_kib_is_accepted(alice: GraphQLClient) -> None:
@@ -221,10 +227,10 @@ VARIABLE_COERCION_BUG = pytest.mark.xfail(
     ],
 )
 async def test_malformed_requests_are_bad_user_input(
-    alice: GraphQLClient, query: str, variables: dict[str, Any]
+    idle: GraphQLClient, query: str, variables: dict[str, Any]
 ) -> None:
     with pytest.raises(GraphQLFailure) as failure:
-        await alice.execute(query, variables)
+        await idle.execute(query, variables)
     assert failure.value.codes == ["BAD_USER_INPUT"] * len(failure.value.codes)
 
 
@@ -303,9 +309,9 @@ async def test_pagination_newest_first_with_a_status_filter(alice: GraphQLClient
         pytest.param({"first": 101}, id="first-101"),
     ],
 )
-async def test_bad_page_arguments_are_bad_user_input(alice: GraphQLClient, variables: dict[str, Any]) -> None:
+async def test_bad_page_arguments_are_bad_user_input(idle: GraphQLClient, variables: dict[str, Any]) -> None:
     with pytest.raises(GraphQLFailure) as failure:
-        await alice.execute(PAGE, variables)
+        await idle.execute(PAGE, variables)
     assert failure.value.code == "BAD_USER_INPUT"
 
 
