@@ -63,7 +63,12 @@ def web_client(web_dir: Path) -> list[ControllerRouterHandler]:
     root = web_dir.resolve()
 
     def spa() -> File:
-        return File(root / "index.html", content_disposition_type="inline", headers={"cache-control": "no-cache"})
+        return File(
+            root / "index.html",
+            filename="index.html",
+            content_disposition_type="inline",
+            headers={"cache-control": "no-cache"},
+        )
 
     @get("/", include_in_schema=False, sync_to_thread=False)
     def index() -> File:
@@ -76,7 +81,9 @@ def web_client(web_dir: Path) -> list[ControllerRouterHandler]:
             # Vite puts a content hash in every name under _app/immutable, so those never change.
             immutable = candidate.is_relative_to(root / "_app" / "immutable")
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
-            return File(candidate, content_disposition_type="inline", headers={"cache-control": cache})
+            return File(
+                candidate, filename=candidate.name, content_disposition_type="inline", headers={"cache-control": cache}
+            )
         return spa()
 
     return [index, page]

@@ -161,9 +161,11 @@ async def test_the_web_client_is_served_at_the_root_with_deep_links(migrated: Se
             page = await client.get(path)
             assert (page.status_code, page.text) == (200, "<!doctype html><title>podrun spa</title>"), path
             assert page.headers["cache-control"] == "no-cache"
+            assert page.headers["content-type"].startswith("text/html")
         asset = await client.get("/_app/immutable/app.abc123.js")
         assert (asset.status_code, asset.text) == (200, "console.log('app')")
         assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert asset.headers["content-type"].startswith(("text/javascript", "application/javascript"))
         robots = await client.get("/robots.txt")
         assert (robots.status_code, robots.text, robots.headers["cache-control"]) == (200, "User-agent: *", "no-cache")
         assert (await client.get("/healthz")).text == "ok"
