@@ -1,0 +1,45 @@
+/** Human-readable figures for runs. */
+import type { ExecutionStatus, LimitKind } from '$lib/gql/graphql';
+
+export function duration(ms: number | null | undefined): string {
+	if (ms === null || ms === undefined) return '—';
+	if (ms < 1000) return `${ms} ms`;
+	if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+	return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+export function memoryKiB(kib: number | null | undefined): string {
+	if (kib === null || kib === undefined) return '—';
+	if (kib < 1024) return `${kib} KiB`;
+	return `${(kib / 1024).toFixed(1)} MiB`;
+}
+
+export function bytes(n: number): string {
+	if (n < 1024) return `${n} B`;
+	if (n < 1024 * 1024) return `${Math.round(n / 1024)} KiB`;
+	return `${(n / (1024 * 1024)).toFixed(n % (1024 * 1024) ? 1 : 0)} MiB`;
+}
+
+export const STATUS_LABEL: Record<ExecutionStatus, string> = {
+	QUEUED: 'Queued',
+	STARTING: 'Starting',
+	RUNNING: 'Running',
+	SUCCEEDED: 'Succeeded',
+	FAILED: 'Failed',
+	TIMED_OUT: 'Timed out',
+	CANCELLED: 'Cancelled',
+	ERROR: 'Error'
+};
+
+export const LIMIT_LABEL: Record<LimitKind, string> = {
+	WALL_TIME: 'wall-time limit',
+	CPU_TIME: 'CPU-time limit',
+	MEMORY: 'memory limit',
+	OUTPUT: 'output limit',
+	PROCESSES: 'process limit'
+};
+
+export function when(iso: string): string {
+	const date = new Date(iso);
+	return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}

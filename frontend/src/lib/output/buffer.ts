@@ -1,0 +1,102 @@
+/**
+ * The output of one execution as the reader sees it: display lines built from the event log.
+ * Events at or below the last seq applied are ignored, so a replay after a reconnect can overlap
+ * without showing anything twice. A `partial` line is continued by the next line of its stream, the
+ * way a terminal keeps the cursor after a prompt such as "Name: ".
+ */
+import type { ExecutionEventsSubscription, ExecutionStatus, ExecutionSummaryFragment } from '$lib/gql/graphql';
+import { parseAnsi, plainStyle, stripAnsi, type Segment, type Style } from './ansi';
+
+export type ExecutionEvent = ExecutionEventsSubscription['executionEvents'];
+export type Stream = 'STDOUT' | 'STDERR';
+
+export interface DisplayLine {
+	stream: Stream;
+	/** The raw text, escapes included. */
+	text: string;
+	segments: Segment[];
+}
+
+export const TERMINAL: ReadonlySet<ExecutionStatus> = new Set([
+	'SUCCEEDED',
+	'FAILED',
+	'TIMED_OUT',
+	'CANCELLED',
+	'ERROR'
+]);
+
+export class OutputBuffer {
+	readonly lines: DisplayLine[] = [];
+	lastSeq = 0;
+	status: ExecutionStatus | null = null;
+	execution: ExecutionSummaryFragment | null = null;
+
+	/**
+	 * Per stream: the index of the display line a partial line left open, and the colour state carried
+	 * over. Lines are replaced, never mutated, so a renderer can compare them by identity.
+	 */
+	#open: Record<Stream, number | null> = { STDOUT: null, STDERR: null };
+	#openStyle: Record<Stream, Style> = { STDOUT: plainStyle(), STDERR: plainStyle() };
+	#style: Record<Stream, Style> = { STDOUT: plainStyle(), STDERR: plainStyle() };
+
+	get terminal(): boolean {
+		return this.status !== null && TERMINAL.has(this.status);
+	}
+
+	/** Apply one subscription event; returns whether anything changed. */
+	apply(event: ExecutionEvent): boolean {
+		if (event.__typename === 'StatusChange') {
+			if (event.seq <= this.lastSeq) return false;
+			this.lastSeq = event.seq;
+			this.status = event.status;
+			this.execution = event.execution;
+			return true;
+		}
+		let changed = false;
+		for (const line of event.lines) {
+			if (line.seq <= this.lastSeq) continue;
+			this.lastSeq = line.seq;
+			this.#append(line.stream, line.text, line.partial);
+			changed = true;
+		}
+		return changed;
+	}
+
+	/**
+	 * Show what the reader typed, the way a terminal echoes it: after the prompt on the open stdout
+	 * line, which it then ends. It is not part of the log, so it takes no seq.
+	 */
+	echo(text: string): void {
+		const segment = { text, classes: 'input-echo', style: '' };
+		const open = this.#open.STDOUT;
+		const line = open === null ? undefined : this.lines[open];
+		if (open !== null && line) {
+			this.lines[open] = { stream: 'STDOUT', text: line.text + text, segments: [...line.segments, segment] };
+			this.#open.STDOUT = null;
+		} else {
+			this.lines.push({ stream: 'STDOUT', text, segments: [segment] });
+		}
+	}
+
+	/** All output as plain text, one line per display line. */
+	text(): string {
+		return this.lines.map((line) => stripAnsi(line.text)).join('\n') + (this.lines.length ? '\n' : '');
+	}
+
+	#append(stream: Stream, text: string, partial: boolean): void {
+		const open = this.#open[stream];
+		const line = open === null ? undefined : this.lines[open];
+		if (open !== null && line) {
+			// Re-parse the whole joined line from the colour state it started with.
+			const joined = line.text + text;
+			const style = { ...this.#openStyle[stream] };
+			this.lines[open] = { stream, text: joined, segments: parseAnsi(joined, style) };
+			this.#style[stream] = style;
+		} else {
+			this.#openStyle[stream] = { ...this.#style[stream] };
+			this.lines.push({ stream, text, segments: parseAnsi(text, this.#style[stream]) });
+			this.#open[stream] = this.lines.length - 1;
+		}
+		if (!partial) this.#open[stream] = null;
+	}
+}

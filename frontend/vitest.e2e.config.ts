@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// Browser tests: Debian's Chromium through playwright-core against a real API and worker.
+export default defineConfig({
+	test: {
+		include: ['e2e/**/*.e2e.ts'],
+		environment: 'node',
+		fileParallelism: false,
+		testTimeout: 60_000,
+		hookTimeout: 120_000
+	}
+});
