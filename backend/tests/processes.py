@@ -29,7 +29,10 @@ class PodrunProcess:
         self.log_path = LOG_DIR / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "podrun.cli", *args], stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy()
+            [sys.executable, "-m", "podrun.cli", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
         )
 
     def kill(self) -> None:
@@ -50,7 +53,7 @@ class PodrunProcess:
         return self.process.returncode
 
 
-def wait_ready(base_url: str, process: PodrunProcess, timeout: float = 30) -> None:
+def wait_ready(base_url: str, process: PodrunProcess, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.process.poll() is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -38,9 +39,18 @@ def settings() -> Settings:
     return Settings()
 
 
+@dataclass(frozen=True)
+class RunningPodrun:
+    """The API and worker processes of the session."""
+
+    url: str
+    api: PodrunProcess
+    worker: PodrunProcess
+
+
 @pytest.fixture(scope="session")
-def podrun(settings: Settings) -> Iterator[str]:
-    """Base URL of a running API with one worker, on a fresh database and an empty Redis db."""
+def podrun_processes(settings: Settings) -> Iterator[RunningPodrun]:
+    """A running API with one worker, on a fresh database and an empty Redis db."""
     assert settings.database_url.endswith("_test"), "tests must never touch the development database"
     _fresh_database(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
@@ -50,10 +60,16 @@ def podrun(settings: Settings) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, api)
-        yield base_url
+        yield RunningPodrun(url=base_url, api=api, worker=worker)
     finally:
         worker.stop()
         api.stop()
+
+
+@pytest.fixture(scope="session")
+def podrun(podrun_processes: RunningPodrun) -> str:
+    """Base URL of the session's API."""
+    return podrun_processes.url
 
 
 @pytest.fixture

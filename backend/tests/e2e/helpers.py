@@ -46,14 +46,20 @@ def assert_consecutive(events: list[dict[str, Any]], start: int = 1) -> None:
 
 def summary(events: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
     """(seq, stream or "STATUS", text or status) per event: what must match between two deliveries."""
-    return [
-        (e["seq"], e["stream"], e["text"]) if e["kind"] == "line" else (e["seq"], "STATUS", e["status"]) for e in events
-    ]
+    return [_summary(event) for event in events]
+
+
+def _summary(event: dict[str, Any]) -> tuple[int, str, str]:
+    if event["kind"] == "line":
+        return (event["seq"], event["stream"], event["text"])
+    return (event["seq"], "STATUS", event["status"])
 
 
 EXECUTION = """
 query($id: ID!) {
-  execution(id: $id) { id status exitCode signal limitExceeded error outputTruncated stdout stderr startedAt finishedAt }
+  execution(id: $id) {
+    id status exitCode signal limitExceeded error outputTruncated stdout stderr startedAt finishedAt
+  }
 }
 """
 

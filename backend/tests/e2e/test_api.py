@@ -209,21 +209,14 @@ async def test_a_script_of_exactly_64_kib_is_accepted(alice: GraphQLClient) -> N
     assert lines(await collect(alice, await submit(alice, script))) == ["ok"]
 
 
-VARIABLE_COERCION_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="graphql/errors.py ErrorCodes._with_code: a variable coercion error has a GraphQLError as original_error, "
-    "so it is masked as INTERNAL instead of BAD_USER_INPUT",
-)
-
-
 @pytest.mark.parametrize(
     ("query", "variables"),
     [
         pytest.param("query { me { id ", {}, id="syntax-error"),
         pytest.param("query { me { id favouriteColour } }", {}, id="unknown-field"),
         pytest.param("query { execution { id } }", {}, id="missing-argument"),
-        pytest.param(EXECUTION, {}, id="missing-variable", marks=VARIABLE_COERCION_BUG),
-        pytest.param(PAGE, {"first": "two"}, id="wrong-variable-type", marks=VARIABLE_COERCION_BUG),
+        pytest.param(EXECUTION, {}, id="missing-variable"),
+        pytest.param(PAGE, {"first": "two"}, id="wrong-variable-type"),
     ],
 )
 async def test_malformed_requests_are_bad_user_input(

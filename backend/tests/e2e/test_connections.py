@@ -8,17 +8,21 @@ import redis
 
 from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
+from tests.e2e.conftest import RunningPodrun
 from tests.e2e.helpers import submit, wait_for_status
 
 SUBSCRIPTIONS = 60
 
 
-def api_connections(settings: Settings) -> int:
+def api_connections(settings: Settings, pid: int) -> int:
+    """Connections the API process holds (create_redis names them after the process)."""
     clients = redis.Redis.from_url(settings.redis_url).client_list()
-    return sum(1 for client in clients if client["name"].startswith(f"{settings.redis_prefix}-api-"))
+    return sum(1 for client in clients if client["name"] == f"{settings.redis_prefix}-api-{pid}")
 
 
-async def test_many_subscriptions_share_a_bounded_pool(alice: GraphQLClient, settings: Settings) -> None:
+async def test_many_subscriptions_share_a_bounded_pool(
+    alice: GraphQLClient, settings: Settings, podrun_processes: RunningPodrun
+) -> None:
     ids = [
         await submit(alice, "import time\nprint('up', flush=True)\ntime.sleep(4)\nprint('done')\n") for _ in range(3)
     ]
@@ -36,7 +40,7 @@ async def test_many_subscriptions_share_a_bounded_pool(alice: GraphQLClient, set
 
     watchers = [asyncio.create_task(watch(index)) for index in range(SUBSCRIPTIONS)]
     await asyncio.wait_for(asyncio.gather(*(event.wait() for event in first_lines)), 30)
-    during = api_connections(settings)
+    during = api_connections(settings, podrun_processes.api.process.pid)
     await asyncio.wait_for(asyncio.gather(*watchers), 60)
     assert all(lines == ["up", "done"] for lines in received)
     assert 1 <= during <= settings.redis_max_connections < SUBSCRIPTIONS

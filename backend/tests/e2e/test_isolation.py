@@ -123,10 +123,5 @@ async def test_the_script_is_not_root_and_system_files_are_read_only(probe: dict
     assert (probe["writable"]["/usr"], probe["writable"]["/tmp"]) == (False, True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bwrap's root is a writable tmpfs: runners/local.py bwrap_argv never remounts / read-only, so a script "
-    "can write to / and /etc outside the size-limited /tmp",
-)
 async def test_only_tmp_is_writable(probe: dict[str, Any]) -> None:
     assert probe["writable"] == {"/": False, "/usr": False, "/etc": False, "/tmp": True}

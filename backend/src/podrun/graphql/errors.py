@@ -30,7 +30,8 @@ class ErrorCodes(MaskErrors):
         original = error.original_error
         if isinstance(original, PodrunError) or (error.extensions or {}).get("code"):
             return error
-        if original is None:
+        # No original error, or graphql-core's own (variable coercion): the request itself is wrong.
+        if original is None or isinstance(original, GraphQLError):
             return GraphQLError(
                 error.message,
                 nodes=error.nodes,

@@ -210,6 +210,9 @@ class LocalRunner:
             "--ro-bind",
             str(HARNESS_HOST_PATH),
             HARNESS_SANDBOX_PATH,
+            # bwrap's root is a tmpfs: make it read-only, so only the size-capped /tmp is writable.
+            "--remount-ro",
+            "/",
             "--chdir",
             harness.SANDBOX_TMP,
             "--clearenv",
