@@ -8,6 +8,10 @@ from podrun.settings import Settings
 
 def build_runner(settings: Settings) -> Runner:
     """The runner chosen by `settings.runner`."""
-    from podrun.runners.local import LocalRunner  # noqa: PLC0415 - runners load only when chosen
+    if settings.runner == "kubernetes":
+        from podrun.runners.kubernetes import KubernetesRunner  # noqa: PLC0415 - runners load only when chosen
+
+        return KubernetesRunner(settings)
+    from podrun.runners.local import LocalRunner  # noqa: PLC0415
 
     return LocalRunner(settings)

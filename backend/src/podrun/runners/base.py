@@ -8,9 +8,9 @@ the worker turns them into lines, enforces the output cap and classifies the res
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -144,4 +144,17 @@ class Runner(Protocol):
 
     async def cleanup(self, name: str) -> None:
         """Remove whatever a sandbox of this name left behind (after a crashed worker). Idempotent."""
+        ...
+
+
+@runtime_checkable
+class DurableRunner(Runner, Protocol):
+    """A runner whose sandboxes outlive the worker that started them (Kubernetes pods).
+
+    A run whose worker died is therefore not ended: another worker re-attaches to its sandbox
+    (`start` with the same name finds it). Sandboxes nobody will come back for are reaped.
+    """
+
+    async def reap(self, keep: Callable[[UUID], Awaitable[bool]]) -> list[str]:
+        """Remove the sandboxes of executions for which `keep` is False; returns their names."""
         ...

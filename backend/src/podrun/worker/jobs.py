@@ -8,6 +8,7 @@ committed to PostgreSQL and then appended to the execution's event log. Output b
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,12 +17,24 @@ from uuid import UUID
 import structlog
 from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from arq.connections import ArqRedis
+from sqlalchemy import update
 
 from podrun.executions.models import Execution, ExecutionStatus
 from podrun.executions.service import ExecutionService, Outcome
 from podrun.redis_client import Keys
-from podrun.runners.base import LimitKind, OutputBytes, Runner, Sandbox, SandboxResult, SandboxSpec, sandbox_name
+from podrun.runners.base import (
+    DurableRunner,
+    LimitKind,
+    OutputBytes,
+    Runner,
+    Sandbox,
+    SandboxResult,
+    SandboxSpec,
+    Stream,
+    sandbox_name,
+)
 from podrun.settings import Settings
+from podrun.streams.events import Event, LineEvent
 from podrun.streams.lines import LineAssembler
 from podrun.streams.log import EventLog, LogWriter
 
@@ -49,19 +62,30 @@ class WorkerContext:
         return Keys(self.settings.redis_prefix)
 
 
-async def run_execution(ctx: dict[str, Any], execution_id: str) -> str:
-    """arq entry point: run one execution to its end; returns the final status."""
+async def run_execution(ctx: dict[str, Any], execution_id: str, reattach_from: str | None = None) -> str:
+    """arq entry point: run one execution to its end; returns the final status.
+
+    With `reattach_from` (the id of a worker that died holding the run), take the run over and
+    re-attach to its sandbox, which a durable runner keeps alive without its worker.
+    """
     worker: WorkerContext = ctx["podrun"]
     key = UUID(execution_id)
     async with ExecutionService.new(config=worker.db) as service:
-        execution = await service.claim(key, worker.worker_id)
+        if reattach_from is None:
+            execution = await service.claim(key, worker.worker_id)
+        else:
+            execution = await _take_over(service, key, reattach_from, worker.worker_id)
         if execution is None:
             return await _not_claimable(worker, service, key)
         writer = await LogWriter.resume(EventLog(worker.redis, worker.keys, key))
-        await writer.status(writer.status_event(ExecutionStatus.STARTING))
-        log.info("execution starting", execution_id=execution_id, attempt=execution.attempts)
+        logged: list[Event] = []
+        if reattach_from is None:
+            await writer.status(writer.status_event(ExecutionStatus.STARTING))
+        else:
+            logged = await writer.log.read_all()
+        log.info("execution starting", execution_id=execution_id, attempt=execution.attempts, reattach=bool(logged))
         try:
-            outcome = await _run(worker, service, execution, writer)
+            outcome = await _run(worker, service, execution, writer, logged)
         except asyncio.CancelledError:
             shutdown = Outcome(ExecutionStatus.ERROR, error=SHUTDOWN_ERROR)
             await asyncio.shield(service.finish(key, shutdown, writer, worker.settings))
@@ -78,11 +102,44 @@ async def _not_claimable(worker: WorkerContext, service: ExecutionService, key: 
     execution = await service.get_one_or_none(id=key)
     if execution is None:
         return "MISSING"
-    # arq re-delivers a job whose worker died; the sandbox died with that worker.
+    # arq re-delivers a job whose worker died.
     orphaned = execution.status in (ExecutionStatus.STARTING, ExecutionStatus.RUNNING)
     if orphaned and not await worker_alive(worker.redis, worker.keys, execution.worker_id):
-        await end_orphan(worker, service, execution)
+        await recover_orphan(worker, service, execution)
     return execution.status.value
+
+
+async def _take_over(service: ExecutionService, key: UUID, dead_worker_id: str, worker_id: str) -> Execution | None:
+    """Move a started run from a dead worker to this one; None if someone else did already (or it ended)."""
+    statement = (
+        update(Execution)
+        .where(
+            Execution.id == key,
+            Execution.worker_id == dead_worker_id,
+            Execution.status.in_((ExecutionStatus.STARTING, ExecutionStatus.RUNNING)),
+        )
+        .values(worker_id=worker_id, attempts=Execution.attempts + 1)
+        .returning(Execution.id)
+    )
+    changed = (await service.repository.session.execute(statement)).scalar_one_or_none()
+    await service.repository.session.commit()
+    return None if changed is None else await service.get(key)
+
+
+async def recover_orphan(worker: WorkerContext, service: ExecutionService, execution: Execution) -> None:
+    """A started run whose worker is gone: re-attach to its sandbox where it survives, else end it as ERROR."""
+    if not isinstance(worker.runner, DurableRunner):
+        await end_orphan(worker, service, execution)
+        return
+    # One job per dead holder: every live worker's sweep may get here, arq keeps the first.
+    job = await worker.redis.enqueue_job(
+        "run_execution",
+        str(execution.id),
+        execution.worker_id,
+        _job_id=f"{execution.id}:reattach:{execution.worker_id}",
+    )
+    if job is not None:
+        log.warning("orphaned execution handed over", execution_id=str(execution.id), worker_id=execution.worker_id)
 
 
 async def worker_alive(redis: ArqRedis, keys: Keys, worker_id: str | None) -> bool:
@@ -99,7 +156,9 @@ async def end_orphan(worker: WorkerContext, service: ExecutionService, execution
         log.warning("orphaned execution ended", execution_id=str(execution.id), worker_id=execution.worker_id)
 
 
-async def _run(worker: WorkerContext, service: ExecutionService, execution: Execution, writer: LogWriter) -> Outcome:
+async def _run(
+    worker: WorkerContext, service: ExecutionService, execution: Execution, writer: LogWriter, logged: list[Event]
+) -> Outcome:
     spec = SandboxSpec(
         name=sandbox_name(execution.id),
         runtime_id=execution.runtime,
@@ -111,12 +170,13 @@ async def _run(worker: WorkerContext, service: ExecutionService, execution: Exec
     try:
         if not execution.stdin_open:
             await sandbox.close_stdin()  # stdin given at submission: the script reads it, then EOF
-        if await service.mark_running(execution.id) is None:
-            await sandbox.kill()
-            await sandbox.wait()
-            return Outcome(ExecutionStatus.CANCELLED)
-        await writer.status(writer.status_event(ExecutionStatus.RUNNING))
-        session = _RunSession(worker, execution, sandbox, writer)
+        if execution.status is ExecutionStatus.STARTING:  # not when re-attaching to a running one
+            if await service.mark_running(execution.id) is None:
+                await sandbox.kill()
+                await sandbox.wait()
+                return Outcome(ExecutionStatus.CANCELLED)
+            await writer.status(writer.status_event(ExecutionStatus.RUNNING))
+        session = _RunSession(worker, execution, sandbox, writer, _AlreadyLogged(logged))
         return await session.run()
     except BaseException:
         await sandbox.kill()
@@ -128,12 +188,16 @@ async def _run(worker: WorkerContext, service: ExecutionService, execution: Exec
 class _RunSession:
     """Pumps one sandbox's output into the log and control commands into the sandbox."""
 
-    def __init__(self, worker: WorkerContext, execution: Execution, sandbox: Sandbox, writer: LogWriter) -> None:
+    def __init__(
+        self, worker: WorkerContext, execution: Execution, sandbox: Sandbox, writer: LogWriter, logged: _AlreadyLogged
+    ) -> None:
         self.worker = worker
         self.execution = execution
         self.sandbox = sandbox
         self.writer = writer
+        self.logged = logged
         self.lines = LineAssembler(execution.output_bytes)
+        self.lines.output_bytes = logged.output_bytes
         self.cancelled = False
 
     async def run(self) -> Outcome:
@@ -153,7 +217,9 @@ class _RunSession:
         async def read() -> None:
             try:
                 async for chunk in self.sandbox.output():
-                    await chunks.put(chunk)
+                    fresh = self.logged.skip(chunk)
+                    if fresh.data:
+                        await chunks.put(fresh)
             finally:
                 await chunks.put(None)
 
@@ -223,3 +289,35 @@ class _RunSession:
         if result.limit_exceeded is None and result.exit_code == 0 and result.signal is None:
             return replace(ended, status=ExecutionStatus.SUCCEEDED)
         return ended
+
+
+class _AlreadyLogged:
+    """Output a re-attached sandbox replays from its start that an earlier attempt already logged.
+
+    Lines are compared as text, the way the log holds them (decoded, NUL replaced, long lines cut
+    into partial pieces), so every byte that produced a logged line is dropped exactly once and
+    everything after it (including a partial line the dead worker never flushed) is kept.
+    """
+
+    def __init__(self, events: list[Event]) -> None:
+        lines = [event for event in events if isinstance(event, LineEvent)]
+        self.pending = {
+            stream: "".join(line.text + ("" if line.partial else "\n") for line in lines if line.stream is stream)
+            for stream in Stream
+        }
+        self.output_bytes = sum(len(text.encode()) for text in self.pending.values())
+        self.decoders = {stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in Stream}
+
+    def skip(self, chunk: OutputBytes) -> OutputBytes:
+        """The part of `chunk` not logged yet."""
+        pending = self.pending[chunk.stream]
+        if not pending:
+            return chunk
+        decoder = self.decoders[chunk.stream]
+        text = decoder.decode(chunk.data).replace("\x00", "\ufffd")
+        taken = min(len(text), len(pending))
+        self.pending[chunk.stream] = pending[taken:]
+        if self.pending[chunk.stream]:
+            return OutputBytes(chunk.stream, b"")
+        undecoded, _ = decoder.getstate()
+        return OutputBytes(chunk.stream, text[taken:].encode("utf-8", "surrogatepass") + undecoded)

@@ -1,0 +1,187 @@
+"""The execution pod and its ConfigMap, built from typed API objects.
+
+How the script reaches the pod: the runner writes the harness's header frame (script, initial stdin
+and limits, JSON-encoded by `harness.encode_frame`) as one value of a ConfigMap that the pod owns,
+next to the harness itself. The pod's command is a constant: it feeds that file to the harness's
+stdin. User data therefore only ever lands in a ConfigMap *value*; every field of the pod spec
+comes from settings, the execution id (a UUID) and the runtime catalog, never from user text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+from kubernetes_asyncio.client import models as k8s
+
+from podrun.runners import harness
+from podrun.runners.base import Limits, SandboxSpec
+from podrun.settings import Settings
+
+CONTAINER = "script"
+MOUNT_DIR = "/podrun"
+HEADER_KEY = "header"
+HARNESS_KEY = "harness.py"
+# A constant: the header file is piped into the harness (it polls its stdin, which a plain file
+# cannot be), and the pipe's end closes the script's stdin.
+COMMAND = ["/bin/sh", "-c", f"cat {MOUNT_DIR}/{HEADER_KEY} | exec python3 -I {MOUNT_DIR}/{HARNESS_KEY}"]
+# Nothing of the worker's environment: a fixed, minimal set.
+ENVIRONMENT = {
+    "HOME": harness.SANDBOX_TMP,
+    "LANG": "C.UTF-8",
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+HARNESS_SOURCE = Path(harness.__file__).read_text()
+
+LABEL_APP = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_EXECUTION = "podrun.dev/execution-id"
+APP = "podrun-execution"
+MANAGER = "podrun"
+SELECTOR = f"{LABEL_APP}={APP},{LABEL_MANAGED_BY}={MANAGER}"
+# What the writable /tmp may hold beyond the script's own files (the script is written there too).
+EPHEMERAL_MARGIN_MIB = 16
+TERMINATION_GRACE_S = 1
+
+
+def labels(execution_id: UUID) -> dict[str, str]:
+    """The labels that identify an execution's pod and ConfigMap."""
+    return {LABEL_APP: APP, LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION: execution_id.hex}
+
+
+def execution_id_of(pod: k8s.V1Pod) -> UUID | None:
+    """The execution a pod belongs to, from its label; None for anything else."""
+    value = ((pod.metadata and pod.metadata.labels) or {}).get(LABEL_EXECUTION)
+    try:
+        return UUID(hex=value) if value else None
+    except ValueError:
+        return None
+
+
+def header(spec: SandboxSpec, settings: Settings) -> harness.Header:
+    """What the harness runs. Memory is the pod's cgroup limit; processes and file size are rlimits."""
+    return harness.Header(
+        script=spec.script,
+        stdin=spec.stdin or b"",
+        stdin_eof=True,
+        cpu_time_ms=spec.limits.cpu_time_ms,
+        memory_bytes=None,
+        processes=spec.limits.processes,
+        file_size_bytes=settings.sandbox_file_size_mib * 1024 * 1024,
+    )
+
+
+def build_config_map(spec: SandboxSpec, execution_id: UUID, settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
+    """The ConfigMap carrying the harness and the header; owned by the pod, so it goes when the pod goes."""
+    assert owner.metadata is not None
+    return k8s.V1ConfigMap(
+        api_version="v1",
+        kind="ConfigMap",
+        metadata=k8s.V1ObjectMeta(
+            name=spec.name,
+            namespace=settings.kubernetes_namespace,
+            labels=labels(execution_id),
+            owner_references=[
+                k8s.V1OwnerReference(
+                    api_version="v1", kind="Pod", name=owner.metadata.name, uid=owner.metadata.uid, controller=True
+                )
+            ],
+        ),
+        data={
+            HARNESS_KEY: HARNESS_SOURCE,
+            HEADER_KEY: harness.encode_frame("H", header(spec, settings).to_json()).decode("ascii"),
+        },
+        immutable=True,
+    )
+
+
+def resources(limits: Limits, settings: Settings) -> k8s.V1ResourceRequirements:
+    """Requests equal limits for memory and storage (no overcommit); CPU from settings."""
+    memory = f"{limits.memory_mib}Mi"
+    storage = f"{settings.sandbox_tmp_mib + EPHEMERAL_MARGIN_MIB}Mi"
+    return k8s.V1ResourceRequirements(
+        requests={"cpu": settings.kubernetes_cpu_request, "memory": memory, "ephemeral-storage": storage},
+        limits={"cpu": settings.kubernetes_cpu_limit, "memory": memory, "ephemeral-storage": storage},
+    )
+
+
+def active_deadline_s(limits: Limits, settings: Settings) -> int:
+    """The cluster's backstop: the wall limit plus the start-up allowance (image pull, scheduling).
+
+    The runner itself enforces the exact wall limit from the moment the harness is ready; this
+    deadline only ends pods nobody watches any more (a worker that died and never came back).
+    """
+    return -(-limits.wall_time_ms // 1000) + settings.kubernetes_startup_allowance_s
+
+
+def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Settings) -> k8s.V1Pod:
+    """The hardened pod of one execution (Pod Security Standards "restricted" and more)."""
+    uid = settings.kubernetes_run_as_uid
+    container = k8s.V1Container(
+        name=CONTAINER,
+        image=image,
+        image_pull_policy=settings.kubernetes_image_pull_policy,
+        command=list(COMMAND),
+        env=[k8s.V1EnvVar(name=name, value=value) for name, value in ENVIRONMENT.items()],
+        working_dir=harness.SANDBOX_TMP,
+        resources=resources(spec.limits, settings),
+        security_context=k8s.V1SecurityContext(
+            run_as_non_root=True,
+            run_as_user=uid,
+            run_as_group=uid,
+            read_only_root_filesystem=True,
+            allow_privilege_escalation=False,
+            privileged=False,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        volume_mounts=[
+            k8s.V1VolumeMount(name="podrun", mount_path=MOUNT_DIR, read_only=True),
+            k8s.V1VolumeMount(name="tmp", mount_path=harness.SANDBOX_TMP),
+        ],
+        termination_message_policy="File",
+    )
+    return k8s.V1Pod(
+        api_version="v1",
+        kind="Pod",
+        metadata=k8s.V1ObjectMeta(name=spec.name, namespace=settings.kubernetes_namespace, labels=labels(execution_id)),
+        spec=k8s.V1PodSpec(
+            containers=[container],
+            restart_policy="Never",
+            active_deadline_seconds=active_deadline_s(spec.limits, settings),
+            termination_grace_period_seconds=TERMINATION_GRACE_S,
+            automount_service_account_token=False,
+            enable_service_links=False,
+            host_network=False,
+            host_pid=False,
+            host_ipc=False,
+            host_users=False if settings.kubernetes_user_namespaces else None,
+            runtime_class_name=settings.kubernetes_runtime_class,
+            node_selector=dict(settings.kubernetes_node_selector) or None,
+            tolerations=[
+                k8s.V1Toleration(
+                    key=t.get("key"), operator=t.get("operator"), value=t.get("value"), effect=t.get("effect")
+                )
+                for t in settings.kubernetes_tolerations
+            ]
+            or None,
+            security_context=k8s.V1PodSecurityContext(
+                run_as_non_root=True,
+                run_as_user=uid,
+                run_as_group=uid,
+                fs_group=uid,
+                seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+            ),
+            volumes=[
+                k8s.V1Volume(
+                    name="podrun",
+                    config_map=k8s.V1ConfigMapVolumeSource(name=spec.name, default_mode=0o444, optional=False),
+                ),
+                k8s.V1Volume(
+                    name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=f"{settings.sandbox_tmp_mib}Mi")
+                ),
+            ],
+        ),
+    )

@@ -1,0 +1,515 @@
+"""The Kubernetes runner: one hardened pod per execution, driven through kubernetes-asyncio.
+
+Lifecycle of one run: create the pod (409: it exists already, so a retried job re-attaches to
+it), create its ConfigMap (owned by the pod), watch the pod until its container runs, follow its
+log (`follow`, `timestamps`) and turn the harness's frames back into output, resume a broken
+follow from the last timestamp without losing or repeating a frame, then read how the container
+ended and delete the pod. The pod's only log stream carries the harness's frames, so stdout and
+stderr stay apart exactly as with the local runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import aiohttp
+import structlog
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client import models as k8s
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.watch import Watch
+
+from podrun.runners import harness
+from podrun.runners.base import LimitKind, Limits, OutputBytes, Runtime, SandboxResult, SandboxSpec, Stream, Usage
+from podrun.runners.kubernetes.pod import (
+    CONTAINER,
+    SELECTOR,
+    build_config_map,
+    build_pod,
+    execution_id_of,
+)
+from podrun.runners.local import FailedSandbox
+from podrun.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+START_FAILED = "The sandbox could not be started."
+START_TIMED_OUT = "The sandbox did not start in time."
+IMAGE_FAILED = "The runtime's image could not be pulled."
+ENDED_UNEXPECTEDLY = "The sandbox ended unexpectedly."
+PROTOCOL_BROKEN = "The sandbox returned malformed data."
+CONNECTION_LOST = "The connection to the sandbox was lost."
+IMAGE_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
+CONFIG_FAILURES = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+# A follow that breaks is resumed this many times in a row at most, with a growing pause.
+MAX_RESUMES = 20
+RESUME_PAUSE_S = 0.2
+# After the pod was deleted or its log ended, how long to wait for its final state.
+FINAL_STATE_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 30.0
+# Pods whose deadline is this far behind are removed whatever their execution says.
+REAP_AFTER_DEADLINE = timedelta(minutes=10)
+
+
+def execution_id_from_name(name: str) -> UUID:
+    """The execution id inside a sandbox name (see `base.sandbox_name`)."""
+    return UUID(hex=name.removeprefix("podrun-"))
+
+
+class KubernetesRunner:
+    """Runs each execution as a pod in `settings.kubernetes_namespace`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.namespace = settings.kubernetes_namespace
+        self._api: client.CoreV1Api | None = None
+        self.api_client: client.ApiClient | None = None
+        self._api_lock = asyncio.Lock()
+
+    async def api(self) -> client.CoreV1Api:
+        """The API client, from the configured kubeconfig or the in-cluster service account."""
+        async with self._api_lock:
+            if self._api is None:
+                configuration = client.Configuration()
+                if self.settings.kubernetes_kubeconfig:
+                    await config.load_kube_config(
+                        config_file=self.settings.kubernetes_kubeconfig,
+                        context=self.settings.kubernetes_context,
+                        client_configuration=configuration,
+                    )
+                else:
+                    config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                self.api_client = client.ApiClient(configuration)
+                self._api = client.CoreV1Api(self.api_client)
+            return self._api
+
+    def runtimes(self) -> list[Runtime]:
+        """The runtimes of the catalog in settings, each one image."""
+        s = self.settings
+        max_limits = Limits(
+            s.max_wall_time_ms, s.max_cpu_time_ms, s.max_memory_mib, s.max_output_bytes, s.max_processes
+        )
+        default_limits = Limits(
+            s.default_wall_time_ms,
+            s.default_cpu_time_ms,
+            s.default_memory_mib,
+            s.default_output_bytes,
+            s.default_processes,
+        )
+        return [
+            Runtime(
+                id=runtime_id,
+                language="python",
+                version=runtime_id.removeprefix("python-"),
+                default=runtime_id == s.kubernetes_default_runtime,
+                max_limits=max_limits,
+                default_limits=default_limits,
+            )
+            for runtime_id in s.kubernetes_runtimes
+        ]
+
+    def isolation(self) -> str:
+        """How runs are isolated."""
+        runtime_class = self.settings.kubernetes_runtime_class or "the default runtime class"
+        return f"Kubernetes pods (restricted) in {self.namespace}, {runtime_class}"
+
+    async def start(self, spec: SandboxSpec) -> PodSandbox | FailedSandbox:
+        """Create the execution's pod, or re-attach to it if an earlier attempt created it."""
+        image = self.settings.kubernetes_runtimes.get(spec.runtime_id)
+        if image is None:
+            raise LookupError(f"unknown runtime {spec.runtime_id!r}")
+        execution_id = execution_id_from_name(spec.name)
+        api = await self.api()
+        try:
+            pod = await api.create_namespaced_pod(self.namespace, build_pod(spec, execution_id, image, self.settings))
+            reattached = False
+        except ApiException as exc:
+            if exc.status != 409:
+                log.exception("pod not created", sandbox=spec.name, status=exc.status, reason=exc.reason)
+                return FailedSandbox(START_FAILED)
+            pod = await api.read_namespaced_pod(spec.name, self.namespace)
+            reattached = True
+        if reattached and execution_id_of(pod) != execution_id:
+            log.error("pod name taken by something else", sandbox=spec.name)
+            return FailedSandbox(START_FAILED)
+        if reattached:
+            log.info("re-attaching to existing pod", sandbox=spec.name)
+        try:
+            await api.create_namespaced_config_map(
+                self.namespace, build_config_map(spec, execution_id, self.settings, pod)
+            )
+        except ApiException as exc:
+            if exc.status != 409:  # 409: created by the attempt that created the pod
+                log.exception("configmap not created", sandbox=spec.name, status=exc.status, reason=exc.reason)
+                await self.cleanup(spec.name)
+                return FailedSandbox(START_FAILED)
+        sandbox = PodSandbox(self, spec.name, spec.limits, reattached=reattached)
+        failure = await sandbox.wait_started()
+        if failure is not None:
+            await self.cleanup(spec.name)
+            return FailedSandbox(failure)
+        return sandbox
+
+    async def cleanup(self, name: str) -> None:
+        """Delete the pod and its ConfigMap now. Idempotent."""
+        api = await self.api()
+        body = client.V1DeleteOptions(grace_period_seconds=0, propagation_policy="Background")
+        for delete in (api.delete_namespaced_pod, api.delete_namespaced_config_map):
+            try:
+                await delete(name, self.namespace, body=body, _request_timeout=REQUEST_TIMEOUT_S)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+    async def reap(self, keep: Callable[[UUID], Awaitable[bool]]) -> list[str]:
+        """Delete execution pods for which `keep(execution_id)` is False or whose deadline is long past."""
+        api = await self.api()
+        pods = await api.list_namespaced_pod(
+            self.namespace, label_selector=SELECTOR, _request_timeout=REQUEST_TIMEOUT_S
+        )
+        now = datetime.now(UTC)
+        reaped: list[str] = []
+        for pod in pods.items:
+            execution_id = execution_id_of(pod)
+            name = pod.metadata.name
+            if execution_id is None or name is None:
+                continue
+            created = pod.metadata.creation_timestamp or now
+            deadline = created + timedelta(seconds=(pod.spec and pod.spec.active_deadline_seconds) or 0)
+            if now - deadline < REAP_AFTER_DEADLINE and await keep(execution_id):
+                continue
+            await self.cleanup(name)
+            reaped.append(name)
+            log.info("execution pod reaped", sandbox=name, execution_id=str(execution_id))
+        return reaped
+
+    async def pod_updates(self, name: str) -> AsyncGenerator[k8s.V1Pod | None]:
+        """The pod now and after every change (None while it does not exist).
+
+        List, then watch from the list's resourceVersion with a bounded server-side timeout, then
+        watch again from the last version seen; when that version has expired (410 Gone), list again.
+        """
+        api = await self.api()
+        selector = f"metadata.name={name}"
+        while True:
+            listed = await api.list_namespaced_pod(
+                self.namespace, field_selector=selector, _request_timeout=REQUEST_TIMEOUT_S
+            )
+            yield listed.items[0] if listed.items else None
+            version = listed.metadata.resource_version
+            try:
+                while True:
+                    watch = Watch()
+                    async with watch:
+                        async for event in watch.stream(
+                            api.list_namespaced_pod,
+                            self.namespace,
+                            field_selector=selector,
+                            resource_version=version,
+                            timeout_seconds=self.settings.kubernetes_watch_timeout_s,
+                            _request_timeout=self.settings.kubernetes_watch_timeout_s + REQUEST_TIMEOUT_S,
+                        ):
+                            pod: k8s.V1Pod = event["object"]
+                            version = pod.metadata.resource_version or version
+                            yield None if event["type"] == "DELETED" else pod
+            except ApiException as exc:
+                if exc.status != 410:
+                    raise
+                log.info("pod watch expired, listing again", sandbox=name)
+
+
+Stamp = tuple[datetime, int]
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+
+
+def stamp_key(text: str) -> Stamp:
+    """A log line's RFC 3339 timestamp as (UTC second, nanoseconds): comparable, whatever its zone or digits."""
+    match = _STAMP.fullmatch(text)
+    if match is None:
+        raise harness.FrameError("log line without a timestamp")
+    seconds, fraction, zone = match.groups()
+    second = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone)).astimezone(UTC)
+    return second, int((fraction or "").ljust(9, "0"))
+
+
+def container_state(pod: k8s.V1Pod | None) -> k8s.V1ContainerState | None:
+    """The state of the execution's container, once the kubelet reported it."""
+    statuses = (pod and pod.status and pod.status.container_statuses) or []
+    return next((status.state for status in statuses if status.name == CONTAINER), None)
+
+
+def pod_ended(pod: k8s.V1Pod | None) -> bool:
+    """Whether the pod is gone or its container has terminated."""
+    state = container_state(pod)
+    phase = pod.status.phase if pod is not None and pod.status is not None else None
+    return pod is None or phase in ("Succeeded", "Failed") or (state is not None and state.terminated is not None)
+
+
+def classify(
+    pod: k8s.V1Pod | None, exit_frame: harness.Exit | None, *, killed: bool, limit_hit: LimitKind | None
+) -> tuple[int | None, int | None, LimitKind | None, str | None]:
+    """(exit code, signal, limit exceeded, platform error) from the container state and the harness's exit frame.
+
+    The kubelet's verdict wins where it has one (OOMKilled, DeadlineExceeded); otherwise the
+    harness's exit frame says how the script ended; a pod that ended without one was killed.
+    """
+    state = container_state(pod)
+    terminated = state.terminated if state is not None else None
+    reason = terminated.reason if terminated is not None else None
+    pod_reason = pod.status.reason if pod is not None and pod.status is not None else None
+    limit = limit_hit
+    if limit is None and reason == "OOMKilled":
+        limit = LimitKind.MEMORY
+    if limit is None and pod_reason == "DeadlineExceeded":
+        limit = LimitKind.WALL_TIME
+    if exit_frame is not None:
+        if limit is None and exit_frame.signal == signal.SIGXCPU:
+            limit = LimitKind.CPU_TIME
+        error = START_FAILED if exit_frame.error is not None else None
+        if limit is LimitKind.MEMORY:
+            return None, signal.SIGKILL, limit, None
+        return exit_frame.exit_code, exit_frame.signal, limit, error
+    if killed or limit is not None:
+        return None, signal.SIGKILL, limit, None
+    return None, None, None, ENDED_UNEXPECTEDLY
+
+
+class PodSandbox:
+    """One execution pod: its log is the harness's frame stream."""
+
+    def __init__(self, runner: KubernetesRunner, name: str, limits: Limits, *, reattached: bool) -> None:
+        self.runner = runner
+        self.name = name
+        self.limits = limits
+        self.reattached = reattached
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self.ready = False
+        self.exit: harness.Exit | None = None
+        self.killed = False
+        self.limit_hit: LimitKind | None = None
+        self.platform_error: str | None = None
+        self.output_done = False
+        self.pod: k8s.V1Pod | None = None
+        self.wall_timer: asyncio.Task[None] | None = None
+        # The resume point of the log follow: the last frame's timestamp and how many frames carried it.
+        self.last_stamp: Stamp | None = None
+        self.seen_at_last_stamp = 0
+
+    async def wait_started(self) -> str | None:
+        """Wait until the container runs (or already ended); a user-facing error if it never will."""
+        timeout = self.runner.settings.kubernetes_startup_allowance_s
+        try:
+            async with asyncio.timeout(timeout):
+                async with contextlib.aclosing(self.runner.pod_updates(self.name)) as updates:
+                    async for pod in updates:
+                        self.pod = pod
+                        if pod is None:
+                            return START_FAILED
+                        state = container_state(pod)
+                        if pod_ended(pod) or (state is not None and state.running is not None):
+                            return None
+                        waiting = state.waiting if state is not None else None
+                        if waiting is not None and waiting.reason in IMAGE_FAILURES:
+                            log.error("runtime image not pulled", sandbox=self.name, reason=waiting.reason)
+                            return IMAGE_FAILED
+                        if waiting is not None and waiting.reason in CONFIG_FAILURES:
+                            log.error("container not created", sandbox=self.name, reason=waiting.reason)
+                            return START_FAILED
+        except TimeoutError:
+            log.exception("pod did not start", sandbox=self.name, timeout_s=timeout)
+            return START_TIMED_OUT
+        except (ApiException, aiohttp.ClientError) as exc:
+            log.exception("pod watch failed", sandbox=self.name, error=type(exc).__name__)
+            return START_FAILED
+        return START_FAILED
+
+    async def output(self) -> AsyncIterator[OutputBytes]:
+        """The script's output chunks from the pod log, until the harness's exit frame or the pod's end."""
+        if self.output_done:
+            return
+        streams = {"O": Stream.STDOUT, "E": Stream.STDERR}
+        failures = 0
+        ended = False
+        try:
+            while self.exit is None and not self.killed:
+                new_frames = 0
+                try:
+                    async for line in self._follow_once():
+                        new_frames += 1
+                        failures = 0
+                        tag, payload = harness.parse_frame(line)
+                        if tag in streams:
+                            yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
+                        elif tag == "R":
+                            self._ready()
+                        elif tag == "X":
+                            self.exit = harness.Exit.from_json(harness.parse_json_payload(payload))
+                            break
+                        else:
+                            raise harness.FrameError("unexpected frame")
+                except (aiohttp.ClientError, TimeoutError, ApiException) as exc:
+                    failures += 1
+                    log.warning("pod log follow broke, resuming", sandbox=self.name, error=type(exc).__name__)
+                    if failures > MAX_RESUMES:
+                        self.platform_error = CONNECTION_LOST
+                        break
+                if self.exit is not None or self.killed:
+                    break
+                # The log ended without an exit frame: the container was killed (OOM, deadline), or the
+                # follow broke. Once the pod has ended, one more pass picks up frames a break hid.
+                if ended and new_frames == 0:
+                    break
+                ended = pod_ended(await self._read_pod())
+                await asyncio.sleep(0 if ended else RESUME_PAUSE_S * min(failures + 1, 10))
+        except (ValueError, UnicodeDecodeError) as exc:  # FrameError, or a line over the reader's limit
+            if not self.killed:
+                log.exception("malformed frame from pod", sandbox=self.name, error=type(exc).__name__)
+                self.platform_error = PROTOCOL_BROKEN
+        except (ApiException, aiohttp.ClientError) as exc:
+            log.exception("pod unreachable", sandbox=self.name, error=type(exc).__name__)
+            self.platform_error = CONNECTION_LOST
+        finally:
+            self.output_done = True
+        if self.platform_error is not None:
+            await self.kill()
+
+    async def _follow_once(self) -> AsyncGenerator[bytes]:
+        """One `follow` request from the resume point; yields only frames not seen before."""
+        await self.runner.api()
+        assert self.runner.api_client is not None
+        query: list[tuple[str, str]] = [("container", CONTAINER), ("follow", "true"), ("timestamps", "true")]
+        if self.last_stamp is not None:
+            # sinceTime has whole seconds: ask from the second of the last frame and skip what we had.
+            query.append(("sinceTime", self.last_stamp[0].strftime("%Y-%m-%dT%H:%M:%SZ")))
+        response = await self.runner.api_client.call_api(
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "GET",
+            path_params={"namespace": self.runner.namespace, "name": self.name},
+            query_params=query,
+            header_params={"Accept": "text/plain"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=aiohttp.ClientTimeout(connect=REQUEST_TIMEOUT_S, sock_connect=REQUEST_TIMEOUT_S),
+        )
+        resume_at, skip = self.last_stamp, self.seen_at_last_stamp
+        try:
+            if response.status != 200:
+                raise ApiException(status=response.status, reason=response.reason)
+            while line := await response.content.readline():
+                if not line.endswith(b"\n"):
+                    raise aiohttp.ClientPayloadError("log line cut short")
+                raw_stamp, _, frame = line.partition(b" ")
+                stamp = stamp_key(raw_stamp.decode("ascii"))
+                # Asked from the whole second: skip what came before, and the frames already taken
+                # that share the resume point's timestamp.
+                if resume_at is not None and (stamp < resume_at or (stamp == resume_at and skip > 0)):
+                    skip -= stamp == resume_at
+                    continue
+                if stamp == self.last_stamp:
+                    self.seen_at_last_stamp += 1
+                else:
+                    self.last_stamp, self.seen_at_last_stamp = stamp, 1
+                yield frame
+        finally:
+            response.release()
+
+    def _ready(self) -> None:
+        """The harness is up: the wall limit counts from here, never from image pull or scheduling."""
+        if self.ready:
+            return
+        self.ready = True
+        self.started = time.monotonic()
+        self.wall_timer = asyncio.create_task(self._enforce_wall_time(), name="wall-time")
+
+    async def _enforce_wall_time(self) -> None:
+        await asyncio.sleep(self.limits.wall_time_ms / 1000)
+        self.limit_hit = LimitKind.WALL_TIME
+        self.ended = time.monotonic()
+        log.info("wall time limit reached", sandbox=self.name)
+        await self.kill()
+
+    async def _read_pod(self) -> k8s.V1Pod | None:
+        api = await self.runner.api()
+        try:
+            self.pod = await api.read_namespaced_pod(
+                self.name, self.runner.namespace, _request_timeout=REQUEST_TIMEOUT_S
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.pod = None
+        return self.pod
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Not supported: the pod's stdin is the header in its ConfigMap, closed after it."""
+        log.warning("input after start is not delivered to pods", sandbox=self.name, bytes=len(data))
+
+    async def close_stdin(self) -> None:
+        """The script's stdin is closed once it has read the initial input."""
+
+    async def kill(self) -> None:
+        """Delete the pod now (grace period 0). Idempotent."""
+        if self.killed:
+            return
+        self.killed = True
+        self.ended = self.ended or time.monotonic()
+        with contextlib.suppress(ApiException, aiohttp.ClientError):
+            await self.runner.cleanup(self.name)
+
+    async def wait(self) -> SandboxResult:
+        """Wait for the pod's end, classify it, and delete the pod and its ConfigMap."""
+        if not self.output_done:
+            async for _ in self.output():
+                pass
+        self.ended = self.ended or time.monotonic()
+        if self.wall_timer is not None:
+            self.wall_timer.cancel()
+        if not self.killed:
+            await self._final_state()
+        exit_code, exit_signal, limit, error = classify(
+            self.pod, self.exit, killed=self.killed, limit_hit=self.limit_hit
+        )
+        error = self.platform_error or error
+        if self.exit is not None and self.exit.error is not None:
+            log.error("sandbox harness failed", sandbox=self.name, error=self.exit.error)
+        if error is not None:
+            log.error("sandbox failed", sandbox=self.name, error=error, pod_reason=_reasons(self.pod))
+        with contextlib.suppress(ApiException, aiohttp.ClientError):
+            await self.runner.cleanup(self.name)
+        usage = Usage(
+            wall_time_ms=self.exit.wall_ms if self.exit is not None else int((self.ended - self.started) * 1000),
+            cpu_time_ms=self.exit.cpu_ms if self.exit is not None else None,
+            peak_memory_kib=self.exit.peak_rss_kib if self.exit is not None else None,
+        )
+        return SandboxResult(exit_code, exit_signal, limit, usage, error)
+
+    async def _final_state(self) -> None:
+        """Wait (bounded) until the kubelet has reported how the container ended."""
+        try:
+            async with asyncio.timeout(FINAL_STATE_TIMEOUT_S):
+                async with contextlib.aclosing(self.runner.pod_updates(self.name)) as updates:
+                    async for pod in updates:
+                        if pod is None:
+                            return
+                        self.pod = pod
+                        if pod_ended(pod):
+                            return
+        except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
+            log.warning("final pod state unknown", sandbox=self.name, error=type(exc).__name__)
+
+
+def _reasons(pod: k8s.V1Pod | None) -> dict[str, str | None]:
+    state = container_state(pod)
+    terminated = state.terminated if state is not None else None
+    return {
+        "pod": pod.status.reason if pod is not None and pod.status is not None else None,
+        "container": terminated.reason if terminated is not None else None,
+    }

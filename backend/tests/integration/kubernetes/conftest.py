@@ -1,0 +1,126 @@
+"""Podrun with PODRUN_RUNNER=kubernetes against the stand-in API server.
+
+Own PostgreSQL database (`podrun_k8s_test`), Redis db 11 and key prefix `podrun-k8s-test`, so these
+tests never meet the other suites' runs. Workers come and go (the crash test kills one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+
+from podrun.settings import Settings
+from tests.client import GraphQLClient
+from tests.e2e.conftest import _fresh_database
+from tests.kubernetes_standin.server import StandIn, StandInServer
+from tests.processes import PodrunProcess, free_port, wait_ready
+
+PREFIX = "podrun-k8s-test"
+REDIS_DB = 11
+BROKEN_RUNTIME = "python-broken"
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` while child processes start (PodrunProcess copies os.environ)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
+
+
+class Cluster:
+    """The stand-in, an API process and workers that tests may kill and add."""
+
+    def __init__(self, env: dict[str, str], standin: StandInServer) -> None:
+        self.env = env
+        self.standin = standin
+        self.processes: list[PodrunProcess] = []
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.api = self.spawn("k8s-api", "api", "--port", str(port))
+
+    @property
+    def state(self) -> StandIn:
+        assert self.standin.state is not None
+        return self.standin.state
+
+    def spawn(self, name: str, *args: str) -> PodrunProcess:
+        with environment(self.env):
+            process = PodrunProcess(name, *args)
+        self.processes.append(process)
+        return process
+
+    def worker(self) -> PodrunProcess:
+        return self.spawn("k8s-worker", "worker")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def k8s_settings(settings: Settings, kubeconfig: Path) -> dict[str, str]:
+    url = make_url(settings.database_url)
+    runtimes = {f"python-3.{minor}": f"python:3.{minor}-slim" for minor in range(10, 14)}
+    runtimes[BROKEN_RUNTIME] = "registry.invalid/podrun/missing:1"
+    return {
+        "PODRUN_DATABASE_URL": url.set(database="podrun_k8s_test").render_as_string(hide_password=False),
+        "PODRUN_REDIS_URL": settings.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
+        "PODRUN_REDIS_PREFIX": PREFIX,
+        "PODRUN_RUNNER": "kubernetes",
+        "PODRUN_KUBERNETES_KUBECONFIG": str(kubeconfig),
+        "PODRUN_KUBERNETES_RUNTIMES": json.dumps(runtimes),
+        "PODRUN_KUBERNETES_DEFAULT_RUNTIME": "python-3.12",
+        "PODRUN_KUBERNETES_REAP_INTERVAL_S": "1",
+        "PODRUN_KUBERNETES_WATCH_TIMEOUT_S": "5",
+        "PODRUN_KUBERNETES_STARTUP_ALLOWANCE_S": "20",
+    }
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def standin(base_settings: Settings) -> Iterator[StandInServer]:
+    server = StandInServer(base_settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    base_settings: Settings, standin: StandInServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    env = k8s_settings(base_settings, standin.write_kubeconfig(tmp_path_factory.mktemp("k8s") / "kubeconfig"))
+    own = Settings(database_url=env["PODRUN_DATABASE_URL"], redis_url=env["PODRUN_REDIS_URL"])
+    _fresh_database(own)
+    redis.Redis.from_url(own.redis_url).flushdb()
+    running = Cluster(env, standin)
+    running.worker()
+    try:
+        wait_ready(running.base_url, running.api)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def user(cluster: Cluster) -> GraphQLClient:
+    return await GraphQLClient(cluster.base_url).register()

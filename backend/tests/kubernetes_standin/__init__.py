@@ -1,0 +1,1 @@
+"""A stand-in Kubernetes API server whose pods run in local sandboxes (see server.py)."""
