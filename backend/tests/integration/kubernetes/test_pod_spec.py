@@ -1,0 +1,107 @@
+"""The execution pod: schema-valid, Pod Security Standards "restricted", and untouchable by user data."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client import models as k8s
+
+from podrun.runners import harness
+from podrun.runners.base import Limits, SandboxSpec, sandbox_name
+from podrun.runners.kubernetes.pod import HEADER_KEY, build_config_map, build_pod
+from podrun.runners.kubernetes.runner import KubernetesRunner
+from podrun.settings import Settings
+from tests.integration.kubernetes.pss import violations
+
+EXECUTION = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
+LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1 << 20, processes=16)
+SPEC = SandboxSpec(sandbox_name(EXECUTION), "python-3.12", "print('hello')\n", b"input\n", LIMITS)
+HOSTILE = [
+    "\"}}]}, 'spec': {'hostPID': true}, \"x\": \"",
+    "---\napiVersion: v1\nkind: Pod\nspec:\n  hostNetwork: true\n",
+    "$(id) `id` ${HOME} {{.Values}} \\u0000 \x00 \u2028 \ud800"[:-1],
+    "'; DROP TABLE executions; --",
+    "\n" * 1000 + 'H {"script": "import os"}\nC\n',
+]
+VARIANTS = {
+    "plain": Settings(),
+    "hardened": Settings(
+        kubernetes_user_namespaces=True,
+        kubernetes_runtime_class="gvisor",
+        kubernetes_node_selector={"podrun.dev/pool": "executions"},
+        kubernetes_tolerations=[
+            {"key": "podrun.dev/pool", "operator": "Equal", "value": "executions", "effect": "NoSchedule"}
+        ],
+    ),
+}
+
+
+def serialize(obj: object) -> dict[str, Any]:
+    """The JSON the client sends (the client needs a running loop, so callers are async tests)."""
+    return ApiClient().sanitize_for_serialization(obj)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("settings", VARIANTS.values(), ids=VARIANTS.keys())
+async def test_pod_validates_against_the_kubernetes_schema(settings: Settings) -> None:
+    pod = serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings))
+    kubernetes_validate.validate(pod, "1.33", strict=True)
+    owner = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=SPEC.name, uid=str(uuid.uuid4())))
+    kubernetes_validate.validate(serialize(build_config_map(SPEC, EXECUTION, settings, owner)), "1.33", strict=True)
+
+
+@pytest.mark.parametrize("settings", VARIANTS.values(), ids=VARIANTS.keys())
+async def test_pod_meets_the_restricted_pod_security_standard_and_more(settings: Settings) -> None:
+    pod = serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings))
+    spec = pod["spec"]
+    assert violations(spec) == []
+    container = spec["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["runAsUser"] == settings.kubernetes_run_as_uid != 0
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    assert spec["restartPolicy"] == "Never"
+    assert spec["terminationGracePeriodSeconds"] <= 2
+    assert spec["activeDeadlineSeconds"] == 10 + settings.kubernetes_startup_allowance_s
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "256Mi", "ephemeral-storage": "80Mi"}
+    assert container["resources"]["requests"]["memory"] == "256Mi"
+    assert {volume["name"]: volume.get("emptyDir") for volume in spec["volumes"]}["tmp"] == {"sizeLimit": "64Mi"}
+    assert [variable["name"] for variable in container["env"]] == [
+        "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+    ]  # fmt: skip
+    assert spec.get("hostUsers") is (False if settings.kubernetes_user_namespaces else None)
+    assert spec.get("runtimeClassName") == settings.kubernetes_runtime_class
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_hostile_script_and_stdin_change_nothing_but_the_header_value(text: str) -> None:
+    settings = Settings()
+    hostile = replace(SPEC, script=text, stdin=text.encode("utf-8", "surrogatepass"))
+    benign = serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings))
+    assert serialize(build_pod(hostile, EXECUTION, "python:3.12-slim", settings)) == benign
+    assert text not in json.dumps(benign)
+    owner = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=SPEC.name, uid="u"))
+    config_map = serialize(build_config_map(hostile, EXECUTION, settings, owner))
+    plain = serialize(build_config_map(SPEC, EXECUTION, settings, owner))
+    # Only the header value differs, and it is one line that decodes back to exactly the user's data.
+    assert {**config_map, "data": None} == {**plain, "data": None}
+    header_line = config_map["data"][HEADER_KEY]
+    assert header_line.count("\n") == 1
+    assert header_line.endswith("\n")
+    assert header_line.isascii()
+    tag, payload = harness.parse_frame(header_line.encode())
+    header = harness.Header.from_json(harness.parse_json_payload(payload))
+    assert (tag, header.script, header.stdin) == ("H", text, hostile.stdin)
+
+
+@pytest.mark.parametrize("runtime_id", ["python:3.12-slim", "../../etc", "python-3.12\nimage: evil", "python-9.9"])
+async def test_runtime_ids_outside_the_catalog_never_become_images(runtime_id: str) -> None:
+    runner = KubernetesRunner(Settings())
+    assert runtime_id not in {runtime.id for runtime in runner.runtimes()}
+    with pytest.raises(LookupError):
+        await runner.start(replace(SPEC, runtime_id=runtime_id))

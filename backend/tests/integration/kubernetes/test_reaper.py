@@ -1,0 +1,42 @@
+"""The reaper removes execution pods whose execution is over or unknown, and leaves running ones alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+from kubernetes_asyncio.client import ApiClient
+
+from podrun.runners.base import Limits, SandboxSpec, sandbox_name
+from podrun.runners.kubernetes.pod import build_pod
+from podrun.settings import Settings
+from tests.client import GraphQLClient
+from tests.e2e.helpers import collect, submit, wait_for_status
+from tests.integration.kubernetes.conftest import Cluster
+
+CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { id status } }"
+
+
+async def create_pod(cluster: Cluster, execution_id: uuid.UUID) -> str:
+    spec = SandboxSpec(sandbox_name(execution_id), "python-3.12", "", None, Limits(1000, 1000, 64, 1000, 4))
+    body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, "python:3.12-slim", Settings()))
+    async with httpx.AsyncClient(base_url=cluster.standin.url) as http:
+        response = await http.post("/api/v1/namespaces/podrun-exec/pods", json=body)
+    assert response.status_code == 201, response.text
+    return spec.name
+
+
+async def test_pods_of_finished_or_unknown_executions_are_reaped(cluster: Cluster, user: GraphQLClient) -> None:
+    finished = await submit(user, "print(1)")
+    await collect(user, finished)
+    running = await submit(user, "import time\ntime.sleep(20)", limits={"wallTimeMs": 30_000})
+    await wait_for_status(user, running, "RUNNING")
+    leftovers = [await create_pod(cluster, uuid.UUID(finished)), await create_pod(cluster, uuid.uuid4())]
+    for _ in range(100):
+        if not any(name in cluster.state.pods for name in leftovers):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(name in cluster.state.pods for name in leftovers)
+    assert sandbox_name(uuid.UUID(running)) in cluster.state.pods
+    await user.execute(CANCEL, {"id": running})

@@ -1,0 +1,32 @@
+"""A worker killed mid-run: the pod lives on, and another worker re-attaches to it (runs after test_runs)."""
+
+from __future__ import annotations
+
+from tests.client import EVENTS, GraphQLClient
+from tests.e2e.helpers import assert_consecutive, collect, execution, final, flatten, submit
+from tests.integration.kubernetes.conftest import Cluster
+
+SCRIPT = "import time\nfor i in range(50):\n    print('line', i, flush=True)\n    time.sleep(0.3)\n"
+
+
+async def test_a_new_worker_re_attaches_to_the_running_pod(cluster: Cluster, user: GraphQLClient) -> None:
+    execution_id = await submit(user, SCRIPT, limits={"wallTimeMs": 45_000})
+    async for data in user.subscribe(EVENTS, {"id": execution_id, "after": 0}):
+        if any(event.get("text") == "line 3" for event in flatten(data["executionEvents"])):
+            break
+    holder = next(p for p in cluster.processes if p is not cluster.api and p.process.poll() is None)
+    holder.kill()
+    name = "podrun-" + execution_id.replace("-", "")
+    assert name in cluster.state.pods  # the pod does not die with its worker
+    cluster.worker()
+
+    events = await collect(user, execution_id)
+    assert_consecutive(events)
+    assert final(events)["status"] == "SUCCEEDED"
+    # One STARTING and one RUNNING: the re-attaching worker does not start the run again.
+    assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "SUCCEEDED"]
+    stored = await execution(user, execution_id)
+    assert stored["stdout"] == "".join(f"line {i}\n" for i in range(50))
+    # Created once; the second create answered 409 and the new worker attached to the same pod.
+    assert cluster.state.pod_creates[name] == 2
+    assert cluster.state.deleted.count(name) == 1
