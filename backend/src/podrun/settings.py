@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     kubernetes_run_as_uid: int = 65534
     # hostUsers: false (a user namespace per pod); needs Kubernetes >= 1.30 and a runtime that supports it.
     kubernetes_user_namespaces: bool = False
-    # For example "gvisor" (see infra/k8s/base/runtimeclass-gvisor.yaml); None for the cluster's default.
+    # For example "gvisor" (a RuntimeClass of that name must exist); None for the cluster's default.
     kubernetes_runtime_class: str | None = None
     kubernetes_node_selector: dict[str, str] = Field(default_factory=dict)
     # Tolerations as Kubernetes writes them: [{"key": ..., "operator": ..., "value": ..., "effect": ...}].
