@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from gql import Client, gql
+from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
@@ -77,7 +77,7 @@ class GraphQLClient:
         """Yield each `data` of a subscription over WebSocket; raise GraphQLFailure on an error."""
         async with Client(transport=self.transport()) as session:
             try:
-                async for data in session.subscribe(gql(query), variable_values=variables):
+                async for data in session.subscribe(GraphQLRequest(query, variable_values=variables)):
                     yield data
             except TransportQueryError as error:
                 raise GraphQLFailure(error.errors or [{"message": str(error)}]) from error

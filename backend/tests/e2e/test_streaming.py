@@ -95,14 +95,16 @@ async def test_invalid_utf8_nul_and_long_lines_do_not_break_the_stream(alice: Gr
 
 async def test_websocket_authorization_key_is_case_insensitive(alice: GraphQLClient) -> None:
     """GraphiQL forwards its Headers tab as the connection_init payload, capitalised as typed."""
-    from gql import Client, gql
+    from gql import Client, GraphQLRequest
 
     execution_id = await submit(alice, "print('hi')\n")
     transport = alice.transport({"Authorization": f"Bearer {alice.token}"})
     async with Client(transport=transport) as session:
         events = [
             event
-            async for data in session.subscribe(gql(EVENTS), variable_values={"id": execution_id, "after": 0})
+            async for data in session.subscribe(
+                GraphQLRequest(EVENTS, variable_values={"id": execution_id, "after": 0})
+            )
             for event in flatten(data["executionEvents"])
         ]
     assert lines(events) == ["hi"]
