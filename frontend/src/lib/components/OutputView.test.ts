@@ -56,6 +56,17 @@ describe('OutputView', () => {
 		expect(container.querySelectorAll('[data-line]').length).toBeLessThan(200);
 	});
 
+	it('updates a line when a partial line is continued', async () => {
+		const buffer = new OutputBuffer();
+		buffer.apply({ __typename: 'OutputChunk', lines: [{ seq: 1, stream: 'STDOUT', text: 'Name: ', partial: true }] });
+		const view = render(OutputView, { lines: buffer.lines, version: 1 });
+		buffer.echo('Ada');
+		buffer.apply({ __typename: 'OutputChunk', lines: [{ seq: 2, stream: 'STDOUT', text: 'Hello, Ada!', partial: false }] });
+		await view.rerender({ lines: buffer.lines, version: 2 });
+		const texts = [...view.container.querySelectorAll('[data-testid="line-text"]')].map((e) => e.textContent);
+		expect(texts).toEqual(['Name: Ada', 'Hello, Ada!']);
+	});
+
 	it('says when there is no output yet', () => {
 		const { getByText } = render(OutputView, { lines: [], version: 0 });
 		expect(getByText('No output yet.')).toBeTruthy();

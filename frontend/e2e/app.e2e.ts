@@ -1,0 +1,219 @@
+/**
+ * The web client against a real API and worker, in Debian's Chromium. Screenshots of every page in
+ * both themes go to test-results/screenshots (ignored by git) for a person to look at.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Backend } from './backend';
+import { launch, outputLines, screenshot } from './browser';
+
+const backend = new Backend();
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const email = `web-${Date.now()}@example.com`;
+const password = 'correct horse battery';
+
+const TICKER = `import time
+for i in range(1, 21):
+    print(f"tick {i}", flush=True)
+    time.sleep(0.3)
+`;
+
+beforeAll(async () => {
+	await backend.start();
+	browser = await launch();
+	context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+	page = await context.newPage();
+});
+
+afterEach(async ({ task }) => {
+	if (task.result?.state === 'fail') await screenshot(page, `failed-${task.name.replace(/\W+/g, '-')}`);
+});
+
+afterAll(async () => {
+	await browser?.close();
+	await backend.stop();
+});
+
+async function setScript(script: string): Promise<void> {
+	const editor = page.locator('.cm-content');
+	await editor.click();
+	await page.keyboard.press('ControlOrMeta+a');
+	await page.keyboard.press('Delete');
+	// insertText types it as one edit, without the editor's auto-indent.
+	await page.keyboard.insertText(script);
+}
+
+async function status(): Promise<string | null> {
+	return page.getByTestId('status').first().getAttribute('data-status');
+}
+
+async function waitForStatus(...values: string[]): Promise<void> {
+	await page.waitForFunction(
+		(wanted) => wanted.includes(document.querySelector('[data-testid="status"]')?.getAttribute('data-status') ?? ''),
+		values,
+		{ timeout: 30_000 }
+	);
+}
+
+async function waitForLine(text: string): Promise<void> {
+	await page.getByTestId('line-text').filter({ hasText: text }).first().waitFor({ timeout: 20_000 });
+}
+
+describe('the web client', () => {
+	test('signs up through the register form', async () => {
+		await page.goto(`${backend.url}/history`);
+		await page.waitForURL(/\/signin\?next=%2Fhistory/);
+		await page.getByRole('heading', { name: 'Sign in to Podrun' }).waitFor();
+		await screenshot(page, 'signin-light');
+
+		await page.getByRole('button', { name: 'Register' }).click();
+		await page.getByLabel('Email').fill(email);
+		await page.getByLabel('Password').fill('short');
+		await page.getByRole('button', { name: 'Create account' }).click();
+		// The browser's own validation stops a too-short password before it is sent.
+		expect(page.url()).toContain('/signin');
+
+		await page.getByLabel('Password').fill(password);
+		await page.getByRole('button', { name: 'Create account' }).click();
+		await page.waitForURL(`${backend.url}/history`);
+		await expect.poll(() => page.getByTestId('user-email').textContent()).toBe(email);
+	});
+
+	test('streams output while the script runs, then shows how it ended', async () => {
+		await page.goto(`${backend.url}/`);
+		await setScript(TICKER);
+		await page.keyboard.press('ControlOrMeta+Enter');
+		await waitForLine('tick 2');
+		// The first lines are on screen well before the run (6 s) ends.
+		expect(await status()).toBe('RUNNING');
+		await screenshot(page, 'editor-running-light');
+
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toEqual(Array.from({ length: 20 }, (_, i) => `tick ${i + 1}`));
+		expect(await page.getByTestId('exit-code').textContent()).toBe('0');
+		expect(await page.getByTestId('run-summary').textContent()).toMatch(/Wall.*CPU.*Memory/);
+		await screenshot(page, 'finished-light');
+	});
+
+	test('cancels a long run', async () => {
+		await setScript('import time\nwhile True:\n    print("still going", flush=True)\n    time.sleep(0.2)\n');
+		await page.getByTestId('run').click();
+		await waitForLine('still going');
+		await page.getByTestId('cancel').click();
+		await waitForStatus('CANCELLED');
+		expect(await page.getByTestId('cancel').count()).toBe(0);
+	});
+
+	test('feeds stdin given up front', async () => {
+		await setScript('import sys\nfor line in sys.stdin:\n    print("got", line.strip().upper())\n');
+		await page.getByLabel('Give stdin up front').check();
+		await page.getByLabel('Standard input').fill('ann\nbob\n');
+		await page.getByTestId('run').click();
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toEqual(['got ANN', 'got BOB']);
+		await page.getByLabel('Give stdin up front').uncheck();
+	});
+
+	test('takes interactive input while the script runs, joining the prompt like a terminal', async () => {
+		await page.goto(`${backend.url}/`);
+		await setScript('name = input("Name: ")\nprint(f"Hello, {name}!")\nimport sys\nprint("rest:", sys.stdin.read().split())\n');
+		await page.getByTestId('run').click();
+		await waitForLine('Name:');
+		const input = page.getByLabel('Input', { exact: true });
+		await input.fill('Ada');
+		await input.press('Enter');
+		await waitForLine('Hello, Ada!');
+		await input.fill('more words');
+		await input.press('Control+d');
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toEqual(['Name: Ada', 'Hello, Ada!', 'more words', "rest: ['more', 'words']"]);
+	});
+
+	test('a reload mid-run resumes the output with no gap or duplicate', async () => {
+		await setScript('import time\nfor i in range(1, 31):\n    print(f"n={i}", flush=True)\n    time.sleep(0.15)\n');
+		await page.getByTestId('run').click();
+		await waitForLine('n=5');
+		await page.reload();
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toEqual(Array.from({ length: 30 }, (_, i) => `n=${i + 1}`));
+	});
+
+	test('shows a reconnecting state when the API goes away and resumes when it is back', async () => {
+		await setScript('import time\nfor i in range(1, 41):\n    print(f"r={i}", flush=True)\n    time.sleep(0.15)\n');
+		await page.getByTestId('run').click();
+		await waitForLine('r=3');
+		await backend.stopApi();
+		await page.getByTestId('reconnecting').waitFor({ timeout: 20_000 });
+		await backend.startApi();
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toEqual(Array.from({ length: 40 }, (_, i) => `r=${i + 1}`));
+		expect(await page.getByTestId('reconnecting').count()).toBe(0);
+	});
+
+	test('history lists the runs, filters by status and opens their output', async () => {
+		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
+		await page.getByTestId('history-row').first().waitFor();
+		expect(await page.getByTestId('history-row').count()).toBe(6);
+		await screenshot(page, 'history-light');
+
+		await page.getByLabel('Status').selectOption('CANCELLED');
+		await expect.poll(() => page.getByTestId('history-row').count()).toBe(1);
+		await page.getByTestId('history-row').click();
+		await page.waitForURL(/\/runs\//);
+		await waitForStatus('CANCELLED');
+		await waitForLine('still going');
+
+		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
+		await page.getByLabel('Status').selectOption('');
+		await page.getByTestId('history-row').last().click();
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toHaveLength(20);
+		expect(await page.getByTestId('run-script').textContent()).toBe(TICKER);
+		await page.getByRole('button', { name: 'Run again' }).click();
+		await waitForLine('tick 1');
+		await waitForStatus('SUCCEEDED');
+	});
+
+	test('dark theme, remembered across reloads', async () => {
+		await page.goto(`${backend.url}/settings`);
+		await page.getByLabel('Dark').check();
+		expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+		await page.reload();
+		await page.getByLabel('Dark').waitFor();
+		expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+
+		await page.goto(`${backend.url}/`);
+		await setScript(TICKER.replace('print(f"tick {i}"', 'print(f"\\033[1;32mtick\\033[0m {i}"'));
+		await page.keyboard.press('ControlOrMeta+Enter');
+		await waitForLine('tick 3');
+		await screenshot(page, 'editor-running-dark');
+		await waitForStatus('SUCCEEDED');
+		await screenshot(page, 'finished-dark');
+		await page.goto(`${backend.url}/history`);
+		await page.getByTestId('history-row').first().waitFor();
+		await screenshot(page, 'history-dark');
+
+		await page.getByRole('button', { name: 'Sign out' }).click();
+		await page.waitForURL(/\/signin/);
+		await screenshot(page, 'signin-dark');
+	});
+
+	test('an expired session leads back to sign-in and keeps the script being edited', async () => {
+		await page.getByLabel('Email').fill(email);
+		await page.getByLabel('Password').fill(password);
+		await page.locator('form button[type="submit"]').click();
+		await page.waitForURL(`${backend.url}/`);
+		await setScript('print("my unsaved work")\n');
+		await context.clearCookies();
+		// The server forgets nothing here; the next refresh finds no cookie, as after expiry.
+		await page.reload();
+		await page.waitForURL(/\/signin/);
+		await page.getByLabel('Email').fill(email);
+		await page.getByLabel('Password').fill(password);
+		await page.locator('form button[type="submit"]').click();
+		await page.waitForURL(`${backend.url}/`);
+		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("my unsaved work")');
+	});
+});
