@@ -52,6 +52,21 @@ def worker() -> None:
     create_worker(settings).run()
 
 
+@main.command("worker-health")
+def worker_health() -> None:
+    """Exit 1 unless a worker refreshed arq's health-check key lately (a container probe)."""
+    import redis  # noqa: PLC0415
+
+    from podrun.redis_client import Keys  # noqa: PLC0415
+
+    settings = get_settings()
+    with redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5) as client:
+        health = client.get(Keys(settings.redis_prefix).health)
+    if health is None:
+        raise click.ClickException("no worker has reported to the queue lately")
+    click.echo(health)
+
+
 @main.command("create-user")
 @click.option("--email", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
