@@ -1,0 +1,108 @@
+"""infra/docker/ and compose.yaml, checked as text: there is no Docker engine here to build or run them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from podrun.settings import REPO_ROOT
+
+DOCKER = REPO_ROOT / "infra" / "docker"
+DOCKERFILES = ["backend.Dockerfile", "runtime-scientific.Dockerfile"]
+# name:tag with a full x.y.z version (or uv's own x.y.z image); never "latest" or a floating major.
+PINNED = re.compile(r"^[\w./-]+:\d+\.\d+\.\d+(-[\w.-]+)?$")
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def final_stage(path: Path) -> list[tuple[str, str]]:
+    steps = instructions(path)
+    last = max(index for index, (name, _) in enumerate(steps) if name == "FROM")
+    return steps[last:]
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_dockerfiles_pin_their_bases_and_run_as_a_fixed_non_root_user(name: str) -> None:
+    steps = instructions(DOCKER / name)
+    bases = [arguments.split()[0] for step, arguments in steps if step == "FROM"]
+    copied = [m for step, arguments in steps if step == "COPY" for m in re.findall(r"--from=(\S+:\S+)", arguments)]
+    for image in [*bases, *copied]:
+        assert PINNED.match(image), image
+    users = [arguments for step, arguments in final_stage(DOCKER / name) if step == "USER"]
+    assert len(users) == 1
+    uid, gid = users[0].split(":")
+    assert int(uid) >= 10000 or int(uid) == 65534
+    assert int(gid) == int(uid)
+
+
+def test_the_backend_image_is_built_with_uv_and_ships_no_build_tools() -> None:
+    steps = instructions(DOCKER / "backend.Dockerfile")
+    runs = " ".join(arguments for step, arguments in steps if step == "RUN")
+    assert "uv sync --frozen --no-dev --no-install-project" in runs
+    assert "uv sync --frozen --no-dev --no-editable" in runs
+    final = final_stage(DOCKER / "backend.Dockerfile")
+    final_text = " ".join(arguments for _, arguments in final)
+    for tool in ("uv", "npm", "gcc", "build-essential", "pip install"):
+        assert not re.search(rf"(^|[\s/]){re.escape(tool)}(\s|$)", final_text), tool
+    assert "COPY --from=builder /app/.venv /app/.venv" in [f"{step} {arguments}" for step, arguments in final]
+    assert ("ENTRYPOINT", '["podrun"]') in final
+
+
+@pytest.mark.parametrize("name", DOCKERFILES)
+def test_every_copied_path_exists_and_passes_the_dockerignore(name: str) -> None:
+    allowed = [
+        line[1:].removesuffix("/**")
+        for line in (DOCKER / f"{name}.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    for step, arguments in instructions(DOCKER / name):
+        if step != "COPY" or "--from=" in arguments:
+            continue
+        *sources, _ = arguments.split()
+        for source in sources:
+            assert (REPO_ROOT / source).exists(), source
+            assert any(source.rstrip("/") == entry or source.startswith(entry + "/") for entry in allowed), source
+
+
+def test_the_scientific_runtime_is_pinned_hashed_and_cannot_install() -> None:
+    requirements = (DOCKER / "runtime-scientific.requirements.txt").read_text()
+    pins = dict(re.findall(r"^([a-z][\w-]*)==(\S+) \\$", requirements, re.MULTILINE))
+    assert {"numpy", "pandas", "matplotlib"} <= pins.keys()
+    runs = " ".join(
+        arguments for step, arguments in instructions(DOCKER / "runtime-scientific.Dockerfile") if step == "RUN"
+    )
+    assert "--require-hashes" in runs
+    assert "pip uninstall -y pip" in runs
+    assert "ensurepip" in runs
+    assert "chmod -R a-w /usr/local/lib/python3.12/site-packages" in runs
+
+
+def test_compose_runs_the_stack_with_health_checks_and_local_ports_only() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "api", "worker"}
+    for name, service in services.items():
+        assert "privileged" not in service, name
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), name
+        if name != "migrate":
+            assert service["healthcheck"]["test"][0] == "CMD", name
+    for name in ("migrate", "api", "worker"):
+        service = services[name]
+        assert service["build"] == {"context": ".", "dockerfile": "infra/docker/backend.Dockerfile"}
+        assert service["read_only"] is True
+        assert service["environment"]["PODRUN_DATABASE_URL"].endswith("@postgres:5432/podrun")
+    assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["api"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "podrun", "worker-health"]
+    assert services["worker"]["security_opt"] == ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
+    assert services["worker"]["cap_drop"] == ["ALL"]
+    assert "security_opt" not in services["api"]
