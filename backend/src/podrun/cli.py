@@ -114,7 +114,7 @@ def dev(port: int) -> None:
         subprocess.Popen([sys.executable, "-m", "podrun.cli", "worker"]),
     ]
     click.echo(
-        f"\n  Podrun is starting on http://127.0.0.1:{port}/graphql (GraphiQL in your browser)\n"
+        f"\n  Podrun is starting on http://127.0.0.1:{port}/  (GraphiQL: http://127.0.0.1:{port}/graphql)\n"
         f"  demo login: email {DEMO_EMAIL}  password {DEMO_PASSWORD}\n"
     )
     signal.signal(signal.SIGTERM, _interrupt)
