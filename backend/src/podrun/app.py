@@ -99,7 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = await create_redis(settings, "api")
         hub = StreamHub(redis, Keys(settings.redis_prefix))
         db = database_config(settings)
-        catalog = RuntimeCatalog(build_runner(settings).runtimes())
+        runner = build_runner(settings)
+        catalog = RuntimeCatalog(runner.runtimes(), runner.isolation())
         app.state.services = Services(settings=settings, db=db, redis=redis, hub=hub, catalog=catalog)
         await hub.start()
         try:

@@ -77,9 +77,12 @@ class Runtime:
     default: bool
     max_limits: Limits
     default_limits: Limits
+    isolation: str = strawberry.field(
+        description="How runs are isolated and their limits enforced (namespaces, cgroups or rlimits, pods)."
+    )
 
     @classmethod
-    def from_runtime(cls, runtime: runner.Runtime) -> Runtime:
+    def from_runtime(cls, runtime: runner.Runtime, isolation: str) -> Runtime:
         """The GraphQL view of a runner runtime."""
         return cls(
             id=runtime.id,
@@ -88,6 +91,7 @@ class Runtime:
             default=runtime.default,
             max_limits=Limits.from_limits(runtime.max_limits),
             default_limits=Limits.from_limits(runtime.default_limits),
+            isolation=isolation,
         )
 
 
@@ -139,9 +143,10 @@ class ExecutionType:
 
     @strawberry.field
     def runtime(self, info: Info) -> Runtime:
-        known = info.context.services.catalog.find(self.model.runtime)
+        catalog = info.context.services.catalog
+        known = catalog.find(self.model.runtime)
         if known is not None:
-            return Runtime.from_runtime(known)
+            return Runtime.from_runtime(known, catalog.isolation)
         # A runtime no longer offered still describes old runs truthfully.
         limits = Limits.from_limits(self.model.limits)
         version = self.model.runtime.rpartition("-")[2]
@@ -152,6 +157,7 @@ class ExecutionType:
             default=False,
             max_limits=limits,
             default_limits=limits,
+            isolation=catalog.isolation,
         )
 
     @strawberry.field
@@ -275,7 +281,8 @@ class ExecutionQuery:
 
     @strawberry.field(description="The runtimes on offer, with their default and maximum limits.")
     def runtimes(self, info: Info) -> list[Runtime]:
-        return [Runtime.from_runtime(runtime) for runtime in info.context.services.catalog.runtimes]
+        catalog = info.context.services.catalog
+        return [Runtime.from_runtime(runtime, catalog.isolation) for runtime in catalog.runtimes]
 
     @strawberry.field(description="One execution, if it is yours (or you are an admin).")
     async def execution(self, info: Info, id: strawberry.ID) -> ExecutionType | None:

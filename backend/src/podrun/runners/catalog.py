@@ -11,10 +11,11 @@ from podrun.runners.base import Limits, Runtime
 class RuntimeCatalog:
     """Looks up runtimes by id; the default one answers for `runtime: null`."""
 
-    def __init__(self, runtimes: list[Runtime]) -> None:
+    def __init__(self, runtimes: list[Runtime], isolation: str) -> None:
         if not runtimes:
             raise RuntimeError("no runtime is available: check the interpreters the runner can find")
         self.runtimes = runtimes
+        self.isolation = isolation
         self._by_id = {runtime.id: runtime for runtime in runtimes}
         self.default = next((runtime for runtime in runtimes if runtime.default), runtimes[0])
 

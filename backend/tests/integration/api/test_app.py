@@ -21,9 +21,11 @@ async def test_graphiql_only_in_development(mode: str, graphiql: bool) -> None:
         ready = await client.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"postgres": "ok", "redis": "ok"})
         # Queries still work over GET in both modes.
-        runtimes = await client.get("/graphql", params={"query": "{ runtimes { id default } }"})
+        runtimes = await client.get("/graphql", params={"query": "{ runtimes { id default isolation } }"})
         assert runtimes.status_code == 200
         assert sum(r["default"] for r in runtimes.json()["data"]["runtimes"]) == 1
+        # Which isolation is in force on this host, e.g. "bubblewrap namespaces, cgroup v1 (...) + rlimits".
+        assert all(r["isolation"].startswith("bubblewrap namespaces, ") for r in runtimes.json()["data"]["runtimes"])
 
 
 async def test_readyz_reports_an_unreachable_database() -> None:
