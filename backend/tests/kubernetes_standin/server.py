@@ -1,15 +1,20 @@
 """A stand-in Kubernetes API server for exactly the calls Podrun's runner makes.
 
 It speaks the real wire protocol (JSON objects, `Status` errors, watch event streams with
-resourceVersion and 410 Gone, pods/log with follow and RFC 3339 nano timestamps), and its "kubelet"
+resourceVersion and 410 Gone, pods/log with follow and RFC 3339 nano timestamps, strategic-merge
+patches of pod metadata, pods/attach as a WebSocket with the channel protocols v4/v5.channel.k8s.io:
+channel-prefixed binary messages, channel 0 fed to the container's stdin, the status on channel 3
+when the container ends, v5's close message on channel 255), and its "kubelet"
 really runs each pod's command in a local bubblewrap sandbox (the local runner's machinery), with
 the pod's memory limit as a cgroup, so the log lines are the real harness frames.
 
 Simulated: scheduling is instant; an image maps to a local interpreter (`python:3.X-slim` ->
 python 3.X), any other image fails to pull; `activeDeadlineSeconds`; OOM kills (the container's
 cgroup ran out of memory, the whole container is killed as with cgroup v2's memory.oom.group);
-owner-reference garbage collection of ConfigMaps. Faults for tests: a log follow cut short, watch
-history compacted (410), both counted so tests can see they happened.
+owner-reference garbage collection of ConfigMaps; a container's stdin (`stdin: true`) is one pipe
+that every attach session writes to and that stays open across sessions unless `stdinOnce`. Faults
+for tests: a log follow cut short, watch history compacted (410), both counted so tests can see
+they happened; attach sessions are counted too.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
@@ -40,6 +45,9 @@ from podrun.settings import Settings
 IMAGE = re.compile(r"python:(3\.\d+)-slim")
 QUANTITY = re.compile(r"(\d+)(Ki|Mi|Gi)?")
 UNITS = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+# The stream protocols of pods/attach and pods/exec over WebSockets, most preferred first.
+CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, ERROR, CLOSE = 0, 3, 255
 
 
 def now_rfc3339() -> str:
@@ -70,6 +78,21 @@ def error(code: int, reason: str, message: str) -> web.Response:
     return web.json_response(status(code, reason, message), status=code)
 
 
+def flag(value: str | None) -> bool:
+    return (value or "").lower() in ("true", "1")
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """A JSON merge patch (for maps, what a strategic merge patch does too): null removes a key."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_patch(target[key], value)
+        else:
+            target[key] = value
+
+
 def matches(obj: dict[str, Any], field_selector: str | None, label_selector: str | None) -> bool:
     for term in filter(None, (field_selector or "").split(",")):
         key, _, value = term.partition("=")
@@ -93,6 +116,7 @@ class FakePod:
     task: asyncio.Task[None] | None = None
     running: bool = False
     ended: bool = False
+    stdin_closed: bool = False
 
     @property
     def name(self) -> str:
@@ -122,6 +146,8 @@ class StandIn:
         self.pod_creates: dict[str, int] = {}
         self.created_specs: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
+        self.attaches: dict[str, int] = {}
+        self.patches: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # Calls from the test thread.
@@ -196,7 +222,7 @@ class StandIn:
         cgroup = pod.cgroup
         pod.process = await asyncio.create_subprocess_exec(
             *self.argv(interpreter, container, volume_dirs),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE if container.get("stdin") else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
@@ -217,6 +243,7 @@ class StandIn:
             await pod.process.wait()
         oom.cancel()
         await reader
+        self.close_stdin(pod)
         oom_killed = cgroup is not None and cgroup.usage().oom_killed
         code = pod.process.returncode
         if oom_killed:
@@ -293,6 +320,11 @@ class StandIn:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pod.process.pid, 9)
 
+    def close_stdin(self, pod: FakePod) -> None:
+        pod.stdin_closed = True
+        if pod.process is not None and pod.process.stdin is not None:
+            pod.process.stdin.close()
+
     def release(self, pod: FakePod) -> None:
         if pod.cgroup is not None:
             with contextlib.suppress(OSError):
@@ -343,6 +375,77 @@ class StandIn:
             if any(ref.get("uid") == uid for ref in config_map["metadata"].get("ownerReferences", [])):
                 del self.config_maps[cm_name]
         return web.json_response(pod.manifest)
+
+    async def patch_pod(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        pod = self.pods.get(name)
+        if pod is None:
+            return error(404, "NotFound", f'pods "{name}" not found')
+        kind = request.content_type
+        if kind not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            return error(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {kind}")
+        patch = await request.json()
+        if set(patch) - {"metadata"} or set(patch.get("metadata", {})) - {"annotations", "labels"}:
+            return error(422, "Invalid", "the stand-in patches only labels and annotations")
+        merge_patch(pod.manifest, patch)
+        self.patches[name] = self.patches.get(name, 0) + 1
+        self.bump("MODIFIED", pod.manifest)
+        return web.json_response(pod.manifest)
+
+    async def attach_pod(self, request: web.Request) -> web.StreamResponse:
+        """pods/attach over a WebSocket: what the API server and kubelet do together, for one container."""
+        name = request.match_info["name"]
+        pod = self.pods.get(name)
+        if pod is None:
+            return error(404, "NotFound", f'pods "{name}" not found')
+        container = pod.manifest["spec"]["containers"][0]
+        query = request.query
+        stdin, stdout, stderr = flag(query.get("stdin")), flag(query.get("stdout")), flag(query.get("stderr"))
+        if query.get("container", container["name"]) != container["name"]:
+            return error(400, "BadRequest", f"container {query['container']} is not valid for pod {name}")
+        if not (stdin or stdout or stderr):
+            return error(400, "BadRequest", "you must specify at least one of stdin, stdout, or stderr")
+        if stdout or stderr or flag(query.get("tty")):
+            return error(400, "BadRequest", "the stand-in attaches to stdin only (output is in the log)")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return error(400, "BadRequest", "Upgrade request required")
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        protocol = next((p for p in CHANNEL_PROTOCOLS if p in offered), None)
+        if protocol is None:
+            return error(400, "BadRequest", f"none of the offered subprotocols is supported: {offered}")
+        if not pod.running or pod.ended or pod.process is None:
+            return error(400, "BadRequest", f"container {container['name']} in pod {name} is not running")
+        if stdin and not container.get("stdin"):
+            return error(400, "BadRequest", f"stdin is not enabled for container {container['name']}")
+        ws = web.WebSocketResponse(protocols=[protocol])
+        await ws.prepare(request)
+        self.attaches[name] = self.attaches.get(name, 0) + 1
+        watcher = asyncio.create_task(self.end_attach_with_container(pod, ws))
+        try:
+            async for message in ws:
+                if message.type != WSMsgType.BINARY or not message.data:
+                    continue
+                channel, data = message.data[0], message.data[1:]
+                if channel == STDIN and data and not pod.stdin_closed and pod.process.stdin is not None:
+                    with contextlib.suppress(ConnectionError):
+                        pod.process.stdin.write(data)
+                        await pod.process.stdin.drain()
+                elif channel == CLOSE and protocol.startswith("v5") and data[:1] == bytes([STDIN]):
+                    break  # this session's stdin is done; the container's only with stdinOnce
+        finally:
+            watcher.cancel()
+            if container.get("stdinOnce"):
+                self.close_stdin(pod)
+            await ws.close()
+        return ws
+
+    async def end_attach_with_container(self, pod: FakePod, ws: web.WebSocketResponse) -> None:
+        while not pod.ended:
+            await pod.log_changed.wait()
+        success = {"metadata": {}, "status": "Success"}
+        with contextlib.suppress(ConnectionError):
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(success).encode())
+            await ws.close()
 
     async def list_pods(self, request: web.Request) -> web.StreamResponse:
         query = request.query
@@ -443,6 +546,8 @@ class StandIn:
         app.router.add_get(base + "/pods", self.list_pods)
         app.router.add_get(base + "/pods/{name}", self.get_pod)
         app.router.add_delete(base + "/pods/{name}", self.delete_pod)
+        app.router.add_patch(base + "/pods/{name}", self.patch_pod)
+        app.router.add_get(base + "/pods/{name}/attach", self.attach_pod)
         app.router.add_get(base + "/pods/{name}/log", self.pod_log)
         app.router.add_post(base + "/configmaps", self.create_config_map)
         app.router.add_get(base + "/configmaps/{name}", self.get_config_map)

@@ -1,13 +1,17 @@
 """Podrun with PODRUN_RUNNER=kubernetes against the stand-in API server.
 
-Own PostgreSQL database (`podrun_k8s_test`), Redis db 11 and key prefix `podrun-k8s-test`, so these
-tests never meet the other suites' runs. Workers come and go (the crash test kills one).
+Own PostgreSQL database (`podrun_k8s_test_<session>`), Redis db 11 and key prefix
+`podrun-k8s-test-<session>`, so these tests never meet the other suites' runs, nor another session of
+this suite running at the same time (its workers would take this session's jobs to its own stand-in,
+and its fresh database would drop this one's). Workers come and go (the crash test kills one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +26,9 @@ from tests.e2e.conftest import _fresh_database
 from tests.kubernetes_standin.server import StandIn, StandInServer
 from tests.processes import PodrunProcess, free_port, wait_ready
 
-PREFIX = "podrun-k8s-test"
+SESSION = uuid.uuid4().hex[:10]
+PREFIX = f"podrun-k8s-test-{SESSION}"
+DATABASE = f"podrun_k8s_test_{SESSION}"
 REDIS_DB = 11
 BROKEN_RUNTIME = "python-broken"
 
@@ -77,7 +83,7 @@ def k8s_settings(settings: Settings, kubeconfig: Path) -> dict[str, str]:
     runtimes = {f"python-3.{minor}": f"python:3.{minor}-slim" for minor in range(10, 14)}
     runtimes[BROKEN_RUNTIME] = "registry.invalid/podrun/missing:1"
     return {
-        "PODRUN_DATABASE_URL": url.set(database="podrun_k8s_test").render_as_string(hide_password=False),
+        "PODRUN_DATABASE_URL": url.set(database=DATABASE).render_as_string(hide_password=False),
         "PODRUN_REDIS_URL": settings.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
         "PODRUN_REDIS_PREFIX": PREFIX,
         "PODRUN_RUNNER": "kubernetes",
@@ -111,7 +117,6 @@ def cluster(
     env = k8s_settings(base_settings, standin.write_kubeconfig(tmp_path_factory.mktemp("k8s") / "kubeconfig"))
     own = Settings(database_url=env["PODRUN_DATABASE_URL"], redis_url=env["PODRUN_REDIS_URL"])
     _fresh_database(own)
-    redis.Redis.from_url(own.redis_url).flushdb()
     running = Cluster(env, standin)
     running.worker()
     try:
@@ -119,6 +124,24 @@ def cluster(
         yield running
     finally:
         running.stop()
+        asyncio.run(_drop_session_data(own))
+
+
+async def _drop_session_data(settings: Settings) -> None:
+    """Remove this session's database and Redis keys (other sessions' stay untouched)."""
+    import asyncpg
+
+    url = make_url(settings.database_url)
+    server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = list(client.scan_iter(match=f"{PREFIX}:*", count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 How the script reaches the pod: the runner writes the harness's header frame (script, initial stdin
 and limits, JSON-encoded by `harness.encode_frame`) as one value of a ConfigMap that the pod owns,
 next to the harness itself. The pod's command is a constant: it feeds that file to the harness's
-stdin. User data therefore only ever lands in a ConfigMap *value*; every field of the pod spec
-comes from settings, the execution id (a UUID) and the runtime catalog, never from user text.
+stdin, followed by the container's own stdin (`stdin: true`), which the runner reaches through the
+pods/attach API to send `I` (input) and `C` (close) frames for interactive runs. User data
+therefore only ever lands in a ConfigMap *value* or on the attach stream; every field of the pod
+spec comes from settings, the execution id (a UUID) and the runtime catalog, never from user text.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ CONTAINER = "script"
 MOUNT_DIR = "/podrun"
 HEADER_KEY = "header"
 HARNESS_KEY = "harness.py"
-# A constant: the header file is piped into the harness (it polls its stdin, which a plain file
-# cannot be), and the pipe's end closes the script's stdin.
-COMMAND = ["/bin/sh", "-c", f"cat {MOUNT_DIR}/{HEADER_KEY} | exec python3 -I {MOUNT_DIR}/{HARNESS_KEY}"]
+# A constant: the header file, then the container's stdin (the attach stream), piped into the harness
+# (it polls its stdin, which a plain file cannot be). `cat` runs in the background: it blocks on a
+# stdin that stays open (no stdinOnce, so a re-attaching worker can attach again) and must not keep
+# the shell, and so the container, alive once the harness has exited; it dies with the container.
+# A background command's stdin would be /dev/null, hence the container's stdin kept on fd 3.
+COMMAND = [
+    "/bin/sh",
+    "-c",
+    f"exec 3<&0; {{ cat {MOUNT_DIR}/{HEADER_KEY} - <&3 3<&- & }} | exec python3 -I {MOUNT_DIR}/{HARNESS_KEY} 3<&-",
+]
 # Nothing of the worker's environment: a fixed, minimal set.
 ENVIRONMENT = {
     "HOME": harness.SANDBOX_TMP,
@@ -38,6 +47,9 @@ HARNESS_SOURCE = Path(harness.__file__).read_text()
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_EXECUTION = "podrun.dev/execution-id"
+# Set by the runner as it delivers input over pods/attach: bytes delivered, and whether stdin was closed.
+ANNOTATION_STDIN_DELIVERED = "podrun.dev/stdin-delivered"
+ANNOTATION_STDIN_CLOSED = "podrun.dev/stdin-closed"
 APP = "podrun-execution"
 MANAGER = "podrun"
 SELECTOR = f"{LABEL_APP}={APP},{LABEL_MANAGED_BY}={MANAGER}"
@@ -65,7 +77,9 @@ def header(spec: SandboxSpec, settings: Settings) -> harness.Header:
     return harness.Header(
         script=spec.script,
         stdin=spec.stdin or b"",
-        stdin_eof=True,
+        # Stdin given at submission: all of it is in the header, then EOF (no attach needed). Without,
+        # the script's stdin stays open for input that comes over pods/attach.
+        stdin_eof=spec.stdin is not None,
         cpu_time_ms=spec.limits.cpu_time_ms,
         memory_bytes=None,
         processes=spec.limits.processes,
@@ -124,6 +138,9 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
         image=image,
         image_pull_policy=settings.kubernetes_image_pull_policy,
         command=list(COMMAND),
+        stdin=True,
+        stdin_once=False,
+        tty=False,
         env=[k8s.V1EnvVar(name=name, value=value) for name, value in ENVIRONMENT.items()],
         working_dir=harness.SANDBOX_TMP,
         resources=resources(spec.limits, settings),

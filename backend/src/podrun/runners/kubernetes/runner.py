@@ -6,6 +6,13 @@ log (`follow`, `timestamps`) and turn the harness's frames back into output, res
 follow from the last timestamp without losing or repeating a frame, then read how the container
 ended and delete the pod. The pod's only log stream carries the harness's frames, so stdout and
 stderr stay apart exactly as with the local runner.
+
+Stdin: input given at submission travels in the header (then EOF). Without it, the container's
+stdin (`stdin: true`, which the pod's command appends to the header) stays open, and the runner
+attaches to it (pods/attach, a WebSocket speaking the v4.channel.k8s.io protocol, stdin only) on
+the first `write_stdin` or `close_stdin`, sending the harness's `I` and `C` frames on channel 0. A
+worker that re-attaches to a running pod attaches again; the input already delivered is counted
+in a pod annotation, so the input the new worker replays from the control stream is skipped.
 """
 
 from __future__ import annotations
@@ -24,18 +31,21 @@ import structlog
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import models as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.stream import WsApiClient
 from kubernetes_asyncio.watch import Watch
 
 from podrun.runners import harness
 from podrun.runners.base import LimitKind, Limits, OutputBytes, Runtime, SandboxResult, SandboxSpec, Stream, Usage
 from podrun.runners.kubernetes.pod import (
+    ANNOTATION_STDIN_CLOSED,
+    ANNOTATION_STDIN_DELIVERED,
     CONTAINER,
     SELECTOR,
     build_config_map,
     build_pod,
     execution_id_of,
 )
-from podrun.runners.local import FailedSandbox
+from podrun.runners.local import STDIN_FRAME_BYTES, FailedSandbox
 from podrun.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -56,6 +66,11 @@ FINAL_STATE_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 30.0
 # Pods whose deadline is this far behind are removed whatever their execution says.
 REAP_AFTER_DEADLINE = timedelta(minutes=10)
+# The channel of the container's stdin on an attach WebSocket (v4.channel.k8s.io), and of its status.
+STDIN_CHANNEL = 0
+ERROR_CHANNEL = 3
+# Sending a frame over a fresh attach is tried this many times before the input is given up.
+ATTACH_ATTEMPTS = 3
 
 
 def execution_id_from_name(name: str) -> UUID:
@@ -71,6 +86,8 @@ class KubernetesRunner:
         self.namespace = settings.kubernetes_namespace
         self._api: client.CoreV1Api | None = None
         self.api_client: client.ApiClient | None = None
+        self._ws_api: client.CoreV1Api | None = None
+        self._configuration: client.Configuration | None = None
         self._api_lock = asyncio.Lock()
 
     async def api(self) -> client.CoreV1Api:
@@ -86,9 +103,18 @@ class KubernetesRunner:
                     )
                 else:
                     config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                self._configuration = configuration
                 self.api_client = client.ApiClient(configuration)
                 self._api = client.CoreV1Api(self.api_client)
             return self._api
+
+    async def ws_api(self) -> client.CoreV1Api:
+        """The API over WebSockets, for pods/attach (same configuration, its own connection pool)."""
+        await self.api()
+        async with self._api_lock:
+            if self._ws_api is None:
+                self._ws_api = client.CoreV1Api(WsApiClient(self._configuration))
+            return self._ws_api
 
     def runtimes(self) -> list[Runtime]:
         """The runtimes of the catalog in settings, each one image."""
@@ -150,7 +176,9 @@ class KubernetesRunner:
                 log.exception("configmap not created", sandbox=spec.name, status=exc.status, reason=exc.reason)
                 await self.cleanup(spec.name)
                 return FailedSandbox(START_FAILED)
-        sandbox = PodSandbox(self, spec.name, spec.limits, reattached=reattached)
+        sandbox = PodSandbox(
+            self, spec.name, spec.limits, reattached=reattached, stdin_in_header=spec.stdin is not None
+        )
         failure = await sandbox.wait_started()
         if failure is not None:
             await self.cleanup(spec.name)
@@ -284,7 +312,9 @@ def classify(
 class PodSandbox:
     """One execution pod: its log is the harness's frame stream."""
 
-    def __init__(self, runner: KubernetesRunner, name: str, limits: Limits, *, reattached: bool) -> None:
+    def __init__(
+        self, runner: KubernetesRunner, name: str, limits: Limits, *, reattached: bool, stdin_in_header: bool = False
+    ) -> None:
         self.runner = runner
         self.name = name
         self.limits = limits
@@ -302,6 +332,16 @@ class PodSandbox:
         # The resume point of the log follow: the last frame's timestamp and how many frames carried it.
         self.last_stamp: Stamp | None = None
         self.seen_at_last_stamp = 0
+        # Stdin: closed from the start when the header carried it. `delivered` counts the bytes the pod
+        # has had, by any worker (an earlier one's count comes from the pod's annotation); `seen` the
+        # bytes this worker was asked to write: the control stream replays everything to a re-attaching
+        # worker, and what the pod has had already is skipped.
+        self.stdin_closed = stdin_in_header
+        self.stdin_delivered = 0
+        self.stdin_seen = 0
+        self.attach: aiohttp.ClientWebSocketResponse | None = None
+        self.attach_reader: asyncio.Task[None] | None = None
+        self.attach_lock = asyncio.Lock()
 
     async def wait_started(self) -> str | None:
         """Wait until the container runs (or already ended); a user-facing error if it never will."""
@@ -313,6 +353,7 @@ class PodSandbox:
                         self.pod = pod
                         if pod is None:
                             return START_FAILED
+                        self._stdin_progress(pod)
                         state = container_state(pod)
                         if pod_ended(pod) or (state is not None and state.running is not None):
                             return None
@@ -448,12 +489,113 @@ class PodSandbox:
             self.pod = None
         return self.pod
 
+    def _stdin_progress(self, pod: k8s.V1Pod) -> None:
+        """What an earlier worker delivered to this pod's stdin, from its annotations (a re-attach)."""
+        if not self.reattached:
+            return
+        annotations = (pod.metadata and pod.metadata.annotations) or {}
+        with contextlib.suppress(ValueError):
+            self.stdin_delivered = max(0, int(annotations.get(ANNOTATION_STDIN_DELIVERED, "0")))
+        if annotations.get(ANNOTATION_STDIN_CLOSED) == "true":
+            self.stdin_closed = True
+
     async def write_stdin(self, data: bytes) -> None:
-        """Not supported: the pod's stdin is the header in its ConfigMap, closed after it."""
-        log.warning("input after start is not delivered to pods", sandbox=self.name, bytes=len(data))
+        """Forward input to the script over pods/attach, in `I` frames of a bounded size."""
+        async with self.attach_lock:
+            if self.stdin_closed or self.killed or self.exit is not None:
+                return
+            skip = max(0, self.stdin_delivered - self.stdin_seen)  # replayed: the pod had it already
+            self.stdin_seen += len(data)
+            data = data[skip:]
+            if not data:
+                return
+            for offset in range(0, len(data), STDIN_FRAME_BYTES):
+                if not await self._send(harness.encode_frame("I", data[offset : offset + STDIN_FRAME_BYTES])):
+                    log.warning("input not delivered to pod", sandbox=self.name, bytes=len(data) - offset)
+                    return
+            self.stdin_delivered += len(data)
+            await self._record_stdin({ANNOTATION_STDIN_DELIVERED: str(self.stdin_delivered)})
 
     async def close_stdin(self) -> None:
-        """The script's stdin is closed once it has read the initial input."""
+        """Ask the harness to close the script's stdin (a `C` frame over pods/attach)."""
+        async with self.attach_lock:
+            if self.stdin_closed or self.killed or self.exit is not None:
+                return
+            self.stdin_closed = True
+            if not await self._send(harness.encode_frame("C")):
+                log.warning("stdin close not delivered to pod", sandbox=self.name)
+                return
+            await self._record_stdin({ANNOTATION_STDIN_CLOSED: "true"})
+
+    async def _send(self, frame: bytes) -> bool:
+        """Send one frame on the attach stream's stdin channel, attaching (again) as needed."""
+        for attempt in range(ATTACH_ATTEMPTS):
+            if self.killed or self.exit is not None:
+                return False
+            try:
+                ws = await self._attached()
+                await ws.send_bytes(bytes([STDIN_CHANNEL]) + frame)
+                return True
+            except (ApiException, aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
+                log.warning("pod attach failed", sandbox=self.name, attempt=attempt + 1, error=type(exc).__name__)
+                await self._detach()
+                await asyncio.sleep(RESUME_PAUSE_S * attempt)
+        return False
+
+    async def _attached(self) -> aiohttp.ClientWebSocketResponse:
+        """The open attach WebSocket to the container's stdin (stdin only: output comes from the log)."""
+        if self.attach is not None and not self.attach.closed:
+            return self.attach
+        api = await self.runner.ws_api()
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            # With _preload_content=False, WsApiClient returns aiohttp's ws_connect (typed as str here).
+            connecting: Awaitable[aiohttp.ClientWebSocketResponse] = await api.connect_get_namespaced_pod_attach(  # type: ignore[assignment]
+                self.name,
+                self.runner.namespace,
+                container=CONTAINER,
+                stdin=True,
+                stdout=False,
+                stderr=False,
+                tty=False,
+                _preload_content=False,
+            )
+            ws = await connecting
+        self.attach = ws
+        self.attach_reader = asyncio.create_task(self._read_attach(ws), name="pod-attach")
+        log.info("attached to pod stdin", sandbox=self.name)
+        return ws
+
+    async def _read_attach(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Read what the server sends on the attach stream (its status at the end), so pings and closes are seen."""
+        with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+            async for message in ws:
+                data = message.data if message.type == aiohttp.WSMsgType.BINARY else b""
+                if data[:1] == bytes([ERROR_CHANNEL]) and len(data) > 1:
+                    log.info("pod attach ended", sandbox=self.name, status=data[1:].decode(errors="replace"))
+
+    async def _detach(self) -> None:
+        ws, reader = self.attach, self.attach_reader
+        self.attach = self.attach_reader = None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        if ws is not None:
+            with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                await ws.close()
+
+    async def _record_stdin(self, annotations: dict[str, str]) -> None:
+        """Note on the pod how much input it has had, for a worker that re-attaches after this one."""
+        api = await self.runner.api()
+        try:
+            await api.patch_namespaced_pod(
+                self.name,
+                self.runner.namespace,
+                {"metadata": {"annotations": annotations}},
+                _request_timeout=REQUEST_TIMEOUT_S,
+            )
+        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("stdin progress not recorded", sandbox=self.name, error=type(exc).__name__)
 
     async def kill(self) -> None:
         """Delete the pod now (grace period 0). Idempotent."""
@@ -463,6 +605,7 @@ class PodSandbox:
         self.ended = self.ended or time.monotonic()
         with contextlib.suppress(ApiException, aiohttp.ClientError):
             await self.runner.cleanup(self.name)
+        await self._detach()
 
     async def wait(self) -> SandboxResult:
         """Wait for the pod's end, classify it, and delete the pod and its ConfigMap."""
@@ -472,6 +615,7 @@ class PodSandbox:
         self.ended = self.ended or time.monotonic()
         if self.wall_timer is not None:
             self.wall_timer.cancel()
+        await self._detach()
         if not self.killed:
             await self._final_state()
         exit_code, exit_signal, limit, error = classify(
