@@ -24,7 +24,8 @@ def free_port() -> int:
 class PodrunProcess:
     """One `podrun <command>` child process with its output in a log file."""
 
-    def __init__(self, name: str, *args: str) -> None:
+    def __init__(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start `podrun <args>` with this process's environment, overridden by `env`."""
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{name}.log"
         self._log = self.log_path.open("ab")
@@ -32,7 +33,7 @@ class PodrunProcess:
             [sys.executable, "-m", "podrun.cli", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
+            env={**os.environ, **(env or {})},
         )
 
     def kill(self) -> None:

@@ -7,9 +7,7 @@ prefix: the session's worker never sees their jobs, and its watchdog never sweep
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,21 +25,6 @@ from tests.processes import PodrunProcess, free_port, wait_ready
 CRASH_PREFIX = "podrun-test-crash"
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` while child processes are started (PodrunProcess copies os.environ)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                del os.environ[key]
-            else:
-                os.environ[key] = value
-
-
 class Deployment:
     """An API with workers that come and go, all on the crash tests' database and key prefix."""
 
@@ -53,8 +36,7 @@ class Deployment:
         self.api = self.spawn("crash-api", "api", "--port", str(port))
 
     def spawn(self, name: str, *args: str) -> PodrunProcess:
-        with environment(self.env):
-            process = PodrunProcess(name, *args)
+        process = PodrunProcess(name, *args, env=self.env)
         self.processes.append(process)
         return process
 

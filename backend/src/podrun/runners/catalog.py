@@ -6,6 +6,7 @@ from dataclasses import fields, replace
 
 from podrun.errors import BadUserInput
 from podrun.runners.base import Limits, Runtime
+from podrun.settings import Settings
 
 
 class RuntimeCatalog:
@@ -32,6 +33,16 @@ class RuntimeCatalog:
     def find(self, runtime_id: str) -> Runtime | None:
         """The runtime with this id, if it is still offered."""
         return self._by_id.get(runtime_id)
+
+
+def configured_limits(settings: Settings) -> tuple[Limits, Limits]:
+    """The default and maximum limits every runtime gets, from settings."""
+    s = settings
+    default = Limits(
+        s.default_wall_time_ms, s.default_cpu_time_ms, s.default_memory_mib, s.default_output_bytes, s.default_processes
+    )
+    maximum = Limits(s.max_wall_time_ms, s.max_cpu_time_ms, s.max_memory_mib, s.max_output_bytes, s.max_processes)
+    return default, maximum
 
 
 def resolve_limits(runtime: Runtime, requested: dict[str, int | None]) -> Limits:

@@ -30,6 +30,7 @@ from podrun.runners.base import (
     Stream,
     Usage,
 )
+from podrun.runners.catalog import configured_limits
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
 from podrun.settings import Settings
@@ -79,17 +80,7 @@ class LocalRunner:
 
     def runtimes(self) -> list[Runtime]:
         """One runtime per Python minor version; the newest is the default."""
-        s = self.settings
-        max_limits = Limits(
-            s.max_wall_time_ms, s.max_cpu_time_ms, s.max_memory_mib, s.max_output_bytes, s.max_processes
-        )
-        default_limits = Limits(
-            s.default_wall_time_ms,
-            s.default_cpu_time_ms,
-            s.default_memory_mib,
-            s.default_output_bytes,
-            s.default_processes,
-        )
+        default_limits, max_limits = configured_limits(self.settings)
         newest = max(self.interpreters.values(), key=lambda interpreter: interpreter.version, default=None)
         return [
             Runtime(

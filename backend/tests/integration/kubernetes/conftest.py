@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,21 +31,6 @@ REDIS_DB = 11
 BROKEN_RUNTIME = "python-broken"
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` while child processes start (PodrunProcess copies os.environ)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                del os.environ[key]
-            else:
-                os.environ[key] = value
-
-
 class Cluster:
     """The stand-in, an API process and workers that tests may kill and add."""
 
@@ -65,8 +48,7 @@ class Cluster:
         return self.standin.state
 
     def spawn(self, name: str, *args: str) -> PodrunProcess:
-        with environment(self.env):
-            process = PodrunProcess(name, *args)
+        process = PodrunProcess(name, *args, env=self.env)
         self.processes.append(process)
         return process
 

@@ -36,6 +36,7 @@ from kubernetes_asyncio.watch import Watch
 
 from podrun.runners import harness
 from podrun.runners.base import LimitKind, Limits, OutputBytes, Runtime, SandboxResult, SandboxSpec, Stream, Usage
+from podrun.runners.catalog import configured_limits
 from podrun.runners.kubernetes.pod import (
     ANNOTATION_STDIN_CLOSED,
     ANNOTATION_STDIN_DELIVERED,
@@ -118,27 +119,17 @@ class KubernetesRunner:
 
     def runtimes(self) -> list[Runtime]:
         """The runtimes of the catalog in settings, each one image."""
-        s = self.settings
-        max_limits = Limits(
-            s.max_wall_time_ms, s.max_cpu_time_ms, s.max_memory_mib, s.max_output_bytes, s.max_processes
-        )
-        default_limits = Limits(
-            s.default_wall_time_ms,
-            s.default_cpu_time_ms,
-            s.default_memory_mib,
-            s.default_output_bytes,
-            s.default_processes,
-        )
+        default_limits, max_limits = configured_limits(self.settings)
         return [
             Runtime(
                 id=runtime_id,
                 language="python",
                 version=runtime_id.removeprefix("python-"),
-                default=runtime_id == s.kubernetes_default_runtime,
+                default=runtime_id == self.settings.kubernetes_default_runtime,
                 max_limits=max_limits,
                 default_limits=default_limits,
             )
-            for runtime_id in s.kubernetes_runtimes
+            for runtime_id in self.settings.kubernetes_runtimes
         ]
 
     def isolation(self) -> str:
