@@ -66,3 +66,30 @@ def wait_ready(base_url: str, process: PodrunProcess, timeout: float = 90) -> No
             pass
         time.sleep(0.2)
     raise RuntimeError(f"API not ready after {timeout}s; see {process.log_path}")
+
+
+class PodrunDeployment:
+    """An API process with workers that tests may add and kill, all with the same environment overrides."""
+
+    def __init__(self, name: str, env: dict[str, str]) -> None:
+        self.name = name
+        self.env = env
+        self.processes: list[PodrunProcess] = []
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.api = self.spawn(f"{name}-api", "api", "--port", str(port))
+
+    def spawn(self, name: str, *args: str) -> PodrunProcess:
+        process = PodrunProcess(name, *args, env=self.env)
+        self.processes.append(process)
+        return process
+
+    def worker(self) -> PodrunProcess:
+        return self.spawn(f"{self.name}-worker", "worker")
+
+    def live_workers(self) -> list[PodrunProcess]:
+        return [p for p in self.processes if p is not self.api and p.process.poll() is None]
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()

@@ -20,46 +20,20 @@ from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.conftest import _fresh_database
 from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, wait_for_status
-from tests.processes import PodrunProcess, free_port, wait_ready
+from tests.processes import PodrunDeployment, wait_ready
 
 CRASH_PREFIX = "podrun-test-crash"
 
 
-class Deployment:
-    """An API with workers that come and go, all on the crash tests' database and key prefix."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.processes: list[PodrunProcess] = []
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.api = self.spawn("crash-api", "api", "--port", str(port))
-
-    def spawn(self, name: str, *args: str) -> PodrunProcess:
-        process = PodrunProcess(name, *args, env=self.env)
-        self.processes.append(process)
-        return process
-
-    def worker(self) -> PodrunProcess:
-        return self.spawn("crash-worker", "worker")
-
-    def live_workers(self) -> list[PodrunProcess]:
-        return [p for p in self.processes if p is not self.api and p.process.poll() is None]
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
-
-
 @pytest.fixture(scope="module")
-def deployment(settings: Settings) -> Iterator[Deployment]:
+def deployment(settings: Settings) -> Iterator[PodrunDeployment]:
     database_url = settings.database_url.removesuffix("_test") + "_crash_test"
     crash_settings = Settings(database_url=database_url, redis_prefix=CRASH_PREFIX)
     _fresh_database(crash_settings)
     client = redis.Redis.from_url(settings.redis_url)
     for key in client.scan_iter(f"{CRASH_PREFIX}:*"):
         client.delete(key)
-    running = Deployment({"PODRUN_DATABASE_URL": database_url, "PODRUN_REDIS_PREFIX": CRASH_PREFIX})
+    running = PodrunDeployment("crash", {"PODRUN_DATABASE_URL": database_url, "PODRUN_REDIS_PREFIX": CRASH_PREFIX})
     # Two workers from the start: one to kill and one whose watchdog ends the orphaned run. Starting a
     # replacement only after the kill would add a whole process start-up to the test.
     running.worker()
@@ -115,7 +89,7 @@ def cgroups_named(name: str) -> list[Path]:
     return [path for path in Path("/sys/fs/cgroup").glob(f"**/{name}*") if path.is_dir()]
 
 
-async def test_a_run_whose_worker_is_killed_ends_as_error_and_leaves_no_sandbox(deployment: Deployment) -> None:
+async def test_a_run_whose_worker_is_killed_ends_as_error_and_leaves_no_sandbox(deployment: PodrunDeployment) -> None:
     alice = await GraphQLClient(deployment.base_url).register()
     script = "import time\nprint('before the crash', flush=True)\ntime.sleep(60)\nprint('never')\n"
     execution_id = await submit(alice, script, limits={"wallTimeMs": 60000})
@@ -149,7 +123,7 @@ async def test_a_run_whose_worker_is_killed_ends_as_error_and_leaves_no_sandbox(
     ]
 
 
-async def test_a_worker_asked_to_stop_finishes_its_running_job(deployment: Deployment) -> None:
+async def test_a_worker_asked_to_stop_finishes_its_running_job(deployment: PodrunDeployment) -> None:
     [worker] = deployment.live_workers() or [deployment.worker()]
     alice = await GraphQLClient(deployment.base_url).register()
     execution_id = await submit(alice, "import time\ntime.sleep(1)\nprint('finished in time')\n")

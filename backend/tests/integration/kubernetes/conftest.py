@@ -22,7 +22,7 @@ from podrun.settings import Settings
 from tests.client import GraphQLClient
 from tests.e2e.conftest import _fresh_database
 from tests.kubernetes_standin.server import StandIn, StandInServer
-from tests.processes import PodrunProcess, free_port, wait_ready
+from tests.processes import PodrunDeployment, wait_ready
 
 SESSION = uuid.uuid4().hex[:10]
 PREFIX = f"podrun-k8s-test-{SESSION}"
@@ -31,33 +31,17 @@ REDIS_DB = 11
 BROKEN_RUNTIME = "python-broken"
 
 
-class Cluster:
+class Cluster(PodrunDeployment):
     """The stand-in, an API process and workers that tests may kill and add."""
 
     def __init__(self, env: dict[str, str], standin: StandInServer) -> None:
-        self.env = env
+        super().__init__("k8s", env)
         self.standin = standin
-        self.processes: list[PodrunProcess] = []
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.api = self.spawn("k8s-api", "api", "--port", str(port))
 
     @property
     def state(self) -> StandIn:
         assert self.standin.state is not None
         return self.standin.state
-
-    def spawn(self, name: str, *args: str) -> PodrunProcess:
-        process = PodrunProcess(name, *args, env=self.env)
-        self.processes.append(process)
-        return process
-
-    def worker(self) -> PodrunProcess:
-        return self.spawn("k8s-worker", "worker")
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
 
 
 def k8s_settings(settings: Settings, kubeconfig: Path) -> dict[str, str]:
