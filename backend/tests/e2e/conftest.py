@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis
 
-from podrun.db.migrate import create_database, migrate
 from podrun.settings import Settings
 from tests.client import GraphQLClient
+from tests.databases import fresh_database
 from tests.processes import PodrunProcess, free_port, wait_ready
-
-
-def _fresh_database(settings: Settings) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database_url)
-
-    async def drop() -> None:
-        server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-        connection = await asyncpg.connect(server)
-        try:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-        finally:
-            await connection.close()
-
-    asyncio.run(drop())
-    asyncio.run(create_database(settings))
-    migrate(settings)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +32,7 @@ class RunningPodrun:
 def podrun_processes(settings: Settings) -> Iterator[RunningPodrun]:
     """A running API with one worker, on a fresh database and an empty Redis db."""
     assert settings.database_url.endswith("_test"), "tests must never touch the development database"
-    _fresh_database(settings)
+    fresh_database(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
     port = free_port()
     api = PodrunProcess("api", "api", "--port", str(port))

@@ -13,12 +13,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-import redis
 
 from podrun.runners.base import sandbox_name
 from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
-from tests.e2e.conftest import _fresh_database
+from tests.databases import delete_keys, fresh_database
 from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, wait_for_status
 from tests.processes import PodrunDeployment, wait_ready
 
@@ -29,10 +28,8 @@ CRASH_PREFIX = "podrun-test-crash"
 def deployment(settings: Settings) -> Iterator[PodrunDeployment]:
     database_url = settings.database_url.removesuffix("_test") + "_crash_test"
     crash_settings = Settings(database_url=database_url, redis_prefix=CRASH_PREFIX)
-    _fresh_database(crash_settings)
-    client = redis.Redis.from_url(settings.redis_url)
-    for key in client.scan_iter(f"{CRASH_PREFIX}:*"):
-        client.delete(key)
+    fresh_database(crash_settings)
+    delete_keys(settings.redis_url, CRASH_PREFIX)
     running = PodrunDeployment("crash", {"PODRUN_DATABASE_URL": database_url, "PODRUN_REDIS_PREFIX": CRASH_PREFIX})
     # Two workers from the start: one to kill and one whose watchdog ends the orphaned run. Starting a
     # replacement only after the kill would add a whole process start-up to the test.

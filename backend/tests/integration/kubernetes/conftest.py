@@ -8,19 +8,17 @@ and its fresh database would drop this one's). Workers come and go (the crash te
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy.engine import make_url
 
 from podrun.settings import Settings
 from tests.client import GraphQLClient
-from tests.e2e.conftest import _fresh_database
+from tests.databases import delete_keys, drop_database, fresh_database
 from tests.kubernetes_standin.server import StandIn, StandInServer
 from tests.processes import PodrunDeployment, wait_ready
 
@@ -82,7 +80,7 @@ def cluster(
 ) -> Iterator[Cluster]:
     env = k8s_settings(base_settings, standin.write_kubeconfig(tmp_path_factory.mktemp("k8s") / "kubeconfig"))
     own = Settings(database_url=env["PODRUN_DATABASE_URL"], redis_url=env["PODRUN_REDIS_URL"])
-    _fresh_database(own)
+    fresh_database(own)
     running = Cluster(env, standin)
     running.worker()
     try:
@@ -90,24 +88,8 @@ def cluster(
         yield running
     finally:
         running.stop()
-        asyncio.run(_drop_session_data(own))
-
-
-async def _drop_session_data(settings: Settings) -> None:
-    """Remove this session's database and Redis keys (other sessions' stay untouched)."""
-    import asyncpg
-
-    url = make_url(settings.database_url)
-    server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
-    client = redis.Redis.from_url(settings.redis_url)
-    keys = list(client.scan_iter(match=f"{PREFIX}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+        drop_database(own)
+        delete_keys(own.redis_url, PREFIX)
 
 
 @pytest.fixture
