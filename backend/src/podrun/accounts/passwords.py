@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verifying against this when the email is unknown keeps login timing the same either way.
-_UNKNOWN_USER_HASH = _hasher.hash("podrun-timing-equaliser")
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """Verifying against this when the email is unknown keeps login timing the same either way.
+
+    Made on first use, not at import: hashing is slow, and workers and the CLI never need it.
+    """
+    return _hasher.hash("podrun-timing-equaliser")
 
 
 async def hash_password(password: str) -> str:
@@ -22,7 +30,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
     def verify() -> bool:
         try:
-            return _hasher.verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash is not None
+            return _hasher.verify(password_hash or _unknown_user_hash(), password) and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
 
