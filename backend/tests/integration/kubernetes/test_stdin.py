@@ -5,8 +5,12 @@ Runs before test_worker_crash (it kills a worker too, and starts its successor).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from podrun.runners.kubernetes.pod import ANNOTATION_STDIN_DELIVERED
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit
 from tests.integration.kubernetes.conftest import Cluster
@@ -93,9 +97,19 @@ async def test_input_after_a_worker_crash_reaches_the_pod_once(cluster: Cluster,
             await send_input(user, execution_id, "world\n")
         if "again?" in texts:
             break
+    name = pod_name(execution_id)
+    # The worker records delivered input on the pod right after sending it; a crash inside that window
+    # would deliver "world\n" twice (documented). Kill it once the record is there.
+    delivered = str(len(b"world\n"))
+    for _ in range(200):
+        annotations = cluster.state.pods[name].manifest["metadata"].get("annotations") or {}
+        if annotations.get(ANNOTATION_STDIN_DELIVERED) == delivered:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the worker never recorded the delivered input on the pod")
     holder = next(p for p in cluster.processes if p is not cluster.api and p.process.poll() is None)
     holder.kill()
-    name = pod_name(execution_id)
     assert name in cluster.state.pods  # the pod, waiting on input(), outlives its worker
     # Input sent while no worker holds the run waits in the control stream for the next one.
     await send_input(user, execution_id, "more\n")
