@@ -51,12 +51,12 @@ def k8s_settings(settings: Settings, kubeconfig: Path) -> dict[str, str]:
         "PODRUN_REDIS_URL": settings.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
         "PODRUN_REDIS_PREFIX": PREFIX,
         "PODRUN_RUNNER": "kubernetes",
-        "PODRUN_KUBERNETES_KUBECONFIG": str(kubeconfig),
-        "PODRUN_KUBERNETES_RUNTIMES": json.dumps(runtimes),
-        "PODRUN_KUBERNETES_DEFAULT_RUNTIME": "python-3.12",
-        "PODRUN_KUBERNETES_REAP_INTERVAL_S": "1",
-        "PODRUN_KUBERNETES_WATCH_TIMEOUT_S": "5",
-        "PODRUN_KUBERNETES_STARTUP_ALLOWANCE_S": "20",
+        "PODRUN_KUBERNETES__KUBECONFIG": str(kubeconfig),
+        "PODRUN_KUBERNETES__RUNTIMES": json.dumps(runtimes),
+        "PODRUN_KUBERNETES__DEFAULT_RUNTIME": "python-3.12",
+        "PODRUN_KUBERNETES__REAP_INTERVAL_S": "1",
+        "PODRUN_KUBERNETES__WATCH_TIMEOUT_S": "5",
+        "PODRUN_KUBERNETES__STARTUP_ALLOWANCE_S": "20",
     }
 
 

@@ -22,7 +22,7 @@ from podrun.runners.kubernetes.pod import labels
 from podrun.runners.kubernetes.runner import KubernetesRunner
 from podrun.settings import REPO_ROOT, Settings
 from tests.integration.kubernetes.kustomize import Object, Unsupported, image_name, pod_spec, render
-from tests.integration.kubernetes.pss import violations
+from tests.pss import violations
 
 K8S = REPO_ROOT / "infra" / "k8s"
 OVERLAYS = ["dev", "production", "production-gvisor"]
@@ -152,16 +152,16 @@ def test_the_settings_parse_and_the_runtime_catalog_works(
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
     settings = Settings()
-    assert (settings.mode, settings.runner, settings.kubernetes_namespace) == (
+    assert (settings.mode, settings.runner, settings.kubernetes.namespace) == (
         "production",
         "kubernetes",
         "podrun-exec",
     )
     runtimes = {runtime.id: runtime for runtime in KubernetesRunner(settings).runtimes()}
-    assert settings.kubernetes_default_runtime in runtimes
+    assert settings.kubernetes.default_runtime in runtimes
     if name.startswith("production"):
-        assert settings.kubernetes_runtimes["python-3.12-scientific"].endswith("/runtime-scientific:0.1.0")
-    assert settings.kubernetes_runtime_class == ("gvisor" if name == "production-gvisor" else None)
+        assert settings.kubernetes.runtimes["python-3.12-scientific"].endswith("/runtime-scientific:0.1.0")
+    assert settings.kubernetes.runtime_class == ("gvisor" if name == "production-gvisor" else None)
 
 
 def test_the_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ import uuid
 import httpx
 from kubernetes_asyncio.client import ApiClient
 
-from podrun.runners.base import Limits, SandboxSpec, sandbox_name
+from podrun.core.limits import Limits
+from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import build_pod
 from podrun.settings import Settings
 from tests.client import GraphQLClient
@@ -19,7 +20,13 @@ CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { id status } }"
 
 
 async def create_pod(cluster: Cluster, execution_id: uuid.UUID) -> str:
-    spec = SandboxSpec(sandbox_name(execution_id), "python-3.12", "", None, Limits(1000, 1000, 64, 1000, 4))
+    spec = SandboxSpec(
+        sandbox_name(execution_id),
+        "python-3.12",
+        "",
+        None,
+        Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1000, processes=4),
+    )
     body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, "python:3.12-slim", Settings()))
     async with httpx.AsyncClient(base_url=cluster.standin.url) as http:
         response = await http.post("/api/v1/namespaces/podrun-exec/pods", json=body)

@@ -13,12 +13,13 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client import models as k8s
 
+from podrun.core.limits import Limits
 from podrun.runners import harness
-from podrun.runners.base import Limits, SandboxSpec, sandbox_name
+from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import HEADER_KEY, build_config_map, build_pod
 from podrun.runners.kubernetes.runner import KubernetesRunner
-from podrun.settings import REPO_ROOT, Settings
-from tests.integration.kubernetes.pss import violations
+from podrun.settings import REPO_ROOT, KubernetesSettings, Settings
+from tests.pss import violations
 
 EXECUTION = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1 << 20, processes=16)
@@ -33,13 +34,15 @@ HOSTILE = [
 VARIANTS = {
     "plain": Settings(),
     "hardened": Settings(
-        kubernetes_user_namespaces=True,
-        kubernetes_runtime_class="gvisor",
-        kubernetes_node_selector={"podrun.dev/pool": "executions"},
-        kubernetes_tolerations=[
-            {"key": "podrun.dev/pool", "operator": "Equal", "value": "executions", "effect": "NoSchedule"}
-        ],
-        kubernetes_seccomp_profile="profiles/podrun-v1.json",
+        kubernetes=KubernetesSettings(
+            user_namespaces=True,
+            runtime_class="gvisor",
+            node_selector={"podrun.dev/pool": "executions"},
+            tolerations=[
+                {"key": "podrun.dev/pool", "operator": "Equal", "value": "executions", "effect": "NoSchedule"}
+            ],
+            seccomp_profile="profiles/podrun-v1.json",
+        )
     ),
 }
 
@@ -64,24 +67,24 @@ async def test_pod_meets_the_restricted_pod_security_standard_and_more(settings:
     assert violations(spec) == []
     container = spec["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert spec["securityContext"]["runAsUser"] == settings.kubernetes_run_as_uid != 0
+    assert spec["securityContext"]["runAsUser"] == settings.kubernetes.run_as_uid != 0
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
     assert spec["restartPolicy"] == "Never"
     assert spec["terminationGracePeriodSeconds"] <= 2
-    assert spec["activeDeadlineSeconds"] == 10 + settings.kubernetes_startup_allowance_s
+    assert spec["activeDeadlineSeconds"] == 10 + settings.kubernetes.startup_allowance_s
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "256Mi", "ephemeral-storage": "80Mi"}
     assert container["resources"]["requests"]["memory"] == "256Mi"
     assert {volume["name"]: volume.get("emptyDir") for volume in spec["volumes"]}["tmp"] == {"sizeLimit": "64Mi"}
     assert [variable["name"] for variable in container["env"]] == [
         "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
     ]  # fmt: skip
-    assert spec.get("hostUsers") is (False if settings.kubernetes_user_namespaces else None)
-    assert spec.get("runtimeClassName") == settings.kubernetes_runtime_class
+    assert spec.get("hostUsers") is (False if settings.kubernetes.user_namespaces else None)
+    assert spec.get("runtimeClassName") == settings.kubernetes.runtime_class
     profile = (
         {"type": "RuntimeDefault"}
-        if settings.kubernetes_seccomp_profile is None
-        else {"type": "Localhost", "localhostProfile": settings.kubernetes_seccomp_profile}
+        if settings.kubernetes.seccomp_profile is None
+        else {"type": "Localhost", "localhostProfile": settings.kubernetes.seccomp_profile}
     )
     assert spec["securityContext"]["seccompProfile"] == container["securityContext"]["seccompProfile"] == profile
 
