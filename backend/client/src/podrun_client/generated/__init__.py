@@ -13,6 +13,7 @@ from .exceptions import (
     GraphQLClientInvalidResponseError,
 )
 from .execution import Execution, ExecutionExecution
+from .execution_details import ExecutionDetails, ExecutionDetailsExecution
 from .execution_events import (
     ExecutionEvents,
     ExecutionEventsExecutionEventsOutputChunk,
@@ -56,6 +57,8 @@ __all__ = [
     "CancelExecution",
     "CancelExecutionCancelExecution",
     "Execution",
+    "ExecutionDetails",
+    "ExecutionDetailsExecution",
     "ExecutionEvents",
     "ExecutionEventsExecutionEventsOutputChunk",
     "ExecutionEventsExecutionEventsOutputChunkLines",

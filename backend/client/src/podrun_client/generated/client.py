@@ -9,6 +9,7 @@ from .base_model import UNSET, UnsetType
 from .cancel_execution import CancelExecution
 from .enums import ExecutionStatus
 from .execution import Execution
+from .execution_details import ExecutionDetails
 from .execution_events import ExecutionEvents
 from .executions import Executions
 from .input_types import SubmitExecutionInput
@@ -222,10 +223,6 @@ class GeneratedClient(AsyncBaseClient):
             query Execution($id: ID!) {
               execution(id: $id) {
                 ...ExecutionSummary
-                script
-                stdin
-                stdout
-                stderr
               }
             }
 
@@ -268,6 +265,61 @@ class GeneratedClient(AsyncBaseClient):
         )
         data = self.get_data(response)
         return Execution.model_validate(data)
+
+    async def execution_details(self, id: str, **kwargs: Any) -> ExecutionDetails:
+        query = gql("""
+            query ExecutionDetails($id: ID!) {
+              execution(id: $id) {
+                ...ExecutionSummary
+                script
+                stdin
+                stdout
+                stderr
+              }
+            }
+
+            fragment ExecutionSummary on Execution {
+              id
+              status
+              exitCode
+              signal
+              limitExceeded
+              error
+              outputTruncated
+              createdAt
+              startedAt
+              finishedAt
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+              usage {
+                wallTimeMs
+                cpuTimeMs
+                peakMemoryKiB
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query,
+            operation_name="ExecutionDetails",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ExecutionDetails.model_validate(data)
 
     async def executions(
         self,

@@ -4,23 +4,12 @@
 from typing import Optional
 
 from .base_model import BaseModel
-from .fragments import (  # noqa: F401
-    ExecutionSummary,
-    ExecutionSummaryLimits,
-    ExecutionSummaryRuntime,
-    ExecutionSummaryUsage,
-)
+from .fragments import ExecutionSummary
 
 
 class Execution(BaseModel):
     execution: Optional["ExecutionExecution"]
 
 
-class ExecutionExecution(ExecutionSummary):
-    script: str
-    stdin: Optional[str]
-    stdout: str
-    stderr: str
-
-
+ExecutionExecution = ExecutionSummary
 Execution.model_rebuild()
