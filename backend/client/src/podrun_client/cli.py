@@ -293,7 +293,11 @@ async def _show(client: PodrunClient, execution_id: str, after_seq: int, view: V
         view.event(event)
         if isinstance(event, StatusChange) and event.status in TERMINAL:
             return event.execution
-    raise ConnectionLost("the server stopped sending events before the run ended")
+    # Nothing came after after_seq: the run had ended by then (`prun watch --after` its last seq).
+    ended = (await client.execution(id=execution_id)).execution
+    if ended is None or ended.status not in TERMINAL:
+        raise ConnectionLost("the server stopped sending events before the run ended")
+    return ended
 
 
 @contextlib.asynccontextmanager

@@ -123,16 +123,19 @@ class PodrunClient(GeneratedClient):
     async def follow(self, execution_id: str, after_seq: int = 0) -> AsyncIterator[Event]:
         """Yield every event of a run after `after_seq`, live, ending with its terminal StatusChange.
 
-        When the WebSocket drops (or the server closes it without finishing, as a restarting server
-        does), resubscribe after the last `seq` yielded: the caller sees every event exactly once, in
-        order. ConnectionLost if no event arrives within `reconnect_timeout` seconds of a drop.
+        When the WebSocket drops (or the server closes it without finishing), resubscribe after the last
+        `seq` yielded: the caller sees every event exactly once, in order. ConnectionLost if no event
+        arrives within `reconnect_timeout` seconds of a drop. When `after_seq` is at or past the terminal
+        status of a finished run there is nothing to yield, and the iteration ends at once.
         """
         last_seq = after_seq
         down_since: float | None = None
         delay = 0.1
+        empty_completions = 0
         while True:
             final: StatusChange | None = None
-            cause: Exception | None = None  # None: the socket closed cleanly before the run ended
+            cause: Exception | None = None  # None: the server ended the subscription without an error
+            delivered = False
             try:
                 # An async generator (annotated as an iterator), closed at once if the caller stops early.
                 subscription = cast(
@@ -141,7 +144,7 @@ class PodrunClient(GeneratedClient):
                 async with contextlib.aclosing(subscription) as events:
                     async for message in events:
                         event = message.execution_events
-                        down_since, delay = None, 0.1
+                        delivered, down_since, delay = True, None, 0.1
                         last_seq = event.lines[-1].seq if isinstance(event, OutputChunk) else event.seq
                         if isinstance(event, StatusChange) and event.status in TERMINAL:
                             # Held back until the server completes the subscription and the socket is closed,
@@ -157,6 +160,11 @@ class PodrunClient(GeneratedClient):
                 cause = error
             if final is not None:
                 yield final
+                return
+            # Ended cleanly without an event: the server completed a subscription with nothing after
+            # last_seq (the run ended there), or closed the socket early; a second time means the former.
+            empty_completions = empty_completions + 1 if cause is None and not delivered else 0
+            if empty_completions == 2:
                 return
             down_since = down_since if down_since is not None else time.monotonic()
             if time.monotonic() - down_since > self.reconnect_timeout:

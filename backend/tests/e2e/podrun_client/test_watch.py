@@ -34,12 +34,13 @@ async def test_watch_replays_a_finished_run_with_its_exit_code(prun: Prun, user:
     assert (watched.process.returncode, watched.stdout, watched.stderr) == (5, "one\n", "two\n")
 
 
-async def test_watch_after_seq_shows_only_later_events(prun: Prun, user: User) -> None:
+@pytest.mark.parametrize(("after", "shown"), [(4, "2\n3\n4\n"), (8, ""), (20, "")])
+async def test_watch_after_seq_shows_only_later_events(prun: Prun, user: User, after: int, shown: str) -> None:
     execution_id = await submit(user, COUNT_SLOWLY.format(n=5))
     await finished(user, execution_id)
-    # seq 1 and 2 are STARTING and RUNNING; lines 0..4 are seq 3..7.
-    watched = await prun.run("watch", execution_id, "--after", "4")
-    assert (watched.process.returncode, watched.stdout) == (0, "2\n3\n4\n")
+    # seq 1 and 2 are STARTING and RUNNING, lines 0..4 are seq 3..7 and SUCCEEDED is seq 8.
+    watched = await prun.run("watch", execution_id, "--after", str(after))
+    assert (watched.process.returncode, watched.stdout) == (0, shown)
 
 
 async def test_watch_of_an_unknown_run_exits_2(prun: Prun) -> None:
