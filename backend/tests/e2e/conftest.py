@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
 from podrun.settings import Settings
 from tests.client import GraphQLClient
@@ -31,7 +32,10 @@ class RunningPodrun:
 @pytest.fixture(scope="session")
 def podrun_processes(settings: Settings) -> Iterator[RunningPodrun]:
     """A running API with one worker, on a fresh database and an empty Redis db."""
-    assert settings.database_url.endswith("_test"), "tests must never touch the development database"
+    # A test database has a `test` part in its name: podrun_test, or podrun_test_<you> (PODRUN_TEST_DATABASE_URL).
+    assert "test" in (make_url(settings.database_url).database or "").split("_"), (
+        "tests must never touch the development database"
+    )
     fresh_database(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
     port = free_port()

@@ -54,8 +54,12 @@ async def follow(
                 async for batch in _replay(event_log, cursor):
                     yield batch
                 archived = None if cursor.done else await load_archive()
-                if archived and (batch := cursor.take(archived)):
-                    yield batch
+                if archived is not None:
+                    if batch := cursor.take(archived):
+                        yield batch
+                    # The archive is a finished run's whole log: what it did not continue is at or before
+                    # afterSeq (a follower asking after the terminal status), and nothing more will come.
+                    cursor.done = True
             if cursor.done:
                 break
             catch_up = not await _wait(subscription)

@@ -115,3 +115,17 @@ async def test_an_expired_log_is_served_from_the_archive(hub: StreamHub, redis: 
 
     batches = [batch async for batch in follow(hub, event_log, 1, archive)]
     assert [event for batch in batches for event in batch] == archived[1:]
+
+
+@pytest.mark.parametrize("after", [3, 10])
+async def test_a_follower_after_the_end_of_a_finished_run_ends_at_once(
+    hub: StreamHub, redis: ArqRedis, after: int
+) -> None:
+    log = new_log(redis)
+    await write_run(log, 1)  # RUNNING, one line, SUCCEEDED: seq 1 to 3
+    archived = await log.read_all()
+
+    async def archive() -> list[Event] | None:
+        return archived
+
+    assert [batch async for batch in follow(hub, log, after, archive)] == []
