@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from uuid import UUID
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from podrun import tasks
 from podrun.executions.already_logged import AlreadyLogged
 from podrun.executions.outcomes import Outcome, classify
 from podrun.runners.base import OutputBytes, Sandbox
@@ -58,9 +58,7 @@ class SandboxPump:
             await self._pump_output()
             result = await self.sandbox.wait()
         finally:
-            control.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await control
+            await tasks.stop(control)
         return classify(result, cancelled=self.cancelled, output_truncated=self.lines.truncated)
 
     async def _pump_output(self) -> None:
@@ -102,9 +100,7 @@ class SandboxPump:
                     await self.sandbox.kill()
             await self.writer.lines(self.lines.flush_all())
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await tasks.stop(reader)
 
     async def _follow_control(self) -> None:
         cursor = "0-0"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from podrun.graphql.accounts import AccountMutation, AccountQuery
@@ -26,11 +30,22 @@ class Subscription(ExecutionSubscription):
     """Everything clients can watch."""
 
 
+class ParseOnce(ParserCache):
+    """Strawberry's parser cache, except that a document that does not parse is left to Strawberry,
+    which reports it as any other request error (with its code); the cache would raise it unreported."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
+
+
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     # Clients send the same few documents over and over: parse and validate each once (bounded LRU caches).
-    extensions=[ErrorCodes, ParserCache, ValidationCache],
+    extensions=[ErrorCodes, ParseOnce, ValidationCache],
     execution_context_class=FlatObjectsExecutionContext,
 )

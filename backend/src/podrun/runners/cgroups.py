@@ -96,6 +96,13 @@ def _make_parent(parent: Path, version: int) -> None:
         (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
 
 
+def _probe(parent: Path) -> None:
+    """Create and remove a cgroup under `parent`: the parent may exist (another worker's) yet not be ours to write."""
+    probe = parent / f"probe-{os.getpid()}"
+    probe.mkdir()
+    probe.rmdir()
+
+
 def _remove_parent(parent: Path) -> None:
     # The shared parent exists only while sandboxes do: an empty cgroup left under this
     # process's cgroup would keep whoever manages that one from removing it.
@@ -123,6 +130,7 @@ class Cgroups:
                     # v2 allows controllers in a child only if the parent delegates them.
                     (unified / "cgroup.subtree_control").write_text("+memory +pids +cpu")
                     _make_parent(parent, 2)
+                    _probe(parent)
                     _remove_parent(parent)
                     return cls(2, {"": parent})
                 except OSError as exc:
@@ -132,6 +140,7 @@ class Cgroups:
             try:
                 for parent in parents.values():
                     _make_parent(parent, 1)
+                    _probe(parent)
                     _remove_parent(parent)
                 return cls(1, parents)
             except OSError as exc:

@@ -14,7 +14,6 @@ would be pods waiting for their script.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 import structlog
+
+from podrun import tasks
 
 log = structlog.get_logger(__name__)
 
@@ -103,10 +104,7 @@ class WarmPool(Generic[S]):
         """Stop filling and stop every waiting sandbox."""
         self.closed = True
         for task in [*self.tasks, *([self.reaper] if self.reaper else [])]:
-            task.cancel()
-        for task in [*self.tasks, *([self.reaper] if self.reaper else [])]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.stop(task)
         for pool in self.runtimes.values():
             while pool.ready:
                 await pool.ready.popleft().discard()

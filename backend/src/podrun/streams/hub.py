@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import structlog
 from redis.asyncio import Redis
 
+from podrun import tasks
 from podrun.redis_client import Keys
 from podrun.streams.events import Event, from_fields
 from podrun.streams.log import entry_id, entry_seq
@@ -84,9 +85,7 @@ class StreamHub:
     async def stop(self) -> None:
         """Stop the reader task and drop the wake stream."""
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.stop(self._task)
         with contextlib.suppress(Exception):
             await self.redis.delete(self._wake_key)
 

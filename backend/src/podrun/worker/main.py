@@ -11,6 +11,7 @@ import structlog
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
+from podrun import tasks
 from podrun.container import Container
 from podrun.redis_client import Keys, redis_settings
 from podrun.settings import Settings
@@ -87,9 +88,7 @@ class PodrunWorker(Worker):
     async def close(self) -> None:
         """Stop listening for wakes, then close as arq does."""
         if self.listener is not None:
-            self.listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.listener
+            await tasks.stop(self.listener)
         await super().close()
 
     async def _recount_slots(self) -> None:
@@ -116,7 +115,7 @@ def create_worker(settings: Settings) -> Worker:
         await container.runner.open()
         resources.push_async_callback(container.runner.close)
         watchdog = asyncio.create_task(keep_watch(worker), name="watchdog")
-        resources.push_async_callback(_stop, watchdog)  # stops first: no beat after the heartbeat is gone
+        resources.push_async_callback(tasks.stop, watchdog)  # stops first: no beat after the heartbeat is gone
         log.info("worker started", worker_id=worker.worker_id, isolation=container.runner.isolation())
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -137,9 +136,3 @@ def create_worker(settings: Settings) -> Worker:
         on_startup=startup,
         on_shutdown=shutdown,
     )
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
