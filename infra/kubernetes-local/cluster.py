@@ -207,7 +207,7 @@ def _up() -> None:
     start("kube-controller-manager", [
         BIN / "kube-controller-manager", f"--kubeconfig={kubeconfig / configs.CONTROLLER_MANAGER.kubeconfig}",
         "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0", "--port=0",
-        "--use-service-account-credentials=true",
+        "--use-service-account-credentials=true", f"--flex-volume-plugin-dir={STATE / 'flex-volume-plugins'}",
         f"--service-account-private-key-file={pki / 'service-account.key'}", f"--root-ca-file={pki / 'ca.crt'}",
         "--profiling=false", "--v=1",
     ])  # fmt: skip

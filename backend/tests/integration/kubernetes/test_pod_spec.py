@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -17,7 +18,10 @@ from podrun.runners.base import Limits, SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import HEADER_KEY, build_config_map, build_pod
 from podrun.runners.kubernetes.runner import KubernetesRunner
 from podrun.settings import Settings
+from tests.client import EVENTS, GraphQLClient
+from tests.e2e.helpers import collect, final, flatten, submit
 from tests.integration.kubernetes.pss import violations
+from tests.kubernetes_local.fixtures import RealPodrun
 
 EXECUTION = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1 << 20, processes=16)
@@ -105,3 +109,21 @@ async def test_runtime_ids_outside_the_catalog_never_become_images(runtime_id: s
     assert runtime_id not in {runtime.id for runtime in runner.runtimes()}
     with pytest.raises(LookupError):
         await runner.start(replace(SPEC, runtime_id=runtime_id))
+
+
+async def test_a_server_without_host_users_drops_it_and_the_pod_runs(real_podrun: RealPodrun) -> None:
+    # The suite's workers ask for user namespaces (tests/kubernetes_local/fixtures.py); 1.20 knows no hostUsers.
+    client = await GraphQLClient(real_podrun.deployment.base_url).register()
+    execution_id = await submit(client, "import time\nprint('up', flush=True)\ntime.sleep(1)\n")
+    name = sandbox_name(uuid.UUID(execution_id))
+    async for data in client.subscribe(EVENTS, {"id": execution_id, "after": 0}):
+        if any(event.get("text") == "up" for event in flatten(data["executionEvents"])):
+            break
+    with real_podrun.cluster.client() as api:
+        stored = api.get(f"/api/v1/namespaces/podrun-exec/pods/{name}").json()
+    assert "hostUsers" not in stored["spec"]
+    assert stored["spec"]["securityContext"]["runAsUser"] == 65534
+    assert final(await collect(client, execution_id))["status"] == "SUCCEEDED"
+    # The worker sent hostUsers: false (test_pod_validates_against_the_kubernetes_schema) and says it was dropped.
+    worker_logs = "".join(process.log_path.read_text() for process in real_podrun.deployment.processes)
+    assert re.search(rf"dropped hostUsers.*{name}", worker_logs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 from kubernetes_asyncio.client import ApiClient
 
 from podrun.runners.base import Limits, SandboxSpec, sandbox_name
@@ -19,11 +18,11 @@ CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { id status } }"
 
 
 async def create_pod(cluster: Cluster, execution_id: uuid.UUID) -> str:
+    """An execution pod made outside Podrun (by the cluster's administrator) for `execution_id`."""
     spec = SandboxSpec(sandbox_name(execution_id), "python-3.12", "", None, Limits(1000, 1000, 64, 1000, 4))
-    body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, "python:3.12-slim", Settings()))
-    async with httpx.AsyncClient(base_url=cluster.standin.url) as http:
-        response = await http.post("/api/v1/namespaces/podrun-exec/pods", json=body)
-    assert response.status_code == 201, response.text
+    settings = Settings(kubernetes_image_pull_policy="Never")
+    body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, cluster.image, settings))
+    await asyncio.to_thread(cluster.pods.create_pod, body)
     return spec.name
 
 
@@ -34,9 +33,9 @@ async def test_pods_of_finished_or_unknown_executions_are_reaped(cluster: Cluste
     await wait_for_status(user, running, "RUNNING")
     leftovers = [await create_pod(cluster, uuid.UUID(finished)), await create_pod(cluster, uuid.uuid4())]
     for _ in range(100):
-        if not any(name in cluster.state.pods for name in leftovers):
+        if not any(cluster.pods.pod_exists(name) for name in leftovers):
             break
         await asyncio.sleep(0.1)
-    assert not any(name in cluster.state.pods for name in leftovers)
-    assert sandbox_name(uuid.UUID(running)) in cluster.state.pods
+    assert not any(cluster.pods.pod_exists(name) for name in leftovers)
+    assert cluster.pods.pod_exists(sandbox_name(uuid.UUID(running)))
     await user.execute(CANCEL, {"id": running})
