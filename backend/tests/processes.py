@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -24,13 +25,15 @@ def free_port() -> int:
 class PodrunProcess:
     """One `podrun <command>` child process with its output in a log file."""
 
-    def __init__(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        """Start `podrun <args>` with this process's environment, overridden by `env`."""
+    def __init__(
+        self, name: str, *args: str, env: dict[str, str] | None = None, python: Sequence[str] = (sys.executable,)
+    ) -> None:
+        """Start `podrun <args>` with `python` and this process's environment, overridden by `env`."""
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "podrun.cli", *args],
+            [*python, "-m", "podrun.cli", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -79,13 +82,13 @@ class PodrunDeployment:
         self.base_url = f"http://127.0.0.1:{port}"
         self.api = self.spawn(f"{name}-api", "api", "--port", str(port))
 
-    def spawn(self, name: str, *args: str) -> PodrunProcess:
-        process = PodrunProcess(name, *args, env=self.env)
+    def spawn(self, name: str, *args: str, python: Sequence[str] = (sys.executable,)) -> PodrunProcess:
+        process = PodrunProcess(name, *args, env=self.env, python=python)
         self.processes.append(process)
         return process
 
-    def worker(self) -> PodrunProcess:
-        return self.spawn(f"{self.name}-worker", "worker")
+    def worker(self, python: Sequence[str] = (sys.executable,)) -> PodrunProcess:
+        return self.spawn(f"{self.name}-worker", "worker", python=python)
 
     def live_workers(self) -> list[PodrunProcess]:
         return [p for p in self.processes if p is not self.api and p.process.poll() is None]

@@ -27,12 +27,15 @@ COPY backend/src ./src
 RUN uv sync --frozen --no-dev --no-editable
 
 # What runs: the interpreter, the venv, bubblewrap for the local runner; no compilers, no uv, no npm.
+# The worker runs unprivileged (uid 10001); its sandboxes run as its subordinate uids, which uidmap's
+# setuid newuidmap/newgidmap map into each sandbox's user namespace (runners/sandbox_users.py).
 FROM python:3.12.11-slim-bookworm AS runtime
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends bubblewrap \
+    && apt-get install -y --no-install-recommends bubblewrap uidmap libseccomp2 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 podrun \
-    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin podrun
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin podrun \
+    && usermod --add-subuids 1700000000-1700065535 --add-subgids 1700000000-1700065535 podrun
 COPY --from=builder /app/.venv /app/.venv
 COPY --from=web /web/build /app/web
 ENV PATH=/app/.venv/bin:$PATH \

@@ -67,6 +67,31 @@ def worker_health() -> None:
     click.echo(health)
 
 
+@main.command("stage-runtimes")
+def stage_runtimes() -> None:
+    """Stage the interpreters a sandbox's uid cannot read where they are installed (run by the setup, as root)."""
+    from podrun.runners.interpreters import discover_installed, stage  # noqa: PLC0415
+
+    settings = get_settings()
+    runtimes_dir = settings.sandbox_runtimes_dir
+    for interpreter in discover_installed(settings.python_interpreters, runtimes_dir):
+        try:
+            staged = stage(interpreter, runtimes_dir)
+        except PermissionError:
+            click.echo(f"not staged (no permission for {runtimes_dir}): python {interpreter.version_text}", err=True)
+            continue
+        if staged is not None:
+            click.echo(f"staged python {interpreter.version_text} from {interpreter.base_prefix} in {staged}")
+
+
+@main.command("seccomp-profile")
+def seccomp_profile() -> None:
+    """Print the sandbox's seccomp filter as an OCI profile (a Kubernetes node's Localhost profile)."""
+    from podrun.runners.seccomp import oci_profile_json  # noqa: PLC0415
+
+    click.echo(oci_profile_json(), nl=False)
+
+
 @main.command("create-user")
 @click.option("--email", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     runner: Literal["local", "kubernetes"] = "local"
     # Interpreters the local runner offers; empty means "discover python3.X on this host".
     python_interpreters: list[str] = Field(default_factory=list)
+    # Where `podrun stage-runtimes` puts interpreters a sandbox's uid could not read where they are installed.
+    sandbox_runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
+    # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
+    sandbox_account: str = "podrun"
     sandbox_tmp_mib: int = 64
     sandbox_file_size_mib: int = 16
     default_wall_time_ms: int = 10_000
@@ -73,7 +77,7 @@ class Settings(BaseSettings):
     kubernetes_kubeconfig: str | None = None
     kubernetes_context: str | None = None
     kubernetes_namespace: str = "podrun-exec"
-    # Runtime id -> image. The image must have `python3` on its PATH and a POSIX `/bin/sh`.
+    # Runtime id -> image. The image must have `python3` on its PATH.
     kubernetes_runtimes: dict[str, str] = Field(
         default_factory=lambda: {f"python-3.{minor}": f"python:3.{minor}-slim" for minor in range(10, 14)}
     )
@@ -83,6 +87,9 @@ class Settings(BaseSettings):
     kubernetes_run_as_uid: int = 65534
     # hostUsers: false (a user namespace per pod); needs Kubernetes >= 1.30 and a runtime that supports it.
     kubernetes_user_namespaces: bool = False
+    # A Localhost seccomp profile for execution pods, relative to the kubelet's seccomp directory, for example
+    # "profiles/podrun-v1.json" (infra/k8s/seccomp/, made by `podrun seccomp-profile`); None: RuntimeDefault.
+    kubernetes_seccomp_profile: str | None = None
     # For example "gvisor" (a RuntimeClass of that name must exist); None for the cluster's default.
     kubernetes_runtime_class: str | None = None
     kubernetes_node_selector: dict[str, str] = Field(default_factory=dict)

@@ -40,7 +40,7 @@ from aiohttp import WSMsgType, web
 
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
-from podrun.runners.local import LocalRunner
+from podrun.runners.local import BWRAP, LocalRunner
 from podrun.settings import Settings
 
 IMAGE = re.compile(r"python:(3\.\d+)-slim")
@@ -132,7 +132,8 @@ class StandIn:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.local = LocalRunner(settings)
-        self.interpreters: dict[str, Interpreter] = {i.runtime_id: i for i in discover(settings.python_interpreters)}
+        found = discover(settings.python_interpreters, settings.sandbox_runtimes_dir)
+        self.interpreters: dict[str, Interpreter] = {interpreter.runtime_id: interpreter for interpreter in found}
         self.cgroups = Cgroups.detect()
         self.version = 1
         self.compacted = 0
@@ -284,20 +285,19 @@ class StandIn:
 
     def argv(self, interpreter: Interpreter, container: dict[str, Any], volumes: dict[str, Path]) -> list[str]:
         """The local sandbox with the pod's mounts, environment and command; python3 is the image's."""
-        options = self.local.bwrap_argv(interpreter)[:-3]
+        layout = self.local.layout(interpreter)
         image_bin = self.work / f"bin-{interpreter.version_text}"
         if not image_bin.exists():
             image_bin.mkdir()
-            executable = options_executable(options, interpreter)
-            (image_bin / "python3").symlink_to(executable)
+            (image_bin / "python3").symlink_to(layout.executable)
         mounts = ["--ro-bind", str(image_bin), "/usr/local/bin"]
         for mount in container.get("volumeMounts", []):
             if mount["name"] in volumes:
                 mounts += ["--ro-bind", str(volumes[mount["name"]]), mount["mountPath"]]
-        # Mount points are made in bwrap's root before it is remounted read-only.
-        at = options.index("--remount-ro") if "--remount-ro" in options else len(options)
-        options[at:at] = mounts
-        for variable in container.get("env", []):
+        options = [BWRAP, *self.local.bwrap_options(layout, mounts), "--clearenv"]
+        # A staged interpreter finds its libpython through LD_LIBRARY_PATH; an image's python3 needs nothing.
+        image_env = {key: value for key, value in layout.env.items() if key == "LD_LIBRARY_PATH"}
+        for variable in [*container.get("env", []), *({"name": k, "value": v} for k, v in image_env.items())]:
             options += ["--setenv", variable["name"], variable["value"]]
         return [*options, *container["command"], *container.get("args", [])]
 
@@ -561,14 +561,6 @@ class StandIn:
         app.router.add_get(base + "/configmaps/{name}", self.get_config_map)
         app.router.add_delete(base + "/configmaps/{name}", self.delete_config_map)
         return app
-
-
-def options_executable(options: list[str], interpreter: Interpreter) -> str:
-    """Where the interpreter appears inside the sandbox (bwrap_argv may bind it at a neutral path)."""
-    prefix = f"/opt/python/{interpreter.version_text}"
-    if f"{prefix}" in options:
-        return f"{prefix}/{interpreter.executable.relative_to(interpreter.base_prefix)}"
-    return str(interpreter.executable)
 
 
 class StandInServer:

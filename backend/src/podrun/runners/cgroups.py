@@ -21,6 +21,7 @@ log = structlog.get_logger(__name__)
 
 V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 PARENT = "podrun"
+PARENT_RACE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +169,16 @@ class SandboxCgroup:
     def create(self, *, memory_bytes: int, max_pids: int) -> None:
         """Make the directories and write the limits (swap included, so it cannot dodge them)."""
         for directory in self.dirs.values():
-            _make_parent(directory.parent, self.version)
-            directory.mkdir()
+            for attempt in range(PARENT_RACE_ATTEMPTS):
+                _make_parent(directory.parent, self.version)
+                try:
+                    directory.mkdir()
+                    break
+                except FileNotFoundError:
+                    # Another sandbox's cleanup removed the shared parent while it was empty; once our
+                    # cgroup is in it, it stays.
+                    if attempt == PARENT_RACE_ATTEMPTS - 1:
+                        raise
         if self.version == 2:
             cgroup = self.dirs[""]
             (cgroup / "memory.max").write_text(str(memory_bytes))

@@ -1,9 +1,12 @@
 """The program that runs inside every sandbox, between the runner and the user's script.
 
 It is stdlib-only and runs on every interpreter a runner offers (Python >= 3.10), as
-`python -I harness.py`. It keeps stdout and stderr apart, forwards input, applies rlimits and
-reports how the script ended. Its own stdin and stdout carry line-based text frames (on
-Kubernetes its stdout is the pod's only log stream), one frame per line, a tag, a space, a payload:
+`python -I harness.py [--header FILE]` (with --header, the header frame is read from FILE and the
+other runner frames from stdin: how the Kubernetes runner hands it over). It keeps stdout and
+stderr apart, forwards input, applies rlimits and reports how the script ended. It is the sandbox's
+PID 1, so the script cannot signal it, and it reaps the processes the script leaves behind.
+Its own stdin and stdout carry line-based text frames (on Kubernetes its stdout is the pod's only
+log stream), one frame per line, a tag, a space, a payload:
 
     runner -> harness (harness stdin)
         H <json>      header, exactly once, first: {"script": str, "stdin": base64 | null,
@@ -228,9 +231,18 @@ def _write_all(fd: int, data: bytes) -> None:
 class Harness:
     """One run: read the header, start the script, pump bytes until it ends."""
 
-    def __init__(self, control_in: int = 0, frames_out: int = 1) -> None:
+    def __init__(
+        self,
+        control_in: int = 0,
+        frames_out: int = 1,
+        child_exits: int | None = None,
+        header_file: str | None = None,
+    ) -> None:
         self.control_in = control_in
         self.frames_out = frames_out
+        self.header_file = header_file
+        # Readable when any child exits (see `_watch_child_exits`): time to reap what the script left behind.
+        self.child_exits = child_exits
         self.selector = selectors.DefaultSelector()
         self.control_buffer = b""
         self.control_open = True
@@ -245,7 +257,10 @@ class Harness:
         _write_all(self.frames_out, encode_frame(tag, payload))
 
     def read_header(self) -> Header:
-        """Block until the header line has arrived."""
+        """Block until the header line has arrived (or read it from the header file)."""
+        if self.header_file is not None:
+            with open(self.header_file, "rb") as header:
+                self.control_buffer = header.read(MAX_FRAME_BYTES + 1)
         while b"\n" not in self.control_buffer:
             data = os.read(self.control_in, READ_CHUNK)
             if not data:
@@ -325,6 +340,8 @@ class Harness:
         exit_wakeup = _pidfd(self.child.pid)
         if exit_wakeup is not None:
             self.selector.register(exit_wakeup, selectors.EVENT_READ, "exit")
+        if self.child_exits is not None:
+            self.selector.register(self.child_exits, selectors.EVENT_READ, "reap")
         drain_deadline: float | None = None
         while drain_deadline is None or (streams and time.monotonic() < drain_deadline):
             timeout = None if exit_wakeup is not None else 0.05
@@ -339,6 +356,8 @@ class Harness:
                     self.flush_stdin()
                 elif key.data == "exit":
                     self.selector.unregister(key.fd)
+                elif key.data == "reap":
+                    self.reap_orphans()
             if drain_deadline is None and self.child_exited():
                 # Whatever the script left running in its process group dies with it; output
                 # already in the pipes is still delivered.
@@ -418,6 +437,22 @@ class Harness:
             self.selector.unregister(fd)
         self.stdin_watched = watch
 
+    def reap_orphans(self) -> None:
+        """Reap processes the script left behind (as the sandbox's PID 1 they become ours); never the script."""
+        assert self.child_exits is not None
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.child_exits, 4096):
+                pass
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or (self.child is not None and info.si_pid == self.child.pid):
+                return
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
+
     def child_exited(self) -> bool:
         """Whether the script has exited, without reaping it (its pid stays its group's id)."""
         assert self.child is not None
@@ -440,6 +475,7 @@ class Harness:
 def _apply_limits(header: Header) -> None:
     # Runs in the forked child before exec. RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a
     # second later at the hard limit.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # ignored by the harness as PID 1, not by the script
     cpu_s = max(1, -(-header.cpu_time_ms // 1000))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     if header.memory_bytes is not None:
@@ -459,11 +495,30 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def main() -> int:
-    """Entry point inside the sandbox."""
+def _watch_child_exits() -> int:
+    """A descriptor that becomes readable whenever a child exits, and a harness deaf to the script's signals.
+
+    The local runner starts the harness as the sandbox's PID 1, which receives from inside its PID
+    namespace only the signals it has a handler for: ignoring SIGINT (Python's one default handler)
+    leaves the script no signal that reaches the harness. Orphans of the script become the harness's
+    children, so it reaps them as an init process must.
+    """
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(write_end)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    if os.getpid() == 1:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return read_end
+
+
+def main(argv: list[str]) -> int:
+    """Entry point inside the sandbox: `harness.py [--header FILE]`."""
+    if argv and (len(argv) != 2 or argv[0] != "--header"):
+        sys.stderr.write("usage: harness.py [--header FILE]\n")
+        return 2
     _make_undumpable()
-    return Harness().run()
+    return Harness(child_exits=_watch_child_exits(), header_file=argv[1] if argv else None).run()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

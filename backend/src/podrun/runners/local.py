@@ -1,9 +1,14 @@
-"""The local sandbox runner: bubblewrap namespaces, cgroups where writable, rlimits always.
+"""The local sandbox runner: bubblewrap namespaces, a seccomp filter, cgroups where writable, rlimits always.
 
-One run is: create the sandbox's cgroup, start `bwrap ... python -I harness.py`, wait for the
-harness's ready frame, move the sandbox's processes into the cgroup, send the header (script,
-stdin, limits), then read frames from the harness's stdout until its exit frame. The split
+One run is: create the sandbox's cgroup, start `bwrap ... python -I harness.py` as a uid of its own,
+wait for the harness's ready frame, move the sandbox's processes into the cgroup, send the header
+(script, stdin, limits), then read frames from the harness's stdout until its exit frame. The split
 between "start a harness" and "send it the header" is where a pool of warm sandboxes would go.
+
+Nothing of the worker reaches the sandbox: bubblewrap starts with an environment built here (it
+becomes the sandbox's PID 1, whose environment a script can read), its options come from a memory
+file instead of its command line, and the harness is placed by content, so no host path, secret or
+URL shows in any process or mount a script can see.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import structlog
 
-from podrun.runners import harness
+from podrun.runners import harness, seccomp
 from podrun.runners.base import (
     LimitKind,
     Limits,
@@ -33,17 +39,18 @@ from podrun.runners.base import (
 from podrun.runners.catalog import configured_limits
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
+from podrun.runners.sandbox_users import SandboxUsers
 from podrun.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 BWRAP = "/usr/bin/bwrap"
-HARNESS_HOST_PATH = Path(harness.__file__)
+HARNESS_SOURCE_PATH = Path(harness.__file__)
 HARNESS_SANDBOX_PATH = "/opt/podrun/harness.py"
 PYTHON_SANDBOX_ROOT = "/opt/python"
 SANDBOX_UID = "65534"
-# bwrap's monitor, bwrap's pid-namespace init and the harness live in the cgroup beside the script.
-PLATFORM_PROCESSES = 3
+# bwrap's monitor and the harness (the sandbox's PID 1) live in the cgroup beside the script.
+PLATFORM_PROCESSES = 2
 READY_TIMEOUT_S = 10.0
 # Output frames carry at most 64 KiB of data (about 88 KiB of base64); anything longer is malformed.
 MAX_FRAME_LINE = 1024 * 1024
@@ -67,9 +74,24 @@ class LocalRunner:
     @cached_property
     def interpreters(self) -> dict[str, Interpreter]:
         """The interpreters on offer by runtime id, discovered once."""
-        found = discover(self.settings.python_interpreters)
+        found = discover(self.settings.python_interpreters, self.settings.sandbox_runtimes_dir)
         log.info("python interpreters discovered", runtimes=[interpreter.version_text for interpreter in found])
         return {interpreter.runtime_id: interpreter for interpreter in found}
+
+    @cached_property
+    def users(self) -> SandboxUsers:
+        """The host uids sandboxes run as; refuses to go on without them (never root, never the worker's)."""
+        return SandboxUsers.detect(self.settings.sandbox_account)
+
+    @cached_property
+    def seccomp_filter(self) -> bytes:
+        """The compiled seccomp filter, made once per process."""
+        return seccomp.bpf()
+
+    @cached_property
+    def harness_source(self) -> bytes:
+        """The harness, read once and handed to every sandbox by content."""
+        return HARNESS_SOURCE_PATH.read_bytes()
 
     @cached_property
     def cgroups(self) -> Cgroups:
@@ -96,7 +118,7 @@ class LocalRunner:
 
     def isolation(self) -> str:
         """How limits are enforced on this host."""
-        return "bubblewrap namespaces, " + self.cgroups.describe()
+        return ", ".join(("bubblewrap namespaces", seccomp.describe(), self.users.describe(), self.cgroups.describe()))
 
     async def start(self, spec: SandboxSpec) -> LocalSandbox | FailedSandbox:
         """Start a fresh sandbox named `spec.name`, replacing whatever an earlier attempt left."""
@@ -136,28 +158,51 @@ class LocalRunner:
     async def launch(
         self, name: str, interpreter: Interpreter, cgroup: SandboxCgroup | None
     ) -> LocalSandbox | FailedSandbox:
-        """Start bwrap and the harness, and wait until the harness is ready for a header."""
+        """Start bwrap and the harness as a uid of the sandbox's own, and wait until the harness is ready."""
+        user = self.users.acquire()
+        layout = self.layout(interpreter)
+        files = [
+            _memory_file("bwrap-seccomp", self.seccomp_filter),
+            _memory_file("podrun-harness", self.harness_source),
+        ]
+        seccomp_fd, harness_fd = files
+        harness_file = ["--ro-bind-data", str(harness_fd), HARNESS_SANDBOX_PATH]
+        options = [*self.bwrap_options(layout, harness_file), "--seccomp", str(seccomp_fd)]
+        files.append(options_fd := _memory_file("bwrap-options", b"".join(o.encode() + b"\0" for o in options)))
         try:
             process = await asyncio.create_subprocess_exec(
-                *self.bwrap_argv(interpreter),
+                *user.command_prefix(),
+                BWRAP,
+                "--args",
+                str(options_fd),
+                layout.executable,
+                "-I",
+                HARNESS_SANDBOX_PATH,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
                 limit=MAX_FRAME_LINE,
+                env=layout.env,
+                pass_fds=files,
+                **user.spawn_options(),
             )
         except OSError as exc:
             log.exception("bwrap not started", sandbox=name, error=type(exc).__name__)
+            self.users.release(user)
             return FailedSandbox(START_FAILED)
-        sandbox = LocalSandbox(name, process, cgroup)
+        finally:
+            for fd in files:
+                os.close(fd)
+        sandbox = LocalSandbox(name, process, cgroup, on_end=lambda: self.users.release(user))
         if not await sandbox.wait_ready():
             await sandbox.kill()
             await sandbox.wait()
             return FailedSandbox(START_FAILED)
         return sandbox
 
-    def bwrap_argv(self, interpreter: Interpreter) -> list[str]:
-        """The bubblewrap command line: nothing of the host but system files and the interpreter."""
+    def layout(self, interpreter: Interpreter) -> SandboxLayout:
+        """Where the interpreter appears in the sandbox, and the environment the sandbox starts with."""
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": harness.SANDBOX_TMP,
@@ -165,13 +210,31 @@ class LocalRunner:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        argv = [
-            BWRAP,
+        if interpreter.base_prefix.is_relative_to("/usr"):
+            return SandboxLayout(str(interpreter.executable), None, env)
+        # An interpreter outside /usr (a staged copy) appears at a neutral path.
+        prefix = f"{PYTHON_SANDBOX_ROOT}/{interpreter.version_text}"
+        env["PATH"] = f"{prefix}/bin:{env['PATH']}"
+        # Shared-library builds find libpythonX.Y.so through an absolute RUNPATH of where they were built.
+        if any((interpreter.base_prefix / "lib").glob("libpython*.so*")):
+            env["LD_LIBRARY_PATH"] = f"{prefix}/lib"
+        executable = f"{prefix}/{interpreter.executable.relative_to(interpreter.base_prefix)}"
+        return SandboxLayout(executable, (interpreter.base_prefix, prefix), env)
+
+    def bwrap_options(self, layout: SandboxLayout, files: Sequence[str]) -> list[str]:
+        """bubblewrap's options: nothing of the host but system files, the interpreter and `files`.
+
+        `files` are options that place more files (the harness, by content), before the root turns read-only.
+        """
+        options = [
             "--unshare-all",
             "--unshare-user",
             "--disable-userns",
             "--die-with-parent",
             "--new-session",
+            # The harness is the sandbox's PID 1: the kernel delivers a script's signals to it only when
+            # it handles them, so a script cannot kill the harness that reports on it.
+            "--as-pid-1",
             "--uid", SANDBOX_UID,
             "--gid", SANDBOX_UID,
             "--hostname", "podrun",
@@ -180,41 +243,42 @@ class LocalRunner:
         ]  # fmt: skip
         for directory in SYSTEM_DIRS:
             if os.path.islink(directory):
-                argv += ["--symlink", os.readlink(directory), directory]
+                options += ["--symlink", os.readlink(directory), directory]
             elif os.path.isdir(directory):
-                argv += ["--ro-bind", directory, directory]
+                options += ["--ro-bind", directory, directory]
         for path in ETC_FILES:
-            argv += ["--ro-bind-try", path, path]
-        argv += ["--proc", "/proc", "--dev", "/dev"]
-        argv += ["--size", str(self.settings.sandbox_tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
-        executable = str(interpreter.executable)
-        if not interpreter.base_prefix.is_relative_to("/usr"):
-            # An interpreter outside /usr (pyenv under /root, say) appears at a neutral path.
-            prefix = f"{PYTHON_SANDBOX_ROOT}/{interpreter.version_text}"
-            argv += ["--ro-bind", str(interpreter.base_prefix), prefix]
-            executable = f"{prefix}/{interpreter.executable.relative_to(interpreter.base_prefix)}"
-            env["PATH"] = f"{prefix}/bin:{env['PATH']}"
-            # Shared-library builds find libpythonX.Y.so through an absolute host RUNPATH.
-            if any((interpreter.base_prefix / "lib").glob("libpython*.so*")):
-                env["LD_LIBRARY_PATH"] = f"{prefix}/lib"
-        argv += [
-            "--ro-bind",
-            str(HARNESS_HOST_PATH),
-            HARNESS_SANDBOX_PATH,
-            # bwrap's root is a tmpfs: make it read-only, so only the size-capped /tmp is writable.
-            "--remount-ro",
-            "/",
-            "--chdir",
-            harness.SANDBOX_TMP,
-            "--clearenv",
-        ]
-        for key, value in env.items():
-            argv += ["--setenv", key, value]
-        return [*argv, executable, "-I", HARNESS_SANDBOX_PATH]
+            options += ["--ro-bind-try", path, path]
+        options += ["--proc", "/proc", "--dev", "/dev"]
+        options += ["--size", str(self.settings.sandbox_tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
+        if layout.interpreter_bind is not None:
+            source, target = layout.interpreter_bind
+            options += ["--ro-bind", str(source), target]
+        options += files
+        # bwrap's root is a tmpfs: make it read-only, so only the size-capped /tmp is writable.
+        return [*options, "--remount-ro", "/", "--chdir", harness.SANDBOX_TMP]
 
     async def cleanup(self, name: str) -> None:
         """Kill and remove whatever the sandbox `name` left behind. Idempotent."""
         await asyncio.to_thread(self.cgroups.remove, name)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLayout:
+    """How one interpreter is laid out in a sandbox: its path there, its bind mount, the sandbox's environment."""
+
+    executable: str
+    interpreter_bind: tuple[Path, str] | None
+    env: dict[str, str]
+
+
+def _memory_file(name: str, data: bytes) -> int:
+    """An anonymous in-memory file holding `data`, positioned at its start, for a child to read."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 class FailedSandbox:
@@ -245,10 +309,17 @@ class FailedSandbox:
 class LocalSandbox:
     """One bwrap process with the harness in it, speaking the harness's frame protocol."""
 
-    def __init__(self, name: str, process: asyncio.subprocess.Process, cgroup: SandboxCgroup | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        process: asyncio.subprocess.Process,
+        cgroup: SandboxCgroup | None,
+        on_end: Callable[[], None] = lambda: None,
+    ) -> None:
         self.name = name
         self.process = process
         self.cgroup = cgroup
+        self.on_end = on_end
         self.limits: Limits | None = None
         self.started = time.monotonic()
         self.ended: float | None = None
@@ -356,6 +427,7 @@ class LocalSandbox:
         cgroup_usage = self.cgroup.usage() if self.cgroup is not None else None
         if self.cgroup is not None:
             await asyncio.to_thread(self.cgroup.remove)
+        self.on_end()
         if platform_stderr:
             log.warning("sandbox platform stderr", sandbox=self.name, stderr=platform_stderr)
 

@@ -53,6 +53,9 @@ def test_the_backend_image_is_built_with_uv_and_ships_no_build_tools() -> None:
     for tool in ("uv", "npm", "gcc", "build-essential", "pip install"):
         assert not re.search(rf"(^|[\s/]){re.escape(tool)}(\s|$)", final_text), tool
     assert "COPY --from=builder /app/.venv /app/.venv" in [f"{step} {arguments}" for step, arguments in final]
+    # The unprivileged worker's sandboxes run as its subordinate uids, mapped by uidmap's helpers.
+    assert re.search(r"apt-get install .*\buidmap\b", final_text)
+    assert "usermod --add-subuids 1700000000-1700065535 --add-subgids 1700000000-1700065535 podrun" in final_text
     assert ("ENTRYPOINT", '["podrun"]') in final
 
 
@@ -105,4 +108,6 @@ def test_compose_runs_the_stack_with_health_checks_and_local_ports_only() -> Non
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "podrun", "worker-health"]
     assert services["worker"]["security_opt"] == ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"]
     assert services["worker"]["cap_drop"] == ["ALL"]
+    # Only for the setuid newuidmap/newgidmap that map the sandboxes' subordinate uids.
+    assert services["worker"]["cap_add"] == ["SETUID", "SETGID"]
     assert "security_opt" not in services["api"]

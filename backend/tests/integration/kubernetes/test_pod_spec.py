@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -17,7 +18,7 @@ from podrun.runners import harness
 from podrun.runners.base import Limits, SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import HEADER_KEY, build_config_map, build_pod
 from podrun.runners.kubernetes.runner import KubernetesRunner
-from podrun.settings import Settings
+from podrun.settings import REPO_ROOT, Settings
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import collect, final, flatten, submit
 from tests.integration.kubernetes.pss import violations
@@ -42,6 +43,7 @@ VARIANTS = {
         kubernetes_tolerations=[
             {"key": "podrun.dev/pool", "operator": "Equal", "value": "executions", "effect": "NoSchedule"}
         ],
+        kubernetes_seccomp_profile="profiles/podrun-v1.json",
     ),
 }
 
@@ -80,6 +82,23 @@ async def test_pod_meets_the_restricted_pod_security_standard_and_more(settings:
     ]  # fmt: skip
     assert spec.get("hostUsers") is (False if settings.kubernetes_user_namespaces else None)
     assert spec.get("runtimeClassName") == settings.kubernetes_runtime_class
+    profile = (
+        {"type": "RuntimeDefault"}
+        if settings.kubernetes_seccomp_profile is None
+        else {"type": "Localhost", "localhostProfile": settings.kubernetes_seccomp_profile}
+    )
+    assert spec["securityContext"]["seccompProfile"] == container["securityContext"]["seccompProfile"] == profile
+
+
+@pytest.mark.parametrize("settings", VARIANTS.values(), ids=VARIANTS.keys())
+async def test_the_pod_shows_a_script_nothing_of_the_worker(settings: Settings) -> None:
+    # A script reads its pod's command line, environment and mounts through /proc: all constants.
+    text = json.dumps(serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings)))
+    for secret in (settings.jwt_secret, settings.database_url, settings.redis_url, str(REPO_ROOT), str(Path.home())):
+        assert secret not in text
+    container = serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings))["spec"]["containers"][0]
+    assert container["command"] == ["python3", "-I", "/podrun/harness.py", "--header", "/podrun/header"]
+    assert [mount["mountPath"] for mount in container["volumeMounts"]] == ["/podrun", "/tmp"]
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -2,9 +2,9 @@
 
 How the script reaches the pod: the runner writes the harness's header frame (script, initial stdin
 and limits, JSON-encoded by `harness.encode_frame`) as one value of a ConfigMap that the pod owns,
-next to the harness itself. The pod's command is a constant: it feeds that file to the harness's
-stdin, followed by the container's own stdin (`stdin: true`), which the runner reaches through the
-pods/attach API to send `I` (input) and `C` (close) frames for interactive runs. User data
+next to the harness itself. The pod's command is a constant: the harness reads its header from that
+file, then further frames from the container's own stdin (`stdin: true`), which the runner reaches
+through the pods/attach API to send `I` (input) and `C` (close) frames for interactive runs. User data
 therefore only ever lands in a ConfigMap *value* or on the attach stream; every field of the pod
 spec comes from settings, the execution id (a UUID) and the runtime catalog, never from user text.
 """
@@ -24,16 +24,9 @@ CONTAINER = "script"
 MOUNT_DIR = "/podrun"
 HEADER_KEY = "header"
 HARNESS_KEY = "harness.py"
-# A constant: the header file, then the container's stdin (the attach stream), piped into the harness
-# (it polls its stdin, which a plain file cannot be). `cat` runs in the background: it blocks on a
-# stdin that stays open (no stdinOnce, so a re-attaching worker can attach again) and must not keep
-# the shell, and so the container, alive once the harness has exited; it dies with the container.
-# A background command's stdin would be /dev/null, hence the container's stdin kept on fd 3.
-COMMAND = [
-    "/bin/sh",
-    "-c",
-    f"exec 3<&0; {{ cat {MOUNT_DIR}/{HEADER_KEY} - <&3 3<&- & }} | exec python3 -I {MOUNT_DIR}/{HARNESS_KEY} 3<&-",
-]
+# A constant: the harness, as the container's PID 1 (so the script cannot signal it), reads its header
+# from the ConfigMap's file and further frames from the container's stdin (the attach stream).
+COMMAND = ["python3", "-I", f"{MOUNT_DIR}/{HARNESS_KEY}", "--header", f"{MOUNT_DIR}/{HEADER_KEY}"]
 # Nothing of the worker's environment: a fixed, minimal set.
 ENVIRONMENT = {
     "HOME": harness.SANDBOX_TMP,
@@ -130,6 +123,13 @@ def active_deadline_s(limits: Limits, settings: Settings) -> int:
     return -(-limits.wall_time_ms // 1000) + settings.kubernetes_startup_allowance_s
 
 
+def seccomp_profile(settings: Settings) -> k8s.V1SeccompProfile:
+    """Podrun's own filter where the nodes have it installed (the local sandbox's rules), else the runtime's."""
+    if settings.kubernetes_seccomp_profile is None:
+        return k8s.V1SeccompProfile(type="RuntimeDefault")
+    return k8s.V1SeccompProfile(type="Localhost", localhost_profile=settings.kubernetes_seccomp_profile)
+
+
 def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Settings) -> k8s.V1Pod:
     """The hardened pod of one execution (Pod Security Standards "restricted" and more)."""
     uid = settings.kubernetes_run_as_uid
@@ -152,7 +152,7 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
             allow_privilege_escalation=False,
             privileged=False,
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
-            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+            seccomp_profile=seccomp_profile(settings),
         ),
         volume_mounts=[
             k8s.V1VolumeMount(name="podrun", mount_path=MOUNT_DIR, read_only=True),
@@ -189,7 +189,7 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
                 run_as_user=uid,
                 run_as_group=uid,
                 fs_group=uid,
-                seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+                seccomp_profile=seccomp_profile(settings),
             ),
             volumes=[
                 k8s.V1Volume(

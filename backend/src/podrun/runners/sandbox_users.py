@@ -1,0 +1,130 @@
+"""The host uid a sandbox runs as: never root, never the worker's own, one per live sandbox.
+
+Sandboxes run as subordinate uids (/etc/subuid), the range the system hands out for exactly this:
+ids no account owns, so a script that got out of its namespaces would own no file and no process of
+the host, Podrun's included. Each live sandbox of a worker gets its own uid from the range, so two
+runs never share one (nor a process-count rlimit).
+
+- A worker running as root starts bubblewrap directly as that uid (from the subordinate range of the
+  `podrun` account, which the setup creates).
+- A worker running as an unprivileged user cannot change its uid; it starts bubblewrap through
+  `unshare --map-auto`, which maps its own subordinate range into a user namespace with the setuid
+  helpers newuidmap/newgidmap, and switches to the sandbox's uid in there.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUBUID_FILE = Path("/etc/subuid")
+SUBGID_FILE = Path("/etc/subgid")
+UNSHARE = "/usr/bin/unshare"
+
+
+class SandboxUsersUnavailable(RuntimeError):
+    """No uid range to run sandboxes as; the message says how to get one."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdRange:
+    """A block of subordinate ids: `start` .. `start + count - 1`."""
+
+    start: int
+    count: int
+
+
+def subordinate_range(path: Path, name: str, uid: int) -> IdRange | None:
+    """The first block of `path` (/etc/subuid or /etc/subgid) that belongs to the account, by name or uid."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        owner, _, rest = line.strip().partition(":")
+        start, _, count = rest.partition(":")
+        if owner in (name, str(uid)) and start.isdigit() and count.isdigit() and int(count) > 1:
+            return IdRange(int(start), int(count))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxUser:
+    """The host identity of one sandbox, and how to start a process as it."""
+
+    uid: int
+    gid: int
+    slot: int
+    privileged: bool
+
+    def command_prefix(self) -> list[str]:
+        """What goes before the bubblewrap command line (nothing when the worker can switch uid itself)."""
+        if self.privileged:
+            return []
+        slot = str(self.slot)
+        return [UNSHARE, "--user", "--map-auto", "--setuid", slot, "--setgid", slot, "--"]
+
+    def spawn_options(self) -> dict[str, Any]:
+        """Keyword arguments for `create_subprocess_exec` that start the process as this user."""
+        if not self.privileged:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+@dataclass
+class SandboxUsers:
+    """Hands out a distinct uid of the range for every live sandbox of this process."""
+
+    uids: IdRange
+    gids: IdRange
+    privileged: bool
+    owner: str
+    in_use: set[int] = field(default_factory=set)
+
+    @classmethod
+    def detect(cls, account: str) -> SandboxUsers:
+        """The range to use: `account`'s when running as root, the worker user's own otherwise."""
+        privileged = os.geteuid() == 0
+        try:
+            entry = pwd.getpwnam(account) if privileged else pwd.getpwuid(os.geteuid())
+        except KeyError as exc:
+            raise SandboxUsersUnavailable(
+                f"the account {account!r} does not exist: run the setup (scripts/ensure-system-packages) as root"
+            ) from exc
+        uids = subordinate_range(SUBUID_FILE, entry.pw_name, entry.pw_uid)
+        gids = subordinate_range(SUBGID_FILE, entry.pw_name, entry.pw_uid)
+        if uids is None or gids is None:
+            raise SandboxUsersUnavailable(
+                f"the account {entry.pw_name!r} has no subordinate uid/gid range in /etc/subuid and /etc/subgid: "
+                f"add one as root (usermod --add-subuids 1700000000-1700065535 "
+                f"--add-subgids 1700000000-1700065535 {entry.pw_name})"
+            )
+        if not privileged and not Path(UNSHARE).exists():
+            raise SandboxUsersUnavailable("an unprivileged worker needs util-linux's unshare and the uidmap package")
+        return cls(uids=uids, gids=gids, privileged=privileged, owner=entry.pw_name)
+
+    def describe(self) -> str:
+        """For `runtimes { isolation }` and the worker's start-up log."""
+        return f"host uid per sandbox from {self.owner}'s subordinate ids"
+
+    def acquire(self) -> SandboxUser:
+        """A uid no other live sandbox of this process has (chosen at random, so workers rarely meet)."""
+        size = min(self.uids.count, self.gids.count)
+        if len(self.in_use) >= size - 1:
+            raise SandboxUsersUnavailable("every uid of the sandbox range is in use")
+        while True:
+            slot = random.randrange(1, size)  # noqa: S311 - spreading, not secrecy
+            if slot not in self.in_use:
+                break
+        self.in_use.add(slot)
+        return SandboxUser(
+            uid=self.uids.start + slot, gid=self.gids.start + slot, slot=slot, privileged=self.privileged
+        )
+
+    def release(self, user: SandboxUser) -> None:
+        """The sandbox is gone; its uid may serve another."""
+        self.in_use.discard(user.slot)
