@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """A real Kubernetes 1.20 on this machine, for Podrun's tests: `cluster.py check|build|up|down|status`.
 
-    check               say whether this machine can host the cluster (exit 1 and why, if not)
-    build [--background] build the binaries and images into the cache unless they are there
-    up                  start etcd, the control plane, containerd and a kubelet; wait until the node is Ready
-    down                stop all of it, remove what it created, restore the host; fail if anything is left
+    check         say whether this machine can host the cluster (exit 1 and why, if not)
+    build         build the binaries and images into the cache unless they are there (--background: detached)
+    up            start etcd, the control plane, containerd and a kubelet; wait until the node is Ready
+    down          stop all of it, remove what it created, restore the host; fail if anything is left
+    status        say which components run
+
+build, up and down with --if-possible only say why on a machine that cannot host the cluster.
 
 Everything runs as root on loopback addresses, every file under STATE (common.py). `down` also
 works after a failed or interrupted `up`. See README.md next to this file.
@@ -96,11 +99,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check")
-    building = commands.add_parser("build")
-    building.add_argument("--background", action="store_true", help="build in a detached process and return")
-    commands.add_parser("up")
-    commands.add_parser("down")
     commands.add_parser("status")
+    for name in ("build", "up", "down"):
+        command = commands.add_parser(name)
+        command.add_argument(
+            "--if-possible", action="store_true", help="on a machine that cannot host the cluster, say why and exit 0"
+        )
+        if name == "build":
+            command.add_argument("--background", action="store_true", help="build in a detached process and return")
     arguments = parser.parse_args()
     reason = cannot_host()
     if arguments.command == "check":
@@ -108,9 +114,9 @@ def main() -> int:
         return 1 if reason else 0
     if arguments.command == "status":
         return status()
-    if reason is not None and arguments.command != "down":
+    if reason is not None:
         log(f"CANNOT HOST THE LOCAL KUBERNETES CLUSTER: {reason}")
-        return 1
+        return 0 if arguments.if_possible else 1
     if arguments.command == "build":
         if arguments.background:
             return build_in_background()

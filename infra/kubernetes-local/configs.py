@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from images import PAUSE_IMAGE
 
 PKI = STATE / "pki"
 CONFIG = STATE / "config"
+SECCOMP = STATE / "kubelet" / "seccomp"
+# Podrun's seccomp filter in OCI form, installed on the node as profiles/<name> (infra/k8s/README.md).
+PROFILES = Path(__file__).resolve().parents[1] / "k8s" / "seccomp"
 SERVER = f"https://127.0.0.1:{APISERVER_PORT}"
 CERT_DAYS = "30"
 # The first address of the service range is the `kubernetes` Service's (no kube-proxy here: unused).
@@ -75,6 +79,9 @@ def write_all() -> None:
     (CONFIG / "audit-policy.yaml").write_text(json.dumps(AUDIT_POLICY, indent=2))
     (CONFIG / "containerd.toml").write_text(containerd_config())
     (CONFIG / "kubelet.yaml").write_text(json.dumps(kubelet_config(), indent=2))
+    (SECCOMP / "profiles").mkdir(parents=True)
+    for profile in PROFILES.glob("*.json"):
+        shutil.copyfile(profile, SECCOMP / "profiles" / profile.name)
     cni = STATE / "cni" / "net.d"
     cni.mkdir(parents=True)
     (cni / "10-podrun.conflist").write_text(json.dumps(cni_config(), indent=2))
@@ -264,6 +271,8 @@ def kubelet_args() -> list[str]:
         f"--node-ip={NODE_IP}",
         f"--hostname-override={NODE_NAME}",
         f"--pod-infra-container-image={PAUSE_IMAGE}",
+        # Localhost seccomp profiles (1.20's default is /var/lib/kubelet/seccomp, whatever --root-dir says).
+        f"--seccomp-profile-root={SECCOMP}",
         "--v=1",
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -12,23 +13,35 @@ from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary
 
-PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(1)\nprint('second')\n"
+PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(0.5)\nprint('second')\n"
+SEND_INPUT = "mutation($id: ID!, $data: String!) { sendInput(id: $id, data: $data) }"
+
+
+async def run_when_followed(client: GraphQLClient, script: str) -> list[tuple[float, dict[str, Any]]]:
+    """Run `script` once the runner follows its output; every event with the time it arrived.
+
+    The script first waits for a line on stdin, sent when the run is RUNNING. Whatever a script prints
+    earlier reaches the worker at once when it starts following (a pod's log is followed from when the
+    kubelet reports the container running, up to a second after it started), like a late joiner's replay.
+    """
+    execution_id = await submit(client, "input()\n" + script)
+    events: list[tuple[float, dict[str, Any]]] = []
+    async for data in client.subscribe(EVENTS, {"id": execution_id}):
+        for event in flatten(data["executionEvents"]):
+            events.append((time.monotonic(), event))
+            if event["kind"] == "status" and event["status"] == "RUNNING":
+                await client.execute(SEND_INPUT, {"id": execution_id, "data": "go\n"})
+    return events
 
 
 @pytest.mark.pods
 async def test_first_line_arrives_before_the_second_is_printed(alice: GraphQLClient) -> None:
-    execution_id = await submit(alice, PRINT_SLEEP_PRINT)
-    arrivals: dict[str, float] = {}
-    events = []
-    async for data in alice.subscribe(EVENTS, {"id": execution_id}):
-        for event in flatten(data["executionEvents"]):
-            events.append(event)
-            if event["kind"] == "line":
-                arrivals[event["text"]] = time.monotonic()
+    arrived = await run_when_followed(alice, PRINT_SLEEP_PRINT)
+    events = [event for _, event in arrived]
+    arrivals = {event["text"]: at for at, event in arrived if event["kind"] == "line"}
     assert lines(events) == ["first", "second"]
-    # The script sleeps 1 s between the two prints; a buffered stream would deliver them together. (A pod's
-    # lines travel through the kubelet's log follow, whose delay varies by a tenth of a second or more.)
-    assert arrivals["second"] - arrivals["first"] >= 0.5
+    # The script sleeps 0.5 s between the two prints; a buffered stream would deliver them together.
+    assert arrivals["second"] - arrivals["first"] >= 0.4
     assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "SUCCEEDED"]
     assert_consecutive(events)
     assert final(events)["stdout"] == "first\nsecond\n"
@@ -73,8 +86,7 @@ async def test_stdout_and_stderr_stay_apart(alice: GraphQLClient) -> None:
 @pytest.mark.pods
 async def test_partial_line_shows_before_its_newline(alice: GraphQLClient) -> None:
     script = "import sys, time\nsys.stdout.write('Name: ')\nsys.stdout.flush()\ntime.sleep(0.6)\nprint('done')\n"
-    execution_id = await submit(alice, script)
-    events = await collect(alice, execution_id)
+    events = [event for _, event in await run_when_followed(alice, script)]
     texts = [(e["text"], e["partial"]) for e in events if e["kind"] == "line"]
     assert texts == [("Name: ", True), ("done", False)]
     assert final(events)["stdout"] == "Name: done\n"

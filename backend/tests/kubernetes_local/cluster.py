@@ -132,12 +132,15 @@ def local_overlay() -> list[Object]:
     return render(OVERLAY)
 
 
-def unavailable_reason() -> str | None:
-    """Why the local cluster cannot be used now (None: it is up and answers)."""
+def cannot_host() -> str | None:
+    """Why this machine cannot host the local cluster (infra/kubernetes-local/cluster.py check), or None."""
+    check = subprocess.run(["python3", str(SCRIPT), "check"], capture_output=True, text=True, check=False)
+    return None if check.returncode == 0 else (check.stdout.strip() or check.stderr.strip())
+
+
+def not_running() -> str | None:
+    """Why the local cluster cannot be used now, on a machine that can host it (None: it is up and answers)."""
     if not (STATE / "cluster.json").exists():
-        check = subprocess.run(["python3", str(SCRIPT), "check"], capture_output=True, text=True, check=False)
-        if check.returncode != 0:
-            return f"this machine cannot host it: {check.stdout.strip() or check.stderr.strip()}"
         return "it is not running: start it with `./taskw kubernetes:up` (or run `./taskw test`)"
     if not LocalCluster.load().responds():
         return f"its API server does not answer (state in {STATE}); `./taskw kubernetes:down`, then `:up` again"

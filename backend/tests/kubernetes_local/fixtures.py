@@ -1,10 +1,11 @@
 """Fixtures for the tests that run against the local Kubernetes 1.20 (a pytest plugin of tests/conftest.py).
 
 `local_kubernetes`: the running cluster with the local overlay of infra/k8s applied (namespaces,
-the worker's ServiceAccount and Role, quotas). When there is no cluster, the tests that need it are
-skipped with a reason that the end of the test run repeats in capitals (see tests/conftest.py), or
-fail outright when PODRUN_TEST_KUBERNETES=required (what `./taskw test` sets on a machine that can
-host the cluster).
+the worker's ServiceAccount and Role, quotas). On a machine that cannot host the cluster (not
+root, no cgroup v1...) the tests that need it are skipped with the reason, which the end of the
+test run repeats in capitals (see tests/conftest.py). On one that can, a cluster that is not up
+skips them the same way, or fails them with PODRUN_TEST_KUBERNETES=required (as `./taskw test` and
+`./taskw test:kubernetes` run them).
 
 `real_podrun`: one Podrun for every test on the real cluster (the end-to-end tests with the
 Kubernetes runner and the runner's own suite), so that only one reaper watches podrun-exec: an API
@@ -34,8 +35,9 @@ from tests.kubernetes_local.cluster import (
     WORKER,
     WORKER_USER,
     LocalCluster,
+    cannot_host,
     local_overlay,
-    unavailable_reason,
+    not_running,
 )
 from tests.processes import PodrunDeployment, wait_ready
 
@@ -52,12 +54,14 @@ MISSING_IMAGE = "podrun.local/missing:1"
 @pytest.fixture(scope="session")
 def local_kubernetes() -> LocalCluster:
     """The running local cluster, with the local overlay applied (skipped loudly, or failed, without one)."""
-    reason = unavailable_reason()
+    reason = cannot_host()
     if reason is not None:
-        message = f"{NOT_TESTED}: {reason}"
+        pytest.skip(f"{NOT_TESTED}: this machine cannot host it: {reason}")
+    reason = not_running()
+    if reason is not None:
         if os.environ.get("PODRUN_TEST_KUBERNETES") == "required":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+            pytest.fail(f"{NOT_TESTED}: {reason}", pytrace=False)
+        pytest.skip(f"{NOT_TESTED}: {reason}")
     cluster = LocalCluster.load()
     applied = cluster.apply(local_overlay())
     assert applied.returncode == 0, applied.stderr

@@ -7,13 +7,12 @@ snapshot: they are meant to stay.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.kubernetes_local.cluster import CACHE, SCRIPT, STATE, LocalCluster
+from tests.kubernetes_local.cluster import CACHE, SCRIPT, STATE, LocalCluster, cannot_host
 from tests.kubernetes_local.fixtures import NOT_TESTED
 from tests.kubernetes_local.host import differences, snapshot
 
@@ -30,12 +29,9 @@ def cluster(command: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(1800)
 def test_up_and_down_leave_the_host_as_it_was() -> None:
-    check = cluster("check")
-    if check.returncode != 0:
-        message = f"{NOT_TESTED}: this machine cannot host it: {check.stdout.strip()}"
-        if os.environ.get("PODRUN_TEST_KUBERNETES") == "required":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    reason = cannot_host()
+    if reason is not None:
+        pytest.skip(f"{NOT_TESTED}: this machine cannot host it: {reason}")
     assert not (STATE / "cluster.json").exists(), "a local cluster is running: `./taskw kubernetes:down` first"
     built = cluster("build")
     assert built.returncode == 0, built.stderr
