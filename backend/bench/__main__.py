@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from bench import fanout, lines, sandbox
+from bench import fanout, lines, pod, sandbox
 from bench.report import Failed, print_table
 
 
@@ -20,6 +20,7 @@ async def main() -> int:
         ("fan-out: 1 writer, 200 subscribers, 20,001 events", fanout.run),
         ("sandbox: print('hi'), 10 runs", sandbox.run),
         ("lines: LineAssembler on 50 MB of mixed output", lines.run),
+        ("pod: print('hi') in a pod of the local Kubernetes 1.20, 10 runs", pod.run),
     ]
     for title, benchmark in benchmarks:
         started = time.perf_counter()

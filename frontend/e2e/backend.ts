@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from podrun.settings import Settings
 settings = Settings()
 url = make_url(settings.database_url)
-assert url.database.endswith("_test"), "the browser tests must never touch the development database"
+assert "_test" in url.database, "the browser tests must never touch the development database"
 async def drop():
     server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     connection = await asyncpg.connect(server)

@@ -245,7 +245,7 @@ def _up() -> None:
                 "kubectl": str(BIN / "kubectl"),
                 "node": NODE_NAME,
                 "audit_log": str(STATE / "audit.log"),
-                "images": {"python-3.11": images.RUNTIME_IMAGE},
+                "images": images.RUNTIMES,
             },
             indent=2,
         )

@@ -1,8 +1,9 @@
 """Container images without a registry or a Docker engine: root file systems packed as OCI archives.
 
-The runtime image is a Debian bookworm root file system made with `debootstrap --variant=minbase
---include=python3` (Debian's Python 3.11); the pause image holds only the static `pause` program
-built from the Kubernetes tree. Each is written as an OCI image layout in a tar archive (one
+The runtime images are Debian bookworm root file systems made with `debootstrap --variant=minbase`:
+Debian's Python 3.11, and the same with Debian's numpy, pandas and matplotlib (the local counterpart
+of infra/docker/runtime-scientific.Dockerfile, whose pinned wheels are for Python 3.12); the pause
+image holds only the static `pause` program built from the Kubernetes tree. Each is written as an OCI image layout in a tar archive (one
 uncompressed layer, a config, a manifest, an index naming the image) that `ctr images import`
 loads into containerd; pods use them with `imagePullPolicy: Never`.
 """
@@ -21,7 +22,15 @@ from common import BIN, CACHE, IMAGES, log, remove_tree, run
 
 PAUSE_IMAGE = "podrun.local/pause:3.4"
 RUNTIME_IMAGE = "podrun.local/runtime-python:3.11"
-ARCHIVES = {PAUSE_IMAGE: IMAGES / "pause.tar", RUNTIME_IMAGE: IMAGES / "runtime-python-3.11.tar"}
+SCIENTIFIC_IMAGE = "podrun.local/runtime-scientific:3.11"
+ARCHIVES = {
+    PAUSE_IMAGE: IMAGES / "pause.tar",
+    RUNTIME_IMAGE: IMAGES / "runtime-python-3.11.tar",
+    SCIENTIFIC_IMAGE: IMAGES / "runtime-scientific-3.11.tar",
+}
+# Runtime id (as in infra/k8s/overlays/local) -> image, and the Debian packages in it besides python3.
+RUNTIMES = {"python-3.11": RUNTIME_IMAGE, "python-3.11-scientific": SCIENTIFIC_IMAGE}
+PACKAGES = {RUNTIME_IMAGE: [], SCIENTIFIC_IMAGE: ["python3-numpy", "python3-pandas", "python3-matplotlib"]}
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 RUNTIME_PYTHON = "python3.11"
@@ -38,8 +47,9 @@ def build_all() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     if not ARCHIVES[PAUSE_IMAGE].is_file():
         build_pause()
-    if not ARCHIVES[RUNTIME_IMAGE].is_file():
-        build_runtime()
+    for image in RUNTIMES.values():
+        if not ARCHIVES[image].is_file():
+            build_runtime(image)
 
 
 def build_pause() -> None:
@@ -51,12 +61,13 @@ def build_pause() -> None:
         write_oci_archive(rootfs, PAUSE_IMAGE, {"Entrypoint": ["/pause"]}, ARCHIVES[PAUSE_IMAGE])
 
 
-def build_runtime() -> None:
-    """The Python runtime: a minimal Debian root file system with Debian's python3."""
-    with _workdir("runtime") as work:
+def build_runtime(image: str) -> None:
+    """A runtime: a minimal Debian root file system with Debian's python3 (and the image's packages)."""
+    with _workdir(image.rsplit("/", 1)[1].replace(":", "-")) as work:
         rootfs = work / "rootfs"
-        log("making the runtime's root file system with debootstrap (about a minute)", suite=SUITE)
-        run(["debootstrap", "--variant=minbase", "--include=python3", SUITE, rootfs, MIRROR])
+        log("making a runtime's root file system with debootstrap (about a minute)", image=image)
+        include = ",".join(["python3", *PACKAGES[image]])
+        run(["debootstrap", "--variant=minbase", f"--include={include}", SUITE, rootfs, MIRROR])
         python = os.readlink(rootfs / "usr/bin/python3")
         if python != RUNTIME_PYTHON:
             raise RuntimeError(f"{SUITE}'s python3 is {python}, not {RUNTIME_PYTHON}: update the image names")
@@ -64,8 +75,9 @@ def build_runtime() -> None:
             for path in (rootfs / leftovers).glob("*"):
                 if path.is_file():
                     path.unlink()
-        config = {"Cmd": ["python3"], "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]}
-        write_oci_archive(rootfs, RUNTIME_IMAGE, config, ARCHIVES[RUNTIME_IMAGE])
+        # matplotlib draws to files (no display); its cache goes to $HOME, the writable /tmp.
+        environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "MPLBACKEND=Agg"]
+        write_oci_archive(rootfs, image, {"Cmd": ["python3"], "Env": environment}, ARCHIVES[image])
 
 
 def write_oci_archive(rootfs: Path, name: str, config: dict[str, Any], archive: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -22,6 +23,7 @@ from podrun.settings import REPO_ROOT, Settings
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import collect, final, flatten, submit
 from tests.integration.kubernetes.pss import violations
+from tests.kubernetes_local.cluster import LocalCluster
 from tests.kubernetes_local.fixtures import RealPodrun
 
 EXECUTION = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
@@ -146,3 +148,26 @@ async def test_a_server_without_host_users_drops_it_and_the_pod_runs(real_podrun
     # The worker sent hostUsers: false (test_pod_validates_against_the_kubernetes_schema) and says it was dropped.
     worker_logs = "".join(process.log_path.read_text() for process in real_podrun.deployment.processes)
     assert re.search(rf"dropped hostUsers.*{name}", worker_logs)
+
+
+async def test_the_config_map_goes_with_its_pod(local_kubernetes: LocalCluster) -> None:
+    # In `default`, where no reaper deletes anything: only the garbage collector can remove the ConfigMap.
+    settings = Settings(kubernetes_namespace="default", kubernetes_image_pull_policy="Never")
+    execution_id = uuid.uuid4()
+    spec = replace(SPEC, name=sandbox_name(execution_id))
+    with local_kubernetes.client() as api:
+        created = api.post(
+            "/api/v1/namespaces/default/pods",
+            json=serialize(build_pod(spec, execution_id, local_kubernetes.images["python-3.11"], settings)),
+        )
+        assert created.status_code == 201, created.text
+        owner = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=spec.name, uid=created.json()["metadata"]["uid"]))
+        config_map = serialize(build_config_map(spec, execution_id, settings, owner))
+        assert api.post("/api/v1/namespaces/default/configmaps", json=config_map).status_code == 201
+        assert api.delete(f"/api/v1/namespaces/default/pods/{spec.name}", params={"gracePeriodSeconds": 0}).is_success
+        for _ in range(300):
+            if api.get(f"/api/v1/namespaces/default/configmaps/{spec.name}").status_code == 404:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the pod's ConfigMap outlived it")
