@@ -24,8 +24,6 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
-from tests.kubernetes_local.fixtures import NOT_TESTED  # noqa: E402 (after the environment is set)
-
 pytest_plugins = ["tests.kubernetes_local.fixtures"]
 
 
@@ -42,6 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     """Say it loudly at the end when the tests on a real Kubernetes did not run."""
+    from tests.kubernetes_local.fixtures import NOT_TESTED
+
     skipped = [
         report
         for report in terminalreporter.stats.get("skipped", [])

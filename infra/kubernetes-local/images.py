@@ -3,9 +3,9 @@
 The runtime images are Debian bookworm root file systems made with `debootstrap --variant=minbase`:
 Debian's Python 3.11, and the same with Debian's numpy, pandas and matplotlib (the local counterpart
 of infra/docker/runtime-scientific.Dockerfile, whose pinned wheels are for Python 3.12); the pause
-image holds only the static `pause` program built from the Kubernetes tree. Each is written as an OCI image layout in a tar archive (one
-uncompressed layer, a config, a manifest, an index naming the image) that `ctr images import`
-loads into containerd; pods use them with `imagePullPolicy: Never`.
+image holds only the static `pause` program built from the Kubernetes tree. Each is written as an
+OCI image layout in a tar archive (one uncompressed layer, a config, a manifest, an index naming the
+image) that `ctr images import` loads into containerd; pods use them with `imagePullPolicy: Never`.
 """
 
 from __future__ import annotations

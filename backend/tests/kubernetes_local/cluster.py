@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ class LocalCluster:
         """An HTTP client for the API server, as the administrator or as the holder of `token`."""
         return httpx.Client(
             base_url=self.server,
-            verify=str(self.certificate_authority),
+            verify=ssl.create_default_context(cafile=self.certificate_authority),
             headers={"Authorization": f"Bearer {token or self.admin_token()}"},
             timeout=30,
         )
