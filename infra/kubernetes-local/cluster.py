@@ -6,6 +6,7 @@
     up            start etcd, the control plane, containerd and a kubelet; wait until the node is Ready
     down          stop all of it, remove what it created, restore the host; fail if anything is left
     status        say which components run
+    exclusive -- COMMAND...  run COMMAND (a test run on the cluster) when no other one runs on this machine
 
 build, up and down with --if-possible only say why on a machine that cannot host the cluster.
 
@@ -61,6 +62,7 @@ from common import (
 )
 
 LOCK = CACHE / "cluster.lock"
+TESTS_LOCK = CACHE / "tests.lock"
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
 INFO = STATE / "cluster.json"
@@ -107,8 +109,12 @@ def main() -> int:
         )
         if name == "build":
             command.add_argument("--background", action="store_true", help="build in a detached process and return")
+    exclusive = commands.add_parser("exclusive")
+    exclusive.add_argument("argv", nargs="+", help="the command to run, after --")
     arguments = parser.parse_args()
     reason = cannot_host()
+    if arguments.command == "exclusive":
+        return run_exclusively(arguments.argv, shared=reason is None)
     if arguments.command == "check":
         print(reason or "this machine can host the local Kubernetes cluster")
         return 1 if reason else 0
@@ -117,14 +123,30 @@ def main() -> int:
     if reason is not None:
         log(f"CANNOT HOST THE LOCAL KUBERNETES CLUSTER: {reason}")
         return 0 if arguments.if_possible else 1
-    if arguments.command == "build":
-        if arguments.background:
-            return build_in_background()
-        build.build()
-        return 0
+    try:
+        if arguments.command == "build":
+            if arguments.background:
+                return build_in_background()
+            build.build()
+            return 0
+    except CommandFailed as error:
+        log(f"the build failed: {error}")
+        return 1
     if arguments.command == "up":
         return up()
     return down()
+
+
+def run_exclusively(argv: list[str], *, shared: bool) -> int:
+    """Run a command (a test run on the cluster) while no other such command runs on this machine.
+
+    There is one local cluster per machine: two test runs at once would stop it under each other.
+    Where it cannot be hosted there is nothing to share and the command runs at once.
+    """
+    if not shared:
+        return subprocess.call(argv)
+    with locked(TESTS_LOCK, "waiting for another test run on the local cluster to end"):
+        return subprocess.call(argv)
 
 
 def build_in_background() -> int:
@@ -148,7 +170,11 @@ def build_in_background() -> int:
 
 def up() -> int:
     """Start the cluster (building first if needed); on failure, undo everything and say which part failed."""
-    build.build()
+    try:
+        build.build()
+    except CommandFailed as error:
+        log(f"the build failed: {error}")
+        return 1
     with locked(LOCK, "waiting for another start or stop of the local cluster"):
         if running():
             log("the local cluster is up already", kubeconfig=configs.CONFIG / configs.ADMIN.kubeconfig)

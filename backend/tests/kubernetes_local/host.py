@@ -14,8 +14,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from podrun.runners.cgroups import PARENT
+
 # Changes on their own (the last pid handed out).
 SYSCTL_NOISE = {"kernel/ns_last_pid"}
+# Podrun's local sandboxes (runners/cgroups.py), which other test runs on this machine create and remove.
+CGROUP_NOISE = {PARENT}
 # Directories whose entries programs of a cluster might create (listed one level deep).
 DIRECTORIES = ["/etc", "/opt", "/run", "/var/lib", "/var/log", "/var/cache", "/usr/libexec", "/usr/local", "/root"]
 PROGRAMS = {
@@ -87,7 +91,7 @@ def _cgroups() -> set[str]:
         for hierarchy in root.iterdir()
         if hierarchy.is_dir()
         for child in hierarchy.iterdir()
-        if child.is_dir()
+        if child.is_dir() and child.name not in CGROUP_NOISE
     }
 
 

@@ -132,8 +132,8 @@ except OSError as error:
 
 
 async def test_the_scientific_runtime_works_in_a_pod(real_podrun: RealPodrun) -> None:
-    # The local cluster's counterpart of runtime-scientific.Dockerfile: Debian's numpy, pandas and matplotlib
-    # under the execution pod's restrictions (read-only root, uid 65534, /tmp the only writable place).
+    # The local cluster's counterpart of runtime-scientific.Dockerfile (the same pinned wheels, resolved for
+    # Python 3.11) under the execution pod's restrictions: read-only root, uid 65534, /tmp the only writable place.
     client = await GraphQLClient(real_podrun.deployment.base_url).register()
     execution_id = await submit(client, SCIENTIFIC, runtime="python-3.11-scientific", limits={"memoryMiB": 512})
     events = await collect(client, execution_id)
