@@ -63,9 +63,13 @@ async def run() -> list[Figure]:
     local_runtime = next(runtime for runtime in local.runtimes() if runtime.default)
     in_pods: list[tuple[float, float]] = []
     in_sandboxes: list[tuple[float, float]] = []
-    for _ in range(RUNS):  # alternate, so a noisy moment hits both sides alike
-        in_pods.append(await _timed(pods, runtime_id))
-        in_sandboxes.append(await _timed(local, local_runtime.id))
+    try:
+        for _ in range(RUNS):  # alternate, so a noisy moment hits both sides alike
+            in_pods.append(await _timed(pods, runtime_id))
+            in_sandboxes.append(await _timed(local, local_runtime.id))
+    finally:
+        if pods.api_client is not None:
+            await pods.api_client.close()
     ms = 1000
     figures = []
     for index, name in enumerate(("first output", "done")):
