@@ -1,4 +1,4 @@
-"""Live fan-out: one execution log followed by many subscribers through StreamHub and follow().
+"""Live fan-out: one execution event_log followed by many subscribers through StreamHub and follow().
 
 A writer process appends N output lines with LogWriter (in batches, as a worker does) and a terminal
 status; S subscribers in this process follow the log from afterSeq 0. We measure events delivered per
@@ -21,9 +21,9 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from bench.report import Failed, Figure, percentile
-from podrun.executions.models import ExecutionStatus
+from podrun.core.output import Stream
+from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys, create_redis
-from podrun.runners.base import Stream
 from podrun.settings import get_settings
 from podrun.streams.events import Event, is_terminal
 from podrun.streams.follow import follow
@@ -65,7 +65,7 @@ class _Received:
 
 
 class _CountingLog(EventLog):
-    """The log as follow() reads it, counting events it had to re-read from Redis itself."""
+    """The event_log as follow() reads it, counting events it had to re-read from Redis itself."""
 
     replayed = 0
 
@@ -79,8 +79,8 @@ async def _no_archive() -> list[Event] | None:
     return None
 
 
-async def _subscribe(hub: StreamHub, log: EventLog, received: _Received) -> None:
-    async for batch in follow(hub, log, 0, _no_archive):
+async def _subscribe(hub: StreamHub, event_log: EventLog, received: _Received) -> None:
+    async for batch in follow(hub, event_log, 0, _no_archive):
         received.take(batch, time.time())
         if is_terminal(batch[-1]):
             break
@@ -147,12 +147,12 @@ async def run() -> list[Figure]:
     # create_redis names every connection after its role and process, so CLIENT LIST can count them.
     client_name = f"{settings.redis_prefix}-{SUBSCRIBER_ROLE}-{os.getpid()}"
     hub = StreamHub(subscriber_redis, keys)
-    log = _CountingLog(subscriber_redis, keys, execution_id)
+    event_log = _CountingLog(subscriber_redis, keys, execution_id)
     received = [_Received() for _ in range(SUBSCRIBERS)]
     peak, stop = [0], asyncio.Event()
     writer = multiprocessing.get_context("spawn").Process(target=_write_process, args=(str(execution_id), EVENTS))
     await hub.start()
-    subscribers = [asyncio.create_task(_subscribe(hub, log, r)) for r in received]
+    subscribers = [asyncio.create_task(_subscribe(hub, event_log, r)) for r in received]
     counter = asyncio.create_task(_count_connections(admin, client_name, peak, stop))
     try:
         await asyncio.sleep(0.2)  # let every subscriber replay the empty log and start waiting
@@ -161,7 +161,7 @@ async def run() -> list[Figure]:
         stop.set()
         await counter
         await asyncio.to_thread(writer.join, 30)
-        raw_s = await _raw_xread(admin, log.key)
+        raw_s = await _raw_xread(admin, event_log.key)
     finally:
         for task in [*subscribers, counter]:
             task.cancel()
@@ -169,7 +169,7 @@ async def run() -> list[Figure]:
         if writer.is_alive():
             writer.terminate()
         await hub.stop()
-        await admin.delete(log.key)
+        await admin.delete(event_log.key)
         for redis in (admin, subscriber_redis):
             await redis.aclose()
             await redis.connection_pool.disconnect()
@@ -204,7 +204,7 @@ async def run() -> list[Figure]:
         Figure("latency append->delivery p99 (ms)", f"{percentile(latencies, 0.99):.1f}"),
         Figure(
             "events re-read by lagging subscribers",
-            f"{log.replayed:,}",
+            f"{event_log.replayed:,}",
             f"{SUBSCRIBERS * (EVENTS + 1):,} delivered",
         ),
         Figure(

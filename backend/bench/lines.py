@@ -13,7 +13,7 @@ import random
 import time
 
 from bench.report import Failed, Figure
-from podrun.runners.base import Stream
+from podrun.core.output import Stream
 from podrun.streams.lines import Line, LineAssembler
 
 TOTAL_BYTES = 50 * 1024 * 1024

@@ -15,15 +15,17 @@ import uuid
 from pathlib import Path
 
 from bench.report import Failed, Figure, median, percentile
-from podrun.runners.base import Limits, SandboxSpec, Stream, sandbox_name
+from podrun.core.limits import Limits
+from podrun.core.output import Stream
+from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.kubernetes import KubernetesRunner
 from podrun.runners.local import LocalRunner
-from podrun.settings import get_settings
+from podrun.settings import KubernetesSettings, get_settings
 
 RUNS = 10
 SCRIPT = "print('hi')"
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1024 * 1024, processes=16)
-STATE = Path(os.environ.get("PODRUN_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
+STATE = Path(os.environ.get("LOCAL_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
 
 
 async def _timed(runner: KubernetesRunner | LocalRunner, runtime_id: str) -> tuple[float, float]:
@@ -49,15 +51,14 @@ async def run() -> list[Figure]:
     cluster = json.loads(info.read_text())
     runtime_id = "python-3.11"
     image = cluster["images"][runtime_id]
-    settings = get_settings().model_copy(
-        update={
-            "kubernetes_kubeconfig": cluster["admin_kubeconfig"],
-            "kubernetes_namespace": "default",
-            "kubernetes_runtimes": {runtime_id: image},
-            "kubernetes_default_runtime": runtime_id,
-            "kubernetes_image_pull_policy": "Never",
-        }
+    kubernetes = KubernetesSettings(
+        kubeconfig=cluster["admin_kubeconfig"],
+        namespace="default",
+        runtimes={runtime_id: image},
+        default_runtime=runtime_id,
+        image_pull_policy="Never",
     )
+    settings = get_settings().model_copy(update={"kubernetes": kubernetes})
     pods = KubernetesRunner(settings)
     local = LocalRunner(get_settings())
     local_runtime = next(runtime for runtime in local.runtimes() if runtime.default)

@@ -12,7 +12,9 @@ import time
 import uuid
 
 from bench.report import Failed, Figure, median, percentile
-from podrun.runners.base import Limits, SandboxSpec, Stream, sandbox_name
+from podrun.core.limits import Limits
+from podrun.core.output import Stream
+from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.local import LocalRunner
 from podrun.settings import get_settings
 

@@ -17,10 +17,10 @@ TEST_ENV = {
     "PODRUN_JWT_SECRET": "test-secret-" + "x" * 40,
     "PODRUN_MODE": "development",
     # Short enough that the worker-crash test ends quickly.
-    "PODRUN_WORKER_HEARTBEAT_TTL_S": "4",
-    "PODRUN_WORKER_HEARTBEAT_INTERVAL_S": "1",
-    "PODRUN_WATCHDOG_INTERVAL_S": "1",
-    "PODRUN_SHUTDOWN_GRACE_S": "5",
+    "PODRUN_WORKER__HEARTBEAT_TTL_S": "4",
+    "PODRUN_WORKER__HEARTBEAT_INTERVAL_S": "1",
+    "PODRUN_WORKER__WATCHDOG_INTERVAL_S": "1",
+    "PODRUN_WORKER__SHUTDOWN_GRACE_S": "5",
 }
 os.environ.update(TEST_ENV)
 

@@ -40,3 +40,19 @@ def delete_keys(redis_url: str, prefix: str) -> None:
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+def main() -> None:
+    """`python -m tests.databases`: a fresh test database and no keys under the prefix, per the environment.
+
+    The web client's browser tests (frontend/e2e/backend.ts) start their backend this way.
+    """
+    settings = Settings()
+    if "test" not in (make_url(settings.database_url).database or "").split("_"):
+        raise SystemExit("refusing to reset a database without a 'test' part in its name")
+    fresh_database(settings)
+    delete_keys(settings.redis_url, settings.redis_prefix)
+
+
+if __name__ == "__main__":
+    main()

@@ -21,26 +21,9 @@ const ENV = {
 	PODRUN_JWT_SECRET: 'web-test-secret-' + 'x'.repeat(40),
 	PODRUN_MODE: 'development',
 	PODRUN_WEB_DIR: resolve(ROOT, 'frontend/build'),
-	PODRUN_SHUTDOWN_GRACE_S: '5'
+	PODRUN_WORKER__SHUTDOWN_GRACE_S: '5'
 };
 
-const RESET = `
-import asyncio, asyncpg, redis
-from sqlalchemy.engine import make_url
-from podrun.settings import Settings
-settings = Settings()
-url = make_url(settings.database_url)
-assert "_test" in url.database, "the browser tests must never touch the development database"
-async def drop():
-    server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(server)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
-asyncio.run(drop())
-redis.Redis.from_url(settings.redis_url).flushdb()
-`;
 
 async function freePort(): Promise<number> {
 	return new Promise((done, fail) => {
@@ -81,8 +64,8 @@ export class Backend {
 	}
 
 	async start(): Promise<void> {
-		execFileSync(PYTHON, ['-c', RESET], { env: ENV, cwd: resolve(ROOT, 'backend'), stdio: 'inherit' });
-		execFileSync(PYTHON, ['-m', 'podrun.cli', 'migrate'], { env: ENV, cwd: resolve(ROOT, 'backend'), stdio: 'ignore' });
+		// A fresh, migrated podrun_web_test and no keys under the prefix (backend/tests/databases.py).
+		execFileSync(PYTHON, ['-m', 'tests.databases'], { env: ENV, cwd: resolve(ROOT, 'backend'), stdio: 'inherit' });
 		this.port = await freePort();
 		this.worker = start('worker', ['worker']);
 		await this.startApi();

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-CACHE = Path(os.environ.get("PODRUN_KUBERNETES_CACHE", "/var/cache/podrun-kubernetes"))
-STATE = Path(os.environ.get("PODRUN_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
+CACHE = Path(os.environ.get("LOCAL_KUBERNETES_CACHE", "/var/cache/podrun-kubernetes"))
+STATE = Path(os.environ.get("LOCAL_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
 
 # Debian bookworm's source package `kubernetes` is upstream 1.20.2 (versioned 1.20.5+really1.20.2).
 KUBERNETES_VERSION = "1.20.2"

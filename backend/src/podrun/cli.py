@@ -73,8 +73,8 @@ def stage_runtimes() -> None:
     from podrun.runners.interpreters import discover_installed, stage  # noqa: PLC0415
 
     settings = get_settings()
-    runtimes_dir = settings.sandbox_runtimes_dir
-    for interpreter in discover_installed(settings.python_interpreters, runtimes_dir):
+    runtimes_dir = settings.sandbox.runtimes_dir
+    for interpreter in discover_installed(settings.sandbox.python_interpreters, runtimes_dir):
         try:
             staged = stage(interpreter, runtimes_dir)
         except PermissionError:
@@ -104,20 +104,15 @@ def create_user(email: str, password: str, admin: bool) -> None:
 
 async def _create_user(email: str, password: str, admin: bool) -> str:
     from podrun.accounts.models import Role  # noqa: PLC0415
-    from podrun.accounts.service import UserService  # noqa: PLC0415
-    from podrun.db.base import database_config  # noqa: PLC0415
+    from podrun.container import Container  # noqa: PLC0415
 
-    config = database_config(get_settings())
-    try:
-        async with UserService.new(config=config) as users:
-            user = await users.create_user(email, password, Role.ADMIN if admin else Role.USER)
-            return f"{user.email} ({user.role.value})"
-    finally:
-        await config.get_engine().dispose()
+    async with Container.running(get_settings(), "cli") as container, container.users() as users:
+        user = await users.create_user(email, password, Role.ADMIN if admin else Role.USER)
+        return f"{user.email} ({user.role.value})"
 
 
 async def _ensure_demo_user() -> None:
-    from podrun.errors import Conflict  # noqa: PLC0415
+    from podrun.core.errors import Conflict  # noqa: PLC0415
 
     with contextlib.suppress(Conflict):
         await _create_user(DEMO_EMAIL, DEMO_PASSWORD, admin=False)

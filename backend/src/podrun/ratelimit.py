@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from podrun.errors import RateLimited
+from podrun.core.errors import RateLimited
 
 
 async def hit(redis: Redis, key: str, limit: int, window_s: int, what: str) -> None:

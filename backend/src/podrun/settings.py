@@ -1,4 +1,11 @@
-"""The one settings object. Every value can be set from the environment with the `PODRUN_` prefix."""
+"""The one settings object. Every value can be set from the environment with the `PODRUN_` prefix.
+
+Where to connect and how to sign are top-level (`PODRUN_DATABASE_URL`, `PODRUN_JWT_SECRET`, ...);
+everything else is grouped, a group's fields set with a double underscore:
+`PODRUN_LIMITS__DEFAULT__WALL_TIME_MS=20000`, `PODRUN_WORKER__CONCURRENCY=8`,
+`PODRUN_KUBERNETES__NAMESPACE=runs`. Reading settings changes nothing; `get_settings` makes the
+development signing secret when none is configured.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +14,113 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from podrun.core.limits import Limits
 
 DEV_SECRET_FILE = Path.home() / ".config" / "podrun" / "jwt-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def _machine_dev_secret() -> str:
-    """A signing secret generated once per machine for development; never committed."""
-    if DEV_SECRET_FILE.exists():
-        return DEV_SECRET_FILE.read_text().strip()
-    DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    DEV_SECRET_FILE.touch(mode=0o600)
-    DEV_SECRET_FILE.write_text(secret)
-    return secret
+class AuthSettings(BaseModel):
+    """Token lifetimes."""
+
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 14 * 24 * 3600
+
+
+class LimitSettings(BaseModel):
+    """What runs get when they ask for nothing, the most they may ask for, and the size of what they send."""
+
+    default: Limits = Limits(
+        wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1024 * 1024, processes=16
+    )
+    maximum: Limits = Limits(
+        wall_time_ms=60_000, cpu_time_ms=30_000, memory_mib=1024, output_bytes=8 * 1024 * 1024, processes=64
+    )
+    script_bytes: int = 64 * 1024
+    stdin_bytes: int = 64 * 1024
+    # One sendInput call.
+    input_bytes: int = 64 * 1024
+
+    @field_validator("default", "maximum", mode="before")
+    @classmethod
+    def _keep_the_limits_not_given(cls, value: object, info: ValidationInfo) -> object:
+        # PODRUN_LIMITS__MAXIMUM__MEMORY_MIB alone changes that one limit; the others keep their defaults.
+        if isinstance(value, dict) and info.field_name is not None:
+            default: Limits = cls.model_fields[info.field_name].default
+            return {**default.model_dump(), **value}
+        return value
+
+
+class QuotaSettings(BaseModel):
+    """Per user: runs in progress at once, submissions and sign-in attempts per minute."""
+
+    active_executions_per_user: int = 8
+    submissions_per_minute: int = 60
+    login_attempts_per_minute: int = 10
+
+
+class SandboxSettings(BaseModel):
+    """The local runner's sandboxes."""
+
+    # Interpreters to offer; empty means "discover python3.X on this host".
+    python_interpreters: list[str] = Field(default_factory=list)
+    # Where `podrun stage-runtimes` puts interpreters a sandbox's uid could not read where they are installed.
+    runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
+    # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
+    account: str = "podrun"
+    tmp_mib: int = 64
+    file_size_mib: int = 16
+
+
+class KubernetesSettings(BaseModel):
+    """The Kubernetes runner (runner = "kubernetes"): one hardened pod per execution."""
+
+    # A kubeconfig file (and optional context) to use; without one, the in-cluster service account.
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = "podrun-exec"
+    # Runtime id -> image. The image must have `python3` on its PATH.
+    runtimes: dict[str, str] = Field(
+        default_factory=lambda: {f"python-3.{minor}": f"python:3.{minor}-slim" for minor in range(10, 14)}
+    )
+    default_runtime: str = "python-3.13"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    # The fixed non-root uid and gid every execution pod runs as.
+    run_as_uid: int = 65534
+    # hostUsers: false (a user namespace per pod); needs Kubernetes >= 1.30 and a runtime that supports it.
+    user_namespaces: bool = False
+    # A Localhost seccomp profile for execution pods, relative to the kubelet's seccomp directory, for example
+    # "profiles/podrun-v1.json" (infra/k8s/seccomp/, made by `podrun seccomp-profile`); None: RuntimeDefault.
+    seccomp_profile: str | None = None
+    # For example "gvisor" (a RuntimeClass of that name must exist); None for the cluster's default.
+    runtime_class: str | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    # Tolerations as Kubernetes writes them: [{"key": ..., "operator": ..., "value": ..., "effect": ...}].
+    tolerations: list[dict[str, str]] = Field(default_factory=list)
+    cpu_request: str = "100m"
+    cpu_limit: str = "1"
+    # Time a pod may take to be scheduled and pull its image; it is never counted against the wall limit.
+    startup_allowance_s: int = 300
+    # Server-side timeout of one watch request; the runner re-watches from the last resourceVersion.
+    watch_timeout_s: int = 60
+    # How often the reaper removes execution pods nobody will come back for.
+    reap_interval_s: float = 60.0
+
+
+class WorkerSettings(BaseModel):
+    """Worker processes."""
+
+    concurrency: int = 4
+    # A worker refreshes its heartbeat this often; a run whose worker is silent for `heartbeat_ttl_s`
+    # is ended (or handed over) by the watchdog of a live worker.
+    heartbeat_interval_s: float = 2.0
+    heartbeat_ttl_s: int = 10
+    watchdog_interval_s: float = 3.0
+    # How long a stopping worker waits for its runs.
+    shutdown_grace_s: int = 30
 
 
 class Settings(BaseSettings):
@@ -35,85 +133,22 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every Redis key Podrun writes starts with this, so tests and dev data never meet.
     redis_prefix: str = "podrun"
+    redis_max_connections: int = 32
+    # Signs access and refresh tokens; required in production (development makes one per machine).
+    jwt_secret: str = ""
     graphiql: bool | None = None
     # The built web client (`./taskw build:web`), served at `/` when the directory exists.
     web_dir: Path = REPO_ROOT / "frontend" / "build"
-
-    jwt_secret: str = ""
-    access_token_ttl_s: int = 15 * 60
-    refresh_token_ttl_s: int = 14 * 24 * 3600
-
-    max_script_bytes: int = 64 * 1024
-    max_stdin_bytes: int = 64 * 1024
-    max_input_bytes: int = 64 * 1024
-
-    # Per user: runs in progress at once, submissions and sign-in attempts per minute.
-    max_active_executions_per_user: int = 8
-    submissions_per_minute: int = 60
-    login_attempts_per_minute: int = 10
-
     runner: Literal["local", "kubernetes"] = "local"
-    # Interpreters the local runner offers; empty means "discover python3.X on this host".
-    python_interpreters: list[str] = Field(default_factory=list)
-    # Where `podrun stage-runtimes` puts interpreters a sandbox's uid could not read where they are installed.
-    sandbox_runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
-    # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
-    sandbox_account: str = "podrun"
-    sandbox_tmp_mib: int = 64
-    sandbox_file_size_mib: int = 16
-    default_wall_time_ms: int = 10_000
-    max_wall_time_ms: int = 60_000
-    default_cpu_time_ms: int = 5_000
-    max_cpu_time_ms: int = 30_000
-    default_memory_mib: int = 256
-    max_memory_mib: int = 1024
-    default_output_bytes: int = 1024 * 1024
-    max_output_bytes: int = 8 * 1024 * 1024
-    default_processes: int = 16
-    max_processes: int = 64
-
-    # Kubernetes runner (runner = "kubernetes"): one hardened pod per execution.
-    # A kubeconfig file (and optional context) to use; without one, the in-cluster service account.
-    kubernetes_kubeconfig: str | None = None
-    kubernetes_context: str | None = None
-    kubernetes_namespace: str = "podrun-exec"
-    # Runtime id -> image. The image must have `python3` on its PATH.
-    kubernetes_runtimes: dict[str, str] = Field(
-        default_factory=lambda: {f"python-3.{minor}": f"python:3.{minor}-slim" for minor in range(10, 14)}
-    )
-    kubernetes_default_runtime: str = "python-3.13"
-    kubernetes_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    # The fixed non-root uid and gid every execution pod runs as.
-    kubernetes_run_as_uid: int = 65534
-    # hostUsers: false (a user namespace per pod); needs Kubernetes >= 1.30 and a runtime that supports it.
-    kubernetes_user_namespaces: bool = False
-    # A Localhost seccomp profile for execution pods, relative to the kubelet's seccomp directory, for example
-    # "profiles/podrun-v1.json" (infra/k8s/seccomp/, made by `podrun seccomp-profile`); None: RuntimeDefault.
-    kubernetes_seccomp_profile: str | None = None
-    # For example "gvisor" (a RuntimeClass of that name must exist); None for the cluster's default.
-    kubernetes_runtime_class: str | None = None
-    kubernetes_node_selector: dict[str, str] = Field(default_factory=dict)
-    # Tolerations as Kubernetes writes them: [{"key": ..., "operator": ..., "value": ..., "effect": ...}].
-    kubernetes_tolerations: list[dict[str, str]] = Field(default_factory=list)
-    kubernetes_cpu_request: str = "100m"
-    kubernetes_cpu_limit: str = "1"
-    # Time a pod may take to be scheduled and pull its image; it is never counted against the wall limit.
-    kubernetes_startup_allowance_s: int = 300
-    # Server-side timeout of one watch request; the runner re-watches from the last resourceVersion.
-    kubernetes_watch_timeout_s: int = 60
-    # How often the reaper removes execution pods nobody will come back for.
-    kubernetes_reap_interval_s: float = 60.0
-
     # How long a finished run's output log stays in Redis before replays come from PostgreSQL.
     log_retention_s: int = 3600
-    redis_max_connections: int = 32
-    worker_concurrency: int = 4
-    # A worker refreshes its heartbeat this often; a run whose worker is silent for
-    # `worker_heartbeat_ttl_s` is ended as ERROR by the watchdog.
-    worker_heartbeat_interval_s: float = 2.0
-    worker_heartbeat_ttl_s: int = 10
-    watchdog_interval_s: float = 3.0
-    shutdown_grace_s: int = 30
+
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -122,14 +157,26 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:
-        if not self.jwt_secret:
-            if self.mode == "production":
-                raise ValueError("PODRUN_JWT_SECRET must be set in production mode")
-            self.jwt_secret = _machine_dev_secret()
+        if self.mode == "production" and not self.jwt_secret:
+            raise ValueError("PODRUN_JWT_SECRET must be set in production mode")
         return self
+
+
+def machine_dev_secret() -> str:
+    """A signing secret made once per machine for development (in ~/.config/podrun); never committed."""
+    if DEV_SECRET_FILE.exists():
+        return DEV_SECRET_FILE.read_text().strip()
+    DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    DEV_SECRET_FILE.touch(mode=0o600)
+    DEV_SECRET_FILE.write_text(secret)
+    return secret
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once; in development without a secret, the machine's own."""
+    settings = Settings()
+    if not settings.jwt_secret:
+        settings = settings.model_copy(update={"jwt_secret": machine_dev_secret()})
+    return settings

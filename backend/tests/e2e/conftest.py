@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
 from podrun.settings import Settings
 from tests.client import GraphQLClient
@@ -62,7 +63,10 @@ def podrun_processes(settings: Settings, runner: str, request: pytest.FixtureReq
             url=real.deployment.base_url, api=real.deployment.api, worker=real.deployment.live_workers()[0]
         )
         return
-    assert "_test" in settings.database_url.rsplit("/", 1)[1], "tests must never touch the development database"
+    # A test database has a `test` part in its name: podrun_test, or podrun_test_<you> (PODRUN_TEST_DATABASE_URL).
+    assert "test" in (make_url(settings.database_url).database or "").split("_"), (
+        "tests must never touch the development database"
+    )
     fresh_database(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
     port = free_port()

@@ -13,7 +13,7 @@ CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { status } }"
 
 async def test_too_many_runs_in_progress_is_rate_limited(alice: GraphQLClient, settings: Settings) -> None:
     sleeper = "import time\ntime.sleep(30)\n"
-    ids = [await submit(alice, sleeper) for _ in range(settings.max_active_executions_per_user)]
+    ids = [await submit(alice, sleeper) for _ in range(settings.quotas.active_executions_per_user)]
     try:
         with pytest.raises(GraphQLFailure) as failure:
             await submit(alice, sleeper)
@@ -30,8 +30,8 @@ async def test_repeated_sign_in_attempts_are_rate_limited(alice: GraphQLClient, 
     login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
     email = "nobody-" + (alice.user_id or "") + "@example.com"
     codes = []
-    for _ in range(settings.login_attempts_per_minute + 1):
+    for _ in range(settings.quotas.login_attempts_per_minute + 1):
         with pytest.raises(GraphQLFailure) as failure:
             await alice.execute(login, {"e": email, "p": "wrong password"})
         codes.append(failure.value.code)
-    assert codes == ["UNAUTHENTICATED"] * settings.login_attempts_per_minute + ["RATE_LIMITED"]
+    assert codes == ["UNAUTHENTICATED"] * settings.quotas.login_attempts_per_minute + ["RATE_LIMITED"]

@@ -23,8 +23,8 @@ from podrun.settings import REPO_ROOT
 from tests.integration.kubernetes.kustomize import Object, render
 
 SCRIPT = REPO_ROOT / "infra" / "kubernetes-local" / "cluster.py"
-STATE = Path(os.environ.get("PODRUN_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
-CACHE = Path(os.environ.get("PODRUN_KUBERNETES_CACHE", "/var/cache/podrun-kubernetes"))
+STATE = Path(os.environ.get("LOCAL_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
+CACHE = Path(os.environ.get("LOCAL_KUBERNETES_CACHE", "/var/cache/podrun-kubernetes"))
 OVERLAY = REPO_ROOT / "infra" / "k8s" / "overlays" / "local"
 EXECUTIONS = "podrun-exec"
 WORKER = ("podrun", "podrun-worker")

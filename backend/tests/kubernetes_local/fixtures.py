@@ -100,18 +100,18 @@ def real_podrun(local_kubernetes: LocalCluster, tmp_path_factory: pytest.TempPat
         tmp_path_factory.mktemp("k8s-real") / "worker.kubeconfig", "podrun-worker", token
     )
     env = overlay_settings()
-    runtimes = json.loads(env["PODRUN_KUBERNETES_RUNTIMES"]) | {BROKEN_RUNTIME: MISSING_IMAGE}
+    runtimes = json.loads(env["PODRUN_KUBERNETES__RUNTIMES"]) | {BROKEN_RUNTIME: MISSING_IMAGE}
     env |= {
         "PODRUN_DATABASE_URL": make_url(base.database_url).set(database=DATABASE).render_as_string(hide_password=False),
         "PODRUN_REDIS_URL": base.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
         "PODRUN_REDIS_PREFIX": PREFIX,
-        "PODRUN_KUBERNETES_KUBECONFIG": str(kubeconfig),
-        "PODRUN_KUBERNETES_RUNTIMES": json.dumps(runtimes),
-        "PODRUN_KUBERNETES_REAP_INTERVAL_S": "1",
-        "PODRUN_KUBERNETES_WATCH_TIMEOUT_S": "5",
-        "PODRUN_KUBERNETES_STARTUP_ALLOWANCE_S": "30",
+        "PODRUN_KUBERNETES__KUBECONFIG": str(kubeconfig),
+        "PODRUN_KUBERNETES__RUNTIMES": json.dumps(runtimes),
+        "PODRUN_KUBERNETES__REAP_INTERVAL_S": "1",
+        "PODRUN_KUBERNETES__WATCH_TIMEOUT_S": "5",
+        "PODRUN_KUBERNETES__STARTUP_ALLOWANCE_S": "30",
         # Kubernetes 1.20 has no hostUsers: the runner sets it, the server drops it, runs must work all the same.
-        "PODRUN_KUBERNETES_USER_NAMESPACES": "true",
+        "PODRUN_KUBERNETES__USER_NAMESPACES": "true",
     }
     settings = Settings(database_url=env["PODRUN_DATABASE_URL"], redis_url=env["PODRUN_REDIS_URL"], redis_prefix=PREFIX)
     fresh_database(settings)

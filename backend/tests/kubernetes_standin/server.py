@@ -132,7 +132,7 @@ class StandIn:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.local = LocalRunner(settings)
-        found = discover(settings.python_interpreters, settings.sandbox_runtimes_dir)
+        found = discover(settings.sandbox.python_interpreters, settings.sandbox.runtimes_dir)
         self.interpreters: dict[str, Interpreter] = {interpreter.runtime_id: interpreter for interpreter in found}
         self.cgroups = Cgroups.detect()
         self.version = 1

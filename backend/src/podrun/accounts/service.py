@@ -8,12 +8,16 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from podrun.accounts.models import Role, User
 from podrun.accounts.passwords import hash_password, verify_password
 from podrun.accounts.tokens import issue_token, verify_token
-from podrun.errors import BadUserInput, Conflict, Unauthenticated
+from podrun.core.errors import BadUserInput, Conflict, Unauthenticated
+from podrun.ratelimit import hit
+from podrun.redis_client import Keys
 from podrun.settings import Settings
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -30,15 +34,22 @@ class Session:
     user: User
 
 
-class UserService(SQLAlchemyAsyncRepositoryService[User]):
-    """Accounts and credentials."""
+class UserRepository(SQLAlchemyAsyncRepository[User]):
+    """User rows."""
 
-    class Repository(SQLAlchemyAsyncRepository[User]):
-        """User rows."""
+    model_type = User
 
-        model_type = User
 
-    repository_type = Repository
+class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
+    """Accounts and credentials. Made per unit of work by the container, with settings and Redis."""
+
+    repository_type = UserRepository
+
+    def __init__(self, session: AsyncSession, *, settings: Settings, redis: Redis, keys: Keys) -> None:
+        super().__init__(session=session)
+        self.settings = settings
+        self.redis = redis
+        self.keys = keys
 
     async def create_user(self, email: str, password: str, role: Role = Role.USER) -> User:
         """Create an account; BAD_USER_INPUT for a malformed email or weak password, CONFLICT if taken."""
@@ -54,6 +65,16 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             await self.repository.session.rollback()
             raise Conflict("an account with this email already exists") from error
 
+    async def register(self, email: str, password: str) -> Session:
+        """Create an account and sign it in."""
+        return self.start_session(await self.create_user(email, password))
+
+    async def sign_in(self, email: str, password: str) -> Session:
+        """Tokens for these credentials; RATE_LIMITED after too many attempts at one email in a minute."""
+        key = self.keys.rate("login", email.strip().lower())
+        await hit(self.redis, key, self.settings.quotas.login_attempts_per_minute, 60, "sign-in attempts")
+        return self.start_session(await self.authenticate(email, password))
+
     async def authenticate(self, email: str, password: str) -> User:
         """The user with these credentials; UNAUTHENTICATED otherwise (same answer for unknown email)."""
         user = await self.get_one_or_none(email=email.strip().lower())
@@ -61,30 +82,29 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
             raise Unauthenticated("wrong email or password")
         return user
 
-    async def user_for_token(self, settings: Settings, token: str) -> User:
+    async def user_for_token(self, token: str) -> User:
         """The user an access token belongs to."""
-        claims = verify_token(settings, token, "access")
+        claims = verify_token(self.settings, token, "access")
         return await self._existing_user(claims.user_id)
 
-    async def refresh(self, settings: Settings, refresh_token: str) -> Session:
+    async def refresh(self, refresh_token: str) -> Session:
         """A new pair of tokens for a valid refresh token."""
-        claims = verify_token(settings, refresh_token, "refresh")
-        return start_session(settings, await self._existing_user(claims.user_id))
+        claims = verify_token(self.settings, refresh_token, "refresh")
+        return self.start_session(await self._existing_user(claims.user_id))
+
+    def start_session(self, user: User) -> Session:
+        """Issue an access and a refresh token for `user`."""
+        return Session(
+            access_token=issue_token(self.settings, user.id, "access"),
+            refresh_token=issue_token(self.settings, user.id, "refresh"),
+            user=user,
+        )
 
     async def _existing_user(self, user_id: UUID) -> User:
         user = await self.get_one_or_none(id=user_id)
         if user is None:
             raise Unauthenticated("the account no longer exists")
         return user
-
-
-def start_session(settings: Settings, user: User) -> Session:
-    """Issue an access and a refresh token for `user`."""
-    return Session(
-        access_token=issue_token(settings, user.id, "access"),
-        refresh_token=issue_token(settings, user.id, "refresh"),
-        user=user,
-    )
 
 
 def normalise_email(email: str) -> str:

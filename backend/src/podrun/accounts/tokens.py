@@ -10,7 +10,7 @@ from uuid import UUID
 
 import jwt
 
-from podrun.errors import Unauthenticated
+from podrun.core.errors import Unauthenticated
 from podrun.settings import Settings
 
 TokenType = Literal["access", "refresh"]
@@ -28,7 +28,7 @@ class TokenClaims:
 def issue_token(settings: Settings, user_id: UUID, token_type: TokenType) -> str:
     """A signed token of the given type for `user_id`."""
     now = int(time.time())
-    ttl = {"access": settings.access_token_ttl_s, "refresh": settings.refresh_token_ttl_s}[token_type]
+    ttl = {"access": settings.auth.access_token_ttl_s, "refresh": settings.auth.refresh_token_ttl_s}[token_type]
     claims = {"sub": str(user_id), "typ": token_type, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
 

@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Dialect, Enum, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from podrun.accounts.models import User
-from podrun.runners.base import LimitKind, Limits
+from podrun.core.limits import LimitKind, Limits
+from podrun.core.statuses import ExecutionStatus
 
 
-class ExecutionStatus(enum.StrEnum):
-    """Where a run is in its life. The last five are terminal."""
+class LimitsColumn(TypeDecorator[Limits]):
+    """The `Limits` model in one JSONB column, by field name (the model is the one place they are listed)."""
 
-    QUEUED = "QUEUED"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    CANCELLED = "CANCELLED"
-    ERROR = "ERROR"
+    impl = JSONB
+    cache_ok = True
 
-    @property
-    def terminal(self) -> bool:
-        """Whether the run has ended."""
-        return self not in _ACTIVE
+    def process_bind_param(self, value: Limits | None, dialect: Dialect) -> dict[str, int] | None:
+        """Store the model's fields."""
+        return None if value is None else value.model_dump()
 
-
-_ACTIVE = {ExecutionStatus.QUEUED, ExecutionStatus.STARTING, ExecutionStatus.RUNNING}
+    def process_result_value(self, value: dict[str, int] | None, dialect: Dialect) -> Limits | None:
+        """Read them back into the model."""
+        return None if value is None else Limits.model_validate(value)
 
 
 class Execution(UUIDv7AuditBase):
@@ -54,12 +48,7 @@ class Execution(UUIDv7AuditBase):
     script: Mapped[str] = mapped_column(Text)
     stdin: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
-
-    wall_time_ms: Mapped[int] = mapped_column(Integer)
-    cpu_time_ms: Mapped[int] = mapped_column(Integer)
-    memory_mib: Mapped[int] = mapped_column(Integer)
-    output_bytes: Mapped[int] = mapped_column(Integer)
-    processes: Mapped[int] = mapped_column(Integer)
+    limits: Mapped[Limits] = mapped_column(LimitsColumn())
 
     status: Mapped[ExecutionStatus] = mapped_column(
         Enum(ExecutionStatus, native_enum=False, length=16), default=ExecutionStatus.QUEUED
@@ -80,17 +69,6 @@ class Execution(UUIDv7AuditBase):
     # Which worker holds the run (its heartbeat tells whether it is alive) and how often it was claimed.
     worker_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-
-    @property
-    def limits(self) -> Limits:
-        """The limits this run was given."""
-        return Limits(
-            wall_time_ms=self.wall_time_ms,
-            cpu_time_ms=self.cpu_time_ms,
-            memory_mib=self.memory_mib,
-            output_bytes=self.output_bytes,
-            processes=self.processes,
-        )
 
     @property
     def stdin_open(self) -> bool:

@@ -1,6 +1,6 @@
 """The one place where errors become `extensions.code` for clients.
 
-Domain errors (podrun.errors) already carry their code. Errors of the request itself (syntax,
+Domain errors (podrun.core.errors) already carry their code. Errors of the request itself (syntax,
 validation, variables) become BAD_USER_INPUT. Everything else is logged in full and masked.
 """
 
@@ -10,7 +10,7 @@ import structlog
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from podrun.errors import PodrunError
+from podrun.core.errors import PodrunError
 
 log = structlog.get_logger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from podrun.accounts.graphql import AccountMutation, AccountQuery
-from podrun.executions.graphql import ExecutionMutation, ExecutionQuery, ExecutionSubscription
+from podrun.graphql.accounts import AccountMutation, AccountQuery
 from podrun.graphql.errors import ErrorCodes
+from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 
 
 @strawberry.type

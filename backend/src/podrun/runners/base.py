@@ -7,11 +7,16 @@ the worker turns them into lines, enforces the output cap and classifies the res
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from uuid import UUID
+
+from podrun.core.limits import LimitKind, Limits
+from podrun.core.output import Stream
+
+# Input reaches a harness in frames of at most this many bytes (about 64 KiB of base64).
+STDIN_FRAME_BYTES = 48 * 1024
 
 
 def sandbox_name(execution_id: UUID) -> str:
@@ -19,36 +24,8 @@ def sandbox_name(execution_id: UUID) -> str:
     return "podrun-" + execution_id.hex
 
 
-class LimitKind(enum.StrEnum):
-    """Which limit ended a run."""
-
-    WALL_TIME = "WALL_TIME"
-    CPU_TIME = "CPU_TIME"
-    MEMORY = "MEMORY"
-    OUTPUT = "OUTPUT"
-    PROCESSES = "PROCESSES"
-
-
-class Stream(enum.StrEnum):
-    """The two output streams a script writes."""
-
-    STDOUT = "STDOUT"
-    STDERR = "STDERR"
-
-
 @dataclass(frozen=True, slots=True)
-class Limits:
-    """Resource limits of one run. All fields are required once defaults are filled in."""
-
-    wall_time_ms: int
-    cpu_time_ms: int
-    memory_mib: int
-    output_bytes: int
-    processes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Runtime:
+class RuntimeSpec:
     """A language runtime a runner can start: for the local runner, one interpreter on the host."""
 
     id: str
@@ -79,7 +56,7 @@ class OutputBytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
+class SandboxUsage:
     """Resources a run used, as measured by the runner (host side where it can)."""
 
     wall_time_ms: int | None = None
@@ -99,7 +76,7 @@ class SandboxResult:
     exit_code: int | None
     signal: int | None
     limit_exceeded: LimitKind | None
-    usage: Usage
+    usage: SandboxUsage
     error: str | None = None
 
 
@@ -130,7 +107,7 @@ class Sandbox(Protocol):
 class Runner(Protocol):
     """Starts sandboxes. One runner per worker process."""
 
-    def runtimes(self) -> list[Runtime]:
+    def runtimes(self) -> list[RuntimeSpec]:
         """The runtimes this runner offers; exactly one has `default=True`."""
         ...
 
@@ -158,3 +135,28 @@ class DurableRunner(Runner, Protocol):
     async def reap(self, keep: Callable[[UUID], Awaitable[bool]]) -> list[str]:
         """Remove the sandboxes of executions for which `keep` is False; returns their names."""
         ...
+
+
+class FailedSandbox:
+    """A sandbox that never started: no output, and a result that carries the error."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    async def output(self) -> AsyncIterator[OutputBytes]:
+        """Nothing was written."""
+        return
+        yield
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Ignored."""
+
+    async def close_stdin(self) -> None:
+        """Ignored."""
+
+    async def kill(self) -> None:
+        """Nothing to kill."""
+
+    async def wait(self) -> SandboxResult:
+        """The platform error."""
+        return SandboxResult(exit_code=None, signal=None, limit_exceeded=None, usage=SandboxUsage(), error=self.error)

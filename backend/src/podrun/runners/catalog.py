@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from collections.abc import Mapping
 
-from podrun.errors import BadUserInput
-from podrun.runners.base import Limits, Runtime
-from podrun.settings import Settings
+from podrun.core.errors import BadUserInput
+from podrun.core.limits import Limits
+from podrun.runners.base import RuntimeSpec
 
 
 class RuntimeCatalog:
     """Looks up runtimes by id; the default one answers for `runtime: null`."""
 
-    def __init__(self, runtimes: list[Runtime], isolation: str) -> None:
+    def __init__(self, runtimes: list[RuntimeSpec], isolation: str) -> None:
         if not runtimes:
             raise RuntimeError("no runtime is available: check the interpreters the runner can find")
         self.runtimes = runtimes
@@ -20,7 +20,7 @@ class RuntimeCatalog:
         self._by_id = {runtime.id: runtime for runtime in runtimes}
         self.default = next((runtime for runtime in runtimes if runtime.default), runtimes[0])
 
-    def get(self, runtime_id: str | None) -> Runtime:
+    def get(self, runtime_id: str | None) -> RuntimeSpec:
         """The runtime with this id (the default for None); BAD_USER_INPUT if unknown."""
         if runtime_id is None:
             return self.default
@@ -30,35 +30,19 @@ class RuntimeCatalog:
             raise BadUserInput(f"unknown runtime {runtime_id!r}; available: {known}")
         return runtime
 
-    def find(self, runtime_id: str) -> Runtime | None:
+    def find(self, runtime_id: str) -> RuntimeSpec | None:
         """The runtime with this id, if it is still offered."""
         return self._by_id.get(runtime_id)
 
 
-def configured_limits(settings: Settings) -> tuple[Limits, Limits]:
-    """The default and maximum limits every runtime gets, from settings."""
-    s = settings
-    default = Limits(
-        s.default_wall_time_ms, s.default_cpu_time_ms, s.default_memory_mib, s.default_output_bytes, s.default_processes
-    )
-    maximum = Limits(s.max_wall_time_ms, s.max_cpu_time_ms, s.max_memory_mib, s.max_output_bytes, s.max_processes)
-    return default, maximum
-
-
-def resolve_limits(runtime: Runtime, requested: dict[str, int | None]) -> Limits:
-    """Requested limits with the runtime's defaults filled in; BAD_USER_INPUT outside 1..max."""
-    limits = runtime.default_limits
-    for field in fields(Limits):
-        value = requested.get(field.name)
+def resolve_limits(runtime: RuntimeSpec, requested: Mapping[str, int | None]) -> Limits:
+    """Requested limits (by field name) with the runtime's defaults filled in; BAD_USER_INPUT outside 1..max."""
+    chosen = runtime.default_limits.model_dump()
+    for name, value in requested.items():
         if value is None:
             continue
-        maximum = getattr(runtime.max_limits, field.name)
+        maximum = getattr(runtime.max_limits, name)
         if not 1 <= value <= maximum:
-            raise BadUserInput(f"limits.{_camel(field.name)} must be between 1 and {maximum}")
-        limits = replace(limits, **{field.name: value})
-    return limits
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join("MiB" if part == "mib" else part.capitalize() for part in rest)
+            raise BadUserInput(f"limits.{Limits.field_label(name)} must be between 1 and {maximum}")
+        chosen[name] = value
+    return Limits(**chosen)

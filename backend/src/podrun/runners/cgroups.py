@@ -60,13 +60,18 @@ def _read_key(path: Path, key: str) -> int | None:
 
 def _own_cgroup_dirs() -> dict[str, Path]:
     """Where this process's cgroup lives in each mounted hierarchy ("" is the unified one)."""
+    return cgroup_dirs(_read(Path("/proc/self/cgroup")) or "", _read(Path("/proc/self/mountinfo")) or "")
+
+
+def cgroup_dirs(proc_cgroup: str, mountinfo: str) -> dict[str, Path]:
+    """The directory of a process's cgroup per hierarchy, from its /proc/<pid>/cgroup and mountinfo texts."""
     memberships: dict[str, str] = {}
-    for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
+    for line in proc_cgroup.splitlines():
         _, controller_list, path = line.split(":", 2)
         for controller in controller_list.split(",") if controller_list else [""]:
             memberships[controller] = path
     dirs: dict[str, Path] = {}
-    for line in (_read(Path("/proc/self/mountinfo")) or "").splitlines():
+    for line in mountinfo.splitlines():
         fields = line.split()
         separator = fields.index("-")
         fs_type, options = fields[separator + 1], fields[separator + 3].split(",")

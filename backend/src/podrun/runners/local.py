@@ -25,18 +25,18 @@ from pathlib import Path
 
 import structlog
 
+from podrun.core.limits import LimitKind, Limits
+from podrun.core.output import Stream
 from podrun.runners import harness, seccomp
 from podrun.runners.base import (
-    LimitKind,
-    Limits,
+    STDIN_FRAME_BYTES,
+    FailedSandbox,
     OutputBytes,
-    Runtime,
+    RuntimeSpec,
     SandboxResult,
     SandboxSpec,
-    Stream,
-    Usage,
+    SandboxUsage,
 )
-from podrun.runners.catalog import configured_limits
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
 from podrun.runners.sandbox_users import SandboxUsers
@@ -54,7 +54,6 @@ PLATFORM_PROCESSES = 2
 READY_TIMEOUT_S = 10.0
 # Output frames carry at most 64 KiB of data (about 88 KiB of base64); anything longer is malformed.
 MAX_FRAME_LINE = 1024 * 1024
-STDIN_FRAME_BYTES = 48 * 1024
 CPU_POLL_S = 0.1
 PLATFORM_STDERR_KEEP = 4096
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -74,14 +73,14 @@ class LocalRunner:
     @cached_property
     def interpreters(self) -> dict[str, Interpreter]:
         """The interpreters on offer by runtime id, discovered once."""
-        found = discover(self.settings.python_interpreters, self.settings.sandbox_runtimes_dir)
+        found = discover(self.settings.sandbox.python_interpreters, self.settings.sandbox.runtimes_dir)
         log.info("python interpreters discovered", runtimes=[interpreter.version_text for interpreter in found])
         return {interpreter.runtime_id: interpreter for interpreter in found}
 
     @cached_property
     def users(self) -> SandboxUsers:
         """The host uids sandboxes run as; refuses to go on without them (never root, never the worker's)."""
-        return SandboxUsers.detect(self.settings.sandbox_account)
+        return SandboxUsers.detect(self.settings.sandbox.account)
 
     @cached_property
     def seccomp_filter(self) -> bytes:
@@ -100,18 +99,17 @@ class LocalRunner:
         log.info("sandbox isolation", isolation=cgroups.describe())
         return cgroups
 
-    def runtimes(self) -> list[Runtime]:
+    def runtimes(self) -> list[RuntimeSpec]:
         """One runtime per Python minor version; the newest is the default."""
-        default_limits, max_limits = configured_limits(self.settings)
         newest = max(self.interpreters.values(), key=lambda interpreter: interpreter.version, default=None)
         return [
-            Runtime(
+            RuntimeSpec(
                 id=interpreter.runtime_id,
                 language="python",
                 version=interpreter.version_text,
                 default=interpreter is newest,
-                max_limits=max_limits,
-                default_limits=default_limits,
+                max_limits=self.settings.limits.maximum,
+                default_limits=self.settings.limits.default,
             )
             for interpreter in self.interpreters.values()
         ]
@@ -150,7 +148,7 @@ class LocalRunner:
             # With a cgroup in force these are enforced (and measured) on the host instead.
             memory_bytes=None if cgroup else limits.memory_mib * 1024 * 1024,
             processes=None if cgroup else limits.processes,
-            file_size_bytes=self.settings.sandbox_file_size_mib * 1024 * 1024,
+            file_size_bytes=self.settings.sandbox.file_size_mib * 1024 * 1024,
         )
         await sandbox.begin(header, limits)
         return sandbox
@@ -249,7 +247,7 @@ class LocalRunner:
         for path in ETC_FILES:
             options += ["--ro-bind-try", path, path]
         options += ["--proc", "/proc", "--dev", "/dev"]
-        options += ["--size", str(self.settings.sandbox_tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
+        options += ["--size", str(self.settings.sandbox.tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
         if layout.interpreter_bind is not None:
             source, target = layout.interpreter_bind
             options += ["--ro-bind", str(source), target]
@@ -279,31 +277,6 @@ def _memory_file(name: str, data: bytes) -> int:
         view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-class FailedSandbox:
-    """A sandbox that never started: no output, and a result that carries the error."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-    async def output(self) -> AsyncIterator[OutputBytes]:
-        """Nothing was written."""
-        return
-        yield
-
-    async def write_stdin(self, data: bytes) -> None:
-        """Ignored."""
-
-    async def close_stdin(self) -> None:
-        """Ignored."""
-
-    async def kill(self) -> None:
-        """Nothing to kill."""
-
-    async def wait(self) -> SandboxResult:
-        """The platform error."""
-        return SandboxResult(exit_code=None, signal=None, limit_exceeded=None, usage=Usage(), error=self.error)
 
 
 class LocalSandbox:
@@ -440,7 +413,7 @@ class LocalSandbox:
         if self.exit is not None:
             cpu_ms = cpu_ms if cpu_ms is not None else self.exit.cpu_ms
             peak_kib = peak_kib if peak_kib is not None else self.exit.peak_rss_kib
-        usage = Usage(
+        usage = SandboxUsage(
             wall_time_ms=int((self.ended - self.started) * 1000), cpu_time_ms=cpu_ms, peak_memory_kib=peak_kib
         )
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from podrun.executions.models import ExecutionStatus
-from podrun.runners.base import Stream
+from podrun.core.output import Stream
+from podrun.core.statuses import ExecutionStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,34 +43,38 @@ class _Cursor:
 
 
 async def follow(
-    hub: StreamHub, log: EventLog, after_seq: int, load_archive: ArchiveLoader
+    hub: StreamHub, event_log: EventLog, after_seq: int, load_archive: ArchiveLoader
 ) -> AsyncIterator[list[Event]]:
     """Yield batches of consecutive events after `after_seq`, ending with the terminal status."""
     cursor = _Cursor(after_seq)
-    async with hub.subscribe(log.key, after_seq) as subscription:
+    async with hub.subscribe(event_log.key, after_seq) as subscription:
         catch_up = True
         while not cursor.done:
             if catch_up:
-                async for batch in _replay(log, cursor):
+                async for batch in _replay(event_log, cursor):
                     yield batch
                 archived = None if cursor.done else await load_archive()
-                if archived and (batch := cursor.take(archived)):
-                    yield batch
+                if archived is not None:
+                    if batch := cursor.take(archived):
+                        yield batch
+                    # The archive is a finished run's whole log: what it did not continue is at or before
+                    # afterSeq (a follower asking after the terminal status), and nothing more will come.
+                    cursor.done = True
             if cursor.done:
                 break
             catch_up = not await _wait(subscription)
             events = _drain(subscription)
             if subscription.lagged or (events and events[0].seq > cursor.seq + 1):
                 subscription.lagged = False
-                async for batch in _replay(log, cursor):
+                async for batch in _replay(event_log, cursor):
                     yield batch
             if batch := cursor.take(events):
                 yield batch
 
 
-async def _replay(log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Event]]:
+async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Event]]:
     while not cursor.done:
-        page = await log.read_after(cursor.seq)
+        page = await event_log.read_after(cursor.seq)
         batch = cursor.take(page)
         if not batch:
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import time
 
-from podrun.runners.base import Stream
+from podrun.core.output import Stream
 
 MAX_LINE_BYTES = 64 * 1024
 PARTIAL_FLUSH_S = 0.1

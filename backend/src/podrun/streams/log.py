@@ -11,9 +11,9 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-from podrun.executions.models import ExecutionStatus
+from podrun.core.output import Stream
+from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys
-from podrun.runners.base import Stream
 from podrun.streams.events import Event, LineEvent, StatusEvent, from_fields, to_fields
 
 REPLAY_PAGE = 1000
@@ -71,14 +71,14 @@ class EventLog:
 class LogWriter:
     """Numbers and appends the events of a run; only the holder of the run writes."""
 
-    def __init__(self, log: EventLog, last_seq: int) -> None:
-        self.log = log
+    def __init__(self, event_log: EventLog, last_seq: int) -> None:
+        self.event_log = event_log
         self.seq = last_seq
 
     @classmethod
-    async def resume(cls, log: EventLog) -> LogWriter:
+    async def resume(cls, event_log: EventLog) -> LogWriter:
         """A writer continuing after whatever the log already holds (a retried job)."""
-        return cls(log, await log.last_seq())
+        return cls(event_log, await event_log.last_seq())
 
     async def lines(self, lines: list[tuple[Stream, str, bool]]) -> None:
         """Append output lines given as (stream, text, partial)."""
@@ -87,7 +87,7 @@ class LogWriter:
             LineEvent(seq=self.seq + i, stream=stream, text=text, at=now, partial=partial)
             for i, (stream, text, partial) in enumerate(lines, 1)
         ]
-        await self.log.append(events)
+        await self.event_log.append(events)
         self.seq += len(events)
 
     def status_event(self, status: ExecutionStatus) -> StatusEvent:
@@ -96,5 +96,5 @@ class LogWriter:
 
     async def status(self, event: StatusEvent) -> None:
         """Append a status event made by `status_event`."""
-        await self.log.append([event])
+        await self.event_log.append([event])
         self.seq = event.seq

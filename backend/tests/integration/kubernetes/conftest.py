@@ -59,7 +59,7 @@ class Cluster:
 
     @property
     def startup_allowance_s(self) -> int:
-        return int(self.deployment.env["PODRUN_KUBERNETES_STARTUP_ALLOWANCE_S"])
+        return int(self.deployment.env["PODRUN_KUBERNETES__STARTUP_ALLOWANCE_S"])
 
     def worker(self) -> PodrunProcess:
         return self.deployment.worker()
@@ -85,12 +85,12 @@ def k8s_settings(settings: Settings, kubeconfig: Path) -> dict[str, str]:
         "PODRUN_REDIS_URL": settings.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}",
         "PODRUN_REDIS_PREFIX": PREFIX,
         "PODRUN_RUNNER": "kubernetes",
-        "PODRUN_KUBERNETES_KUBECONFIG": str(kubeconfig),
-        "PODRUN_KUBERNETES_RUNTIMES": json.dumps(runtimes),
-        "PODRUN_KUBERNETES_DEFAULT_RUNTIME": "python-3.12",
-        "PODRUN_KUBERNETES_REAP_INTERVAL_S": "1",
-        "PODRUN_KUBERNETES_WATCH_TIMEOUT_S": "5",
-        "PODRUN_KUBERNETES_STARTUP_ALLOWANCE_S": "20",
+        "PODRUN_KUBERNETES__KUBECONFIG": str(kubeconfig),
+        "PODRUN_KUBERNETES__RUNTIMES": json.dumps(runtimes),
+        "PODRUN_KUBERNETES__DEFAULT_RUNTIME": "python-3.12",
+        "PODRUN_KUBERNETES__REAP_INTERVAL_S": "1",
+        "PODRUN_KUBERNETES__WATCH_TIMEOUT_S": "5",
+        "PODRUN_KUBERNETES__STARTUP_ALLOWANCE_S": "20",
     }
 
 
@@ -150,8 +150,8 @@ def cluster(
 ) -> Iterator[Cluster]:
     if kubernetes == "real":
         real: RealPodrun = request.getfixturevalue("real_podrun")
-        image = json.loads(real.deployment.env["PODRUN_KUBERNETES_RUNTIMES"])[
-            real.deployment.env["PODRUN_KUBERNETES_DEFAULT_RUNTIME"]
+        image = json.loads(real.deployment.env["PODRUN_KUBERNETES__RUNTIMES"])[
+            real.deployment.env["PODRUN_KUBERNETES__DEFAULT_RUNTIME"]
         ]
         yield Cluster(real.deployment, RealView(real.cluster), image)
         return

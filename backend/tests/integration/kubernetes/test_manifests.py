@@ -23,8 +23,8 @@ from podrun.runners.kubernetes.pod import labels
 from podrun.runners.kubernetes.runner import KubernetesRunner
 from podrun.settings import REPO_ROOT, Settings
 from tests.integration.kubernetes.kustomize import Object, Unsupported, image_name, pod_spec, render
-from tests.integration.kubernetes.pss import violations
 from tests.kubernetes_local.cluster import LocalCluster
+from tests.pss import violations
 
 K8S = REPO_ROOT / "infra" / "k8s"
 OVERLAYS = ["dev", "production", "production-gvisor", "local"]
@@ -160,20 +160,20 @@ def test_the_settings_parse_and_the_runtime_catalog_works(
         monkeypatch.setenv(key, value)
     settings = Settings()
     # The local overlay's workers run on the host with the test suite's mode.
-    assert (settings.mode, settings.runner, settings.kubernetes_namespace) == (
+    assert (settings.mode, settings.runner, settings.kubernetes.namespace) == (
         "development" if name == "local" else "production",
         "kubernetes",
         "podrun-exec",
     )
     runtimes = {runtime.id: runtime for runtime in KubernetesRunner(settings).runtimes()}
-    assert settings.kubernetes_default_runtime in runtimes
+    assert settings.kubernetes.default_runtime in runtimes
     if name == "local":
         # Built on the node (infra/kubernetes-local), never pulled.
-        assert settings.kubernetes_image_pull_policy == "Never"
-        assert all(image.startswith("podrun.local/") for image in settings.kubernetes_runtimes.values())
+        assert settings.kubernetes.image_pull_policy == "Never"
+        assert all(image.startswith("podrun.local/") for image in settings.kubernetes.runtimes.values())
     if name.startswith("production"):
-        assert settings.kubernetes_runtimes["python-3.12-scientific"].endswith("/runtime-scientific:0.1.0")
-    assert settings.kubernetes_runtime_class == ("gvisor" if name == "production-gvisor" else None)
+        assert settings.kubernetes.runtimes["python-3.12-scientific"].endswith("/runtime-scientific:0.1.0")
+    assert settings.kubernetes.runtime_class == ("gvisor" if name == "production-gvisor" else None)
 
 
 # autoscaling/v2 became GA in Kubernetes 1.23; it is the only API of the manifests that 1.20 does not serve.

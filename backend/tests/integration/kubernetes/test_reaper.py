@@ -7,9 +7,10 @@ import uuid
 
 from kubernetes_asyncio.client import ApiClient
 
-from podrun.runners.base import Limits, SandboxSpec, sandbox_name
+from podrun.core.limits import Limits
+from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import build_pod
-from podrun.settings import Settings
+from podrun.settings import KubernetesSettings, Settings
 from tests.client import GraphQLClient
 from tests.e2e.helpers import collect, submit, wait_for_status
 from tests.integration.kubernetes.conftest import Cluster
@@ -19,8 +20,14 @@ CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { id status } }"
 
 async def create_pod(cluster: Cluster, execution_id: uuid.UUID) -> str:
     """An execution pod made outside Podrun (by the cluster's administrator) for `execution_id`."""
-    spec = SandboxSpec(sandbox_name(execution_id), "python-3.12", "", None, Limits(1000, 1000, 64, 1000, 4))
-    settings = Settings(kubernetes_image_pull_policy="Never")
+    spec = SandboxSpec(
+        sandbox_name(execution_id),
+        "python-3.12",
+        "",
+        None,
+        Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1000, processes=4),
+    )
+    settings = Settings(kubernetes=KubernetesSettings(image_pull_policy="Never"))
     body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, cluster.image, settings))
     await asyncio.to_thread(cluster.pods.create_pod, body)
     return spec.name

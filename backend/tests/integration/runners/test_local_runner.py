@@ -15,20 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from podrun.core.limits import LimitKind, Limits
+from podrun.core.output import Stream
 from podrun.runners import local
-from podrun.runners.base import (
-    LimitKind,
-    Limits,
-    OutputBytes,
-    SandboxResult,
-    SandboxSpec,
-    Stream,
-    Usage,
-    sandbox_name,
-)
+from podrun.runners.base import FailedSandbox, OutputBytes, SandboxResult, SandboxSpec, SandboxUsage, sandbox_name
 from podrun.runners.cgroups import Cgroups
-from podrun.runners.local import FailedSandbox, LocalRunner, LocalSandbox
-from podrun.settings import Settings
+from podrun.runners.local import LocalRunner, LocalSandbox
+from podrun.settings import SandboxSettings, Settings
 
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=8 * 1024 * 1024, processes=16)
 MIB = 1024 * 1024
@@ -36,7 +29,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def runner() -> LocalRunner:
-    return LocalRunner(Settings(jwt_secret="test-secret", sandbox_tmp_mib=64, sandbox_file_size_mib=16))
+    return LocalRunner(Settings(jwt_secret="test-secret", sandbox=SandboxSettings(tmp_mib=64, file_size_mib=16)))
 
 
 def spec_for(
@@ -195,7 +188,7 @@ async def test_wall_time_limit_kills_the_whole_tree(runner: LocalRunner) -> None
         print("started", flush=True)
         time.sleep(1000)
         """,
-        limits=replace(LIMITS, wall_time_ms=1000),
+        limits=LIMITS.model_copy(update={"wall_time_ms": 1000}),
     )
     assert stdout == b"started\n"
     assert (result.exit_code, result.signal, result.limit_exceeded) == (None, signal.SIGKILL, LimitKind.WALL_TIME)
@@ -203,7 +196,9 @@ async def test_wall_time_limit_kills_the_whole_tree(runner: LocalRunner) -> None
 
 
 async def test_cpu_time_limit(runner: LocalRunner) -> None:
-    _, _, result = await run(runner, "while True: pass", limits=replace(LIMITS, cpu_time_ms=1000, wall_time_ms=30_000))
+    _, _, result = await run(
+        runner, "while True: pass", limits=LIMITS.model_copy(update={"cpu_time_ms": 1000, "wall_time_ms": 30_000})
+    )
     assert result.limit_exceeded is LimitKind.CPU_TIME
     assert result.exit_code is None
     assert result.usage.cpu_time_ms is not None
@@ -214,7 +209,9 @@ async def test_cpu_time_limit(runner: LocalRunner) -> None:
 
 async def test_memory_limit(runner: LocalRunner) -> None:
     stdout, _, result = await run(
-        runner, "data = b'x' * (500 * 1024 * 1024)\nprint('allocated')", limits=replace(LIMITS, memory_mib=128)
+        runner,
+        "data = b'x' * (500 * 1024 * 1024)\nprint('allocated')",
+        limits=LIMITS.model_copy(update={"memory_mib": 128}),
     )
     assert stdout == b""
     assert result.limit_exceeded is LimitKind.MEMORY
@@ -238,7 +235,7 @@ async def test_fork_bomb_is_contained(runner: LocalRunner) -> None:
         except BlockingIOError:
             print("fork failed after", children)
         """,
-        limits=replace(LIMITS, processes=16),
+        limits=LIMITS.model_copy(update={"processes": 16}),
     )
     children = int(stdout.removeprefix(b"fork failed after "))
     assert 0 < children < 16
@@ -395,7 +392,11 @@ async def test_a_sandbox_that_cannot_start_reports_a_platform_error(
     assert isinstance(sandbox, FailedSandbox)
     assert [chunk async for chunk in sandbox.output()] == []
     assert await sandbox.wait() == SandboxResult(
-        exit_code=None, signal=None, limit_exceeded=None, usage=Usage(), error="The sandbox could not be started."
+        exit_code=None,
+        signal=None,
+        limit_exceeded=None,
+        usage=SandboxUsage(),
+        error="The sandbox could not be started.",
     )
     assert not any(directory.exists() for directory in runner.cgroups.dirs(spec.name).values())
 
@@ -424,7 +425,9 @@ def rlimits_only_runner() -> LocalRunner:
 
 async def test_rlimits_alone_enforce_cpu_and_memory(rlimits_only_runner: LocalRunner) -> None:
     assert rlimits_only_runner.isolation().endswith(", rlimits only")
-    _, _, cpu = await run(rlimits_only_runner, "while True: pass", limits=replace(LIMITS, cpu_time_ms=1000))
+    _, _, cpu = await run(
+        rlimits_only_runner, "while True: pass", limits=LIMITS.model_copy(update={"cpu_time_ms": 1000})
+    )
     assert (cpu.signal, cpu.limit_exceeded) == (signal.SIGXCPU, LimitKind.CPU_TIME)
     stdout, _, memory = await run(
         rlimits_only_runner,
@@ -434,7 +437,7 @@ async def test_rlimits_alone_enforce_cpu_and_memory(rlimits_only_runner: LocalRu
         except MemoryError:
             print("MemoryError")
         """,
-        limits=replace(LIMITS, memory_mib=128),
+        limits=LIMITS.model_copy(update={"memory_mib": 128}),
     )
     # Without a cgroup the runner cannot tell a MemoryError from any other exit.
     assert stdout == b"MemoryError\n"

@@ -1,4 +1,4 @@
-"""Following a log through the hub against real Redis: exactly once and in order, whatever the timing."""
+"""Following a event_log through the hub against real Redis: exactly once and in order, whatever the timing."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from arq.connections import ArqRedis
 
-from podrun.executions.models import ExecutionStatus
+from podrun.core.output import Stream
+from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys, create_redis
-from podrun.runners.base import Stream
 from podrun.settings import Settings
 from podrun.streams import hub as hub_module
 from podrun.streams.events import Event, LineEvent, StatusEvent
@@ -44,8 +44,8 @@ async def no_archive() -> list[Event] | None:
     return None
 
 
-async def write_run(log: EventLog, lines: int, pause_every: int = 0) -> None:
-    writer = await LogWriter.resume(log)
+async def write_run(event_log: EventLog, lines: int, pause_every: int = 0) -> None:
+    writer = await LogWriter.resume(event_log)
     await writer.status(writer.status_event(ExecutionStatus.RUNNING))
     for start in range(0, lines, 100):
         await writer.lines([(Stream.STDOUT, str(i), False) for i in range(start, min(start + 100, lines))])
@@ -54,9 +54,9 @@ async def write_run(log: EventLog, lines: int, pause_every: int = 0) -> None:
     await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
 
 
-async def seqs_of(hub: StreamHub, log: EventLog, after: int = 0, slow: bool = False) -> list[int]:
+async def seqs_of(hub: StreamHub, event_log: EventLog, after: int = 0, slow: bool = False) -> list[int]:
     seen: list[int] = []
-    async for batch in follow(hub, log, after, no_archive):
+    async for batch in follow(hub, event_log, after, no_archive):
         seen.extend(event.seq for event in batch)
         if slow:
             await asyncio.sleep(0.01)
@@ -64,10 +64,10 @@ async def seqs_of(hub: StreamHub, log: EventLog, after: int = 0, slow: bool = Fa
 
 
 async def test_live_followers_get_every_event_once_in_order(hub: StreamHub, redis: ArqRedis) -> None:
-    log = new_log(redis)
-    followers = [asyncio.create_task(seqs_of(hub, log, after)) for after in (0, 0, 5)]
+    event_log = new_log(redis)
+    followers = [asyncio.create_task(seqs_of(hub, event_log, after)) for after in (0, 0, 5)]
     await asyncio.sleep(0.05)
-    await write_run(log, 2000, pause_every=300)
+    await write_run(event_log, 2000, pause_every=300)
     results = await asyncio.wait_for(asyncio.gather(*followers), 30)
     total = 2000 + 2
     assert results == [list(range(1, total + 1)), list(range(1, total + 1)), list(range(6, total + 1))]
@@ -87,22 +87,22 @@ async def test_a_follower_that_falls_behind_catches_up_from_redis(
         deliver(self, events)
 
     monkeypatch.setattr(hub_module.Subscription, "deliver", counting_deliver)
-    log = new_log(redis)
-    follower = asyncio.create_task(seqs_of(hub, log, slow=True))
+    event_log = new_log(redis)
+    follower = asyncio.create_task(seqs_of(hub, event_log, slow=True))
     await asyncio.sleep(0.05)
-    await write_run(log, 3000, pause_every=100)
+    await write_run(event_log, 3000, pause_every=100)
     assert await asyncio.wait_for(follower, 60) == list(range(1, 3003))
     assert overflows > 0  # the follower really fell behind and caught up from Redis
 
 
 async def test_a_late_follower_replays_then_ends(hub: StreamHub, redis: ArqRedis) -> None:
-    log = new_log(redis)
-    await write_run(log, 250)
-    assert await seqs_of(hub, log, after=100) == list(range(101, 253))
+    event_log = new_log(redis)
+    await write_run(event_log, 250)
+    assert await seqs_of(hub, event_log, after=100) == list(range(101, 253))
 
 
 async def test_an_expired_log_is_served_from_the_archive(hub: StreamHub, redis: ArqRedis) -> None:
-    log = new_log(redis)
+    event_log = new_log(redis)
     now = datetime.now(UTC)
     archived: list[Event] = [
         StatusEvent(seq=1, status=ExecutionStatus.RUNNING, at=now),
@@ -113,5 +113,19 @@ async def test_an_expired_log_is_served_from_the_archive(hub: StreamHub, redis: 
     async def archive() -> list[Event] | None:
         return archived
 
-    batches = [batch async for batch in follow(hub, log, 1, archive)]
+    batches = [batch async for batch in follow(hub, event_log, 1, archive)]
     assert [event for batch in batches for event in batch] == archived[1:]
+
+
+@pytest.mark.parametrize("after", [3, 10])
+async def test_a_follower_after_the_end_of_a_finished_run_ends_at_once(
+    hub: StreamHub, redis: ArqRedis, after: int
+) -> None:
+    log = new_log(redis)
+    await write_run(log, 1)  # RUNNING, one line, SUCCEEDED: seq 1 to 3
+    archived = await log.read_all()
+
+    async def archive() -> list[Event] | None:
+        return archived
+
+    assert [batch async for batch in follow(hub, log, after, archive)] == []

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from podrun.accounts.tokens import issue_token, verify_token
-from podrun.errors import Unauthenticated
+from podrun.core.errors import Unauthenticated
 from podrun.settings import Settings
 
 SETTINGS = Settings(jwt_secret="s" * 48)

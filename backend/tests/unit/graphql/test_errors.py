@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from structlog.testing import capture_logs
 
-from podrun.errors import NotFound, RateLimited
+from podrun.core.errors import NotFound, RateLimited
 from podrun.graphql.errors import INTERNAL_MESSAGE, ErrorCodes
 
 

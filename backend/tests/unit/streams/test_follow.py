@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from podrun.executions.models import ExecutionStatus
-from podrun.runners.base import Stream
+from podrun.core.output import Stream
+from podrun.core.statuses import ExecutionStatus
 from podrun.streams.events import Event, LineEvent, StatusEvent
 from podrun.streams.follow import _Cursor
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from podrun.runners.base import Stream
+from podrun.core.output import Stream
 from podrun.streams.lines import MAX_LINE_BYTES, PARTIAL_FLUSH_S, LineAssembler
 
 OUT, ERR = Stream.STDOUT, Stream.STDERR

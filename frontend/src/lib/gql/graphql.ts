@@ -24,10 +24,15 @@ export type LimitKind =
   | 'WALL_TIME';
 
 export type LimitsInput = {
+  /** CPU time of all the script's processes, in milliseconds. */
   cpuTimeMs?: number | null | undefined;
+  /** Memory of all the script's processes, in MiB. */
   memoryMiB?: number | null | undefined;
+  /** Bytes of stdout and stderr together; the rest is cut. */
   outputBytes?: number | null | undefined;
+  /** Processes (and threads) the script may run at once. */
   processes?: number | null | undefined;
+  /** Wall-clock time from the script's start, in milliseconds. */
   wallTimeMs?: number | null | undefined;
 };
 

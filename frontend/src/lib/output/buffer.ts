@@ -5,6 +5,7 @@
  * way a terminal keeps the cursor after a prompt such as "Name: ".
  */
 import type { ExecutionEventsSubscription, ExecutionStatus, ExecutionSummaryFragment } from '$lib/gql/graphql';
+import { isTerminal } from '$lib/statuses';
 import { parseAnsi, plainStyle, stripAnsi, type Segment, type Style } from './ansi';
 
 export type ExecutionEvent = ExecutionEventsSubscription['executionEvents'];
@@ -16,14 +17,6 @@ export interface DisplayLine {
 	text: string;
 	segments: Segment[];
 }
-
-export const TERMINAL: ReadonlySet<ExecutionStatus> = new Set([
-	'SUCCEEDED',
-	'FAILED',
-	'TIMED_OUT',
-	'CANCELLED',
-	'ERROR'
-]);
 
 export class OutputBuffer {
 	readonly lines: DisplayLine[] = [];
@@ -40,7 +33,7 @@ export class OutputBuffer {
 	#style: Record<Stream, Style> = { STDOUT: plainStyle(), STDERR: plainStyle() };
 
 	get terminal(): boolean {
-		return this.status !== null && TERMINAL.has(this.status);
+		return this.status !== null && isTerminal(this.status);
 	}
 
 	/** Apply one subscription event; returns whether anything changed. */

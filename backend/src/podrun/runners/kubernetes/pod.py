@@ -16,8 +16,9 @@ from uuid import UUID
 
 from kubernetes_asyncio.client import models as k8s
 
+from podrun.core.limits import Limits
 from podrun.runners import harness
-from podrun.runners.base import Limits, SandboxSpec
+from podrun.runners.base import SandboxSpec
 from podrun.settings import Settings
 
 CONTAINER = "script"
@@ -76,7 +77,7 @@ def header(spec: SandboxSpec, settings: Settings) -> harness.Header:
         cpu_time_ms=spec.limits.cpu_time_ms,
         memory_bytes=None,
         processes=spec.limits.processes,
-        file_size_bytes=settings.sandbox_file_size_mib * 1024 * 1024,
+        file_size_bytes=settings.sandbox.file_size_mib * 1024 * 1024,
     )
 
 
@@ -88,7 +89,7 @@ def build_config_map(spec: SandboxSpec, execution_id: UUID, settings: Settings, 
         kind="ConfigMap",
         metadata=k8s.V1ObjectMeta(
             name=spec.name,
-            namespace=settings.kubernetes_namespace,
+            namespace=settings.kubernetes.namespace,
             labels=labels(execution_id),
             owner_references=[
                 k8s.V1OwnerReference(
@@ -107,10 +108,10 @@ def build_config_map(spec: SandboxSpec, execution_id: UUID, settings: Settings, 
 def resources(limits: Limits, settings: Settings) -> k8s.V1ResourceRequirements:
     """Requests equal limits for memory and storage (no overcommit); CPU from settings."""
     memory = f"{limits.memory_mib}Mi"
-    storage = f"{settings.sandbox_tmp_mib + EPHEMERAL_MARGIN_MIB}Mi"
+    storage = f"{settings.sandbox.tmp_mib + EPHEMERAL_MARGIN_MIB}Mi"
     return k8s.V1ResourceRequirements(
-        requests={"cpu": settings.kubernetes_cpu_request, "memory": memory, "ephemeral-storage": storage},
-        limits={"cpu": settings.kubernetes_cpu_limit, "memory": memory, "ephemeral-storage": storage},
+        requests={"cpu": settings.kubernetes.cpu_request, "memory": memory, "ephemeral-storage": storage},
+        limits={"cpu": settings.kubernetes.cpu_limit, "memory": memory, "ephemeral-storage": storage},
     )
 
 
@@ -120,23 +121,23 @@ def active_deadline_s(limits: Limits, settings: Settings) -> int:
     The runner itself enforces the exact wall limit from the moment the harness is ready; this
     deadline only ends pods nobody watches any more (a worker that died and never came back).
     """
-    return -(-limits.wall_time_ms // 1000) + settings.kubernetes_startup_allowance_s
+    return -(-limits.wall_time_ms // 1000) + settings.kubernetes.startup_allowance_s
 
 
 def seccomp_profile(settings: Settings) -> k8s.V1SeccompProfile:
     """Podrun's own filter where the nodes have it installed (the local sandbox's rules), else the runtime's."""
-    if settings.kubernetes_seccomp_profile is None:
+    if settings.kubernetes.seccomp_profile is None:
         return k8s.V1SeccompProfile(type="RuntimeDefault")
-    return k8s.V1SeccompProfile(type="Localhost", localhost_profile=settings.kubernetes_seccomp_profile)
+    return k8s.V1SeccompProfile(type="Localhost", localhost_profile=settings.kubernetes.seccomp_profile)
 
 
 def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Settings) -> k8s.V1Pod:
     """The hardened pod of one execution (Pod Security Standards "restricted" and more)."""
-    uid = settings.kubernetes_run_as_uid
+    uid = settings.kubernetes.run_as_uid
     container = k8s.V1Container(
         name=CONTAINER,
         image=image,
-        image_pull_policy=settings.kubernetes_image_pull_policy,
+        image_pull_policy=settings.kubernetes.image_pull_policy,
         command=list(COMMAND),
         stdin=True,
         stdin_once=False,
@@ -163,7 +164,7 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
     return k8s.V1Pod(
         api_version="v1",
         kind="Pod",
-        metadata=k8s.V1ObjectMeta(name=spec.name, namespace=settings.kubernetes_namespace, labels=labels(execution_id)),
+        metadata=k8s.V1ObjectMeta(name=spec.name, namespace=settings.kubernetes.namespace, labels=labels(execution_id)),
         spec=k8s.V1PodSpec(
             containers=[container],
             restart_policy="Never",
@@ -174,14 +175,14 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
             host_network=False,
             host_pid=False,
             host_ipc=False,
-            host_users=False if settings.kubernetes_user_namespaces else None,
-            runtime_class_name=settings.kubernetes_runtime_class,
-            node_selector=dict(settings.kubernetes_node_selector) or None,
+            host_users=False if settings.kubernetes.user_namespaces else None,
+            runtime_class_name=settings.kubernetes.runtime_class,
+            node_selector=dict(settings.kubernetes.node_selector) or None,
             tolerations=[
                 k8s.V1Toleration(
                     key=t.get("key"), operator=t.get("operator"), value=t.get("value"), effect=t.get("effect")
                 )
-                for t in settings.kubernetes_tolerations
+                for t in settings.kubernetes.tolerations
             ]
             or None,
             security_context=k8s.V1PodSecurityContext(
@@ -197,7 +198,7 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
                     config_map=k8s.V1ConfigMapVolumeSource(name=spec.name, default_mode=0o444, optional=False),
                 ),
                 k8s.V1Volume(
-                    name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=f"{settings.sandbox_tmp_mib}Mi")
+                    name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=f"{settings.sandbox.tmp_mib}Mi")
                 ),
             ],
         ),

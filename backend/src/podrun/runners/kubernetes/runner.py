@@ -34,9 +34,18 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.stream import WsApiClient
 from kubernetes_asyncio.watch import Watch
 
+from podrun.core.limits import LimitKind, Limits
+from podrun.core.output import Stream
 from podrun.runners import harness
-from podrun.runners.base import LimitKind, Limits, OutputBytes, Runtime, SandboxResult, SandboxSpec, Stream, Usage
-from podrun.runners.catalog import configured_limits
+from podrun.runners.base import (
+    STDIN_FRAME_BYTES,
+    FailedSandbox,
+    OutputBytes,
+    RuntimeSpec,
+    SandboxResult,
+    SandboxSpec,
+    SandboxUsage,
+)
 from podrun.runners.kubernetes.pod import (
     ANNOTATION_STDIN_CLOSED,
     ANNOTATION_STDIN_DELIVERED,
@@ -46,7 +55,6 @@ from podrun.runners.kubernetes.pod import (
     build_pod,
     execution_id_of,
 )
-from podrun.runners.local import STDIN_FRAME_BYTES, FailedSandbox
 from podrun.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -83,11 +91,11 @@ def execution_id_from_name(name: str) -> UUID:
 
 
 class KubernetesRunner:
-    """Runs each execution as a pod in `settings.kubernetes_namespace`."""
+    """Runs each execution as a pod in `settings.kubernetes.namespace`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.namespace = settings.kubernetes_namespace
+        self.namespace = settings.kubernetes.namespace
         self._api: client.CoreV1Api | None = None
         self.api_client: client.ApiClient | None = None
         self._ws_api: client.CoreV1Api | None = None
@@ -99,10 +107,10 @@ class KubernetesRunner:
         async with self._api_lock:
             if self._api is None:
                 configuration = client.Configuration()
-                if self.settings.kubernetes_kubeconfig:
+                if self.settings.kubernetes.kubeconfig:
                     await config.load_kube_config(
-                        config_file=self.settings.kubernetes_kubeconfig,
-                        context=self.settings.kubernetes_context,
+                        config_file=self.settings.kubernetes.kubeconfig,
+                        context=self.settings.kubernetes.context,
                         client_configuration=configuration,
                     )
                 else:
@@ -120,29 +128,28 @@ class KubernetesRunner:
                 self._ws_api = client.CoreV1Api(WsApiClient(self._configuration))
             return self._ws_api
 
-    def runtimes(self) -> list[Runtime]:
+    def runtimes(self) -> list[RuntimeSpec]:
         """The runtimes of the catalog in settings, each one image."""
-        default_limits, max_limits = configured_limits(self.settings)
         return [
-            Runtime(
+            RuntimeSpec(
                 id=runtime_id,
                 language="python",
                 version=runtime_id.removeprefix("python-"),
-                default=runtime_id == self.settings.kubernetes_default_runtime,
-                max_limits=max_limits,
-                default_limits=default_limits,
+                default=runtime_id == self.settings.kubernetes.default_runtime,
+                max_limits=self.settings.limits.maximum,
+                default_limits=self.settings.limits.default,
             )
-            for runtime_id in self.settings.kubernetes_runtimes
+            for runtime_id in self.settings.kubernetes.runtimes
         ]
 
     def isolation(self) -> str:
         """How runs are isolated."""
-        runtime_class = self.settings.kubernetes_runtime_class or "the default runtime class"
+        runtime_class = self.settings.kubernetes.runtime_class or "the default runtime class"
         return f"Kubernetes pods (restricted) in {self.namespace}, {runtime_class}"
 
     async def start(self, spec: SandboxSpec) -> PodSandbox | FailedSandbox:
         """Create the execution's pod, or re-attach to it if an earlier attempt created it."""
-        image = self.settings.kubernetes_runtimes.get(spec.runtime_id)
+        image = self.settings.kubernetes.runtimes.get(spec.runtime_id)
         if image is None:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
         execution_id = execution_id_from_name(spec.name)
@@ -150,7 +157,7 @@ class KubernetesRunner:
         try:
             pod = await api.create_namespaced_pod(self.namespace, build_pod(spec, execution_id, image, self.settings))
             reattached = False
-            if self.settings.kubernetes_user_namespaces and pod.spec.host_users is not False:
+            if self.settings.kubernetes.user_namespaces and pod.spec.host_users is not False:
                 # API servers that do not know the field (before 1.25, or with the feature off) drop it.
                 log.warning(
                     "the API server dropped hostUsers: the pod runs without a user namespace", sandbox=spec.name
@@ -240,8 +247,8 @@ class KubernetesRunner:
                             self.namespace,
                             field_selector=selector,
                             resource_version=version,
-                            timeout_seconds=self.settings.kubernetes_watch_timeout_s,
-                            _request_timeout=self.settings.kubernetes_watch_timeout_s + REQUEST_TIMEOUT_S,
+                            timeout_seconds=self.settings.kubernetes.watch_timeout_s,
+                            _request_timeout=self.settings.kubernetes.watch_timeout_s + REQUEST_TIMEOUT_S,
                         ):
                             pod: k8s.V1Pod = event["object"]
                             version = pod.metadata.resource_version or version
@@ -366,7 +373,7 @@ class PodSandbox:
 
     async def wait_started(self) -> str | None:
         """Wait until the container runs (or already ended); a user-facing error if it never will."""
-        timeout = self.runner.settings.kubernetes_startup_allowance_s
+        timeout = self.runner.settings.kubernetes.startup_allowance_s
         try:
             async with asyncio.timeout(timeout):
                 async with contextlib.aclosing(self.runner.pod_updates(self.name)) as updates:
@@ -655,7 +662,7 @@ class PodSandbox:
             log.error("sandbox failed", sandbox=self.name, error=error, pod_reason=_reasons(self.pod))
         with contextlib.suppress(ApiException, aiohttp.ClientError):
             await self.runner.cleanup(self.name)
-        usage = Usage(
+        usage = SandboxUsage(
             wall_time_ms=self.exit.wall_ms if self.exit is not None else int((self.ended - self.started) * 1000),
             cpu_time_ms=self.exit.cpu_ms if self.exit is not None else None,
             peak_memory_kib=self.exit.peak_rss_kib if self.exit is not None else None,

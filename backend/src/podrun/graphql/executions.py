@@ -8,95 +8,60 @@ from typing import Annotated
 from uuid import UUID
 
 import strawberry
+from strawberry.permission import BasePermission
 
-from podrun.accounts.graphql import UserType
-from podrun.errors import BadUserInput
-from podrun.executions.models import Execution, ExecutionStatus
-from podrun.executions.service import ExecutionService, Page, SubmitRequest, encode_cursor
-from podrun.graphql.context import Info, Services
-from podrun.runners import base as runner
-from podrun.streams.events import Event, LineEvent, joined_output
+from podrun.container import Container
+from podrun.core.errors import BadUserInput
+from podrun.core.limits import LimitKind
+from podrun.core.output import Stream
+from podrun.core.statuses import ExecutionStatus
+from podrun.executions.models import Execution
+from podrun.executions.service import Page, SubmitRequest, encode_cursor
+from podrun.graphql.accounts import UserType
+from podrun.graphql.context import Info
+from podrun.graphql.limits import LimitsInput, LimitsType
+from podrun.graphql.permissions import IsAuthenticated
+from podrun.runners.base import RuntimeSpec
+from podrun.streams.events import Event, LineEvent
 from podrun.streams.follow import follow
-from podrun.streams.log import EventLog
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
-strawberry.enum(runner.Stream, name="OutputStream")
-strawberry.enum(runner.LimitKind, description="The limit that ended a run.")
+strawberry.enum(Stream, name="OutputStream")
+strawberry.enum(LimitKind, description="The limit that ended a run.")
+
+SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
 
 
-@strawberry.type
-class Limits:
-    """Resource limits of a run."""
-
-    wall_time_ms: int
-    cpu_time_ms: int
-    memory_mi_b: int = strawberry.field(name="memoryMiB")
-    output_bytes: int
-    processes: int
-
-    @classmethod
-    def from_limits(cls, limits: runner.Limits) -> Limits:
-        """The GraphQL view of runner limits."""
-        return cls(
-            wall_time_ms=limits.wall_time_ms,
-            cpu_time_ms=limits.cpu_time_ms,
-            memory_mi_b=limits.memory_mib,
-            output_bytes=limits.output_bytes,
-            processes=limits.processes,
-        )
-
-
-@strawberry.input
-class LimitsInput:
-    """Limits to ask for; each omitted one takes the runtime's default, and none may exceed its maximum."""
-
-    wall_time_ms: int | None = None
-    cpu_time_ms: int | None = None
-    memory_mi_b: int | None = strawberry.field(name="memoryMiB", default=None)
-    output_bytes: int | None = None
-    processes: int | None = None
-
-    def requested(self) -> dict[str, int | None]:
-        """The requested values by runner field name."""
-        return {
-            "wall_time_ms": self.wall_time_ms,
-            "cpu_time_ms": self.cpu_time_ms,
-            "memory_mib": self.memory_mi_b,
-            "output_bytes": self.output_bytes,
-            "processes": self.processes,
-        }
-
-
-@strawberry.type
-class Runtime:
+@strawberry.type(name="Runtime")
+class RuntimeType:
     """A language runtime scripts can run on."""
 
     id: str
     language: str
     version: str
     default: bool
-    max_limits: Limits
-    default_limits: Limits
+    max_limits: LimitsType
+    default_limits: LimitsType
     isolation: str = strawberry.field(
         description="How runs are isolated and their limits enforced (namespaces, cgroups or rlimits, pods)."
     )
 
     @classmethod
-    def from_runtime(cls, runtime: runner.Runtime, isolation: str) -> Runtime:
-        """The GraphQL view of a runner runtime."""
+    def from_spec(cls, runtime: RuntimeSpec, isolation: str) -> RuntimeType:
+        """The GraphQL view of a runner's runtime."""
         return cls(
             id=runtime.id,
             language=runtime.language,
             version=runtime.version,
             default=runtime.default,
-            max_limits=Limits.from_limits(runtime.max_limits),
-            default_limits=Limits.from_limits(runtime.default_limits),
+            max_limits=LimitsType.from_pydantic(runtime.max_limits),
+            default_limits=LimitsType.from_pydantic(runtime.default_limits),
             isolation=isolation,
         )
 
 
-@strawberry.type
-class Usage:
+@strawberry.type(name="Usage")
+class UsageType:
     """What a finished run used."""
 
     wall_time_ms: int | None
@@ -115,7 +80,7 @@ class ExecutionType:
     stdin: str | None
     exit_code: int | None
     signal: int | None
-    limit_exceeded: runner.LimitKind | None
+    limit_exceeded: LimitKind | None
     error: str | None
     output_truncated: bool
     created_at: datetime
@@ -142,15 +107,15 @@ class ExecutionType:
         )
 
     @strawberry.field
-    def runtime(self, info: Info) -> Runtime:
-        catalog = info.context.services.catalog
+    def runtime(self, info: Info) -> RuntimeType:
+        catalog = info.context.container.catalog
         known = catalog.find(self.model.runtime)
         if known is not None:
-            return Runtime.from_runtime(known, catalog.isolation)
+            return RuntimeType.from_spec(known, catalog.isolation)
         # A runtime no longer offered still describes old runs truthfully.
-        limits = Limits.from_limits(self.model.limits)
+        limits = LimitsType.from_pydantic(self.model.limits)
         version = self.model.runtime.rpartition("-")[2]
-        return Runtime(
+        return RuntimeType(
             id=self.model.runtime,
             language="python",
             version=version,
@@ -161,14 +126,14 @@ class ExecutionType:
         )
 
     @strawberry.field
-    def limits(self) -> Limits:
-        return Limits.from_limits(self.model.limits)
+    def limits(self) -> LimitsType:
+        return LimitsType.from_pydantic(self.model.limits)
 
     @strawberry.field
-    def usage(self) -> Usage | None:
+    def usage(self) -> UsageType | None:
         if self.model.usage_wall_time_ms is None and self.model.usage_cpu_time_ms is None:
             return None
-        return Usage(
+        return UsageType(
             wall_time_ms=self.model.usage_wall_time_ms,
             cpu_time_ms=self.model.usage_cpu_time_ms,
             peak_memory_ki_b=self.model.usage_peak_memory_kib,
@@ -180,18 +145,13 @@ class ExecutionType:
 
     @strawberry.field(description="Everything written to stdout so far (all of it once the run has ended).")
     async def stdout(self, info: Info) -> str:
-        return await self._output(info, runner.Stream.STDOUT)
+        async with info.context.container.executions() as executions:
+            return await executions.output(self.model, Stream.STDOUT)
 
     @strawberry.field(description="Everything written to stderr so far (all of it once the run has ended).")
     async def stderr(self, info: Info) -> str:
-        return await self._output(info, runner.Stream.STDERR)
-
-    async def _output(self, info: Info, stream: runner.Stream) -> str:
-        if self.model.status.terminal:
-            return self.model.stdout if stream is runner.Stream.STDOUT else self.model.stderr
-        services = info.context.services
-        events = await EventLog(services.redis, services.keys, self.model.id).read_all()
-        return joined_output(events, stream)
+        async with info.context.container.executions() as executions:
+            return await executions.output(self.model, Stream.STDERR)
 
 
 @strawberry.type
@@ -232,7 +192,7 @@ class OutputLine:
     """A line of output, without its newline. `partial` lines did not end with a newline yet."""
 
     seq: int
-    stream: runner.Stream
+    stream: Stream
     text: str
     at: datetime
     partial: bool = strawberry.field(
@@ -274,28 +234,39 @@ class SubmitExecutionInput:
         default=None, description="Resubmitting with the same key returns the first execution instead of a new one."
     )
 
+    def request(self) -> SubmitRequest:
+        """What the service is asked to run."""
+        return SubmitRequest(
+            script=self.script,
+            runtime=self.runtime,
+            stdin=self.stdin,
+            limits=self.limits.to_pydantic().model_dump() if self.limits else {},
+            idempotency_key=self.idempotency_key,
+        )
+
 
 @strawberry.type
 class ExecutionQuery:
     """Reading runtimes and executions."""
 
     @strawberry.field(description="The runtimes on offer, with their default and maximum limits.")
-    def runtimes(self, info: Info) -> list[Runtime]:
-        catalog = info.context.services.catalog
-        return [Runtime.from_runtime(runtime, catalog.isolation) for runtime in catalog.runtimes]
+    def runtimes(self, info: Info) -> list[RuntimeType]:
+        catalog = info.context.container.catalog
+        return [RuntimeType.from_spec(runtime, catalog.isolation) for runtime in catalog.runtimes]
 
-    @strawberry.field(description="One execution, if it is yours (or you are an admin).")
+    @strawberry.field(description="One execution, if it is yours (or you are an admin).", permission_classes=SIGNED_IN)
     async def execution(self, info: Info, id: strawberry.ID) -> ExecutionType | None:
-        user = await info.context.require_user()
-        async with ExecutionService.new(config=info.context.services.db) as executions:
-            return ExecutionType.from_model(await executions.visible(user, id))
+        async with info.context.container.executions() as executions:
+            return ExecutionType.from_model(await executions.visible(info.context.signed_in_user, id))
 
-    @strawberry.field(description="Your executions (everyone's for an admin), newest first.")
+    @strawberry.field(
+        description="Your executions (everyone's for an admin), newest first.", permission_classes=SIGNED_IN
+    )
     async def executions(
         self, info: Info, first: int | None = 20, after: str | None = None, status: ExecutionStatus | None = None
     ) -> ExecutionConnection:
-        user = await info.context.require_user()
-        async with ExecutionService.new(config=info.context.services.db) as executions:
+        user = info.context.signed_in_user
+        async with info.context.container.executions() as executions:
             return ExecutionConnection.from_page(
                 await executions.page(user, 20 if first is None else first, after, status)
             )
@@ -305,34 +276,24 @@ class ExecutionQuery:
 class ExecutionMutation:
     """Submitting and controlling runs."""
 
-    @strawberry.mutation(description="Queue a script to run; watch it with executionEvents.")
+    @strawberry.mutation(
+        description="Queue a script to run; watch it with executionEvents.", permission_classes=SIGNED_IN
+    )
     async def submit_execution(self, info: Info, input: SubmitExecutionInput) -> ExecutionType:
-        user = await info.context.require_user()
-        services = info.context.services
-        request = SubmitRequest(
-            script=input.script,
-            runtime=input.runtime,
-            stdin=input.stdin,
-            limits=input.limits.requested() if input.limits else {},
-            idempotency_key=input.idempotency_key,
-        )
-        async with ExecutionService.new(config=services.db) as executions:
-            execution = await executions.submit(user, request, services.catalog, services.settings, services.redis)
-        return ExecutionType.from_model(execution)
+        async with info.context.container.executions() as executions:
+            return ExecutionType.from_model(await executions.submit(info.context.signed_in_user, input.request()))
 
-    @strawberry.mutation(description="Stop a run: at once if queued, within a second if running.")
+    @strawberry.mutation(
+        description="Stop a run: at once if queued, within a second if running.", permission_classes=SIGNED_IN
+    )
     async def cancel_execution(self, info: Info, id: strawberry.ID) -> ExecutionType:
-        user = await info.context.require_user()
-        services = info.context.services
-        async with ExecutionService.new(config=services.db) as executions:
-            return ExecutionType.from_model(await executions.cancel(user, id, services.redis, services.settings))
+        async with info.context.container.executions() as executions:
+            return ExecutionType.from_model(await executions.cancel(info.context.signed_in_user, id))
 
-    @strawberry.mutation(description="Write to a running script's stdin; eof closes it.")
+    @strawberry.mutation(description="Write to a running script's stdin; eof closes it.", permission_classes=SIGNED_IN)
     async def send_input(self, info: Info, id: strawberry.ID, data: str, eof: bool | None = False) -> bool:
-        user = await info.context.require_user()
-        services = info.context.services
-        async with ExecutionService.new(config=services.db) as executions:
-            await executions.send_input(user, id, data, eof=bool(eof), redis=services.redis, settings=services.settings)
+        async with info.context.container.executions() as executions:
+            await executions.send_input(info.context.signed_in_user, id, data, eof=bool(eof))
         return True
 
 
@@ -341,25 +302,25 @@ class ExecutionSubscription:
     """Live output."""
 
     @strawberry.subscription(
-        description="Every event after afterSeq, then live ones, ending with the terminal StatusChange."
+        description="Every event after afterSeq, then live ones, ending with the terminal StatusChange.",
+        permission_classes=SIGNED_IN,
     )
     async def execution_events(
         self, info: Info, id: strawberry.ID, after_seq: int | None = 0
     ) -> AsyncGenerator[ExecutionEvent, None]:
-        user = await info.context.require_user()
-        services = info.context.services
+        container = info.context.container
         after_seq = after_seq or 0
         if after_seq < 0:
             raise BadUserInput("afterSeq must not be negative")
-        async with ExecutionService.new(config=services.db) as executions:
-            execution_id = (await executions.visible(user, id)).id
+        async with container.executions() as executions:
+            execution_id = (await executions.visible(info.context.signed_in_user, id)).id
+            event_log = executions.event_log(execution_id)
 
         async def load_archive() -> list[Event] | None:
-            async with ExecutionService.new(config=services.db) as executions:
+            async with container.executions() as executions:
                 return await executions.archived_events(execution_id)
 
-        log = EventLog(services.redis, services.keys, execution_id)
-        async for batch in follow(services.hub, log, after_seq, load_archive):
+        async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
             lines: list[OutputLine] = []
             for event in batch:
                 if isinstance(event, LineEvent):
@@ -372,11 +333,11 @@ class ExecutionSubscription:
                 if lines:
                     yield OutputChunk(lines=lines)
                     lines = []
-                yield StatusChange(seq=event.seq, status=event.status, execution=await _load(services, execution_id))
+                yield StatusChange(seq=event.seq, status=event.status, execution=await _load(container, execution_id))
             if lines:
                 yield OutputChunk(lines=lines)
 
 
-async def _load(services: Services, execution_id: UUID) -> ExecutionType:
-    async with ExecutionService.new(config=services.db) as executions:
+async def _load(container: Container, execution_id: UUID) -> ExecutionType:
+    async with container.executions() as executions:
         return ExecutionType.from_model(await executions.get(execution_id))

@@ -7,9 +7,8 @@ from datetime import datetime
 import strawberry
 
 from podrun.accounts.models import Role, User
-from podrun.accounts.service import Session, UserService, start_session
+from podrun.accounts.service import Session
 from podrun.graphql.context import Info
-from podrun.ratelimit import hit
 
 strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's.")
 
@@ -63,23 +62,15 @@ class AccountMutation:
 
     @strawberry.mutation(description="Create an account and sign in.")
     async def register(self, info: Info, email: str, password: str) -> AuthPayload:
-        services = info.context.services
-        async with UserService.new(config=services.db) as users:
-            user = await users.create_user(email, password)
-        return AuthPayload.from_session(start_session(services.settings, user))
+        async with info.context.container.users() as users:
+            return AuthPayload.from_session(await users.register(email, password))
 
     @strawberry.mutation(description="Sign in with email and password.")
     async def login(self, info: Info, email: str, password: str) -> AuthPayload:
-        services = info.context.services
-        key = services.keys.rate("login", email.strip().lower())
-        await hit(services.redis, key, services.settings.login_attempts_per_minute, 60, "sign-in attempts")
-        async with UserService.new(config=services.db) as users:
-            user = await users.authenticate(email, password)
-        return AuthPayload.from_session(start_session(services.settings, user))
+        async with info.context.container.users() as users:
+            return AuthPayload.from_session(await users.sign_in(email, password))
 
     @strawberry.mutation(description="Trade a refresh token for a new pair of tokens.")
     async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
-        services = info.context.services
-        async with UserService.new(config=services.db) as users:
-            session = await users.refresh(services.settings, refresh_token)
-        return AuthPayload.from_session(session)
+        async with info.context.container.users() as users:
+            return AuthPayload.from_session(await users.refresh(refresh_token))

@@ -19,10 +19,10 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import JSONBody
 
 from podrun.accounts.models import User
-from podrun.accounts.service import Session, UserService, start_session
-from podrun.errors import Forbidden, PodrunError, RateLimited, Unauthenticated
-from podrun.graphql.context import Services
-from podrun.ratelimit import hit
+from podrun.accounts.service import Session
+from podrun.container import Container
+from podrun.core.errors import Forbidden, PodrunError, RateLimited, Unauthenticated
+from podrun.settings import Settings
 
 REFRESH_COOKIE = "podrun_refresh"
 CSRF_HEADER = "x-podrun-csrf"
@@ -58,20 +58,19 @@ def _user_json(user: User) -> dict[str, str]:
     return {"id": str(user.id), "email": user.email, "role": user.role.value, "createdAt": user.created_at.isoformat()}
 
 
-def _session_response(services: Services, session: Session) -> Response[dict[str, Any]]:
-    settings = services.settings
+def _session_response(settings: Settings, session: Session) -> Response[dict[str, Any]]:
     cookie = Cookie(
         key=REFRESH_COOKIE,
         value=session.refresh_token,
         path=COOKIE_PATH,
-        max_age=settings.refresh_token_ttl_s,
+        max_age=settings.auth.refresh_token_ttl_s,
         httponly=True,
         samesite="strict",
         secure=settings.mode == "production",
     )
     body = {
         "accessToken": session.access_token,
-        "expiresInMs": settings.access_token_ttl_s * 1000,
+        "expiresInMs": settings.auth.access_token_ttl_s * 1000,
         "user": _user_json(session.user),
     }
     return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
@@ -90,25 +89,23 @@ def _error_response(_: Request[Any, Any, Any], error: PodrunError) -> Response[d
 @post("/session", status_code=200)
 async def sign_in(state: State, data: JSONBody[Credentials]) -> Response[dict[str, Any]]:
     """Check the credentials, set the refresh cookie and answer with an access token."""
-    services: Services = state.services
-    key = services.keys.rate("login", data.email.strip().lower())
-    await hit(services.redis, key, services.settings.login_attempts_per_minute, 60, "sign-in attempts")
-    async with UserService.new(config=services.db) as users:
-        user = await users.authenticate(data.email, data.password)
-    log.info("web session started", user_id=str(user.id))
-    return _session_response(services, start_session(services.settings, user))
+    container: Container = state.container
+    async with container.users() as users:
+        session = await users.sign_in(data.email, data.password)
+    log.info("web session started", user_id=str(session.user.id))
+    return _session_response(container.settings, session)
 
 
 @post("/refresh", status_code=200)
 async def refresh(state: State, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Trade the refresh cookie for a new access token, rotating the cookie."""
-    services: Services = state.services
+    container: Container = state.container
     token = request.cookies.get(REFRESH_COOKIE)
     if not token:
         raise Unauthenticated("not signed in")
-    async with UserService.new(config=services.db) as users:
-        session = await users.refresh(services.settings, token)
-    return _session_response(services, session)
+    async with container.users() as users:
+        session = await users.refresh(token)
+    return _session_response(container.settings, session)
 
 
 @delete("/session", status_code=200)

@@ -122,7 +122,9 @@ async def test_an_access_token_is_not_a_refresh_token(client: AsyncTestClient[An
 
 
 async def test_sign_in_attempts_are_rate_limited(migrated: Settings) -> None:
-    settings = migrated.model_copy(update={"login_attempts_per_minute": 2})
+    settings = migrated.model_copy(
+        update={"quotas": migrated.quotas.model_copy(update={"login_attempts_per_minute": 2})}
+    )
     email = f"limited-{uuid.uuid4().hex[:12]}@example.com"
     async with AsyncTestClient(app=create_app(settings)) as client:
         statuses = [

@@ -1,0 +1,361 @@
+"""prun: run a Python script on a Podrun server as if it ran here.
+
+    prun login [--url URL]          sign in; keeps a refresh token (never the password)
+    prun run FILE [options]         submit, stream stdout/stderr live, exit with the script's code
+    prun watch ID [--after SEQ]     follow a run (or replay a finished one)
+    prun runs                       your recent runs
+    prun cancel ID                  stop a run
+    prun logout                     forget the stored sign-in
+
+`--json` on each prints JSON (lines) shaped like the GraphQL API's data. Exit codes: outcome.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from podrun_client import credentials, limits
+from podrun_client.client import TERMINAL, ConnectionLost, NotSignedIn, PodrunClient, StatusChange, error_code
+from podrun_client.credentials import Credentials
+from podrun_client.generated import (
+    ExecutionStatus,
+    ExecutionSummary,
+    GraphQLClientGraphQLMultiError,
+    GraphQLClientHttpError,
+    LimitsInput,
+    Session,
+    SubmitExecutionInput,
+)
+from podrun_client.outcome import CANCELLED, NOT_SIGNED_IN, UNREACHABLE, USAGE, outcome
+from podrun_client.stdin import forward_stdin
+from podrun_client.views import JsonView, TextView, View, write_json
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its files; exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `prun` console script."""
+    args = parser().parse_args(argv)
+    command: Command = args.command
+    sys.exit(_exit_code(lambda: asyncio.run(command(args))))
+
+
+def _exit_code(run: Callable[[], int]) -> int:
+    """Run a command; turn what can go wrong into a message on stderr and an exit status."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        return CANCELLED
+    except UsageError as error:
+        _say(str(error))
+        return USAGE
+    except NotSignedIn as error:
+        _say(f"not signed in ({error}): run `prun login`")
+        return NOT_SIGNED_IN
+    except GraphQLClientGraphQLMultiError as error:
+        code = error_code(error)
+        _say(f"{code}: {error}" if code else str(error))
+        return NOT_SIGNED_IN if code == "UNAUTHENTICATED" else USAGE
+    except (ConnectionLost, httpx.TransportError, GraphQLClientHttpError) as error:
+        _say(f"cannot reach the server: {error}")
+        return UNREACHABLE
+    except BrokenPipeError:
+        # Whoever read our output has gone (`prun run x.py | head -1`): leave quietly, as a local script would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def parser() -> argparse.ArgumentParser:
+    """prun's command line."""
+    json_option = argparse.ArgumentParser(add_help=False)
+    json_option.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+
+    top = argparse.ArgumentParser(prog="prun", description="Run Python scripts on a Podrun server.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {version('podrun-client')}")
+    commands = top.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    login_parser = commands.add_parser("login", parents=[json_option], help="sign in to a Podrun server")
+    login_parser.add_argument("--url", help=f"the server (default: the last one signed in to, or {DEFAULT_URL})")
+    login_parser.add_argument("--email", help="asked for when not given")
+    login_parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    login_parser.set_defaults(command=login)
+
+    run_parser = commands.add_parser("run", parents=[json_option], help="run a script and stream its output")
+    run_parser.add_argument("file", type=Path, help="the Python script")
+    run_parser.add_argument("--runtime", help="a runtime id (default: the server's default)")
+    run_parser.add_argument(
+        "--stdin", type=Path, metavar="FILE", help="the script's whole stdin (default: prun's own stdin)"
+    )
+    run_parser.add_argument("--wall", type=limits.duration_ms, metavar="TIME", help="wall-time limit, e.g. 5s")
+    run_parser.add_argument("--cpu", type=limits.duration_ms, metavar="TIME", help="CPU-time limit, e.g. 2s")
+    run_parser.add_argument("--memory", type=limits.memory_mib, metavar="SIZE", help="memory limit, e.g. 256M")
+    run_parser.add_argument("--output", type=limits.size_bytes, metavar="SIZE", help="output limit, e.g. 1M")
+    run_parser.add_argument("--processes", type=int, metavar="N", help="process limit")
+    run_parser.set_defaults(command=run)
+
+    watch_parser = commands.add_parser("watch", parents=[json_option], help="follow or replay a run")
+    watch_parser.add_argument("id", help="the run's id")
+    watch_parser.add_argument("--after", type=int, default=0, metavar="SEQ", help="only events after this seq")
+    watch_parser.set_defaults(command=watch)
+
+    runs_parser = commands.add_parser("runs", parents=[json_option], help="list your recent runs")
+    runs_parser.add_argument("--first", type=int, default=20, metavar="N", help="how many (default 20)")
+    runs_parser.add_argument("--status", type=ExecutionStatus, choices=list(ExecutionStatus), metavar="STATUS")
+    runs_parser.set_defaults(command=runs)
+
+    cancel_parser = commands.add_parser("cancel", parents=[json_option], help="stop a run")
+    cancel_parser.add_argument("id", help="the run's id")
+    cancel_parser.set_defaults(command=cancel)
+
+    logout_parser = commands.add_parser("logout", parents=[json_option], help="forget the stored sign-in")
+    logout_parser.set_defaults(command=logout)
+    return top
+
+
+async def login(args: argparse.Namespace) -> int:
+    """Sign in and store the refresh token."""
+    stored = credentials.load()
+    url = args.url or (stored.url if stored else DEFAULT_URL)
+    if args.password_stdin and not args.email:
+        raise UsageError("--password-stdin needs --email")
+    email = args.email or await asyncio.to_thread(input, "Email: ")
+    if args.password_stdin:
+        password = (await asyncio.to_thread(sys.stdin.readline)).rstrip("\n")
+    else:
+        password = await asyncio.to_thread(getpass.getpass, "Password: ")
+    async with PodrunClient(url) as client:
+        session = await client.sign_in(email, password)
+    path = credentials.save(Credentials(url=url, email=session.user.email, refresh_token=session.refresh_token))
+    if args.json:
+        write_json(_stdout(), {"url": url, "user": session.user, "credentials": str(path)})
+    else:
+        print(f"signed in to {url} as {session.user.email} (sign-in kept in {path})")
+    return 0
+
+
+async def logout(args: argparse.Namespace) -> int:
+    """Forget the stored sign-in."""
+    forgotten = credentials.delete()
+    if args.json:
+        write_json(_stdout(), {"forgotten": forgotten})
+    else:
+        print("signed out" if forgotten else "was not signed in")
+    return 0
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Submit a script, show its output as it comes, and return its exit status."""
+    script = _read(args.file)
+    stdin = _read(args.stdin) if args.stdin is not None else None
+    view = _view(args)
+    async with _signed_in() as client:
+        with CancelOnInterrupt(client, view) as interrupts:
+            submitted = await client.submit_execution(
+                input=SubmitExecutionInput(script=script, runtime=args.runtime, stdin=stdin, limits=_limits(args))
+            )
+            execution_id = submitted.submit_execution.id
+            view.submitted(submitted.submit_execution)
+            interrupts.follow(execution_id)
+            # Without --stdin the run's stdin stays open: prun's own stdin feeds it as it comes.
+            forwarding = asyncio.create_task(_pass_stdin(client, execution_id, view)) if stdin is None else None
+            try:
+                final = await _show(client, execution_id, 0, view)
+            finally:
+                if forwarding is not None:
+                    forwarding.cancel()
+    result = outcome(final)
+    view.finished(result)
+    return result.exit_code
+
+
+async def watch(args: argparse.Namespace) -> int:
+    """Follow a run (or replay a finished one) and return its exit status, as `prun run` would have."""
+    view = _view(args)
+    async with _signed_in() as client:
+        # Asked over HTTP first: an unknown id (NOT_FOUND) or an unreachable server is reported at once.
+        await client.execution(id=args.id)
+        final = await _show(client, args.id, args.after, view)
+    result = outcome(final)
+    view.finished(result)
+    return result.exit_code
+
+
+async def runs(args: argparse.Namespace) -> int:
+    """List recent runs, newest first."""
+    async with _signed_in() as client:
+        result = await client.executions(first=args.first, status=args.status)
+    if args.json:
+        write_json(_stdout(), {"executions": result.executions})
+        return 0
+    rows = [("ID", "STATUS", "EXIT", "CREATED", "RUNTIME")]
+    for edge in result.executions.edges:
+        node = edge.node
+        rows.append(
+            (
+                node.id,
+                node.status.value,
+                _exit_column(node),
+                node.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                node.runtime.id,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+async def cancel(args: argparse.Namespace) -> int:
+    """Ask the server to stop a run."""
+    async with _signed_in() as client:
+        execution = (await client.cancel_execution(id=args.id)).cancel_execution
+    if args.json:
+        write_json(_stdout(), {"cancelExecution": execution})
+    else:
+        print(f"{execution.id} {execution.status.value}")
+    return 0
+
+
+class CancelOnInterrupt:
+    """Ctrl-C cancels the run on the server; prun goes on showing it until it ends. A second Ctrl-C quits."""
+
+    def __init__(self, client: PodrunClient, view: View) -> None:
+        self._client = client
+        self._view = view
+        self._execution_id: str | None = None
+        self._requested = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __enter__(self) -> CancelOnInterrupt:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupted)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+
+    def follow(self, execution_id: str) -> None:
+        """The run that Ctrl-C cancels (also when Ctrl-C came while it was being submitted)."""
+        self._execution_id = execution_id
+        if self._requested:
+            self._cancel(execution_id)
+
+    def _interrupted(self) -> None:
+        if self._requested:
+            raise KeyboardInterrupt  # out of the event loop: prun stops at once
+        self._requested = True
+        self._view.message("cancelling the run (Ctrl-C again to stop waiting)")
+        if self._execution_id is not None:
+            self._cancel(self._execution_id)
+
+    def _cancel(self, execution_id: str) -> None:
+        task = asyncio.create_task(self._send_cancel(execution_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_cancel(self, execution_id: str) -> None:
+        try:
+            await self._client.cancel_execution(id=execution_id)
+        except GraphQLClientGraphQLMultiError as error:
+            if error_code(error) != "CONFLICT":  # CONFLICT: it had ended already
+                self._view.message(f"could not cancel: {error}")
+
+
+async def _pass_stdin(client: PodrunClient, execution_id: str, view: View) -> None:
+    """prun's stdin to the run; a failure is told, not fatal: the run's output still matters."""
+    try:
+        await forward_stdin(client, execution_id)
+    except Exception as error:
+        view.message(f"stopped passing stdin to the run: {error}")
+
+
+async def _show(client: PodrunClient, execution_id: str, after_seq: int, view: View) -> ExecutionSummary:
+    """Show a run's events until its terminal status; return the run as it ended."""
+    async for event in client.follow(execution_id, after_seq=after_seq):
+        view.event(event)
+        if isinstance(event, StatusChange) and event.status in TERMINAL:
+            return event.execution
+    # Nothing came after after_seq: the run had ended by then (`prun watch --after` its last seq).
+    ended = (await client.execution(id=execution_id)).execution
+    if ended is None or ended.status not in TERMINAL:
+        raise ConnectionLost("the server stopped sending events before the run ended")
+    return ended
+
+
+@contextlib.asynccontextmanager
+async def _signed_in() -> AsyncIterator[PodrunClient]:
+    """A client with the stored sign-in; every renewed refresh token is stored in turn."""
+    stored = credentials.load()
+    if stored is None:
+        raise NotSignedIn("no stored sign-in")
+
+    def keep(session: Session) -> None:
+        credentials.save(replace(stored, refresh_token=session.refresh_token))
+
+    async with PodrunClient(stored.url, refresh_token=stored.refresh_token, on_session=keep) as client:
+        yield client
+
+
+def _view(args: argparse.Namespace) -> View:
+    if args.json:
+        return JsonView(_stdout(), _stderr())
+    return TextView(_stdout(), _stderr(), progress=sys.stderr.isatty())
+
+
+def _limits(args: argparse.Namespace) -> LimitsInput | None:
+    values = {
+        "wall_time_ms": args.wall,
+        "cpu_time_ms": args.cpu,
+        "memory_mi_b": args.memory,
+        "output_bytes": args.output,
+        "processes": args.processes,
+    }
+    given = {name: value for name, value in values.items() if value is not None}
+    return LimitsInput(**given) if given else None
+
+
+def _exit_column(execution: ExecutionSummary) -> str:
+    if execution.signal is not None:
+        return f"sig {execution.signal}"
+    return "" if execution.exit_code is None else str(execution.exit_code)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {path}: {error}") from error
+
+
+def _say(message: str) -> None:
+    print(f"prun: {message}", file=sys.stderr)
+
+
+def _stdout() -> BinaryIO:
+    return sys.stdout.buffer
+
+
+def _stderr() -> BinaryIO:
+    return sys.stderr.buffer
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The API process: Litestar with Strawberry at /graphql, health endpoints, browser sessions and the web client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, cast
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.types import ControllerRouterHandler
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.litestar import make_graphql_controller
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
+
+from podrun.app.health import healthz, readyz
+from podrun.app.web_client import web_client
+from podrun.app.web_session import web_session_router
+from podrun.container import Container
+from podrun.core.errors import Unauthenticated
+from podrun.graphql.context import Context
+from podrun.graphql.schema import schema
+from podrun.logging import configure_logging
+from podrun.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The ASGI app."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with Container.running(settings, "api") as container:
+            app.state.container = container
+            yield
+
+    async def context_getter(state: State) -> Context:
+        return Context(container=state.container)
+
+    base = make_graphql_controller(
+        schema,
+        path="/graphql",
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        context_getter=context_getter,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+    )
+
+    class GraphQLController(base):  # type: ignore[valid-type,misc]
+        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
+            """Authenticate the socket from `connection_init`; bad credentials close it (4403)."""
+            try:
+                await context.user()
+                return cast(UnsetType, UNSET)
+            except Unauthenticated as error:
+                raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
+
+    handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router]
+    if (settings.web_dir / "index.html").is_file():
+        handlers.extend(web_client(settings.web_dir))
+    # logging_config=None: structlog (configure_logging above) owns logging, not Litestar's defaults.
+    return Litestar(route_handlers=handlers, lifespan=[lifespan], logging_config=None, debug=False)

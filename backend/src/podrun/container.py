@@ -1,0 +1,100 @@
+"""Everything a process shares, wired once at start-up, for the API and the worker alike.
+
+The container owns the process's Redis pool, database engine, runner and runtime catalog (and, in
+the API, the stream hub), and hands out services per unit of work with all of that already in them:
+`async with container.executions() as executions: ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+from advanced_alchemy.config import SQLAlchemyAsyncConfig
+from arq.connections import ArqRedis
+
+from podrun.accounts.service import UserService
+from podrun.db.base import database_config
+from podrun.executions.heartbeats import Heartbeats
+from podrun.executions.service import ExecutionService
+from podrun.redis_client import Keys, create_redis
+from podrun.runners import build_runner
+from podrun.runners.base import Runner
+from podrun.runners.catalog import RuntimeCatalog
+from podrun.settings import Settings
+from podrun.streams.hub import StreamHub
+
+Role = Literal["api", "worker", "cli"]
+
+
+@dataclass
+class Container:
+    """The long-lived objects of one process."""
+
+    settings: Settings
+    db: SQLAlchemyAsyncConfig
+    redis: ArqRedis
+    keys: Keys
+    heartbeats: Heartbeats
+    # The API's one Redis reader for every subscription; None elsewhere.
+    hub: StreamHub | None = None
+
+    @cached_property
+    def runner(self) -> Runner:
+        """The runner settings choose (made on first use: the CLI never needs one)."""
+        return build_runner(self.settings)
+
+    @cached_property
+    def catalog(self) -> RuntimeCatalog:
+        """The runtimes the runner offers, and how it isolates them."""
+        return RuntimeCatalog(self.runner.runtimes(), self.runner.isolation())
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, settings: Settings, role: Role) -> AsyncIterator[Container]:
+        """Build the container for a process, and close what it opened when the process stops."""
+        keys = Keys(settings.redis_prefix)
+        redis = await create_redis(settings, role)
+        container = cls(
+            settings=settings,
+            db=database_config(settings),
+            redis=redis,
+            keys=keys,
+            heartbeats=Heartbeats(redis, keys),
+            hub=StreamHub(redis, keys) if role == "api" else None,
+        )
+        if role != "cli":
+            container.catalog  # noqa: B018 - fail at start-up, not on the first run, when no runtime is usable
+        if container.hub is not None:
+            await container.hub.start()
+        try:
+            yield container
+        finally:
+            if container.hub is not None:
+                await container.hub.stop()
+            await redis.aclose()
+            await container.db.get_engine().dispose()
+
+    @asynccontextmanager
+    async def executions(self) -> AsyncIterator[ExecutionService]:
+        """An execution service with its own database session."""
+        async with self.db.get_session() as session:
+            yield ExecutionService(
+                session, settings=self.settings, redis=self.redis, keys=self.keys, catalog=self.catalog
+            )
+
+    @asynccontextmanager
+    async def users(self) -> AsyncIterator[UserService]:
+        """A user service with its own database session."""
+        async with self.db.get_session() as session:
+            yield UserService(session, settings=self.settings, redis=self.redis, keys=self.keys)
+
+    @property
+    def stream_hub(self) -> StreamHub:
+        """The API's stream hub."""
+        if self.hub is None:
+            raise RuntimeError("only the API process follows streams")
+        return self.hub

@@ -1,0 +1,29 @@
+"""Where a run is in its life, and which statuses mean it is still going."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExecutionStatus(enum.StrEnum):
+    """QUEUED, STARTING and RUNNING are active; the rest are terminal."""
+
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+    ERROR = "ERROR"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the run has ended."""
+        return self in TERMINAL
+
+
+ACTIVE = frozenset({ExecutionStatus.QUEUED, ExecutionStatus.STARTING, ExecutionStatus.RUNNING})
+# Started: a worker holds the run (its sandbox may be up).
+STARTED = frozenset({ExecutionStatus.STARTING, ExecutionStatus.RUNNING})
+TERMINAL = frozenset(ExecutionStatus) - ACTIVE

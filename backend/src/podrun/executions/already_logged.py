@@ -1,0 +1,41 @@
+"""Output a re-attached sandbox replays from its start that an earlier attempt already logged."""
+
+from __future__ import annotations
+
+import codecs
+
+from podrun.core.output import Stream
+from podrun.runners.base import OutputBytes
+from podrun.streams.events import Event, LineEvent
+
+
+class AlreadyLogged:
+    """Drops the replayed bytes that produced logged lines, exactly once, and keeps everything after.
+
+    Lines are compared as text, the way the log holds them (decoded, NUL replaced, long lines cut
+    into partial pieces), so every byte that produced a logged line is dropped exactly once and
+    everything after it (including a partial line the dead worker never flushed) is kept.
+    """
+
+    def __init__(self, events: list[Event]) -> None:
+        lines = [event for event in events if isinstance(event, LineEvent)]
+        self.pending = {
+            stream: "".join(line.text + ("" if line.partial else "\n") for line in lines if line.stream is stream)
+            for stream in Stream
+        }
+        self.output_bytes = sum(len(text.encode()) for text in self.pending.values())
+        self.decoders = {stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in Stream}
+
+    def skip(self, chunk: OutputBytes) -> OutputBytes:
+        """The part of `chunk` not logged yet."""
+        pending = self.pending[chunk.stream]
+        if not pending:
+            return chunk
+        decoder = self.decoders[chunk.stream]
+        text = decoder.decode(chunk.data).replace("\x00", "\ufffd")
+        taken = min(len(text), len(pending))
+        self.pending[chunk.stream] = pending[taken:]
+        if self.pending[chunk.stream]:
+            return OutputBytes(chunk.stream, b"")
+        undecoded, _ = decoder.getstate()
+        return OutputBytes(chunk.stream, text[taken:].encode("utf-8", "surrogatepass") + undecoded)

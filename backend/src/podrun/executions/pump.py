@@ -1,0 +1,118 @@
+"""One running sandbox, pumped: its output into the event log as lines, control commands into it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from uuid import UUID
+
+import structlog
+from redis.asyncio import Redis
+
+from podrun.executions.already_logged import AlreadyLogged
+from podrun.executions.outcomes import Outcome, classify
+from podrun.runners.base import OutputBytes, Sandbox
+from podrun.streams.lines import LineAssembler
+from podrun.streams.log import LogWriter
+
+log = structlog.get_logger(__name__)
+
+CONTROL_BLOCK_MS = 250
+# Lines appended to the log in one round trip at most.
+BATCH_LINES = 1000
+
+
+class SandboxPump:
+    """Output of one sandbox into the log (within the output cap), commands from the control stream into it."""
+
+    def __init__(
+        self,
+        execution_id: UUID,
+        sandbox: Sandbox,
+        writer: LogWriter,
+        *,
+        output_limit: int,
+        stdin_open: bool,
+        redis: Redis,
+        control_key: str,
+        already_logged: AlreadyLogged,
+    ) -> None:
+        self.execution_id = execution_id
+        self.sandbox = sandbox
+        self.writer = writer
+        self.stdin_open = stdin_open
+        self.redis = redis
+        self.control_key = control_key
+        self.already_logged = already_logged
+        self.lines = LineAssembler(output_limit)
+        self.lines.output_bytes = already_logged.output_bytes
+        self.cancelled = False
+
+    async def run(self) -> Outcome:
+        """Pump until the sandbox has ended; how it ended."""
+        control = asyncio.create_task(self._follow_control(), name="control")
+        try:
+            await self._pump_output()
+            result = await self.sandbox.wait()
+        finally:
+            control.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await control
+        return classify(result, cancelled=self.cancelled, output_truncated=self.lines.truncated)
+
+    async def _pump_output(self) -> None:
+        chunks: asyncio.Queue[OutputBytes | None] = asyncio.Queue(maxsize=64)
+
+        async def read() -> None:
+            try:
+                async for chunk in self.sandbox.output():
+                    fresh = self.already_logged.skip(chunk)
+                    if fresh.data:
+                        await chunks.put(fresh)
+            finally:
+                await chunks.put(None)
+
+        reader = asyncio.create_task(read(), name="output")
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(chunks.get(), self.lines.due_in())
+                except TimeoutError:
+                    await self.writer.lines(self.lines.flush_due())
+                    continue
+                if chunk is None:
+                    break
+                batch = self.lines.feed(chunk.stream, chunk.data)
+                while not chunks.empty() and len(batch) < BATCH_LINES:  # batch whatever else already arrived
+                    queued = chunks.get_nowait()
+                    if queued is None:
+                        await chunks.put(None)
+                        break
+                    batch.extend(self.lines.feed(queued.stream, queued.data))
+                await self.writer.lines(batch)
+                if self.lines.truncated:
+                    await self.sandbox.kill()
+            await self.writer.lines(self.lines.flush_all())
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _follow_control(self) -> None:
+        cursor = "0-0"
+        stdin_open = self.stdin_open
+        while True:
+            response = await self.redis.xread({self.control_key: cursor}, block=CONTROL_BLOCK_MS)
+            for _, entries in response or []:
+                for entry_id, fields in entries:
+                    cursor = entry_id.decode()
+                    op = fields.get(b"op")
+                    if op == b"cancel":
+                        self.cancelled = True
+                        await self.sandbox.kill()
+                        log.info("execution cancelled", execution_id=str(self.execution_id))
+                    elif op == b"input" and stdin_open:
+                        await self.sandbox.write_stdin(fields.get(b"data", b""))
+                    elif op == b"eof" and stdin_open:
+                        stdin_open = False
+                        await self.sandbox.close_stdin()

@@ -1,0 +1,131 @@
+"""The execution rows: the only code that writes them, and the queries the rules need.
+
+Every state change is one conditional UPDATE that names the statuses it moves from, so two actors
+(a worker and a cancel, two workers after a crash) can never both win, and a row is never half
+written: the final one writes the outcome and the archived log in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import select, update
+
+from podrun.accounts.models import Role, User
+from podrun.core.statuses import ACTIVE, STARTED, ExecutionStatus
+from podrun.executions.models import Execution, ExecutionLog
+from podrun.executions.outcomes import Outcome
+
+
+class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
+    """Execution rows."""
+
+    model_type = Execution
+
+    async def claim(self, execution_id: UUID, worker_id: str) -> bool:
+        """QUEUED -> STARTING for this worker; False if the run is not QUEUED any more."""
+        return await self._move(
+            execution_id,
+            (ExecutionStatus.QUEUED,),
+            status=ExecutionStatus.STARTING,
+            worker_id=worker_id,
+            attempts=Execution.attempts + 1,
+        )
+
+    async def take_over(self, execution_id: UUID, dead_worker_id: str, worker_id: str) -> bool:
+        """Move a started run from a dead worker to this one; False if another did already (or it ended)."""
+        statement = (
+            update(Execution)
+            .where(Execution.id == execution_id, Execution.worker_id == dead_worker_id, Execution.status.in_(STARTED))
+            .values(worker_id=worker_id, attempts=Execution.attempts + 1)
+            .returning(Execution.id)
+        )
+        return await self._commit(statement)
+
+    async def mark_running(self, execution_id: UUID, started_at: datetime) -> bool:
+        """STARTING -> RUNNING; False if the run ended meanwhile."""
+        return await self._move(
+            execution_id, (ExecutionStatus.STARTING,), status=ExecutionStatus.RUNNING, started_at=started_at
+        )
+
+    async def finish(
+        self,
+        execution_id: UUID,
+        outcome: Outcome,
+        *,
+        finished_at: datetime,
+        stdout: str,
+        stderr: str,
+        events: list[dict[str, Any]],
+        from_statuses: Collection[ExecutionStatus] = ACTIVE,
+    ) -> bool:
+        """Record the outcome and archive the whole event log, in one transaction; False if not in `from_statuses`."""
+        statement = (
+            update(Execution)
+            .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
+            .values(
+                status=outcome.status,
+                finished_at=finished_at,
+                exit_code=outcome.exit_code,
+                signal=outcome.signal,
+                limit_exceeded=outcome.limit_exceeded,
+                error=outcome.error,
+                usage_wall_time_ms=outcome.usage.wall_time_ms,
+                usage_cpu_time_ms=outcome.usage.cpu_time_ms,
+                usage_peak_memory_kib=outcome.usage.peak_memory_kib,
+                output_truncated=outcome.output_truncated,
+                stdout=stdout,
+                stderr=stderr,
+            )
+            .returning(Execution.id)
+        )
+        if (await self.session.execute(statement)).scalar_one_or_none() is None:
+            await self.session.rollback()
+            return False
+        self.session.add(ExecutionLog(execution_id=execution_id, events=events))
+        await self.session.commit()
+        return True
+
+    async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
+        """The archived log of a finished run; None while it has not finished."""
+        return await self.session.scalar(select(ExecutionLog.events).where(ExecutionLog.execution_id == execution_id))
+
+    async def started(self) -> Sequence[Execution]:
+        """Every run a worker holds (STARTING or RUNNING)."""
+        return (await self.session.scalars(select(Execution).where(Execution.status.in_(STARTED)))).unique().all()
+
+    async def queued_before(self, moment: datetime) -> Sequence[UUID]:
+        """Runs still QUEUED that were submitted before `moment`."""
+        query = select(Execution.id).where(Execution.status == ExecutionStatus.QUEUED, Execution.created_at < moment)
+        return (await self.session.scalars(query)).all()
+
+    async def page(
+        self, user: User, first: int, before: UUID | None, status: ExecutionStatus | None
+    ) -> list[Execution]:
+        """Up to `first` runs `user` may see, newest first, older than `before`."""
+        query = select(Execution).order_by(Execution.id.desc()).limit(first)
+        if user.role is not Role.ADMIN:
+            query = query.where(Execution.owner_id == user.id)
+        if status is not None:
+            query = query.where(Execution.status == status)
+        if before is not None:
+            query = query.where(Execution.id < before)
+        return list((await self.session.scalars(query)).unique())
+
+    async def _move(self, execution_id: UUID, from_statuses: Collection[ExecutionStatus], **values: object) -> bool:
+        statement = (
+            update(Execution)
+            .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
+            .values(**values)
+            .returning(Execution.id)
+        )
+        return await self._commit(statement)
+
+    async def _commit(self, statement: Any) -> bool:
+        changed = (await self.session.execute(statement)).scalar_one_or_none()
+        await self.session.commit()
+        return changed is not None

@@ -1,0 +1,121 @@
+"""One execution on a worker: QUEUED -> STARTING (claimed) -> RUNNING (sandbox up) -> terminal.
+
+Each status change is committed to PostgreSQL and then appended to the execution's event log.
+Output bytes become lines in the log as they come (pump.py); stdin and cancel arrive on the
+control stream. With `reattach_from` (the id of a worker that died holding the run), the run is
+taken over and its sandbox, which a durable runner keeps alive, followed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from uuid import UUID
+
+import structlog
+
+from podrun.core.statuses import STARTED, ExecutionStatus
+from podrun.executions.already_logged import AlreadyLogged
+from podrun.executions.heartbeats import Heartbeats
+from podrun.executions.models import Execution
+from podrun.executions.orphans import recover_orphan
+from podrun.executions.outcomes import PLATFORM_ERROR, SHUTDOWN_ERROR, Outcome
+from podrun.executions.pump import SandboxPump
+from podrun.executions.service import ExecutionService, now
+from podrun.runners.base import Runner, SandboxSpec, sandbox_name
+from podrun.streams.events import Event
+from podrun.streams.log import LogWriter
+
+log = structlog.get_logger(__name__)
+
+# What a job reports for a run it found gone from the database.
+MISSING = "MISSING"
+
+
+async def run_execution(
+    executions: ExecutionService,
+    runner: Runner,
+    heartbeats: Heartbeats,
+    *,
+    worker_id: str,
+    execution_id: UUID,
+    reattach_from: str | None = None,
+) -> str:
+    """Run one execution to its end (or take it over); the status it ended with, or why it was not run."""
+    repository = executions.repository
+    if reattach_from is None:
+        claimed = await repository.claim(execution_id, worker_id)
+    else:
+        claimed = await repository.take_over(execution_id, reattach_from, worker_id)
+    if not claimed:
+        return await _not_claimable(executions, runner, heartbeats, execution_id)
+    execution = await executions.get(execution_id)
+    writer = await LogWriter.resume(executions.event_log(execution_id))
+    logged: list[Event] = []
+    if reattach_from is None:
+        await writer.status(writer.status_event(ExecutionStatus.STARTING))
+    else:
+        logged = await writer.event_log.read_all()
+    log.info("execution starting", execution_id=str(execution_id), attempt=execution.attempts, reattach=bool(logged))
+    try:
+        outcome = await _run(executions, runner, execution, writer, logged)
+    except asyncio.CancelledError:
+        shutdown = Outcome(ExecutionStatus.ERROR, error=SHUTDOWN_ERROR)
+        await asyncio.shield(executions.finish(execution_id, shutdown, writer))
+        raise
+    except Exception:
+        log.exception("execution failed in the platform", execution_id=str(execution_id))
+        outcome = Outcome(ExecutionStatus.ERROR, error=PLATFORM_ERROR)
+    await executions.finish(execution_id, outcome, writer)
+    return outcome.status.value
+
+
+async def _not_claimable(
+    executions: ExecutionService, runner: Runner, heartbeats: Heartbeats, execution_id: UUID
+) -> str:
+    """A job for a run this worker cannot claim: cancelled in the queue, finished, or orphaned by a crash."""
+    execution = await executions.get_one_or_none(id=execution_id)
+    if execution is None:
+        return MISSING
+    # arq re-delivers a job whose worker died.
+    if execution.status in STARTED and not await heartbeats.alive(execution.worker_id):
+        await recover_orphan(executions, runner, execution)
+    return execution.status.value
+
+
+async def _run(
+    executions: ExecutionService, runner: Runner, execution: Execution, writer: LogWriter, logged: list[Event]
+) -> Outcome:
+    spec = SandboxSpec(
+        name=sandbox_name(execution.id),
+        runtime_id=execution.runtime,
+        script=execution.script,
+        stdin=execution.stdin.encode() if execution.stdin is not None else None,
+        limits=execution.limits,
+    )
+    sandbox = await runner.start(spec)
+    try:
+        if not execution.stdin_open:
+            await sandbox.close_stdin()  # stdin given at submission: the script reads it, then EOF
+        if execution.status is ExecutionStatus.STARTING:  # not when re-attaching to a running one
+            if not await executions.repository.mark_running(execution.id, now()):
+                await sandbox.kill()
+                await sandbox.wait()
+                return Outcome(ExecutionStatus.CANCELLED)
+            await writer.status(writer.status_event(ExecutionStatus.RUNNING))
+        pump = SandboxPump(
+            execution.id,
+            sandbox,
+            writer,
+            output_limit=execution.limits.output_bytes,
+            stdin_open=execution.stdin_open,
+            redis=executions.redis,
+            control_key=executions.keys.control(execution.id),
+            already_logged=AlreadyLogged(logged),
+        )
+        return await pump.run()
+    except BaseException:
+        await sandbox.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.shield(sandbox.wait())
+        raise
