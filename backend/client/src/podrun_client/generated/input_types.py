@@ -10,10 +10,15 @@ from .base_model import BaseModel
 
 class LimitsInput(BaseModel):
     wall_time_ms: Optional[int] = Field(alias="wallTimeMs", default=None)
+    "Wall-clock time from the script's start, in milliseconds."
     cpu_time_ms: Optional[int] = Field(alias="cpuTimeMs", default=None)
+    "CPU time of all the script's processes, in milliseconds."
     memory_mi_b: Optional[int] = Field(alias="memoryMiB", default=None)
+    "Memory of all the script's processes, in MiB."
     output_bytes: Optional[int] = Field(alias="outputBytes", default=None)
+    "Bytes of stdout and stderr together; the rest is cut."
     processes: Optional[int] = None
+    "Processes (and threads) the script may run at once."
 
 
 class SubmitExecutionInput(BaseModel):
