@@ -84,7 +84,7 @@ def build_binaries() -> None:
     started = time.monotonic()
     try:
         tree = fetch_source(work)
-        log("building Kubernetes from source (about 9 minutes on 2 cores)", tree=tree)
+        log("building Kubernetes from source (4 to 9 minutes on 2 cores)", tree=tree)
         gopath = work / "gopath"
         (gopath / "src" / "k8s.io").mkdir(parents=True)
         (gopath / "src" / "k8s.io" / "kubernetes").symlink_to(tree)
