@@ -48,7 +48,7 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
         if isinstance(report.longrepr, tuple) and NOT_TESTED in report.longrepr[2]
     ]
     if skipped:
-        reason = skipped[0].longrepr[2].removeprefix("Skipped: ")
+        reason = skipped[0].longrepr[2].removeprefix("Skipped: ").removeprefix(f"{NOT_TESTED}: ")
         terminalreporter.section(NOT_TESTED, sep="!", red=True, bold=True)
-        terminalreporter.line(f"{len(skipped)} tests did not run. {reason}", red=True, bold=True)
+        terminalreporter.line(f"{len(skipped)} tests did not run: {reason}", red=True, bold=True)
         terminalreporter.line("See README.md, 'A real Kubernetes on this machine'.", red=True)
