@@ -1,4 +1,5 @@
-"""What Kubernetes 1.20 itself does with the execution pod: fields it lacks, and the ConfigMap the pod owns."""
+"""What Kubernetes 1.20 itself does with the execution pod: fields it lacks, the ConfigMap the pod owns; and
+what a pod of the local cluster can reach."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import build_config_map, build_pod
 from podrun.settings import KubernetesSettings, Settings
 from tests.client import EVENTS, GraphQLClient
-from tests.e2e.helpers import collect, final, flatten, submit
+from tests.e2e.helpers import collect, final, flatten, lines, submit
 from tests.kubernetes_local.cluster import LocalCluster
 from tests.kubernetes_local.fixtures import RealPodrun
 
@@ -67,3 +68,27 @@ async def test_the_config_map_goes_with_its_pod(local_kubernetes: LocalCluster) 
             await asyncio.sleep(0.1)
         else:
             pytest.fail("the pod's ConfigMap outlived it")
+
+
+REACH = """\
+import errno, socket, sys
+for address in sys.argv[1:] or {addresses!r}:
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        print(address, "connected")
+    except OSError as error:
+        print(address, errno.errorcode.get(error.errno, "timeout"))
+"""
+
+
+async def test_a_pod_of_the_local_cluster_reaches_neither_the_node_nor_beyond(real_podrun: RealPodrun) -> None:
+    # Not NetworkPolicy (the bridge plugin does not enforce it): the local cluster's pod network has no
+    # gateway, so a script cannot reach the kubelet on the node's address, nor anything outside.
+    with real_podrun.cluster.client() as api:
+        node = api.get(f"/api/v1/nodes/{real_podrun.cluster.node}").json()
+    [node_ip] = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
+    addresses = [f"{node_ip}:10250", "1.1.1.1:53"]
+    client = await GraphQLClient(real_podrun.deployment.base_url).register()
+    events = await collect(client, await submit(client, REACH.format(addresses=addresses)))
+    assert lines(events) == [f"{address} ENETUNREACH" for address in addresses]
