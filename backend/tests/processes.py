@@ -78,14 +78,19 @@ class PodrunDeployment:
         self.name = name
         self.env = env
         self.processes: list[PodrunProcess] = []
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.api = self.spawn(f"{name}-api", "api", "--port", str(port))
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.api = self.spawn(f"{name}-api", "api", "--port", str(self.port))
 
     def spawn(self, name: str, *args: str, python: Sequence[str] = (sys.executable,)) -> PodrunProcess:
         process = PodrunProcess(name, *args, env=self.env, python=python)
         self.processes.append(process)
         return process
+
+    def restart_api(self) -> None:
+        """A new API process on the same port (after the old one was killed)."""
+        self.api = self.spawn(f"{self.name}-api", "api", "--port", str(self.port))
+        wait_ready(self.base_url, self.api)
 
     def worker(self, python: Sequence[str] = (sys.executable,)) -> PodrunProcess:
         return self.spawn(f"{self.name}-worker", "worker", python=python)

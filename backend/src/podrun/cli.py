@@ -15,6 +15,10 @@ from podrun.settings import get_settings
 
 DEMO_EMAIL = "demo@podrun.dev"
 DEMO_PASSWORD = "podrun-demo"  # noqa: S105 - development only: `podrun dev` refuses to run in production mode
+RESTART_FIRST_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+# A child that ran this long before it ended is restarted after the first delay again.
+RESTART_RESET_S = 60.0
 
 
 @click.group()
@@ -121,7 +125,7 @@ async def _ensure_demo_user() -> None:
 @main.command()
 @click.option("--port", default=8000, show_default=True)
 def dev(port: int) -> None:
-    """Migrate, make sure the demo user exists, and run the API and a worker until Ctrl+C."""
+    """Migrate, make sure the demo user exists, and run the API and a worker (restarted if they end) until Ctrl+C."""
     settings = get_settings()
     if settings.mode == "production":
         raise click.UsageError("`podrun dev` is for development; run `podrun api` and `podrun worker` instead")
@@ -129,26 +133,62 @@ def dev(port: int) -> None:
 
     run_migrations(settings)
     asyncio.run(_ensure_demo_user())
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "podrun.cli", "api", "--port", str(port)]),  # noqa: S603
-        subprocess.Popen([sys.executable, "-m", "podrun.cli", "worker"]),
-    ]
+    children = [Supervised("api", "api", "--port", str(port)), Supervised("worker", "worker")]
     click.echo(
         f"\n  Podrun is starting on http://127.0.0.1:{port}/  (GraphiQL: http://127.0.0.1:{port}/graphql)\n"
         f"  demo login: email {DEMO_EMAIL}  password {DEMO_PASSWORD}\n"
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while all(process.poll() is None for process in processes):
+        while True:
+            for child in children:
+                child.keep_running()
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait()
+        for child in children:
+            child.stop()
+
+
+class Supervised:
+    """A `podrun` child process that `podrun dev` restarts when it ends, waiting longer after each quick crash."""
+
+    def __init__(self, name: str, *args: str) -> None:
+        self.name = name
+        self.args = args
+        self.delay_s = RESTART_FIRST_DELAY_S
+        self.restart_at: float | None = None
+        self.started = time.monotonic()
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        self.started = time.monotonic()
+        return subprocess.Popen([sys.executable, "-m", "podrun.cli", *self.args])  # noqa: S603 - our own CLI
+
+    def keep_running(self) -> None:
+        """Notice that the child ended and restart it after its back-off."""
+        now = time.monotonic()
+        if self.restart_at is None:
+            code = self.process.poll()
+            if code is None:
+                return
+            # A child that ran for a while before it ended gets a quick restart; one that keeps crashing, slower ones.
+            self.delay_s = RESTART_FIRST_DELAY_S if now - self.started > RESTART_RESET_S else self.delay_s
+            self.restart_at = now + self.delay_s
+            click.echo(
+                f"podrun dev: the {self.name} ended (exit code {code}); restarting in {self.delay_s:.0f} s", err=True
+            )
+            self.delay_s = min(self.delay_s * 2, RESTART_MAX_DELAY_S)
+        elif now >= self.restart_at:
+            self.restart_at = None
+            self.process = self._start()
+
+    def stop(self) -> None:
+        """SIGTERM, then wait (a worker finishes its runs first)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait()
 
 
 def _interrupt(*_: object) -> None:

@@ -10,6 +10,10 @@ from redis.asyncio import BlockingConnectionPool
 
 from podrun.settings import Settings
 
+# Longer than any blocking read Podrun issues (the hub blocks 5 s at most).
+SOCKET_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 2.0
+
 
 def redis_settings(settings: Settings) -> RedisSettings:
     """arq's connection settings for our Redis, with a bounded pool."""
@@ -28,6 +32,9 @@ async def create_redis(settings: Settings, role: str) -> ArqRedis:
         settings.redis_url,
         max_connections=settings.redis_max_connections,
         timeout=30,
+        # A stopped Redis fails calls at once; one that hangs fails them after this, so nothing waits forever.
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
         # Named so operators (and tests) can count a process's connections in CLIENT LIST.
         client_name=f"{settings.redis_prefix}-{role}-{os.getpid()}",
     )

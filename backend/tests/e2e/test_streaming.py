@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -15,6 +16,15 @@ from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines
 
 PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(0.5)\nprint('second')\n"
 SEND_INPUT = "mutation($id: ID!, $data: String!) { sendInput(id: $id, data: $data) }"
+LINES_AND_STATUSES = """
+subscription($id: ID!, $after: Int) {
+  executionEvents(id: $id, afterSeq: $after) {
+    __typename
+    ... on OutputChunk { lines { seq stream text partial at } }
+    ... on StatusChange { seq status }
+  }
+}
+"""
 
 
 async def run_when_followed(client: GraphQLClient, script: str) -> list[tuple[float, dict[str, Any]]]:
@@ -128,3 +138,31 @@ async def test_websocket_authorization_key_is_case_insensitive(alice: GraphQLCli
             for event in flatten(data["executionEvents"])
         ]
     assert lines(events) == ["hi"]
+
+
+@pytest.mark.pods
+async def test_a_3_mib_line_reaches_a_client_with_a_1_mib_message_limit(alice: GraphQLClient) -> None:
+    # tests/client.py speaks through the `websockets` library, whose messages may be 1 MiB at most.
+    script = "import sys\nsys.stdout.write('x' * (3 * 1024 * 1024) + '\\n')\nprint('after')\n"
+    execution_id = await submit(alice, script, limits={"outputBytes": 4 * 1024 * 1024})
+    messages = []
+    # Without `execution { stdout }` in the status changes: that alone would be a 3 MiB message.
+    async for data in alice.subscribe(LINES_AND_STATUSES, {"id": execution_id, "after": 0}):
+        messages.append(data["executionEvents"])
+    events = [event for message in messages for event in flatten(message)]
+    assert_consecutive(events)
+    pieces = [e for e in events if e["kind"] == "line"]
+    assert "".join(p["text"] + ("" if p["partial"] else "\n") for p in pieces) == "x" * (3 * 1024 * 1024) + "\nafter\n"
+    # Each message stays under 256 KiB of JSON, so the 3 MiB arrive in a dozen or more.
+    chunks = [m for m in messages if m["__typename"] == "OutputChunk"]
+    assert len(chunks) >= 12
+    assert max(len(json.dumps(chunk)) for chunk in chunks) < 256 * 1024
+
+
+async def test_a_hundred_thousand_quick_prints_replay_without_a_split_line(alice: GraphQLClient) -> None:
+    execution_id = await submit(alice, "for i in range(100_000):\n    print(i)\n")
+    events = await collect(alice, execution_id)
+    assert final(events)["status"] == "SUCCEEDED"
+    line_events = [e for e in events if e["kind"] == "line"]
+    assert [e["text"] for e in line_events] == [str(i) for i in range(100_000)]
+    assert not any(e["partial"] for e in line_events)

@@ -123,10 +123,10 @@ class PodrunClient(GeneratedClient):
     async def follow(self, execution_id: str, after_seq: int = 0) -> AsyncIterator[Event]:
         """Yield every event of a run after `after_seq`, live, ending with its terminal StatusChange.
 
-        When the WebSocket drops (or the server closes it without finishing), resubscribe after the last
-        `seq` yielded: the caller sees every event exactly once, in order. ConnectionLost if no event
-        arrives within `reconnect_timeout` seconds of a drop. When `after_seq` is at or past the terminal
-        status of a finished run there is nothing to yield, and the iteration ends at once.
+        When the WebSocket drops (or the server closes it without finishing, or ends it as UNAVAILABLE),
+        resubscribe after the last `seq` yielded: the caller sees every event exactly once, in order.
+        ConnectionLost if no event arrives within `reconnect_timeout` seconds of a drop. When `after_seq`
+        is at or past the terminal status of a finished run there is nothing to yield, and it ends at once.
         """
         last_seq = after_seq
         down_since: float | None = None
@@ -154,8 +154,11 @@ class PodrunClient(GeneratedClient):
                             yield event
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as error:
                 cause = error
-            except GraphQLClientGraphQLMultiError:
-                raise
+            except GraphQLClientGraphQLMultiError as error:
+                # UNAVAILABLE: the server lost its event store for a moment; resubscribing resumes exactly.
+                if not all((e.extensions or {}).get("code") == "UNAVAILABLE" for e in error.errors):
+                    raise
+                cause = error
             except GraphQLClientError as error:  # the server did not acknowledge the connection in time
                 cause = error
             if final is not None:

@@ -17,11 +17,14 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
 from litestar.handlers import BaseRouteHandler
 from litestar.params import JSONBody
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from podrun.accounts.models import User
 from podrun.accounts.service import Session
 from podrun.container import Container
-from podrun.core.errors import Forbidden, PodrunError, RateLimited, Unauthenticated
+from podrun.core.errors import Forbidden, PodrunError, RateLimited, Unauthenticated, Unavailable
+from podrun.outages import unavailable_service
 from podrun.settings import Settings
 
 REFRESH_COOKIE = "podrun_refresh"
@@ -37,6 +40,7 @@ _STATUS = {
     "BAD_USER_INPUT": 400,
     "CONFLICT": 409,
     "RATE_LIMITED": 429,
+    "UNAVAILABLE": 503,
 }
 
 
@@ -76,9 +80,16 @@ def _session_response(settings: Settings, session: Session) -> Response[dict[str
     return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
 
 
-def _error_response(_: Request[Any, Any, Any], error: PodrunError) -> Response[dict[str, Any]]:
+def _error_response(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     """The same code and message GraphQL would report, with a matching HTTP status."""
-    headers = {"retry-after": str(error.retry_after_ms // 1000 + 1)} if isinstance(error, RateLimited) else None
+    if not isinstance(error, PodrunError):
+        service = unavailable_service(error)
+        if service is None:
+            log.error("unexpected error in a web session request", path=request.url.path, exc_info=error)
+            return Response({"message": "Internal server error", "code": "INTERNAL"}, status_code=500)
+        error = Unavailable(f"the {service} is unavailable for the moment; try again shortly")
+    retry_after_ms = error.retry_after_ms if isinstance(error, (RateLimited, Unavailable)) else None
+    headers = {"retry-after": str(retry_after_ms // 1000 + 1)} if retry_after_ms is not None else None
     return Response(
         {"message": error.message, **error.extensions},
         status_code=_STATUS.get(error.code, 500),
@@ -120,5 +131,6 @@ web_session_router = Router(
     path=COOKIE_PATH,
     route_handlers=[sign_in, refresh, sign_out],
     guards=[require_csrf_header],
-    exception_handlers={PodrunError: _error_response},
+    # Domain errors, and outages of PostgreSQL or Redis (anything else of theirs is masked).
+    exception_handlers={PodrunError: _error_response, SQLAlchemyError: _error_response, RedisError: _error_response},
 )

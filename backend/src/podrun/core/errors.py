@@ -67,3 +67,21 @@ class RateLimited(PodrunError):
     def extensions(self) -> dict[str, Any]:
         """Also tells when to retry."""
         return {"code": self.code, "retryAfterMs": self.retry_after_ms}
+
+
+class Unavailable(PodrunError):
+    """A service Podrun needs (PostgreSQL, Redis) is unreachable for now; retry after `retry_after_ms`.
+
+    Added to the contract's codes: clients resubscribe (with afterSeq) or retry the request.
+    """
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, retry_after_ms: int = 1000) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """Also tells when to retry."""
+        return {"code": self.code, "retryAfterMs": self.retry_after_ms}

@@ -27,7 +27,8 @@ from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
 
-REQUEUE_AFTER = timedelta(seconds=30)
+# Longer than the moment between the API's commit and its own enqueue.
+REQUEUE_AFTER = timedelta(seconds=10)
 
 
 async def recover_orphans(executions: ExecutionService, runner: Runner, heartbeats: Heartbeats) -> None:

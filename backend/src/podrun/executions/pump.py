@@ -8,6 +8,7 @@ from uuid import UUID
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from podrun.executions.already_logged import AlreadyLogged
 from podrun.executions.outcomes import Outcome, classify
@@ -18,6 +19,8 @@ from podrun.streams.log import LogWriter
 log = structlog.get_logger(__name__)
 
 CONTROL_BLOCK_MS = 250
+CONTROL_RETRY_FIRST_S = 0.1
+CONTROL_RETRY_MAX_S = 2.0
 # Lines appended to the log in one round trip at most.
 BATCH_LINES = 1000
 
@@ -75,11 +78,16 @@ class SandboxPump:
         reader = asyncio.create_task(read(), name="output")
         try:
             while True:
-                try:
-                    chunk = await asyncio.wait_for(chunks.get(), self.lines.due_in())
-                except TimeoutError:
-                    await self.writer.lines(self.lines.flush_due())
-                    continue
+                # What has arrived goes first: a partial line is flushed only when nothing came for a while
+                # (the script paused after a prompt), never because this loop fell behind.
+                if not chunks.empty():
+                    chunk = chunks.get_nowait()
+                else:
+                    try:
+                        chunk = await asyncio.wait_for(chunks.get(), self.lines.due_in())
+                    except TimeoutError:
+                        await self.writer.lines(self.lines.flush_due())
+                        continue
                 if chunk is None:
                     break
                 batch = self.lines.feed(chunk.stream, chunk.data)
@@ -101,8 +109,16 @@ class SandboxPump:
     async def _follow_control(self) -> None:
         cursor = "0-0"
         stdin_open = self.stdin_open
+        delay = CONTROL_RETRY_FIRST_S
         while True:
-            response = await self.redis.xread({self.control_key: cursor}, block=CONTROL_BLOCK_MS)
+            try:
+                response = await self.redis.xread({self.control_key: cursor}, block=CONTROL_BLOCK_MS)
+            except RedisError:
+                # Cancel and input wait for Redis; the run itself goes on.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, CONTROL_RETRY_MAX_S)
+                continue
+            delay = CONTROL_RETRY_FIRST_S
             for _, entries in response or []:
                 for entry_id, fields in entries:
                     cursor = entry_id.decode()

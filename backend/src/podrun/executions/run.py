@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from uuid import UUID
 
 import structlog
@@ -22,6 +24,7 @@ from podrun.executions.orphans import recover_orphan
 from podrun.executions.outcomes import PLATFORM_ERROR, SHUTDOWN_ERROR, Outcome
 from podrun.executions.pump import SandboxPump
 from podrun.executions.service import ExecutionService, now
+from podrun.outages import unavailable_service
 from podrun.runners.base import Runner, SandboxSpec, sandbox_name
 from podrun.streams.events import Event
 from podrun.streams.log import LogWriter
@@ -30,6 +33,12 @@ log = structlog.get_logger(__name__)
 
 # What a job reports for a run it found gone from the database.
 MISSING = "MISSING"
+# How long a finished run's job waits for a Redis outage to end so the log can be restored.
+TERMINAL_FLUSH_S = 30.0
+RETRY_FIRST_DELAY_S = 0.1
+RETRY_MAX_DELAY_S = 5.0
+
+T = TypeVar("T")
 
 
 async def run_execution(
@@ -41,21 +50,31 @@ async def run_execution(
     execution_id: UUID,
     reattach_from: str | None = None,
 ) -> str:
-    """Run one execution to its end (or take it over); the status it ended with, or why it was not run."""
+    """Run one execution to its end (or take it over); the status it ended with, or why it was not run.
+
+    Once the run is claimed, every step leads to `finish`: a PostgreSQL or Redis outage on the way is
+    waited out (the sandbox does not need either to go on), so no run is left STARTING or RUNNING.
+    """
     repository = executions.repository
     if reattach_from is None:
-        claimed = await repository.claim(execution_id, worker_id)
+        claimed = await until_reachable(executions, "claim", lambda: repository.claim(execution_id, worker_id))
     else:
-        claimed = await repository.take_over(execution_id, reattach_from, worker_id)
+        claimed = await until_reachable(
+            executions, "take over", lambda: repository.take_over(execution_id, reattach_from, worker_id)
+        )
     if not claimed:
         return await _not_claimable(executions, runner, heartbeats, execution_id)
-    execution = await executions.get(execution_id)
-    writer = await LogWriter.resume(executions.event_log(execution_id))
+    execution = await until_reachable(executions, "load", lambda: executions.get(execution_id))
     logged: list[Event] = []
     if reattach_from is None:
+        # A run leaves QUEUED only here, so a claimed run's log is still empty.
+        writer = LogWriter(executions.event_log(execution_id), [])
         await writer.status(writer.status_event(ExecutionStatus.STARTING))
     else:
-        logged = await writer.event_log.read_all()
+        writer = await until_reachable(
+            executions, "read the log", lambda: LogWriter.resume(executions.event_log(execution_id))
+        )
+        logged = list(writer.events)
     log.info("execution starting", execution_id=str(execution_id), attempt=execution.attempts, reattach=bool(logged))
     try:
         outcome = await _run(executions, runner, execution, writer, logged)
@@ -66,8 +85,27 @@ async def run_execution(
     except Exception:
         log.exception("execution failed in the platform", execution_id=str(execution_id))
         outcome = Outcome(ExecutionStatus.ERROR, error=PLATFORM_ERROR)
-    await executions.finish(execution_id, outcome, writer)
+    await until_reachable(executions, "finish", lambda: executions.finish(execution_id, outcome, writer))
+    # Watchers wait for the terminal event in Redis; if Redis is away, they fall back to the archive.
+    await writer.close(TERMINAL_FLUSH_S)
     return outcome.status.value
+
+
+async def until_reachable(executions: ExecutionService, what: str, step: Callable[[], Awaitable[T]]) -> T:
+    """Do `step`, waiting out an outage of PostgreSQL or Redis with growing pauses; other errors go through."""
+    delay = RETRY_FIRST_DELAY_S
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            service = unavailable_service(exc)
+            if service is None:
+                raise
+            with contextlib.suppress(Exception):
+                await executions.repository.session.rollback()
+            log.warning("service unavailable; retrying", service=service, step=what, in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
 
 
 async def _not_claimable(
@@ -98,7 +136,8 @@ async def _run(
         if not execution.stdin_open:
             await sandbox.close_stdin()  # stdin given at submission: the script reads it, then EOF
         if execution.status is ExecutionStatus.STARTING:  # not when re-attaching to a running one
-            if not await executions.repository.mark_running(execution.id, now()):
+            mark_running = executions.repository.mark_running
+            if not await until_reachable(executions, "mark running", lambda: mark_running(execution.id, now())):
                 await sandbox.kill()
                 await sandbox.wait()
                 return Outcome(ExecutionStatus.CANCELLED)

@@ -13,6 +13,7 @@ from uuid import UUID
 import structlog
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,7 +105,11 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             if request.idempotency_key is not None and (existing := await self._by_idempotency_key(owner, request)):
                 return existing
             raise
-        await self.enqueue(execution.id)
+        try:
+            await self.enqueue(execution.id)
+        except RedisError as exc:
+            # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
+            log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
         log.info("execution submitted", execution_id=str(execution.id), runtime=runtime.id)
         return await self.get(execution.id)
 
@@ -165,10 +170,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         Returns False (and changes nothing) if the run was not in `from_statuses`, so whoever
         finishes a run first wins and nobody finishes it twice.
         """
-        events = await writer.event_log.read_all()
+        events = list(writer.events)
         if events and is_terminal(events[-1]):
             return False
-        writer.seq = events[-1].seq if events else writer.seq
         terminal = writer.status_event(outcome.status)
         finished = await self.repository.finish(
             execution_id,
@@ -182,7 +186,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         if not finished:
             return False
         await writer.status(terminal)
-        await writer.event_log.expire(self.settings.log_retention_s)
+        await writer.expire(self.settings.log_retention_s)
         log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)
         return True
 

@@ -1,7 +1,8 @@
 """The one place where errors become `extensions.code` for clients.
 
 Domain errors (podrun.core.errors) already carry their code. Errors of the request itself (syntax,
-validation, variables) become BAD_USER_INPUT. Everything else is logged in full and masked.
+validation, variables) become BAD_USER_INPUT. An outage of PostgreSQL or Redis becomes UNAVAILABLE
+(with retryAfterMs). Everything else is logged in full and masked as INTERNAL.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import structlog
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from podrun.core.errors import PodrunError
+from podrun.core.errors import PodrunError, Unavailable
+from podrun.outages import unavailable_service
 
 log = structlog.get_logger(__name__)
 
 INTERNAL_MESSAGE = "Internal server error"
+UNAVAILABLE_MESSAGE = "the {service} is unavailable for the moment; try again shortly"
 
 
 class ErrorCodes(MaskErrors):
@@ -39,6 +42,19 @@ class ErrorCodes(MaskErrors):
                 positions=error.positions,
                 path=error.path,
                 extensions={"code": "BAD_USER_INPUT"},
+            )
+        service = unavailable_service(original)
+        if service is not None:
+            # An outage, not a bug: say so (without the details) and when to try again.
+            log.warning("request failed: service unavailable", service=service, path=error.path)
+            unavailable = Unavailable(UNAVAILABLE_MESSAGE.format(service=service))
+            return GraphQLError(
+                unavailable.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions=unavailable.extensions,
             )
         log.error("unexpected error in a resolver", path=error.path, exc_info=original)
         return GraphQLError(

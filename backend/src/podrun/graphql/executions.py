@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -22,7 +22,7 @@ from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners.base import RuntimeSpec
-from podrun.streams.events import Event, LineEvent
+from podrun.streams.events import Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
@@ -30,6 +30,9 @@ strawberry.enum(Stream, name="OutputStream")
 strawberry.enum(LimitKind, description="The limit that ended a run.")
 
 SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
+# One OutputChunk's lines as JSON stay below this, so a message stays under 256 KiB (clients with a
+# 1 MiB limit never break); a single line is at most 192 KiB of JSON (streams/lines.py).
+MAX_CHUNK_BYTES = 240 * 1024
 
 
 @strawberry.type(name="Runtime")
@@ -321,21 +324,36 @@ class ExecutionSubscription:
                 return await executions.archived_events(execution_id)
 
         async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
-            lines: list[OutputLine] = []
-            for event in batch:
-                if isinstance(event, LineEvent):
-                    lines.append(
-                        OutputLine(
-                            seq=event.seq, stream=event.stream, text=event.text, at=event.at, partial=event.partial
-                        )
-                    )
-                    continue
-                if lines:
-                    yield OutputChunk(lines=lines)
-                    lines = []
-                yield StatusChange(seq=event.seq, status=event.status, execution=await _load(container, execution_id))
-            if lines:
-                yield OutputChunk(lines=lines)
+            for group in _messages(batch):
+                if isinstance(group, StatusEvent):
+                    execution = await _load(container, execution_id)
+                    yield StatusChange(seq=group.seq, status=group.status, execution=execution)
+                else:
+                    yield OutputChunk(lines=[_output_line(event) for event in group])
+
+
+def _messages(batch: list[Event]) -> Iterator[StatusEvent | list[LineEvent]]:
+    """The batch as it is sent: status changes alone, lines in chunks that stay within MAX_CHUNK_BYTES."""
+    lines: list[LineEvent] = []
+    size = 0
+    for event in batch:
+        if isinstance(event, LineEvent) and size + event.wire_bytes <= MAX_CHUNK_BYTES:
+            lines.append(event)
+            size += event.wire_bytes
+            continue
+        if lines:
+            yield lines
+        lines, size = [], 0
+        if isinstance(event, LineEvent):
+            lines, size = [event], event.wire_bytes
+        else:
+            yield event
+    if lines:
+        yield lines
+
+
+def _output_line(event: LineEvent) -> OutputLine:
+    return OutputLine(seq=event.seq, stream=event.stream, text=event.text, at=event.at, partial=event.partial)
 
 
 async def _load(container: Container, execution_id: UUID) -> ExecutionType:

@@ -7,6 +7,7 @@ import strawberry
 from podrun.graphql.accounts import AccountMutation, AccountQuery
 from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
+from podrun.graphql.flat_objects import FlatObjectsExecutionContext
 
 
 @strawberry.type
@@ -24,4 +25,10 @@ class Subscription(ExecutionSubscription):
     """Everything clients can watch."""
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes])
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[ErrorCodes],
+    execution_context_class=FlatObjectsExecutionContext,
+)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 
+# What an OutputLine adds to its text in a WebSocket message, at most: the other fields and the punctuation.
+LINE_ENVELOPE_BYTES = 128
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True)
 class LineEvent:
     """One line of output (without its newline), or a piece of a long or partial line.
 
@@ -23,6 +28,14 @@ class LineEvent:
     text: str
     at: datetime
     partial: bool = False
+
+    @cached_property
+    def wire_bytes(self) -> int:
+        """An upper bound of this line's size as JSON in a message (computed once, shared by every watcher)."""
+        text = self.text
+        if text.isascii() and text.isprintable():  # at most every character escaped with one backslash
+            return 2 * len(text) + 2 + LINE_ENVELOPE_BYTES
+        return len(json.dumps(text)) + LINE_ENVELOPE_BYTES
 
 
 @dataclass(frozen=True, slots=True)

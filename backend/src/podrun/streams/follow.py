@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from podrun.core.errors import Unavailable
 from podrun.streams.events import Event, is_terminal
 from podrun.streams.hub import StreamHub, Subscription
 from podrun.streams.log import EventLog
@@ -18,6 +19,8 @@ from podrun.streams.log import EventLog
 # While a run is quiet, check this often whether it ended without the log saying so (crash windows).
 IDLE_CHECK_S = 15.0
 MAX_BATCH = 1000
+INTERRUPTED = "live output was interrupted (its store is unavailable); subscribe again with afterSeq to resume"
+INTERRUPTED_RETRY_MS = 1000
 
 # Returns the archived events of a finished run, or None while it has not finished.
 ArchiveLoader = Callable[[], Awaitable[list[Event] | None]]
@@ -47,7 +50,7 @@ async def follow(
 ) -> AsyncIterator[list[Event]]:
     """Yield batches of consecutive events after `after_seq`, ending with the terminal status."""
     cursor = _Cursor(after_seq)
-    async with hub.subscribe(event_log.key, after_seq) as subscription:
+    async with hub.subscribe(event_log.key) as subscription:
         catch_up = True
         while not cursor.done:
             if catch_up:
@@ -63,6 +66,8 @@ async def follow(
             if cursor.done:
                 break
             catch_up = not await _wait(subscription)
+            if subscription.broken:
+                raise Unavailable(INTERRUPTED, retry_after_ms=INTERRUPTED_RETRY_MS)
             events = _drain(subscription)
             if subscription.lagged or (events and events[0].seq > cursor.seq + 1):
                 subscription.lagged = False
@@ -83,7 +88,7 @@ async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Ev
 
 async def _wait(subscription: Subscription) -> bool:
     """Wait for the hub to deliver something; False after a quiet spell."""
-    if not subscription.queue.empty() or subscription.lagged:
+    if not subscription.queue.empty() or subscription.lagged or subscription.broken:
         return True
     subscription.signal.clear()
     try:

@@ -28,6 +28,8 @@ READ_COUNT = 1000
 # A subscriber that falls this many reads behind is told it lagged and re-reads from Redis instead.
 QUEUE_SIZE = 1000
 WAKE_TTL_S = 3600
+RETRY_FIRST_DELAY_S = 0.1
+RETRY_MAX_DELAY_S = 2.0
 
 
 @dataclass(eq=False)
@@ -39,7 +41,9 @@ class Subscription:
 
     queue: asyncio.Queue[list[Event]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     lagged: bool = False
-    # Set whenever something arrives, including a lag, so the subscriber can wait on one thing.
+    # The hub lost Redis: what arrives from now on may miss events, so the subscriber must end.
+    broken: bool = False
+    # Set whenever something arrives, including a lag or a break, so the subscriber can wait on one thing.
     signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def deliver(self, events: list[Event]) -> None:
@@ -47,6 +51,10 @@ class Subscription:
             self.queue.put_nowait(events)
         except asyncio.QueueFull:
             self.lagged = True
+        self.signal.set()
+
+    def break_off(self) -> None:
+        self.broken = True
         self.signal.set()
 
 
@@ -88,15 +96,17 @@ class StreamHub:
         return len(self._watches)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, key: str, after_seq: int) -> AsyncIterator[Subscription]:
-        """Receive every event of log `key` after `after_seq` that arrives while inside the block.
+    async def subscribe(self, key: str) -> AsyncIterator[Subscription]:
+        """Receive every event appended to log `key` from now on, while inside the block.
 
-        Events may repeat ones the subscriber replayed itself; it drops seqs it has seen.
+        What the log held before is the subscriber's to replay; events may repeat ones it replayed,
+        and it drops seqs it has seen.
         """
         subscription = Subscription()
         watch = self._watches.get(key)
         if watch is None:
-            watch = self._watches[key] = _Watch(cursor=after_seq)
+            newest = await self.redis.xrevrange(key, count=1)
+            watch = self._watches.setdefault(key, _Watch(cursor=entry_seq(newest[0][0]) if newest else 0))
             await self._wake()
         watch.subscriptions.add(subscription)
         try:
@@ -113,14 +123,23 @@ class StreamHub:
             await pipe.execute()
 
     async def _read_forever(self) -> None:
+        delay = RETRY_FIRST_DELAY_S
         while True:
             try:
                 await self._read_once()
+                delay = RETRY_FIRST_DELAY_S
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("stream hub read failed; retrying")
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                # Whatever was appended while Redis was away may be lost or renumbered under a watcher's
+                # feet: every current subscriber ends and resubscribes with afterSeq, which replays exactly.
+                log.warning("stream hub lost redis; ending its subscriptions", error=type(exc).__name__)
+                for watch in self._watches.values():
+                    for subscription in watch.subscriptions:
+                        subscription.break_off()
+                self._watches.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
 
     async def _read_once(self) -> None:
         streams: dict[str, str] = {self._wake_key: self._wake_cursor}

@@ -1,18 +1,22 @@
 """Turning a script's raw output bytes into lines for the event log.
 
 Per stream: decode UTF-8 incrementally (invalid bytes become U+FFFD, NUL becomes U+FFFD too, since
-PostgreSQL text cannot hold it), cut at newlines, cut lines longer than 64 KiB, and let the caller
-flush a partial line that has waited too long. The output cap counts raw bytes.
+PostgreSQL text cannot hold it), cut at newlines, cut lines longer than 64 KiB (or whose JSON would
+pass 192 KiB: control characters are escaped six bytes each), and let the caller flush a partial
+line once no output has arrived for 100 ms. The output cap counts raw bytes.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 import time
 
 from podrun.core.output import Stream
 
 MAX_LINE_BYTES = 64 * 1024
+# A line's text as JSON (what a WebSocket message carries) stays below this, so one line always fits a message.
+MAX_LINE_JSON = 192 * 1024
 PARTIAL_FLUSH_S = 0.1
 
 Line = tuple[Stream, str, bool]
@@ -49,19 +53,29 @@ class _StreamLines:
         return [line]
 
     def _pieces(self, line: str, partial_tail: bool) -> list[Line]:
-        """`line` cut into pieces of at most MAX_LINE_BYTES; all but the last are partial."""
-        if len(line) * 4 <= MAX_LINE_BYTES or len(line.encode()) <= MAX_LINE_BYTES:
+        """`line` cut into pieces of at most MAX_LINE_BYTES and MAX_LINE_JSON; all but the last are partial."""
+        # A piece of at most a sixth of the JSON bound cannot pass it (the worst escape is six bytes a byte).
+        if len(line) * 4 <= MAX_LINE_JSON // 6:
             return [(self.stream, line, partial_tail)]
-        pieces: list[Line] = []
+        texts: list[str] = []
         data = line.encode()
         while len(data) > MAX_LINE_BYTES:
             cut = MAX_LINE_BYTES
             while data[cut] & 0xC0 == 0x80:  # never cut inside a UTF-8 sequence
                 cut -= 1
-            pieces.append((self.stream, data[:cut].decode(), True))
+            texts.append(data[:cut].decode())
             data = data[cut:]
-        pieces.append((self.stream, data.decode(), partial_tail))
-        return pieces
+        texts.append(data.decode())
+        pieces = [piece for text in texts for piece in _within_json_bound(text)]
+        return [(self.stream, piece, partial_tail or i < len(pieces) - 1) for i, piece in enumerate(pieces)]
+
+
+def _within_json_bound(text: str) -> list[str]:
+    """`text` in pieces whose JSON encoding stays within MAX_LINE_JSON (halving only what exceeds it)."""
+    if len(json.dumps(text)) <= MAX_LINE_JSON:
+        return [text]
+    middle = len(text) // 2
+    return _within_json_bound(text[:middle]) + _within_json_bound(text[middle:])
 
 
 class LineAssembler:
@@ -71,6 +85,7 @@ class LineAssembler:
         self.output_limit = output_limit
         self.output_bytes = 0
         self.truncated = False
+        self.last_output: float | None = None
         self._streams = {stream: _StreamLines(stream) for stream in Stream}
 
     def feed(self, stream: Stream, data: bytes) -> list[Line]:
@@ -80,23 +95,21 @@ class LineAssembler:
             data = data[: max(room, 0)]
             self.truncated = True
         self.output_bytes += len(data)
-        return self._streams[stream].feed(data, time.monotonic())
+        self.last_output = time.monotonic()
+        return self._streams[stream].feed(data, self.last_output)
 
     def due_in(self) -> float | None:
-        """Seconds until a pending partial line must be flushed, or None if nothing is pending."""
-        since = [s.pending_since for s in self._streams.values() if s.pending_since is not None]
-        if not since:
+        """Seconds until pending partial lines may be flushed (no output for 100 ms), or None if none is pending."""
+        if self.last_output is None or not any(s.pending_since is not None for s in self._streams.values()):
             return None
-        return max(0.0, min(since) + PARTIAL_FLUSH_S - time.monotonic())
+        return max(0.0, self.last_output + PARTIAL_FLUSH_S - time.monotonic())
 
     def flush_due(self) -> list[Line]:
-        """Partial lines that have waited long enough."""
-        deadline = time.monotonic() - PARTIAL_FLUSH_S
-        lines: list[Line] = []
-        for lines_of_stream in self._streams.values():
-            if lines_of_stream.pending_since is not None and lines_of_stream.pending_since <= deadline:
-                lines.extend(lines_of_stream.flush())
-        return lines
+        """Partial lines, once no output has come for PARTIAL_FLUSH_S: the script paused after writing them."""
+        due_in = self.due_in()
+        if due_in is None or due_in > 0:
+            return []
+        return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush()]
 
     def flush_all(self) -> list[Line]:
         """Everything still pending, at the end of a run."""

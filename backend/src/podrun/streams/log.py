@@ -6,17 +6,28 @@ writer (a zombie worker) cannot append a duplicate seq, because Redis refuses id
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from uuid import UUID
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys
 from podrun.streams.events import Event, LineEvent, StatusEvent, from_fields, to_fields
 
-REPLAY_PAGE = 1000
+log = structlog.get_logger(__name__)
+
+# Events one replay read fetches: large pages, few round trips (a line is small).
+REPLAY_PAGE = 5000
+# Events appended in one round trip at most.
+APPEND_PAGE = 1000
+RESTORE_FIRST_DELAY_S = 0.1
+RESTORE_MAX_DELAY_S = 2.0
 
 
 def entry_id(seq: int) -> str:
@@ -69,26 +80,41 @@ class EventLog:
 
 
 class LogWriter:
-    """Numbers and appends the events of a run; only the holder of the run writes."""
+    """Numbers the events of a run, keeps every one of them, and appends them to the run's Redis log.
 
-    def __init__(self, event_log: EventLog, last_seq: int) -> None:
+    Only the holder of the run writes. PostgreSQL is the record and Redis may be lost at any moment,
+    so the writer holds the whole log in memory (bounded by the output cap) and a Redis outage never
+    blocks the run: appends that fail are retried in the background, and when Redis is back, the log
+    is restored from what Redis still has — all of it if Redis came back empty — with the same seqs.
+    """
+
+    def __init__(self, event_log: EventLog, events: list[Event]) -> None:
         self.event_log = event_log
-        self.seq = last_seq
+        self.events = events
+        # How many of `events` Redis is known to hold; they are contiguous from the first.
+        self.stored = len(events)
+        self._expire_after_s: int | None = None
+        self._restoring: asyncio.Task[None] | None = None
 
     @classmethod
     async def resume(cls, event_log: EventLog) -> LogWriter:
-        """A writer continuing after whatever the log already holds (a retried job)."""
-        return cls(event_log, await event_log.last_seq())
+        """A writer continuing after whatever the log already holds (a retried job, a re-attach, a cancel)."""
+        return cls(event_log, await event_log.read_all())
+
+    @property
+    def seq(self) -> int:
+        """The seq of the newest event, 0 before the first."""
+        return self.events[-1].seq if self.events else 0
 
     async def lines(self, lines: list[tuple[Stream, str, bool]]) -> None:
         """Append output lines given as (stream, text, partial)."""
         now = datetime.now(UTC)
-        events: list[Event] = [
-            LineEvent(seq=self.seq + i, stream=stream, text=text, at=now, partial=partial)
+        seq = self.seq
+        self.events.extend(
+            LineEvent(seq=seq + i, stream=stream, text=text, at=now, partial=partial)
             for i, (stream, text, partial) in enumerate(lines, 1)
-        ]
-        await self.event_log.append(events)
-        self.seq += len(events)
+        )
+        await self._store()
 
     def status_event(self, status: ExecutionStatus) -> StatusEvent:
         """The next status event, not yet appended (the terminal one is archived first)."""
@@ -96,5 +122,58 @@ class LogWriter:
 
     async def status(self, event: StatusEvent) -> None:
         """Append a status event made by `status_event`."""
-        await self.event_log.append([event])
-        self.seq = event.seq
+        self.events.append(event)
+        await self._store()
+
+    async def expire(self, seconds: int) -> None:
+        """Let the Redis log go `seconds` after the run ended (now, or once it is restored)."""
+        self._expire_after_s = seconds
+        await self._store()
+
+    @property
+    def in_redis(self) -> bool:
+        """Whether Redis holds every event (as far as this writer knows)."""
+        return self._restoring is None and self.stored == len(self.events)
+
+    async def close(self, timeout_s: float) -> None:
+        """Give a running restore up to `timeout_s` to finish, then stop it (PostgreSQL has the record)."""
+        if self._restoring is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._restoring), timeout_s)
+        if not self._restoring.done():
+            log.warning("run log not restored in Redis", key=self.event_log.key, missing=len(self.events) - self.stored)
+            self._restoring.cancel()
+
+    async def _store(self) -> None:
+        if self._restoring is not None:
+            return  # the restore appends everything, this included, once Redis is back
+        try:
+            await self._append_pending()
+        except RedisError as exc:
+            log.warning("redis unavailable; keeping the run's events", key=self.event_log.key, error=type(exc).__name__)
+            self._restoring = asyncio.create_task(self._restore(), name=f"restore {self.event_log.key}")
+
+    async def _append_pending(self) -> None:
+        while self.stored < len(self.events):
+            batch = self.events[self.stored : self.stored + APPEND_PAGE]
+            await self.event_log.append(batch)
+            self.stored += len(batch)
+        if self._expire_after_s is not None:
+            await self.event_log.expire(self._expire_after_s)
+
+    async def _restore(self) -> None:
+        delay = RESTORE_FIRST_DELAY_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                # Whatever Redis lost (everything, if it came back empty) is appended again, same seqs.
+                first = self.events[0].seq if self.events else 1
+                self.stored = max(0, min(len(self.events), await self.event_log.last_seq() - first + 1))
+                await self._append_pending()
+            except RedisError:
+                delay = min(delay * 2, RESTORE_MAX_DELAY_S)
+                continue
+            log.info("run log restored in Redis", key=self.event_log.key, events=len(self.events))
+            self._restoring = None
+            return

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 
 from podrun.container import Container
 from podrun.redis_client import Keys, redis_settings
@@ -22,6 +23,35 @@ log = structlog.get_logger(__name__)
 # arq re-delivers a job whose worker vanished only after this long past its wall limit;
 # the watchdog ends such runs much sooner (see executions/orphans.py).
 JOB_TIMEOUT_MARGIN_S = 60
+OUTAGE_FIRST_DELAY_S = 0.2
+OUTAGE_MAX_DELAY_S = 2.0
+
+
+class RedisTolerantWorker(Worker):
+    """arq's worker, riding out Redis outages: a poll that fails is tried again after a pause instead of
+    ending the process, and jobs already running go on (their runs do not need Redis to progress)."""
+
+    outage_delay_s = OUTAGE_FIRST_DELAY_S
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, OSError) as exc:
+            log.warning("job queue unavailable; retrying", error=type(exc).__name__, in_s=self.outage_delay_s)
+            await self._recount_slots()
+            await asyncio.sleep(self.outage_delay_s)
+            self.outage_delay_s = min(self.outage_delay_s * 2, OUTAGE_MAX_DELAY_S)
+        else:
+            self.outage_delay_s = OUTAGE_FIRST_DELAY_S
+
+    async def _recount_slots(self) -> None:
+        # arq counts a job (and takes a semaphore slot) before its Redis calls; a call that failed
+        # leaves the count off. Running jobs' tasks release their slots on the new semaphore when they end.
+        running = [task for task in self.tasks.values() if not task.done()]
+        self.job_counter = len(running)
+        self.sem = asyncio.BoundedSemaphore(self.max_jobs)
+        for _ in running:
+            await self.sem.acquire()
 
 
 def create_worker(settings: Settings) -> Worker:
@@ -43,7 +73,7 @@ def create_worker(settings: Settings) -> Worker:
         await resources.aclose()
         log.info("worker stopped")
 
-    return Worker(
+    return RedisTolerantWorker(
         functions=[func(run_execution, name="run_execution", max_tries=3)],  # type: ignore[arg-type]
         redis_settings=redis_settings(settings),
         queue_name=keys.queue,

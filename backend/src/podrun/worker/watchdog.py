@@ -7,6 +7,7 @@ import time
 from uuid import UUID
 
 import structlog
+from redis.exceptions import RedisError
 
 from podrun.executions.orphans import recover_orphans, requeue_stale
 from podrun.runners.base import DurableRunner
@@ -21,11 +22,16 @@ async def beat(worker: WorkerProcess) -> None:
     await container.heartbeats.beat(worker.worker_id, container.settings.worker.heartbeat_ttl_s)
 
 
-async def sweep(worker: WorkerProcess) -> None:
-    """End (or hand over) runs whose worker is gone and re-enqueue QUEUED runs that have waited too long."""
+async def sweep(worker: WorkerProcess, *, heartbeats_current: bool) -> None:
+    """End (or hand over) runs whose worker is gone and re-enqueue QUEUED runs whose job may be lost.
+
+    `heartbeats_current` is False until this worker has reached Redis for a whole heartbeat TTL: after
+    Redis came back (empty), live workers need that long to beat again, and must not be taken for dead.
+    """
     container = worker.container
     async with container.executions() as executions:
-        await recover_orphans(executions, container.runner, container.heartbeats)
+        if heartbeats_current:
+            await recover_orphans(executions, container.runner, container.heartbeats)
         await requeue_stale(executions)
 
 
@@ -45,10 +51,20 @@ async def keep_watch(worker: WorkerProcess) -> None:
     settings = worker.container.settings
     runner = worker.container.runner
     next_reap = 0.0
+    reached_redis_since: float | None = None
     while True:
         try:
             await beat(worker)
-            await sweep(worker)
+            reached_redis_since = reached_redis_since or time.monotonic()
+        except (RedisError, OSError) as exc:
+            reached_redis_since = None
+            log.warning("heartbeat not sent: redis unavailable", error=type(exc).__name__)
+        try:
+            current = (
+                reached_redis_since is not None
+                and time.monotonic() - reached_redis_since >= settings.worker.heartbeat_ttl_s
+            )
+            await sweep(worker, heartbeats_current=current)
             if isinstance(runner, DurableRunner) and time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + settings.kubernetes.reap_interval_s
                 await reap(worker, runner)

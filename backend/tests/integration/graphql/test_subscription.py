@@ -48,11 +48,19 @@ async def user(container: Container) -> User:
 
 
 async def running_execution(container: Container, owner: User) -> tuple[Execution, LogWriter]:
-    """A run a worker would be driving: RUNNING, with its log started (no job is enqueued)."""
+    """A run a (pretend) worker is driving: RUNNING, with its log started. No job is enqueued, and the
+    holder's heartbeat keeps the watchdogs of other test workers sharing this database away from it."""
+    holder = f"test-holder-{uuid.uuid4().hex}"
+    await container.heartbeats.beat(holder, 120)
     async with container.executions() as executions:
         execution = await executions.repository.add(
             Execution(
-                owner_id=owner.id, runtime="python-3.12", script="", limits=LIMITS, status=ExecutionStatus.RUNNING
+                owner_id=owner.id,
+                runtime="python-3.12",
+                script="",
+                limits=LIMITS,
+                status=ExecutionStatus.RUNNING,
+                worker_id=holder,
             ),
             auto_commit=True,
         )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from podrun.core.output import Stream
-from podrun.streams.lines import MAX_LINE_BYTES, PARTIAL_FLUSH_S, LineAssembler
+from podrun.streams.lines import MAX_LINE_BYTES, MAX_LINE_JSON, PARTIAL_FLUSH_S, LineAssembler
 
 OUT, ERR = Stream.STDOUT, Stream.STDERR
 
@@ -30,6 +31,25 @@ def test_a_partial_line_is_due_after_the_flush_delay() -> None:
     time.sleep(PARTIAL_FLUSH_S)
     assert lines.flush_due() == [(OUT, "Name: ", True)]
     assert lines.due_in() is None
+
+
+def test_a_partial_line_waits_while_output_keeps_coming() -> None:
+    lines = LineAssembler(10_000)
+    assert lines.feed(OUT, b"50") == []
+    time.sleep(PARTIAL_FLUSH_S * 0.7)
+    assert lines.feed(ERR, b"other stream\n") == [(ERR, "other stream", False)]
+    time.sleep(PARTIAL_FLUSH_S * 0.7)
+    # 140 ms since the partial began, 70 ms since the last output: not yet.
+    assert lines.flush_due() == []
+    assert lines.feed(OUT, b"55\n") == [(OUT, "5055", False)]
+
+
+def test_lines_of_control_characters_are_cut_where_their_json_would_pass_the_bound() -> None:
+    text = "\x01" * (MAX_LINE_BYTES - 1)  # 64 KiB of bytes, 384 KiB of JSON
+    pieces = LineAssembler(10 * MAX_LINE_BYTES).feed(OUT, text.encode() + b"\n")
+    assert "".join(piece for _, piece, _ in pieces) == text
+    assert all(len(json.dumps(piece)) <= MAX_LINE_JSON for _, piece, _ in pieces)
+    assert [partial for _, _, partial in pieces] == [True] * (len(pieces) - 1) + [False]
 
 
 @pytest.mark.parametrize(

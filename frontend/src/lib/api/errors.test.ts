@@ -20,6 +20,10 @@ describe('errors', () => {
 			{ message: 'an account with this email already exists', extensions: { code: 'CONFLICT' } },
 			'An account with this email already exists.'
 		],
+		[
+			{ message: 'the database is unavailable', extensions: { code: 'UNAVAILABLE', retryAfterMs: 1000 } },
+			'Podrun is briefly unavailable. Try again in 1 second.'
+		],
 		[{ message: 'Unexpected error.', extensions: { code: 'INTERNAL' } }, 'Podrun hit an internal error. Please try again.'],
 		[{ message: 'weird', extensions: { code: 'SOMETHING_NEW' } }, 'Podrun hit an internal error. Please try again.']
 	])('describes %j', (raw, message) => {

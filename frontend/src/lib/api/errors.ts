@@ -7,6 +7,7 @@ export type ErrorCode =
 	| 'BAD_USER_INPUT'
 	| 'RATE_LIMITED'
 	| 'CONFLICT'
+	| 'UNAVAILABLE'
 	| 'INTERNAL'
 	| 'NETWORK';
 
@@ -29,6 +30,7 @@ const KNOWN: ReadonlySet<string> = new Set([
 	'BAD_USER_INPUT',
 	'RATE_LIMITED',
 	'CONFLICT',
+	'UNAVAILABLE',
 	'INTERNAL'
 ]);
 
@@ -82,6 +84,10 @@ export function describeError(error: unknown): string {
 				: 'Too many requests. Try again shortly.';
 		case 'CONFLICT':
 			return `${capitalise(error.message)}.`;
+		case 'UNAVAILABLE':
+			return error.retryAfterMs !== undefined
+				? `Podrun is briefly unavailable. Try again in ${seconds(error.retryAfterMs)}.`
+				: 'Podrun is briefly unavailable. Try again shortly.';
 		case 'NETWORK':
 			return 'Cannot reach Podrun. Check your connection and try again.';
 		default:
