@@ -1,18 +1,26 @@
-"""Catch-up: a late watcher of a finished run with 100,000 lines, through the executionEvents resolver.
+"""Catch-up: a late watcher of a finished run with 100,000 lines.
 
-The run is written as a worker writes it (the Redis log, then the PostgreSQL archive). The watcher
-subscribes in-process (`schema.subscribe`) and every result is JSON-encoded as the WebSocket would
-send it, once with the Redis log in place and once after it expired (the archive answers). Baseline:
-the same events read straight from Redis with XRANGE and JSON-encoded, no GraphQL.
+The run is written as a worker writes it (the Redis log, then the PostgreSQL archive). A watcher
+then replays it end to end — a real API process, a WebSocket client speaking graphql-transport-ws,
+every message parsed — once with the Redis log in place and once after it expired (the archive
+answers); and in-process through the resolver (`schema.subscribe`), to tell the server's share.
+Baseline: the same events read straight from Redis with XRANGE and JSON-encoded, no GraphQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
+
+import httpx
+import websockets
 
 from bench.report import Failed, Figure
 from podrun.accounts.models import User
@@ -29,6 +37,7 @@ from podrun.settings import Settings
 from podrun.streams.log import LogWriter
 
 LINES = 100_000
+BENCH_SECRET = "bench-secret-" + "x" * 40
 # The database the benchmark fills (and drops nothing of: rows are kept small).
 DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/podrun_bench"
 EVENTS = """
@@ -40,6 +49,13 @@ subscription($id: ID!) {
 }
 """
 LIMITS = Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=8 << 20, processes=4)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def _finished_run(container: Container, owner: User) -> uuid.UUID:
@@ -71,14 +87,57 @@ async def _watch(container: Container, owner: User, execution_id: uuid.UUID) -> 
     return time.perf_counter() - started, lines, messages
 
 
+async def _watch_over_websocket(url: str, token: str, execution_id: uuid.UUID) -> tuple[float, int, int]:
+    """Seconds to receive and parse everything over a WebSocket, lines received, messages."""
+    started = time.perf_counter()
+    lines = messages = 0
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_size=None) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        subscribe = {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": EVENTS, "variables": {"id": str(execution_id)}},
+        }
+        await socket.send(json.dumps(subscribe))
+        while True:
+            message = json.loads(await socket.recv())
+            if message["type"] == "complete":
+                break
+            if message["type"] != "next" or message["payload"].get("errors"):
+                raise Failed(f"subscription message: {message}")
+            messages += 1
+            lines += len(message["payload"]["data"]["executionEvents"].get("lines") or [])
+    return time.perf_counter() - started, lines, messages
+
+
 async def run() -> list[Figure]:
     """Replay 100k lines to a late watcher from Redis and from PostgreSQL; baseline: raw XRANGE."""
     settings = Settings(database_url=DATABASE_URL)
     await asyncio.to_thread(migrate, settings)  # alembic runs its own event loop
+    port = free_port()
+    env = {"PODRUN_DATABASE_URL": DATABASE_URL, "PODRUN_JWT_SECRET": BENCH_SECRET}
+    api = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, waited for at the end
+        [sys.executable, "-m", "podrun.cli", "api", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        return await _measure(settings.model_copy(update={"jwt_secret": BENCH_SECRET}), port)
+    finally:
+        api.terminate()
+        api.wait()
+
+
+async def _measure(settings: Settings, port: int) -> list[Figure]:
+    ws_url = f"ws://127.0.0.1:{port}/graphql"
     async with Container.running(settings, "api") as container:
         async with container.users() as users:
             owner = await users.create_user(f"bench-{uuid.uuid4().hex[:12]}@example.com", "password-123")
+            token = users.start_session(owner).access_token
         execution_id = await _finished_run(container, owner)
+        await _until_ready(f"http://127.0.0.1:{port}/readyz")
         key = container.keys.events(execution_id)
         started = time.perf_counter()
         raw = 0
@@ -88,14 +147,32 @@ async def run() -> list[Figure]:
             raw += len(entries)
             cursor = "(" + entries[-1][0].decode()
         raw_s = time.perf_counter() - started
-        redis_s, redis_lines, redis_messages = await _watch(container, owner, execution_id)
+        redis_ws_s, redis_ws_lines, redis_ws_messages = await _watch_over_websocket(ws_url, token, execution_id)
+        redis_s, redis_lines, _ = await _watch(container, owner, execution_id)
         await container.redis.delete(key)
-        archive_s, archive_lines, archive_messages = await _watch(container, owner, execution_id)
-    if (redis_lines, archive_lines) != (LINES, LINES) or raw != LINES + 2:
-        raise Failed(f"lines received: redis {redis_lines}, archive {archive_lines}, raw {raw}")
+        archive_ws_s, archive_ws_lines, archive_ws_messages = await _watch_over_websocket(ws_url, token, execution_id)
+        archive_s, archive_lines, _ = await _watch(container, owner, execution_id)
+    received = {redis_ws_lines, redis_lines, archive_ws_lines, archive_lines}
+    if received != {LINES} or raw != LINES + 2:
+        raise Failed(f"lines received: {received}, raw {raw}")
+    raw_rate = f"{raw / raw_s:,.0f} raw XRANGE + JSON"
     return [
-        Figure("from Redis: lines/s", f"{LINES / redis_s:,.0f}", f"{raw / raw_s:,.0f} raw XRANGE + JSON"),
-        Figure("from Redis: seconds, messages", f"{redis_s:.2f} s, {redis_messages}"),
-        Figure("from PostgreSQL: lines/s", f"{LINES / archive_s:,.0f}"),
-        Figure("from PostgreSQL: seconds, messages", f"{archive_s:.2f} s, {archive_messages}"),
+        Figure("WebSocket, from Redis: lines/s", f"{LINES / redis_ws_s:,.0f}", raw_rate),
+        Figure("WebSocket, from Redis: seconds, messages", f"{redis_ws_s:.2f} s, {redis_ws_messages}"),
+        Figure("WebSocket, from PostgreSQL: lines/s", f"{LINES / archive_ws_s:,.0f}"),
+        Figure("WebSocket, from PostgreSQL: seconds, messages", f"{archive_ws_s:.2f} s, {archive_ws_messages}"),
+        Figure("in-process resolver, from Redis: lines/s", f"{LINES / redis_s:,.0f}"),
+        Figure("in-process resolver, from PostgreSQL: lines/s", f"{LINES / archive_s:,.0f}"),
     ]
+
+
+async def _until_ready(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise Failed(f"the API at {url} did not get ready")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 from uuid import UUID
 
 import strawberry
@@ -329,7 +329,8 @@ class ExecutionSubscription:
                     execution = await _load(container, execution_id)
                     yield StatusChange(seq=group.seq, status=group.status, execution=execution)
                 else:
-                    yield OutputChunk(lines=[_output_line(event) for event in group])
+                    # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
+                    yield OutputChunk(lines=cast("list[OutputLine]", group))
 
 
 def _messages(batch: list[Event]) -> Iterator[StatusEvent | list[LineEvent]]:
@@ -350,10 +351,6 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | list[LineEvent]]:
             yield event
     if lines:
         yield lines
-
-
-def _output_line(event: LineEvent) -> OutputLine:
-    return OutputLine(seq=event.seq, stream=event.stream, text=event.text, at=event.at, partial=event.partial)
 
 
 async def _load(container: Container, execution_id: UUID) -> ExecutionType:

@@ -124,5 +124,22 @@ def _flat_plan(
         leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
         if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
             return None
-        plan.append((response_key, definition.python_name, leaf.serialize, non_null))
+        plan.append((response_key, definition.python_name, _serializer(leaf), non_null))
     return plan
+
+
+def _serializer(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """The leaf type's `serialize`, skipped where the value is already what it would return."""
+    serialize = leaf.serialize
+    exact = {"Int": int, "String": str, "Boolean": bool}.get(leaf.name)
+    if exact is not None:
+        return lambda value: value if type(value) is exact else serialize(value)
+    # Enums and dates repeat from line to line (one stream, one write time): remember the last one.
+    last: list[Any] = [object(), None]
+
+    def remembered(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, serialize(value)
+        return last[1]
+
+    return remembered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from podrun.core.output import Stream
@@ -64,9 +64,15 @@ def to_fields(event: Event) -> dict[str, str]:
     return {"k": "s", "st": event.status.value, "at": at}
 
 
+@lru_cache(maxsize=4096)
+def _moment(epoch_ms: int) -> datetime:
+    # The lines of one write share a timestamp: one object for all of them, made once.
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+
+
 def from_fields(seq: int, fields: dict[bytes, bytes]) -> Event:
     """The event a Redis stream entry holds."""
-    at = datetime.fromtimestamp(int(fields[b"at"]) / 1000, tz=UTC)
+    at = _moment(int(fields[b"at"]))
     if fields[b"k"] == b"l":
         stream = Stream.STDOUT if fields[b"s"] == b"o" else Stream.STDERR
         return LineEvent(seq=seq, stream=stream, text=fields[b"t"].decode(), at=at, partial=bool(fields.get(b"p")))
@@ -81,9 +87,14 @@ def to_json(event: Event) -> dict[str, Any]:
     return {"seq": event.seq, "status": event.status.value, "at": at}
 
 
+@lru_cache(maxsize=4096)
+def _moment_of(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
 def from_json(data: dict[str, Any]) -> Event:
     """The event an archived entry holds."""
-    at = datetime.fromisoformat(data["at"])
+    at = _moment_of(data["at"])
     if "status" in data:
         return StatusEvent(seq=data["seq"], status=ExecutionStatus(data["status"]), at=at)
     return LineEvent(
