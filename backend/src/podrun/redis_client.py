@@ -71,6 +71,11 @@ class Keys:
         return f"{self.prefix}:rate:{action}:{subject}"
 
     @property
+    def queue_wake(self) -> str:
+        """The channel a job's enqueuer publishes on, so an idle worker picks the job up at once."""
+        return f"{self.prefix}:queue:wake"
+
+    @property
     def health(self) -> str:
         """arq's health-check key."""
         return f"{self.prefix}:health"

@@ -73,6 +73,10 @@ class SandboxSettings(BaseModel):
     account: str = "podrun"
     tmp_mib: int = 64
     file_size_mib: int = 16
+    # Sandboxes kept started and waiting for a run, per runtime in use (0: every run starts its own).
+    warm_pool_size: int = Field(default=2, ge=0)
+    # A runtime without a run for this long has its warm sandboxes stopped.
+    warm_pool_idle_s: float = Field(default=300.0, gt=0)
 
 
 class KubernetesSettings(BaseModel):

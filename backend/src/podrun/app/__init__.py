@@ -22,6 +22,7 @@ from podrun.container import Container
 from podrun.core.errors import Unauthenticated
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
+from podrun.graphql.snapshots import StatusSnapshots
 from podrun.logging import configure_logging
 from podrun.settings import Settings, get_settings
 
@@ -37,8 +38,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.container = container
             yield
 
+    snapshots: StatusSnapshots[Any] = StatusSnapshots()
+
     async def context_getter(state: State) -> Context:
-        return Context(container=state.container)
+        return Context(container=state.container, snapshots=snapshots)
 
     base = make_graphql_controller(
         schema,

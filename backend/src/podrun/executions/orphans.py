@@ -51,6 +51,7 @@ async def recover_orphan(executions: ExecutionService, runner: Runner, execution
         _job_id=f"{execution.id}:reattach:{execution.worker_id}",
     )
     if job is not None:
+        await executions.wake_workers()
         log.warning("orphaned execution handed over", execution_id=str(execution.id), worker_id=execution.worker_id)
 
 

@@ -16,6 +16,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from podrun.accounts.models import Role, User
 from podrun.core.errors import BadUserInput, Conflict, NotFound, RateLimited
@@ -99,7 +100,8 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             status=ExecutionStatus.QUEUED,
         )
         try:
-            execution = await self.create(execution, auto_commit=True)
+            # Every column has its value in Python already: no read back after the insert.
+            execution = await self.create(execution, auto_commit=True, auto_refresh=False)
         except IntegrityError:
             await self.repository.session.rollback()
             if request.idempotency_key is not None and (existing := await self._by_idempotency_key(owner, request)):
@@ -111,7 +113,8 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
             log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
         log.info("execution submitted", execution_id=str(execution.id), runtime=runtime.id)
-        return await self.get(execution.id)
+        set_committed_value(execution, "owner", owner)
+        return execution
 
     async def _check_quota(self, owner: User) -> None:
         """RATE_LIMITED when the user has too many runs in progress or submits too fast."""
@@ -234,6 +237,11 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
     async def enqueue(self, execution_id: UUID) -> None:
         """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id."""
         await self.redis.enqueue_job("run_execution", str(execution_id), _job_id=str(execution_id))
+        await self.wake_workers()
+
+    async def wake_workers(self) -> None:
+        """Tell idle workers a job is waiting (they poll as well: a wake that is lost only delays the pickup)."""
+        await self.redis.publish(self.keys.queue_wake, "")
 
     async def send_control(self, execution_id: UUID, message: dict[str, str]) -> None:
         """Append a command for the worker holding the run; it reads them in order."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import field
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from podrun.accounts.models import User
 from podrun.container import Container
 from podrun.core.errors import Unauthenticated
+from podrun.graphql.snapshots import StatusSnapshots
 
 BEARER = "bearer "
 
@@ -18,6 +20,8 @@ class Context(BaseContext, kw_only=True):
     """Per HTTP request, or per WebSocket connection (then the user is set from `connection_init`)."""
 
     container: Container
+    # Shared by every connection of the process (the app passes its one); a fresh one serves alone.
+    snapshots: StatusSnapshots[Any] = field(default_factory=StatusSnapshots)
     connection_params: dict[str, Any] | None = None
     authenticated: bool = False
     current_user: User | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Annotated, cast
 from uuid import UUID
 
@@ -326,7 +327,8 @@ class ExecutionSubscription:
         async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
             for group in _messages(batch):
                 if isinstance(group, StatusEvent):
-                    execution = await _load(container, execution_id)
+                    load = partial(_load, container, execution_id)
+                    execution = await info.context.snapshots.get(execution_id, group.seq, load)
                     yield StatusChange(seq=group.seq, status=group.status, execution=execution)
                 else:
                     # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.

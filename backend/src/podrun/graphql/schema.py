@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 
 from podrun.graphql.accounts import AccountMutation, AccountQuery
 from podrun.graphql.errors import ErrorCodes
@@ -29,6 +30,7 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    extensions=[ErrorCodes],
+    # Clients send the same few documents over and over: parse and validate each once (bounded LRU caches).
+    extensions=[ErrorCodes, ParserCache, ValidationCache],
     execution_context_class=FlatObjectsExecutionContext,
 )

@@ -123,6 +123,14 @@ class Runner(Protocol):
         """Remove whatever a sandbox of this name left behind (after a crashed worker). Idempotent."""
         ...
 
+    async def open(self) -> None:
+        """Get ready for runs (a worker calls this once at start-up: the local runner warms sandboxes)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop what `open` started."""
+        ...
+
 
 @runtime_checkable
 class DurableRunner(Runner, Protocol):

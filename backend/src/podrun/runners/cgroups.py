@@ -158,6 +158,14 @@ class Cgroups:
         cgroup.create(memory_bytes=memory_bytes, max_pids=max_pids)
         return cgroup
 
+    def remove_empty(self, prefix: str) -> None:
+        """Remove the empty sandbox cgroups whose name starts with `prefix` (left by a worker that died)."""
+        for parent in self.parents.values():
+            for directory in parent.glob(f"{prefix}*"):
+                # rmdir fails for a cgroup that still has processes: a live worker's sandboxes stay.
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
     def remove(self, name: str) -> None:
         """Kill whatever runs in the sandbox cgroup `name` and remove it. Idempotent."""
         if self.version is not None:
@@ -202,6 +210,11 @@ class SandboxCgroup:
         """Move a process into the cgroup (in every hierarchy)."""
         for directory in self.dirs.values():
             (directory / "cgroup.procs").write_text(str(pid))
+
+    def take_processes(self, other: SandboxCgroup) -> None:
+        """Move every process of `other` into this cgroup (their usage so far stays counted in `other`)."""
+        for pid in sorted(other.pids()):
+            self.add(pid)
 
     def pids(self) -> set[int]:
         """Every process currently in the cgroup."""

@@ -5,6 +5,12 @@ It is stdlib-only and runs on every interpreter a runner offers (Python >= 3.10)
 other runner frames from stdin: how the Kubernetes runner hands it over). It keeps stdout and
 stderr apart, forwards input, applies rlimits and reports how the script ended. It is the sandbox's
 PID 1, so the script cannot signal it, and it reaps the processes the script leaves behind.
+
+Before it says ready, the harness forks the process that will become the script: an interpreter
+already started, waiting for its limits. The header then costs a pipe write instead of a second
+interpreter start, which is what makes a warm sandbox answer in milliseconds. The fork happens
+before anything of the run is known, and the script process drops every descriptor but its own
+three pipes before the script's first line runs.
 Its own stdin and stdout carry line-based text frames (on Kubernetes its stdout is the pod's only
 log stream), one frame per line, a tag, a space, a payload:
 
@@ -28,21 +34,26 @@ Malformed runner frames end the run with an `error` in the X frame.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
+import builtins
 import contextlib
 import ctypes
 import errno
+import gc
+import io
 import json
 import os
 import resource
 import selectors
 import signal
-import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass
-from typing import Any
+from importlib.machinery import SourceFileLoader
+from typing import Any, NoReturn
 
 PROTOCOL_VERSION = 1
 # The sandbox's /tmp is its own private tmpfs.
@@ -54,8 +65,13 @@ MAX_FRAME_BYTES = 16 * 1024 * 1024
 # After the script exits, how long background processes that still hold its pipes may keep writing.
 DRAIN_AFTER_EXIT_S = 0.2
 PR_SET_DUMPABLE = 4
-# The script inherits the harness's environment, which the runner set up from scratch.
+# The script inherits the harness's environment, which the runner set up from scratch, and runs
+# as under `python -u`, without writing bytecode.
 CHILD_ENV_OVERRIDES = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+# How a script that ends by an uncaught exception exits, as the interpreter would.
+UNCAUGHT_EXIT_CODE = 1
+# Where the waiting script process keeps the pipe its limits arrive on.
+GO_FD = 3
 
 
 class FrameError(ValueError):
@@ -228,6 +244,176 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+class ScriptProcess:
+    """The process that becomes the script, forked while the harness waits for its header.
+
+    Until `start` it waits on a pipe; `start` hands it the limits and it runs /tmp/main.py as
+    `__main__`, with the three pipes the harness pumps as its stdin, stdout and stderr.
+    """
+
+    def __init__(self) -> None:
+        stdin_read, self.stdin = os.pipe()
+        self.stdout, stdout_write = os.pipe()
+        self.stderr, stderr_write = os.pipe()
+        go_read, self.go = os.pipe()
+        self.returncode: int | None = None
+        self.stdin_closed = False
+        self.pid = os.fork()
+        if self.pid == 0:
+            for fd in (self.stdin, self.stdout, self.stderr, self.go):
+                os.close(fd)
+            _become_script(go_read, stdin_read, stdout_write, stderr_write)
+        for fd in (stdin_read, stdout_write, stderr_write, go_read):
+            os.close(fd)
+
+    def start(self, header: Header) -> None:
+        """Let the waiting process run the script under the header's limits."""
+        limits = {
+            "cpu_time_ms": header.cpu_time_ms,
+            "memory_bytes": header.memory_bytes,
+            "processes": header.processes,
+            "file_size_bytes": header.file_size_bytes,
+        }
+        try:
+            _write_all(self.go, json.dumps(limits).encode("ascii"))
+        finally:
+            os.close(self.go)
+            self.go = -1
+
+    def close_stdin(self) -> None:
+        """EOF on the script's stdin."""
+        if not self.stdin_closed:
+            os.close(self.stdin)
+            self.stdin_closed = True
+
+    def wait(self) -> int:
+        """Reap the script process: its exit status, negative for a signal (as subprocess reports it)."""
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def close(self) -> None:
+        """Close the harness's ends of the pipes."""
+        for fd in (self.stdout, self.stderr, self.go):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.close_stdin()
+
+
+def _become_script(go: int, stdin: int, stdout: int, stderr: int) -> NoReturn:
+    """The forked process: wait for the limits, then turn into the script (never returns into the harness)."""
+    os.setsid()  # its own session and process group, which the harness kills as a whole
+    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2), (go, GO_FD)):
+        os.dup2(fd, target)
+    # Nothing of the harness stays reachable, not even while waiting: its frame pipes, the header.
+    os.closerange(GO_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    request = b""
+    while chunk := os.read(GO_FD, READ_CHUNK):
+        request += chunk
+    os.close(GO_FD)
+    if not request:
+        os._exit(0)  # the harness never started the script
+    _apply_limits(json.loads(request))
+    os.chdir(SANDBOX_TMP)
+    os.environ.update(CHILD_ENV_OVERRIDES)
+    sys.dont_write_bytecode = True
+    _unbuffered_std_streams()
+    sys.argv = [SCRIPT_PATH]
+    sys.orig_argv = [sys.executable, "-u", SCRIPT_PATH]
+    sys.path.insert(0, SANDBOX_TMP)
+    interrupted = False
+    try:
+        status = _run_as_main(SCRIPT_PATH)
+    except SystemExit as exc:
+        status = _exit_status(exc)
+    except KeyboardInterrupt:
+        status, interrupted = UNCAUGHT_EXIT_CODE, True
+    _exit(status, interrupted=interrupted)
+
+
+def _unbuffered_std_streams() -> None:
+    # What `python -u` gives a script: unbuffered stdout and stderr, in the interpreter's encodings.
+    def wrap(fd: int, stream: io.TextIOWrapper, *, write: bool) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, "w" if write else "r", closefd=False)
+        return io.TextIOWrapper(
+            raw if write else io.BufferedReader(raw),
+            encoding=stream.encoding,
+            errors=stream.errors,
+            newline="\n" if write else None,
+            write_through=write,
+        )
+
+    sys.stdin = sys.__stdin__ = wrap(0, sys.__stdin__, write=False)  # type: ignore[misc, arg-type]
+    sys.stdout = sys.__stdout__ = wrap(1, sys.__stdout__, write=True)  # type: ignore[misc, arg-type]
+    sys.stderr = sys.__stderr__ = wrap(2, sys.__stderr__, write=True)  # type: ignore[misc, arg-type]
+
+
+def _run_as_main(path: str) -> int:
+    """Run the script as `__main__` the way `python path` would; an uncaught exception is printed without our frames."""
+    module = types.ModuleType("__main__")
+    module.__dict__.update(
+        __file__=path,
+        __cached__=None,
+        __builtins__=builtins,
+        __loader__=SourceFileLoader("__main__", path),
+    )
+    sys.modules["__main__"] = module
+    try:
+        with open(path, "rb") as source:
+            code = compile(source.read(), path, "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102 - running the user's script is the point
+    except SystemExit:
+        raise
+    except BaseException as exc:  # the interpreter's own top level, reproduced
+        traceback = exc.__traceback__
+        while traceback is not None and traceback.tb_frame.f_code.co_filename != path:
+            traceback = traceback.tb_next
+        sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
+        if isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        return UNCAUGHT_EXIT_CODE
+    return 0
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The status `raise SystemExit(code)` ends a process with, as the interpreter computes it."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    with contextlib.suppress(Exception):
+        print(exc.code, file=sys.stderr)
+    return UNCAUGHT_EXIT_CODE
+
+
+def _exit(status: int, *, interrupted: bool) -> NoReturn:
+    """End the script process as the interpreter would, minus tearing down the heap it shares with the harness.
+
+    A full interpreter shutdown in a forked process writes to every page it inherited (reference
+    counts, GC headers), which costs more than the script of a typical run. What a script can
+    notice is kept: its non-daemon threads are waited for, its atexit handlers run, and its own
+    objects are released (so files it left open are flushed and closed).
+    """
+    threading = sys.modules.get("threading")
+    with contextlib.suppress(Exception):
+        if threading is not None:
+            threading._shutdown()  # what Py_Finalize calls
+    atexit._run_exitfuncs()
+    with contextlib.suppress(Exception):
+        sys.modules["__main__"].__dict__.clear()
+        gc.collect()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if interrupted:
+        # After an uncaught KeyboardInterrupt the interpreter ends by SIGINT, so a shell sees it.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(status)
+
+
 class Harness:
     """One run: read the header, start the script, pump bytes until it ends."""
 
@@ -246,7 +432,7 @@ class Harness:
         self.selector = selectors.DefaultSelector()
         self.control_buffer = b""
         self.control_open = True
-        self.child: subprocess.Popen[bytes] | None = None
+        self.child: ScriptProcess | None = None
         self.pending_stdin = bytearray()
         self.stdin_eof_requested = False
         self.stdin_watched = False
@@ -274,8 +460,9 @@ class Harness:
             raise FrameError("first frame is not a header")
         return Header.from_json(parse_json_payload(payload))
 
-    def run(self) -> int:
-        """Run the whole protocol; returns the harness's own exit status."""
+    def run(self, child: ScriptProcess) -> int:
+        """Run the whole protocol with the waiting script process; returns the harness's own exit status."""
+        self.child = child
         started = time.monotonic()
         self.emit("R", {"protocol": PROTOCOL_VERSION, "pid": os.getpid()})
         exit_code: int | None = None
@@ -295,6 +482,8 @@ class Harness:
             self.error = f"could not run the script: {errno.errorcode.get(exc.errno or 0, 'error')}"
         finally:
             self.kill_child()
+            if self.child is not None:
+                self.child.close()
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.emit(
             "X",
@@ -316,21 +505,10 @@ class Harness:
             _write_all(fd, header.script.encode("utf-8", "surrogatepass"))
         finally:
             os.close(fd)
-        self.child = subprocess.Popen(  # noqa: S603 - argv list, our own interpreter
-            [sys.executable, "-u", SCRIPT_PATH],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **CHILD_ENV_OVERRIDES},
-            cwd=SANDBOX_TMP,
-            start_new_session=True,
-            preexec_fn=lambda: _apply_limits(header),  # noqa: PLW1509 - the harness is single-threaded
-        )
-        assert self.child.stdin is not None
-        assert self.child.stdout is not None
-        assert self.child.stderr is not None
-        streams = {self.child.stdout.fileno(): "O", self.child.stderr.fileno(): "E"}
-        for fd in (*streams, self.child.stdin.fileno()):
+        assert self.child is not None
+        self.child.start(header)
+        streams = {self.child.stdout: "O", self.child.stderr: "E"}
+        for fd in (*streams, self.child.stdin):
             os.set_blocking(fd, False)
         for fd in streams:
             self.selector.register(fd, selectors.EVENT_READ, "output")
@@ -409,9 +587,9 @@ class Harness:
 
     def flush_stdin(self) -> None:
         """Write what we can to the script's stdin without blocking; close it once asked to."""
-        if self.child is None or self.child.stdin is None or self.child.stdin.closed:
+        if self.child is None or self.child.stdin_closed:
             return
-        fd = self.child.stdin.fileno()
+        fd = self.child.stdin
         try:
             while self.pending_stdin:
                 written = os.write(fd, self.pending_stdin)
@@ -425,7 +603,7 @@ class Harness:
             self.stdin_eof_requested = True
         self.watch_stdin(fd, watch=False)
         if self.stdin_eof_requested:
-            self.child.stdin.close()
+            self.child.close_stdin()
 
     def watch_stdin(self, fd: int, *, watch: bool) -> None:
         """Poll the script's stdin for writability only while input is waiting."""
@@ -472,18 +650,17 @@ class Harness:
             os.killpg(self.child.pid, signal.SIGKILL)
 
 
-def _apply_limits(header: Header) -> None:
-    # Runs in the forked child before exec. RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a
-    # second later at the hard limit.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # ignored by the harness as PID 1, not by the script
-    cpu_s = max(1, -(-header.cpu_time_ms // 1000))
+def _apply_limits(limits: dict[str, Any]) -> None:
+    # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later at the hard limit.
+    cpu_s = max(1, -(-int(limits["cpu_time_ms"]) // 1000))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-    if header.memory_bytes is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (header.memory_bytes, header.memory_bytes))
-    if header.processes is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (header.processes, header.processes))
-    if header.file_size_bytes is not None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (header.file_size_bytes, header.file_size_bytes))
+    for name, limit in (
+        ("memory_bytes", resource.RLIMIT_AS),
+        ("processes", resource.RLIMIT_NPROC),
+        ("file_size_bytes", resource.RLIMIT_FSIZE),
+    ):
+        if limits.get(name) is not None:
+            resource.setrlimit(limit, (int(limits[name]), int(limits[name])))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -516,8 +693,12 @@ def main(argv: list[str]) -> int:
     if argv and (len(argv) != 2 or argv[0] != "--header"):
         sys.stderr.write("usage: harness.py [--header FILE]\n")
         return 2
+    # Forked first, so the script process inherits nothing the harness learns later; the harness's
+    # objects are frozen first, so the script's garbage collections never touch (and copy) their pages.
+    gc.freeze()
+    child = ScriptProcess()
     _make_undumpable()
-    return Harness(child_exits=_watch_child_exits(), header_file=argv[1] if argv else None).run()
+    return Harness(child_exits=_watch_child_exits(), header_file=argv[1] if argv else None).run(child)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 One run is: create the sandbox's cgroup, start `bwrap ... python -I harness.py` as a uid of its own,
 wait for the harness's ready frame, move the sandbox's processes into the cgroup, send the header
-(script, stdin, limits), then read frames from the harness's stdout until its exit frame. The split
-between "start a harness" and "send it the header" is where a pool of warm sandboxes would go.
+(script, stdin, limits), then read frames from the harness's stdout until its exit frame. A warm
+pool (warm_pool.py) does everything up to the header ahead of time; a run then takes a waiting
+sandbox, sets its cgroup's limits to the run's, and sends the header.
 
 Nothing of the worker reaches the sandbox: bubblewrap starts with an environment built here (it
 becomes the sandbox's PID 1, whose environment a script can read), its options come from a memory
@@ -18,6 +19,7 @@ import contextlib
 import os
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -40,6 +42,7 @@ from podrun.runners.base import (
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
 from podrun.runners.sandbox_users import SandboxUsers
+from podrun.runners.warm_pool import WarmPool
 from podrun.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -58,6 +61,11 @@ CPU_POLL_S = 0.1
 PLATFORM_STDERR_KEEP = 4096
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+
+# Where the host does not say how much memory is available, the pool does not hold back.
+UNKNOWN_MEMORY = 1 << 62
+# Warm sandboxes keep the cgroup they were started in, named with this prefix and an id of their own.
+WARM_PREFIX = "warm-"
 
 START_FAILED = "The sandbox could not be started."
 ENDED_UNEXPECTEDLY = "The sandbox ended unexpectedly."
@@ -93,6 +101,14 @@ class LocalRunner:
         return HARNESS_SOURCE_PATH.read_bytes()
 
     @cached_property
+    def pool(self) -> WarmPool[LocalSandbox]:
+        """Sandboxes started ahead of their runs."""
+        sandbox = self.settings.sandbox
+        return WarmPool(
+            sandbox.warm_pool_size, sandbox.warm_pool_idle_s, self.launch_warm, may_grow=self.memory_to_spare
+        )
+
+    @cached_property
     def cgroups(self) -> Cgroups:
         """The cgroup hierarchy sandboxes go into, detected once."""
         cgroups = Cgroups.detect()
@@ -118,28 +134,33 @@ class LocalRunner:
         """How limits are enforced on this host."""
         return ", ".join(("bubblewrap namespaces", seccomp.describe(), self.users.describe(), self.cgroups.describe()))
 
+    async def open(self) -> None:
+        """Warm the default runtime's sandboxes; other runtimes warm on their first run."""
+        await asyncio.to_thread(self.cgroups.remove_empty, WARM_PREFIX)
+        default = next((runtime.id for runtime in self.runtimes() if runtime.default), None)
+        if default is not None:
+            self.pool.warm(default)
+
+    async def close(self) -> None:
+        """Stop the warm sandboxes."""
+        await self.pool.close()
+
     async def start(self, spec: SandboxSpec) -> LocalSandbox | FailedSandbox:
-        """Start a fresh sandbox named `spec.name`, replacing whatever an earlier attempt left."""
+        """Start the run in a warm sandbox, or in a fresh one named `spec.name` (replacing an earlier attempt's)."""
         interpreter = self.interpreters.get(spec.runtime_id)
         if interpreter is None:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
         await self.cleanup(spec.name)
         limits = spec.limits
-        try:
-            cgroup = await asyncio.to_thread(
-                self.cgroups.create,
-                spec.name,
-                memory_bytes=limits.memory_mib * 1024 * 1024,
-                max_pids=limits.processes + PLATFORM_PROCESSES,
-            )
-        except OSError as exc:
-            log.exception("sandbox cgroup not created", sandbox=spec.name, error=type(exc).__name__)
-            await self.cleanup(spec.name)
-            return FailedSandbox(START_FAILED)
-        sandbox = await self.launch(spec.name, interpreter, cgroup)
+        began = time.monotonic()
+        warm = self.pool.take(spec.runtime_id)
+        if warm is not None and not await self.claim(warm, spec.name, limits):
+            await warm.discard()
+            warm = None
+        sandbox = warm or await self.launch_cold(spec.name, interpreter, limits)
         if isinstance(sandbox, FailedSandbox):
-            await self.cleanup(spec.name)
             return sandbox
+        cgroup = sandbox.cgroup
         header = harness.Header(
             script=spec.script,
             stdin=spec.stdin or b"",
@@ -151,7 +172,61 @@ class LocalRunner:
             file_size_bytes=self.settings.sandbox.file_size_mib * 1024 * 1024,
         )
         await sandbox.begin(header, limits)
+        log.info(
+            "sandbox started", sandbox=spec.name, warm=warm is not None, ms=round((time.monotonic() - began) * 1000, 1)
+        )
         return sandbox
+
+    async def claim(self, sandbox: LocalSandbox, name: str, limits: Limits) -> bool:
+        """Make a warm sandbox the run `name`'s: it moves into a cgroup named after the run, with the run's limits.
+
+        The fresh cgroup also gives the run usage figures of its own, free of the wait.
+        """
+        try:
+            cgroup = await asyncio.to_thread(
+                self.cgroups.create,
+                name,
+                memory_bytes=limits.memory_mib * 1024 * 1024,
+                max_pids=limits.processes + PLATFORM_PROCESSES,
+            )
+            if cgroup is not None:
+                await asyncio.to_thread(sandbox.move_to, cgroup)
+        except OSError as exc:
+            log.exception("warm sandbox not claimed", sandbox=name, error=type(exc).__name__)
+            await self.cleanup(name)
+            return False
+        sandbox.name = name
+        sandbox.warm = True
+        return True
+
+    async def launch_cold(self, name: str, interpreter: Interpreter, limits: Limits) -> LocalSandbox | FailedSandbox:
+        """A sandbox started for one run, in a cgroup named after it."""
+        try:
+            cgroup = await asyncio.to_thread(
+                self.cgroups.create,
+                name,
+                memory_bytes=limits.memory_mib * 1024 * 1024,
+                max_pids=limits.processes + PLATFORM_PROCESSES,
+            )
+        except OSError as exc:
+            log.exception("sandbox cgroup not created", sandbox=name, error=type(exc).__name__)
+            await self.cleanup(name)
+            return FailedSandbox(START_FAILED)
+        sandbox = await self.launch(name, interpreter, cgroup)
+        if isinstance(sandbox, FailedSandbox):
+            await self.cleanup(name)
+        return sandbox
+
+    async def launch_warm(self, runtime_id: str) -> LocalSandbox | None:
+        """A sandbox for the pool, under the largest limits until a run claims it."""
+        name = f"{WARM_PREFIX}{uuid.uuid4().hex}"
+        maximum = self.settings.limits.maximum
+        sandbox = await self.launch_cold(name, self.interpreters[runtime_id], maximum)
+        return sandbox if isinstance(sandbox, LocalSandbox) else None
+
+    def memory_to_spare(self) -> bool:
+        """Whether the host could still give one more run its largest memory limit (else the pool waits)."""
+        return _available_memory_bytes() >= self.settings.limits.maximum.memory_mib * 1024 * 1024
 
     async def launch(
         self, name: str, interpreter: Interpreter, cgroup: SandboxCgroup | None
@@ -269,6 +344,15 @@ class SandboxLayout:
     env: dict[str, str]
 
 
+def _available_memory_bytes() -> int:
+    """The host's MemAvailable (what could be allocated without swapping)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return UNKNOWN_MEMORY
+
+
 def _memory_file(name: str, data: bytes) -> int:
     """An anonymous in-memory file holding `data`, positioned at its start, for a child to read."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC)
@@ -303,6 +387,9 @@ class LocalSandbox:
         self.stdin_closed = False
         self.output_done = False
         self.watchdog: asyncio.Task[None] | None = None
+        self.discarded = False
+        # Whether it was started ahead of its run (by the warm pool).
+        self.warm = False
         self.stderr_reader = asyncio.create_task(self._read_platform_stderr())
 
     async def wait_ready(self) -> bool:
@@ -318,14 +405,34 @@ class LocalSandbox:
             log.error("sandbox harness not ready", sandbox=self.name, error="unexpected frame")
             return False
         if self.cgroup is not None:
-            # Nothing in the sandbox forks until the header arrives, so this tree is complete.
+            # Nothing in the sandbox forks after the ready frame until the header arrives, so this tree is complete.
             try:
-                for pid in _process_tree(self.process.pid):
-                    self.cgroup.add(pid)
+                await asyncio.to_thread(self._place_in_cgroup, self.cgroup)
             except OSError as exc:
                 log.exception("sandbox not placed in its cgroup", sandbox=self.name, error=type(exc).__name__)
                 return False
         return True
+
+    def _place_in_cgroup(self, cgroup: SandboxCgroup) -> None:
+        for pid in _process_tree(self.process.pid):
+            cgroup.add(pid)
+
+    def waiting(self) -> bool:
+        """Whether this (warm) sandbox is up and has not been given a run."""
+        return self.limits is None and not self.killed and self.process.returncode is None
+
+    def move_to(self, cgroup: SandboxCgroup) -> None:
+        """Move every process of this (waiting) sandbox into `cgroup`, and remove the cgroup it leaves."""
+        previous, self.cgroup = self.cgroup, cgroup
+        if previous is not None:
+            cgroup.take_processes(previous)
+            previous.remove()
+
+    async def discard(self) -> None:
+        """Stop a sandbox that will not run anything, and release what it holds."""
+        self.discarded = True
+        await self.kill()
+        await self.wait()
 
     async def begin(self, header: harness.Header, limits: Limits) -> None:
         """Send the header: the script starts now, and so do the wall-time and CPU watchdogs."""
@@ -433,7 +540,8 @@ class LocalSandbox:
             error = error or START_FAILED
         if unexpected_end and limit is None:
             error = error or ENDED_UNEXPECTEDLY
-        if self.exit is None and self.killed and self.limit_hit is None and self.platform_error is None:
+        quietly_killed = self.exit is None and self.killed and self.limit_hit is None and self.platform_error is None
+        if quietly_killed and not self.discarded:
             log.info("sandbox killed", sandbox=self.name)
         if self.exit is not None:
             return SandboxResult(self.exit.exit_code, self.exit.signal, limit, usage, error)
@@ -477,6 +585,21 @@ class LocalSandbox:
 
 def _process_tree(root: int) -> list[int]:
     """`root` and all its descendants, parents before children."""
+    if not Path(f"/proc/{root}/task/{root}/children").exists():
+        return _process_tree_by_scan(root)  # a kernel without CONFIG_PROC_CHILDREN
+    tree = [root]
+    for pid in tree:
+        try:
+            # Each thread's own children; the sandbox's processes are single-threaded, but be exact anyway.
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            tree.extend(int(child) for task in tasks for child in (task / "children").read_text().split())
+        except FileNotFoundError:
+            continue  # it has just exited
+    return tree
+
+
+def _process_tree_by_scan(root: int) -> list[int]:
+    """`_process_tree` from every process's parent in /proc (slower)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -25,13 +25,27 @@ log = structlog.get_logger(__name__)
 JOB_TIMEOUT_MARGIN_S = 60
 OUTAGE_FIRST_DELAY_S = 0.2
 OUTAGE_MAX_DELAY_S = 2.0
+# Without a wake (one lost while Redis was away, say), the queue is still read this often.
+FALLBACK_POLL_S = 1.0
+WAKE_READ_TIMEOUT_S = 1.0
 
 
-class RedisTolerantWorker(Worker):
-    """arq's worker, riding out Redis outages: a poll that fails is tried again after a pause instead of
-    ending the process, and jobs already running go on (their runs do not need Redis to progress)."""
+class PodrunWorker(Worker):
+    """arq's worker, woken instead of polling, and riding out Redis outages.
 
-    outage_delay_s = OUTAGE_FIRST_DELAY_S
+    arq reads the queue every `poll_delay`, which puts up to that long between a submission and its
+    start. Here the queue is read again as soon as an enqueuer publishes on the wake channel or a
+    job ends and frees a slot, and otherwise every FALLBACK_POLL_S. A poll that fails is tried again
+    after a pause instead of ending the process, and jobs already running go on (their runs do not
+    need Redis to progress).
+    """
+
+    def __init__(self, *, wake_channel: str, **kwargs: Any) -> None:
+        super().__init__(poll_delay=0, **kwargs)
+        self.wake_channel = wake_channel
+        self.wake = asyncio.Event()
+        self.listener: asyncio.Task[None] | None = None
+        self.outage_delay_s = OUTAGE_FIRST_DELAY_S
 
     async def _poll_iteration(self) -> None:
         try:
@@ -41,8 +55,42 @@ class RedisTolerantWorker(Worker):
             await self._recount_slots()
             await asyncio.sleep(self.outage_delay_s)
             self.outage_delay_s = min(self.outage_delay_s * 2, OUTAGE_MAX_DELAY_S)
-        else:
-            self.outage_delay_s = OUTAGE_FIRST_DELAY_S
+            return
+        self.outage_delay_s = OUTAGE_FIRST_DELAY_S
+        await self._wait_for_work()
+
+    async def _wait_for_work(self) -> None:
+        if self.listener is None:
+            self.listener = asyncio.create_task(self._listen(), name="queue-wake")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), FALLBACK_POLL_S)
+        # Whatever was enqueued before this point is in the queue the next iteration reads.
+        self.wake.clear()
+
+    async def _listen(self) -> None:
+        """Set `wake` for every message on the wake channel, resubscribing after a Redis outage."""
+        while True:
+            try:
+                async with self.pool.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.wake_channel)
+                    self.wake.set()  # what was published while we were not listening
+                    while True:
+                        if await pubsub.get_message(timeout=WAKE_READ_TIMEOUT_S) is not None:
+                            self.wake.set()
+            except (RedisError, OSError):
+                await asyncio.sleep(OUTAGE_MAX_DELAY_S)
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        self.wake.set()  # a slot is free: a job waiting in the queue can start now
+
+    async def close(self) -> None:
+        """Stop listening for wakes, then close as arq does."""
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listener
+        await super().close()
 
     async def _recount_slots(self) -> None:
         # arq counts a job (and takes a semaphore slot) before its Redis calls; a call that failed
@@ -65,6 +113,8 @@ def create_worker(settings: Settings) -> Worker:
         await beat(worker)
         resources.push_async_callback(container.heartbeats.stop, worker.worker_id)
         ctx["podrun"] = worker
+        await container.runner.open()
+        resources.push_async_callback(container.runner.close)
         watchdog = asyncio.create_task(keep_watch(worker), name="watchdog")
         resources.push_async_callback(_stop, watchdog)  # stops first: no beat after the heartbeat is gone
         log.info("worker started", worker_id=worker.worker_id, isolation=container.runner.isolation())
@@ -73,7 +123,8 @@ def create_worker(settings: Settings) -> Worker:
         await resources.aclose()
         log.info("worker stopped")
 
-    return RedisTolerantWorker(
+    return PodrunWorker(
+        wake_channel=keys.queue_wake,
         functions=[func(run_execution, name="run_execution", max_tries=3)],  # type: ignore[arg-type]
         redis_settings=redis_settings(settings),
         queue_name=keys.queue,
@@ -83,7 +134,6 @@ def create_worker(settings: Settings) -> Worker:
         job_timeout=settings.limits.maximum.wall_time_ms // 1000 + JOB_TIMEOUT_MARGIN_S,
         job_completion_wait=settings.worker.shutdown_grace_s,
         keep_result=60,
-        poll_delay=0.1,
         on_startup=startup,
         on_shutdown=shutdown,
     )

