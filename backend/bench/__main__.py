@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from bench import catchup, fanout, lines, sandbox
+from bench import catchup, fanout, lines, pod, sandbox
 from bench.report import Failed, print_table
 
 
@@ -21,6 +21,7 @@ async def main() -> int:
         ("sandbox: print('hi'), 10 runs", sandbox.run),
         ("lines: LineAssembler on 50 MB of mixed output", lines.run),
         ("catch-up: a late watcher of a finished run with 100,000 lines", catchup.run),
+        ("pod: print('hi') in a pod of the local Kubernetes 1.20, 10 runs", pod.run),
     ]
     for title, benchmark in benchmarks:
         started = time.perf_counter()

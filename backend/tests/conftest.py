@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from _pytest.terminal import TerminalReporter
+
 # Set before anything imports podrun.settings; subprocesses (API, worker) inherit these.
 TEST_ENV = {
     "PODRUN_DATABASE_URL": os.environ.get(
@@ -20,3 +23,32 @@ TEST_ENV = {
     "PODRUN_WORKER__SHUTDOWN_GRACE_S": "5",
 }
 os.environ.update(TEST_ENV)
+
+pytest_plugins = ["tests.kubernetes_local.fixtures"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the local Kubernetes cluster `real_kubernetes` (the suite of `test:kubernetes`)."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_real = params is not None and (
+            params.params.get("runner") == "kubernetes" or params.params.get("kubernetes") == "real"
+        )
+        if on_real or "local_kubernetes" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_kubernetes)
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    """Say it loudly at the end when the tests on a real Kubernetes did not run."""
+    from tests.kubernetes_local.fixtures import NOT_TESTED
+
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and NOT_TESTED in report.longrepr[2]
+    ]
+    if skipped:
+        reason = skipped[0].longrepr[2].removeprefix("Skipped: ").removeprefix(f"{NOT_TESTED}: ")
+        terminalreporter.section(NOT_TESTED, sep="!", red=True, bold=True)
+        terminalreporter.line(f"{len(skipped)} tests did not run: {reason}", red=True, bold=True)
+        terminalreporter.line("See README.md, 'A real Kubernetes on this machine'.", red=True)

@@ -1,4 +1,9 @@
-"""A real Podrun for end-to-end tests: migrated test database, API and worker processes."""
+"""A real Podrun for end-to-end tests: migrated test database, API and worker processes.
+
+Tests marked `pods` (what a run in a pod must do as well: streaming, stdin, limits, cancel) run with
+both runners: `[local]` (bubblewrap) and `[kubernetes]` (every run a pod of the local Kubernetes 1.20,
+through the one Podrun of tests/kubernetes_local/fixtures.py). The others run with the local runner.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,31 @@ from sqlalchemy.engine import make_url
 from podrun.settings import Settings
 from tests.client import GraphQLClient
 from tests.databases import fresh_database
+from tests.kubernetes_local.fixtures import RealPodrun
 from tests.processes import PodrunProcess, free_port, wait_ready
+
+RUNNERS = ["local", "kubernetes"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "runner" in metafunc.fixturenames:
+        runners = RUNNERS if metafunc.definition.get_closest_marker("pods") else ["local"]
+        metafunc.parametrize("runner", runners, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def runner(request: pytest.FixtureRequest) -> str:
+    """The runner of the session's Podrun: "local" or "kubernetes"."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def settings(runner: str, request: pytest.FixtureRequest) -> Settings:
+    """The settings the session's Podrun runs with."""
+    if runner == "kubernetes":
+        real: RealPodrun = request.getfixturevalue("real_podrun")
+        return real.settings
     return Settings()
 
 
@@ -30,8 +55,14 @@ class RunningPodrun:
 
 
 @pytest.fixture(scope="session")
-def podrun_processes(settings: Settings) -> Iterator[RunningPodrun]:
+def podrun_processes(settings: Settings, runner: str, request: pytest.FixtureRequest) -> Iterator[RunningPodrun]:
     """A running API with one worker, on a fresh database and an empty Redis db."""
+    if runner == "kubernetes":
+        real: RealPodrun = request.getfixturevalue("real_podrun")
+        yield RunningPodrun(
+            url=real.deployment.base_url, api=real.deployment.api, worker=real.deployment.live_workers()[0]
+        )
+        return
     # A test database has a `test` part in its name: podrun_test, or podrun_test_<you> (PODRUN_TEST_DATABASE_URL).
     assert "test" in (make_url(settings.database_url).database or "").split("_"), (
         "tests must never touch the development database"

@@ -43,6 +43,7 @@ async def send_input(client: GraphQLClient, execution_id: str, data: str, eof: b
     return bool(result["sendInput"])
 
 
+@pytest.mark.pods
 async def test_stdin_given_at_submission_is_read_then_eof(alice: GraphQLClient) -> None:
     events = await collect(alice, await submit(alice, READ_UNTIL_EOF, stdin="a\nb\n"))
     assert lines(events) == ["a", "b", "EOF"]
@@ -50,6 +51,7 @@ async def test_stdin_given_at_submission_is_read_then_eof(alice: GraphQLClient) 
     assert_consecutive(events)
 
 
+@pytest.mark.pods
 async def test_interactive_input_reaches_the_script_and_eof_closes_it(alice: GraphQLClient) -> None:
     execution_id = await submit(alice, INTERACTIVE)
     events: list[dict[str, Any]] = []
@@ -84,6 +86,7 @@ async def test_send_input_to_a_finished_run_is_a_conflict(alice: GraphQLClient, 
     assert failure.value.code == "CONFLICT"
 
 
+@pytest.mark.pods
 async def test_cancel_while_running_ends_the_run_within_a_second(alice: GraphQLClient) -> None:
     execution_id = await submit(alice, SLEEPER)
     events: list[dict[str, Any]] = []
@@ -134,6 +137,7 @@ async def test_cancelling_a_finished_run_is_a_conflict(alice: GraphQLClient) -> 
     assert (await execution(alice, execution_id))["status"] == "SUCCEEDED"
 
 
+@pytest.mark.pods
 async def test_cancelling_twice_is_fine(alice: GraphQLClient) -> None:
     execution_id = await submit(alice, SLEEPER)
     await wait_for_status(alice, execution_id, "RUNNING")

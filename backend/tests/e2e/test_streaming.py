@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
+import pytest
 import redis
 
 from podrun.settings import Settings
@@ -13,6 +15,7 @@ from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary
 
 PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(0.5)\nprint('second')\n"
+SEND_INPUT = "mutation($id: ID!, $data: String!) { sendInput(id: $id, data: $data) }"
 LINES_AND_STATUSES = """
 subscription($id: ID!, $after: Int) {
   executionEvents(id: $id, afterSeq: $after) {
@@ -24,15 +27,28 @@ subscription($id: ID!, $after: Int) {
 """
 
 
-async def test_first_line_arrives_before_the_second_is_printed(alice: GraphQLClient) -> None:
-    execution_id = await submit(alice, PRINT_SLEEP_PRINT)
-    arrivals: dict[str, float] = {}
-    events = []
-    async for data in alice.subscribe(EVENTS, {"id": execution_id}):
+async def run_when_followed(client: GraphQLClient, script: str) -> list[tuple[float, dict[str, Any]]]:
+    """Run `script` once the runner follows its output; every event with the time it arrived.
+
+    The script first waits for a line on stdin, sent when the run is RUNNING. Whatever a script prints
+    earlier reaches the worker at once when it starts following (a pod's log is followed from when the
+    kubelet reports the container running, up to a second after it started), like a late joiner's replay.
+    """
+    execution_id = await submit(client, "input()\n" + script)
+    events: list[tuple[float, dict[str, Any]]] = []
+    async for data in client.subscribe(EVENTS, {"id": execution_id}):
         for event in flatten(data["executionEvents"]):
-            events.append(event)
-            if event["kind"] == "line":
-                arrivals[event["text"]] = time.monotonic()
+            events.append((time.monotonic(), event))
+            if event["kind"] == "status" and event["status"] == "RUNNING":
+                await client.execute(SEND_INPUT, {"id": execution_id, "data": "go\n"})
+    return events
+
+
+@pytest.mark.pods
+async def test_first_line_arrives_before_the_second_is_printed(alice: GraphQLClient) -> None:
+    arrived = await run_when_followed(alice, PRINT_SLEEP_PRINT)
+    events = [event for _, event in arrived]
+    arrivals = {event["text"]: at for at, event in arrived if event["kind"] == "line"}
     assert lines(events) == ["first", "second"]
     # The script sleeps 0.5 s between the two prints; a buffered stream would deliver them together.
     assert arrivals["second"] - arrivals["first"] >= 0.4
@@ -42,6 +58,7 @@ async def test_first_line_arrives_before_the_second_is_printed(alice: GraphQLCli
     assert final(events)["exitCode"] == 0
 
 
+@pytest.mark.pods
 async def test_late_join_and_resume_see_every_line_once_in_order(alice: GraphQLClient) -> None:
     script = "import time\nfor i in range(40):\n    print(i)\n    time.sleep(0.02)\n"
     execution_id = await submit(alice, script)
@@ -55,6 +72,7 @@ async def test_late_join_and_resume_see_every_line_once_in_order(alice: GraphQLC
         assert summary(resumed) == summary(events)[after:]
 
 
+@pytest.mark.pods
 async def test_subscribing_after_the_log_expired_replays_from_postgres(
     alice: GraphQLClient, settings: Settings
 ) -> None:
@@ -66,6 +84,7 @@ async def test_subscribing_after_the_log_expired_replays_from_postgres(
     assert summary(await collect(alice, execution_id, after=3)) == summary(live)[3:]
 
 
+@pytest.mark.pods
 async def test_stdout_and_stderr_stay_apart(alice: GraphQLClient) -> None:
     script = "import sys\nprint('out 1')\nprint('err 1', file=sys.stderr)\nprint('out 2')\n"
     events = await collect(alice, await submit(alice, script))
@@ -74,15 +93,16 @@ async def test_stdout_and_stderr_stay_apart(alice: GraphQLClient) -> None:
     assert final(events)["stderr"] == "err 1\n"
 
 
+@pytest.mark.pods
 async def test_partial_line_shows_before_its_newline(alice: GraphQLClient) -> None:
     script = "import sys, time\nsys.stdout.write('Name: ')\nsys.stdout.flush()\ntime.sleep(0.6)\nprint('done')\n"
-    execution_id = await submit(alice, script)
-    events = await collect(alice, execution_id)
+    events = [event for _, event in await run_when_followed(alice, script)]
     texts = [(e["text"], e["partial"]) for e in events if e["kind"] == "line"]
     assert texts == [("Name: ", True), ("done", False)]
     assert final(events)["stdout"] == "Name: done\n"
 
 
+@pytest.mark.pods
 async def test_invalid_utf8_nul_and_long_lines_do_not_break_the_stream(alice: GraphQLClient) -> None:
     script = (
         "import sys\n"
@@ -120,6 +140,7 @@ async def test_websocket_authorization_key_is_case_insensitive(alice: GraphQLCli
     assert lines(events) == ["hi"]
 
 
+@pytest.mark.pods
 async def test_a_3_mib_line_reaches_a_client_with_a_1_mib_message_limit(alice: GraphQLClient) -> None:
     # tests/client.py speaks through the `websockets` library, whose messages may be 1 MiB at most.
     script = "import sys\nsys.stdout.write('x' * (3 * 1024 * 1024) + '\\n')\nprint('after')\n"

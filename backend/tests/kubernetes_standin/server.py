@@ -1,7 +1,8 @@
 """A stand-in Kubernetes API server for exactly the calls Podrun's runner makes.
 
 It speaks the real wire protocol (JSON objects, `Status` errors, watch event streams with
-resourceVersion and 410 Gone, pods/log with follow and RFC 3339 nano timestamps, strategic-merge
+resourceVersion and 410 Gone, pods/log with follow and RFC 3339 nano timestamps (lines over 16 KiB
+in pieces, each with its timestamp, as containerd writes them and the kubelet streams them), strategic-merge
 patches of pod metadata, pods/attach as a WebSocket with the channel protocols v4/v5.channel.k8s.io:
 channel-prefixed binary messages, channel 0 fed to the container's stdin, the status on channel 3
 when the container ends, v5's close message on channel 255), and its "kubelet"
@@ -48,6 +49,8 @@ UNITS = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
 # The stream protocols of pods/attach and pods/exec over WebSockets, most preferred first.
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, ERROR, CLOSE = 0, 3, 255
+# containerd's default max_container_log_line_size: longer lines go into the log in pieces of this size.
+MAX_LOG_LINE = 16 * 1024
 
 
 def now_rfc3339() -> str:
@@ -299,10 +302,15 @@ class StandIn:
         return [*options, *container["command"], *container.get("args", [])]
 
     async def read_log(self, pod: FakePod) -> None:
+        """The container's output into its log as containerd writes it: a long line in pieces, each with its own
+        timestamp (the pod log endpoint then streams every piece after its timestamp, as the kubelet does)."""
         assert pod.process is not None
         assert pod.process.stdout is not None
         while line := await pod.process.stdout.readline():
-            pod.logs.append((time.time_ns(), line if line.endswith(b"\n") else line + b"\n"))
+            text = line.removesuffix(b"\n")
+            pieces = [text[start : start + MAX_LOG_LINE] for start in range(0, len(text), MAX_LOG_LINE)] or [b""]
+            pieces[-1] += b"\n"
+            pod.logs.extend((time.time_ns(), piece) for piece in pieces)
             pod.log_changed.set()
             pod.log_changed = asyncio.Event()
 

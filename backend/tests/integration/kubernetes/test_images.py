@@ -1,4 +1,5 @@
-"""infra/docker/ and compose.yaml, checked as text: there is no Docker engine here to build or run them."""
+"""infra/docker/ and compose.yaml, checked as text: there is no Docker engine here to build or run them; and the
+local cluster's counterpart of the scientific runtime, run in a pod."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pytest
 import yaml
 
 from podrun.settings import REPO_ROOT
+from tests.client import GraphQLClient
+from tests.e2e.helpers import collect, final, lines, submit
+from tests.kubernetes_local.fixtures import RealPodrun
 
 DOCKER = REPO_ROOT / "infra" / "docker"
 DOCKERFILES = ["backend.Dockerfile", "runtime-scientific.Dockerfile"]
@@ -111,3 +115,27 @@ def test_compose_runs_the_stack_with_health_checks_and_local_ports_only() -> Non
     # Only for the setuid newuidmap/newgidmap that map the sandboxes' subordinate uids.
     assert services["worker"]["cap_add"] == ["SETUID", "SETGID"]
     assert "security_opt" not in services["api"]
+
+
+SCIENTIFIC = """\
+import os, sys
+import matplotlib.pyplot as plt
+import numpy, pandas
+frame = pandas.DataFrame({"x": numpy.arange(5), "y": numpy.arange(5) ** 2})
+frame.plot(x="x", y="y").figure.savefig("/tmp/plot.png")
+print(int(frame["y"].sum()), os.path.getsize("/tmp/plot.png") > 0)
+try:
+    open(os.path.join(os.path.dirname(numpy.__file__), "podrun-probe"), "w")
+except OSError as error:
+    print(type(error).__name__)
+"""
+
+
+async def test_the_scientific_runtime_works_in_a_pod(real_podrun: RealPodrun) -> None:
+    # The local cluster's counterpart of runtime-scientific.Dockerfile (the same pinned wheels, resolved for
+    # Python 3.11) under the execution pod's restrictions: read-only root, uid 65534, /tmp the only writable place.
+    client = await GraphQLClient(real_podrun.deployment.base_url).register()
+    execution_id = await submit(client, SCIENTIFIC, runtime="python-3.11-scientific", limits={"memoryMiB": 512})
+    events = await collect(client, execution_id)
+    assert lines(events) == ["30 True", "OSError"]
+    assert final(events)["status"] == "SUCCEEDED"

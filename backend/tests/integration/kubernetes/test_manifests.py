@@ -1,5 +1,6 @@
 """infra/k8s/: every overlay renders, validates against the Kubernetes schema, meets Pod Security
-Standards "restricted", grants the runner exactly what it calls, and passes checkov's Kubernetes checks."""
+Standards "restricted", grants the runner exactly what it calls, passes checkov's Kubernetes checks,
+and is accepted by a real API server (the local Kubernetes 1.20, `kubectl apply --dry-run=server`)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ from podrun.runners.kubernetes.pod import labels
 from podrun.runners.kubernetes.runner import KubernetesRunner
 from podrun.settings import REPO_ROOT, Settings
 from tests.integration.kubernetes.kustomize import Object, Unsupported, image_name, pod_spec, render
+from tests.kubernetes_local.cluster import LocalCluster
 from tests.pss import violations
 
 K8S = REPO_ROOT / "infra" / "k8s"
-OVERLAYS = ["dev", "production", "production-gvisor"]
+OVERLAYS = ["dev", "production", "production-gvisor", "local"]
+# The Deployments and the Job of Podrun; the local overlay has none (its API and workers run on the host).
+WORKLOADS = {"podrun-api", "podrun-worker", "podrun-migrate"}
 KUBERNETES_VERSION = "1.33"
 CHECKOV = "checkov==3.3.30"
 NAMESPACES = {"podrun", "podrun-exec"}
@@ -52,9 +56,9 @@ def test_every_object_validates_against_the_kubernetes_schema(overlay: tuple[str
 
 
 def test_every_pod_template_meets_the_restricted_standard(overlay: tuple[str, list[Object]]) -> None:
-    _, objects = overlay
+    name, objects = overlay
     workloads = [obj for obj in objects if pod_spec(obj) is not None]
-    assert {obj["metadata"]["name"] for obj in workloads} >= {"podrun-api", "podrun-worker", "podrun-migrate"}
+    assert {obj["metadata"]["name"] for obj in workloads} >= (set() if name == "local" else WORKLOADS)
     for obj in workloads:
         spec = pod_spec(obj)
         assert spec is not None
@@ -99,7 +103,7 @@ def runner_permissions() -> set[tuple[str, str]]:
 
 
 def test_the_worker_role_grants_exactly_what_the_runner_calls(overlay: tuple[str, list[Object]]) -> None:
-    _, objects = overlay
+    name, objects = overlay
     assert not [obj for obj in objects if obj["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     role = find(objects, "Role", "podrun-runner")
     assert role["metadata"]["namespace"] == "podrun-exec"
@@ -111,9 +115,11 @@ def test_the_worker_role_grants_exactly_what_the_runner_calls(overlay: tuple[str
     binding = find(objects, "RoleBinding", "podrun-runner")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "podrun-runner"}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "podrun-worker", "namespace": "podrun"}]
-    worker = pod_spec(find(objects, "Deployment", "podrun-worker"))
-    assert worker is not None
-    assert worker["serviceAccountName"] == "podrun-worker"
+    assert find(objects, "ServiceAccount", "podrun-worker")["metadata"]["namespace"] == "podrun"
+    if name != "local":
+        worker = pod_spec(find(objects, "Deployment", "podrun-worker"))
+        assert worker is not None
+        assert worker["serviceAccountName"] == "podrun-worker"
 
 
 def test_execution_pods_are_cut_off_from_the_network(overlay: tuple[str, list[Object]]) -> None:
@@ -141,6 +147,7 @@ def test_the_settings_parse_and_the_runtime_catalog_works(
         if obj["kind"] == "Secret"
         for key, value in obj["data"].items()
     }
+    monkeypatch.delenv("PODRUN_MODE")
     if name == "dev":
         assert "dev-only" in secrets["PODRUN_JWT_SECRET"]
         assert "dev-only" in secrets["password"]
@@ -152,16 +159,43 @@ def test_the_settings_parse_and_the_runtime_catalog_works(
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
     settings = Settings()
+    # The local overlay's workers run on the host with the test suite's mode.
     assert (settings.mode, settings.runner, settings.kubernetes.namespace) == (
-        "production",
+        "development" if name == "local" else "production",
         "kubernetes",
         "podrun-exec",
     )
     runtimes = {runtime.id: runtime for runtime in KubernetesRunner(settings).runtimes()}
     assert settings.kubernetes.default_runtime in runtimes
+    if name == "local":
+        # Built on the node (infra/kubernetes-local), never pulled.
+        assert settings.kubernetes.image_pull_policy == "Never"
+        assert all(image.startswith("podrun.local/") for image in settings.kubernetes.runtimes.values())
     if name.startswith("production"):
         assert settings.kubernetes.runtimes["python-3.12-scientific"].endswith("/runtime-scientific:0.1.0")
     assert settings.kubernetes.runtime_class == ("gvisor" if name == "production-gvisor" else None)
+
+
+# autoscaling/v2 became GA in Kubernetes 1.23; it is the only API of the manifests that 1.20 does not serve.
+NOT_SERVED_BY_1_20 = {("autoscaling/v2", "HorizontalPodAutoscaler")}
+
+
+def test_a_real_api_server_accepts_every_overlay(
+    overlay: tuple[str, list[Object]], local_kubernetes: LocalCluster
+) -> None:
+    _, objects = overlay
+    listed = local_kubernetes.kubectl("api-versions")
+    assert listed.returncode == 0, listed.stderr
+    served = set(listed.stdout.split())
+    assert {
+        (obj["apiVersion"], obj["kind"]) for obj in objects if obj["apiVersion"] not in served
+    } <= NOT_SERVED_BY_1_20
+    accepted = [obj for obj in objects if obj["apiVersion"] in served]
+    # kubectl validates every object against the server's own OpenAPI schema, then the server runs its
+    # admission (quotas, limit ranges, RBAC's escalation checks) without storing anything.
+    result = local_kubernetes.apply(accepted, "--dry-run=server")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(server dry run)") == len(accepted)
 
 
 def test_the_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import httpx
 from kubernetes_asyncio.client import ApiClient
 
 from podrun.core.limits import Limits
 from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.kubernetes.pod import build_pod
-from podrun.settings import Settings
+from podrun.settings import KubernetesSettings, Settings
 from tests.client import GraphQLClient
 from tests.e2e.helpers import collect, submit, wait_for_status
 from tests.integration.kubernetes.conftest import Cluster
@@ -20,6 +19,7 @@ CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { id status } }"
 
 
 async def create_pod(cluster: Cluster, execution_id: uuid.UUID) -> str:
+    """An execution pod made outside Podrun (by the cluster's administrator) for `execution_id`."""
     spec = SandboxSpec(
         sandbox_name(execution_id),
         "python-3.12",
@@ -27,10 +27,9 @@ async def create_pod(cluster: Cluster, execution_id: uuid.UUID) -> str:
         None,
         Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1000, processes=4),
     )
-    body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, "python:3.12-slim", Settings()))
-    async with httpx.AsyncClient(base_url=cluster.standin.url) as http:
-        response = await http.post("/api/v1/namespaces/podrun-exec/pods", json=body)
-    assert response.status_code == 201, response.text
+    settings = Settings(kubernetes=KubernetesSettings(image_pull_policy="Never"))
+    body = ApiClient().sanitize_for_serialization(build_pod(spec, execution_id, cluster.image, settings))
+    await asyncio.to_thread(cluster.pods.create_pod, body)
     return spec.name
 
 
@@ -41,9 +40,9 @@ async def test_pods_of_finished_or_unknown_executions_are_reaped(cluster: Cluste
     await wait_for_status(user, running, "RUNNING")
     leftovers = [await create_pod(cluster, uuid.UUID(finished)), await create_pod(cluster, uuid.uuid4())]
     for _ in range(100):
-        if not any(name in cluster.state.pods for name in leftovers):
+        if not any(cluster.pods.pod_exists(name) for name in leftovers):
             break
         await asyncio.sleep(0.1)
-    assert not any(name in cluster.state.pods for name in leftovers)
-    assert sandbox_name(uuid.UUID(running)) in cluster.state.pods
+    assert not any(cluster.pods.pod_exists(name) for name in leftovers)
+    assert cluster.pods.pod_exists(sandbox_name(uuid.UUID(running)))
     await user.execute(CANCEL, {"id": running})

@@ -1,4 +1,5 @@
-"""Interactive stdin on Kubernetes: sendInput reaches the pod over pods/attach (WebSocket, channel 0).
+"""Interactive stdin on Kubernetes: sendInput reaches the pod over pods/attach (WebSocket, channel 0), on the
+stand-in and through a real API server and kubelet.
 
 Runs before test_worker_crash (it kills a worker too, and starts its successor).
 """
@@ -59,11 +60,11 @@ async def test_send_input_reaches_the_pod_over_attach(cluster: Cluster, user: Gr
     assert_consecutive(events)
     name = pod_name(execution_id)
     # One attach session for all of it; the container's stdin is open for re-attaching (no stdinOnce).
-    assert cluster.state.attaches[name] == 1
-    container = cluster.state.created_specs[name]["containers"][0]
+    assert cluster.pods.attaches(name) == 1
+    container = cluster.pods.created_spec(name)["containers"][0]
     assert container["stdin"] is True
     assert container.get("stdinOnce") in (None, False)
-    assert name in cluster.state.deleted
+    assert cluster.pods.deletes(name) == 1
 
 
 async def test_large_input_arrives_whole(cluster: Cluster, user: GraphQLClient) -> None:
@@ -86,7 +87,7 @@ async def test_stdin_given_at_submission_needs_no_attach(cluster: Cluster, user:
     execution_id = await submit(user, "import sys\nprint(sys.stdin.read().upper())\n", stdin="quiet")
     events = await collect(user, execution_id)
     assert lines(events) == ["QUIET"]
-    assert pod_name(execution_id) not in cluster.state.attaches
+    assert cluster.pods.attaches(pod_name(execution_id)) == 0
 
 
 async def test_input_after_a_worker_crash_reaches_the_pod_once(cluster: Cluster, user: GraphQLClient) -> None:
@@ -102,15 +103,13 @@ async def test_input_after_a_worker_crash_reaches_the_pod_once(cluster: Cluster,
     # would deliver "world\n" twice (documented). Kill it once the record is there.
     delivered = str(len(b"world\n"))
     for _ in range(200):
-        annotations = cluster.state.pods[name].manifest["metadata"].get("annotations") or {}
-        if annotations.get(ANNOTATION_STDIN_DELIVERED) == delivered:
+        if cluster.pods.annotations(name).get(ANNOTATION_STDIN_DELIVERED) == delivered:
             break
         await asyncio.sleep(0.05)
     else:
         pytest.fail("the worker never recorded the delivered input on the pod")
-    holder = next(p for p in cluster.processes if p is not cluster.api and p.process.poll() is None)
-    holder.kill()
-    assert name in cluster.state.pods  # the pod, waiting on input(), outlives its worker
+    cluster.holder().kill()
+    assert cluster.pods.pod_exists(name)  # the pod, waiting on input(), outlives its worker
     # Input sent while no worker holds the run waits in the control stream for the next one.
     await send_input(user, execution_id, "more\n")
     await send_input(user, execution_id, "", eof=True)
@@ -121,5 +120,5 @@ async def test_input_after_a_worker_crash_reaches_the_pod_once(cluster: Cluster,
     assert lines(events) == ["name?", "hello world", "again?", "then more", "EOF"]
     assert final(events)["status"] == "SUCCEEDED"
     assert_consecutive(events)
-    assert cluster.state.pod_creates[name] == 2
-    assert cluster.state.attaches[name] == 2
+    assert cluster.pods.creates(name) == 2
+    assert cluster.pods.attaches(name) == 2

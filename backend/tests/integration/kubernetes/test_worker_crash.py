@@ -14,10 +14,9 @@ async def test_a_new_worker_re_attaches_to_the_running_pod(cluster: Cluster, use
     async for data in user.subscribe(EVENTS, {"id": execution_id, "after": 0}):
         if any(event.get("text") == "line 3" for event in flatten(data["executionEvents"])):
             break
-    holder = next(p for p in cluster.processes if p is not cluster.api and p.process.poll() is None)
-    holder.kill()
+    cluster.holder().kill()
     name = "podrun-" + execution_id.replace("-", "")
-    assert name in cluster.state.pods  # the pod does not die with its worker
+    assert cluster.pods.pod_exists(name)  # the pod does not die with its worker
     cluster.worker()
 
     events = await collect(user, execution_id)
@@ -28,5 +27,5 @@ async def test_a_new_worker_re_attaches_to_the_running_pod(cluster: Cluster, use
     stored = await execution(user, execution_id)
     assert stored["stdout"] == "".join(f"line {i}\n" for i in range(50))
     # Created once; the second create answered 409 and the new worker attached to the same pod.
-    assert cluster.state.pod_creates[name] == 2
-    assert cluster.state.deleted.count(name) == 1
+    assert cluster.pods.creates(name) == 2
+    assert cluster.pods.deletes(name) == 1

@@ -78,6 +78,9 @@ REAP_AFTER_DEADLINE = timedelta(minutes=10)
 # The channel of the container's stdin on an attach WebSocket (v4.channel.k8s.io), and of its status.
 STDIN_CHANNEL = 0
 ERROR_CHANNEL = 3
+# The Accept header of a log follow, as kubectl sends it: Kubernetes 1.20 answers 406 Not Acceptable
+# to `text/plain` alone (it offers only JSON, YAML and protobuf, then streams the log whatever was asked).
+LOG_ACCEPT = "application/json, */*"
 # Sending a frame over a fresh attach is tried this many times before the input is given up.
 ATTACH_ATTEMPTS = 3
 
@@ -154,6 +157,11 @@ class KubernetesRunner:
         try:
             pod = await api.create_namespaced_pod(self.namespace, build_pod(spec, execution_id, image, self.settings))
             reattached = False
+            if self.settings.kubernetes.user_namespaces and pod.spec.host_users is not False:
+                # API servers that do not know the field (before 1.25, or with the feature off) drop it.
+                log.warning(
+                    "the API server dropped hostUsers: the pod runs without a user namespace", sandbox=spec.name
+                )
         except ApiException as exc:
             if exc.status != 409:
                 log.exception("pod not created", sandbox=spec.name, status=exc.status, reason=exc.reason)
@@ -271,6 +279,25 @@ def stamp_key(text: str) -> Stamp:
     return second, int((fraction or "").ljust(9, "0"))
 
 
+# The container runtime writes a long line to the pod log in pieces (containerd: 16 KiB by default), each
+# with its own timestamp, and a follow with `timestamps` streams them back as they are: one line reads
+# "T1 piece1T2 piece2\n". Harness frames of output are base64, in which no timestamp can appear.
+_PIECE_STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)) ")
+
+
+def split_log_line(line: bytes) -> tuple[bytes, bytes]:
+    """(timestamp, frame) of a line of a timestamped log follow, the pieces of a split frame joined again.
+
+    A split frame gets its last piece's timestamp: a follow resumed from it cannot start inside the frame.
+    """
+    raw_stamp, _, frame = line.partition(b" ")
+    if frame[:1] in (b"O", b"E"):
+        parts = _PIECE_STAMP.split(frame)
+        if len(parts) > 1:
+            return parts[-2], b"".join(parts[0::2])
+    return raw_stamp, frame
+
+
 def container_state(pod: k8s.V1Pod | None) -> k8s.V1ContainerState | None:
     """The state of the execution's container, once the kubelet reported it."""
     statuses = (pod and pod.status and pod.status.container_statuses) or []
@@ -343,6 +370,9 @@ class PodSandbox:
         self.stdin_closed = stdin_in_header
         self.stdin_delivered = 0
         self.stdin_seen = 0
+        # The log follow in progress: `kill` closes it, since the pod's log may go on after its deletion (the
+        # kubelet stops a deleted pod's containers after a grace period of at least 2 s).
+        self.follow: aiohttp.ClientResponse | None = None
         self.attach: aiohttp.ClientWebSocketResponse | None = None
         self.attach_reader: asyncio.Task[None] | None = None
         self.attach_lock = asyncio.Lock()
@@ -401,6 +431,8 @@ class PodSandbox:
                         else:
                             raise harness.FrameError("unexpected frame")
                 except (aiohttp.ClientError, TimeoutError, ApiException) as exc:
+                    if self.killed:  # `kill` closed the follow
+                        break
                     failures += 1
                     log.warning("pod log follow broke, resuming", sandbox=self.name, error=type(exc).__name__)
                     if failures > MAX_RESUMES:
@@ -439,19 +471,20 @@ class PodSandbox:
             "GET",
             path_params={"namespace": self.runner.namespace, "name": self.name},
             query_params=query,
-            header_params={"Accept": "text/plain"},
+            header_params={"Accept": LOG_ACCEPT},
             auth_settings=["BearerToken"],
             _preload_content=False,
             _request_timeout=aiohttp.ClientTimeout(connect=REQUEST_TIMEOUT_S, sock_connect=REQUEST_TIMEOUT_S),
         )
         resume_at, skip = self.last_stamp, self.seen_at_last_stamp
+        self.follow = response
         try:
             if response.status != 200:
                 raise ApiException(status=response.status, reason=response.reason)
             while line := await response.content.readline():
                 if not line.endswith(b"\n"):
                     raise aiohttp.ClientPayloadError("log line cut short")
-                raw_stamp, _, frame = line.partition(b" ")
+                raw_stamp, frame = split_log_line(line)
                 stamp = stamp_key(raw_stamp.decode("ascii"))
                 # Asked from the whole second: skip what came before, and the frames already taken
                 # that share the resume point's timestamp.
@@ -464,6 +497,7 @@ class PodSandbox:
                     self.last_stamp, self.seen_at_last_stamp = stamp, 1
                 yield frame
         finally:
+            self.follow = None
             response.release()
 
     def _ready(self) -> None:
@@ -609,6 +643,8 @@ class PodSandbox:
         self.ended = self.ended or time.monotonic()
         with contextlib.suppress(ApiException, aiohttp.ClientError):
             await self.runner.cleanup(self.name)
+        if self.follow is not None:
+            self.follow.close()
         await self._detach()
 
     async def wait(self) -> SandboxResult:
