@@ -22,7 +22,7 @@ LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_b
 @pytest.fixture
 async def runner() -> AsyncIterator[LocalRunner]:
     runner = LocalRunner(Settings(jwt_secret="test-secret", sandbox=SandboxSettings(warm_pool_size=2)))
-    await runner.open()
+    await runner.open("test-worker")
     yield runner
     await runner.close()
 
@@ -120,7 +120,7 @@ async def test_an_idle_runtime_lets_its_sandboxes_go() -> None:
     runner = LocalRunner(
         Settings(jwt_secret="test-secret", sandbox=SandboxSettings(warm_pool_size=1, warm_pool_idle_s=0.5))
     )
-    await runner.open()
+    await runner.open("test-worker")
     try:
         runtime = default_runtime(runner)
         await until(lambda: runner.pool.sizes().get(runtime) == 1)
