@@ -141,6 +141,8 @@ class StandIn:
         self.history: list[tuple[int, str, dict[str, Any]]] = []
         self.changed = asyncio.Event()
         self.pods: dict[str, FakePod] = {}
+        # Every pod's "kubelet" task, until its container has ended and been reaped.
+        self.kubelets: set[asyncio.Task[None]] = set()
         self.config_maps: dict[str, dict[str, Any]] = {}
         self.work = Path(tempfile.mkdtemp(prefix="podrun-standin-"))
         # Faults and what happened, for tests.
@@ -373,6 +375,8 @@ class StandIn:
         self.created_specs[name] = json.loads(json.dumps(body["spec"]))
         self.bump("ADDED", body)
         pod.task = asyncio.create_task(self.run_pod(pod))
+        self.kubelets.add(pod.task)
+        pod.task.add_done_callback(self.kubelets.discard)
         return web.json_response(body, status=201)
 
     async def get_pod(self, request: web.Request) -> web.Response:
@@ -647,8 +651,13 @@ class StandInServer:
         self.port = runner.addresses[0][1]
         self._ready.set()
         await self._stop.wait()
-        for pod in list(self.state.pods.values()):
+        pods = list(self.state.pods.values())
+        for pod in pods:
             self.state.kill(pod)
+        # The "kubelets" reap the killed containers (deleted pods' too), so no process outlives this loop.
+        if self.state.kubelets:
+            await asyncio.wait(self.state.kubelets, timeout=10)
+        for pod in pods:
             self.state.release(pod)
         await runner.cleanup()
         shutil.rmtree(self.state.work, ignore_errors=True)

@@ -262,8 +262,10 @@ async def test_the_reaper_keeps_a_live_workers_warm_pods_and_removes_a_dead_ones
     running = spec("import time\ntime.sleep(30)", LIMITS.model_copy(update={"wall_time_ms": 40_000}))
     sandbox = await worker.start(running)
     assert isinstance(sandbox, PodSandbox)
-    await until(lambda: len(pods_of(standin, worker.owner) - {sandbox.name}) == 2)  # refilled
+    # Refilled, and the new pod up: one still starting changes (its status) under the reaper's precondition.
+    await until(lambda: worker.pool.sizes()[RUNTIME] == 2)
     waiting = pods_of(standin, worker.owner) - {sandbox.name}
+    assert waiting == set(waiting_pods(worker))
 
     async def owner_alive(worker_id: str) -> bool:
         return worker_id == worker.owner
