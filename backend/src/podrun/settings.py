@@ -112,6 +112,14 @@ class KubernetesSettings(BaseModel):
     watch_timeout_s: int = 60
     # How often the reaper removes execution pods nobody will come back for.
     reap_interval_s: float = 60.0
+    # Pods created ahead of their run and waiting for it, per runtime in use. Off by default: each one holds
+    # the largest limits on a node while it waits (README, "Warm pods").
+    warm_pool_size: int = Field(default=0, ge=0)
+    # A runtime without a run for this long has its warm pods deleted.
+    warm_pool_idle_s: float = Field(default=300.0, gt=0)
+    # A warm pod nobody claimed for this long is replaced; one that no worker looks after any more is ended
+    # by the kubelet once this, the largest wall limit and the start-up allowance have passed.
+    warm_pool_max_wait_s: int = Field(default=3600, gt=0)
 
 
 class WorkerSettings(BaseModel):

@@ -3,7 +3,9 @@
 It speaks the real wire protocol (JSON objects, `Status` errors, watch event streams with
 resourceVersion and 410 Gone, pods/log with follow and RFC 3339 nano timestamps (lines over 16 KiB
 in pieces, each with its timestamp, as containerd writes them and the kubelet streams them), strategic-merge
-patches of pod metadata, pods/attach as a WebSocket with the channel protocols v4/v5.channel.k8s.io:
+patches of pod metadata and of `activeDeadlineSeconds` (which, as the API server validates it, may
+only be set or lowered), deletes with preconditions (uid, resourceVersion: 409 Conflict when the pod
+changed), pods/log's `limitBytes`, pods/attach as a WebSocket with the channel protocols v4/v5.channel.k8s.io:
 channel-prefixed binary messages, channel 0 fed to the container's stdin, the status on channel 3
 when the container ends, v5's close message on channel 255), and its "kubelet"
 really runs each pod's command in a local bubblewrap sandbox (the local runner's machinery), with
@@ -15,7 +17,8 @@ cgroup ran out of memory, the whole container is killed as with cgroup v2's memo
 owner-reference garbage collection of ConfigMaps; a container's stdin (`stdin: true`) is one pipe
 that every attach session writes to and that stays open across sessions unless `stdinOnce`. Faults
 for tests: a log follow cut short, watch history compacted (410), both counted so tests can see
-they happened; attach sessions are counted too.
+they happened, an attach held before its upgrade; attach sessions are counted too, and every
+pod's last manifest is kept after its deletion.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class FakePod:
     running: bool = False
     ended: bool = False
     stdin_closed: bool = False
+    deadline_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -140,16 +144,21 @@ class StandIn:
         self.history: list[tuple[int, str, dict[str, Any]]] = []
         self.changed = asyncio.Event()
         self.pods: dict[str, FakePod] = {}
+        # Every pod's "kubelet" task, until its container has ended and been reaped.
+        self.kubelets: set[asyncio.Task[None]] = set()
         self.config_maps: dict[str, dict[str, Any]] = {}
         self.work = Path(tempfile.mkdtemp(prefix="podrun-standin-"))
         # Faults and what happened, for tests.
         self.cut_next_follow_after: int | None = None
         self.hold_next_start_s = 0.0
+        self.hold_next_attach_s = 0.0
+        self.attaches_held = 0
         self.follows_cut = 0
         self.gone_served = 0
         self.pod_creates: dict[str, int] = {}
         self.created_specs: dict[str, dict[str, Any]] = {}
         self.deleted: list[str] = []
+        self.deleted_manifests: dict[str, dict[str, Any]] = {}
         self.attaches: dict[str, int] = {}
         self.patches: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -206,7 +215,6 @@ class StandIn:
         spec = pod.manifest["spec"]
         container = spec["containers"][0]
         self.set_container(pod, {"waiting": {"reason": "ContainerCreating"}}, "Pending")
-        deadline = spec.get("activeDeadlineSeconds")
         started = time.monotonic()
         volume_dirs = await self.mount_volumes(pod)
         hold, self.hold_next_start_s = self.hold_next_start_s, 0.0
@@ -237,11 +245,8 @@ class StandIn:
         self.set_container(pod, {"running": {"startedAt": now_rfc3339()}}, "Running")
         reader = asyncio.create_task(self.read_log(pod))
         oom = asyncio.create_task(self.watch_memory(pod))
-        remaining = None if deadline is None else max(0.0, deadline - (time.monotonic() - started))
         pod_reason = None
-        try:
-            await asyncio.wait_for(pod.process.wait(), remaining)
-        except TimeoutError:
+        if not await self.exits_before_deadline(pod, started):
             pod_reason = "DeadlineExceeded"
             self.kill(pod)
             await pod.process.wait()
@@ -263,6 +268,25 @@ class StandIn:
         if pod.name in self.pods:
             self.set_container(pod, {"terminated": terminated}, phase, pod_reason)
         self.release(pod)
+
+    async def exits_before_deadline(self, pod: FakePod, started: float) -> bool:
+        """Wait for the container's end; False when `activeDeadlineSeconds` (which a patch may lower) came first."""
+        assert pod.process is not None
+        exited = asyncio.ensure_future(pod.process.wait())
+        try:
+            while True:
+                deadline = pod.manifest["spec"].get("activeDeadlineSeconds")
+                remaining = None if deadline is None else max(0.0, deadline - (time.monotonic() - started))
+                changed = asyncio.ensure_future(pod.deadline_changed.wait())
+                done, _ = await asyncio.wait({exited, changed}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                if exited in done:
+                    return True
+                if not done:
+                    return False
+                pod.deadline_changed.clear()
+        finally:
+            exited.cancel()
 
     async def mount_volumes(self, pod: FakePod) -> dict[str, Path]:
         """Wait until every ConfigMap volume exists (a kubelet retries the mount), then write its files."""
@@ -359,6 +383,8 @@ class StandIn:
         self.created_specs[name] = json.loads(json.dumps(body["spec"]))
         self.bump("ADDED", body)
         pod.task = asyncio.create_task(self.run_pod(pod))
+        self.kubelets.add(pod.task)
+        pod.task.add_done_callback(self.kubelets.discard)
         return web.json_response(body, status=201)
 
     async def get_pod(self, request: web.Request) -> web.Response:
@@ -369,15 +395,28 @@ class StandIn:
 
     async def delete_pod(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        pod = self.pods.pop(name, None)
+        pod = self.pods.get(name)
         if pod is None:
             return error(404, "NotFound", f'pods "{name}" not found')
+        options = await request.json() if request.can_read_body else {}
+        metadata = pod.manifest["metadata"]
+        for key, field_name in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            expected = (options.get("preconditions") or {}).get(key)
+            if expected is not None and expected != metadata[key]:
+                return error(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on pods "{name}": Precondition failed: {field_name}'
+                    f" in precondition: {expected}, {field_name} in object meta: {metadata[key]}",
+                )
+        del self.pods[name]
         self.deleted.append(name)
         self.kill(pod)
         pod.ended = True
         pod.log_changed.set()
         pod.manifest["metadata"]["deletionTimestamp"] = now_rfc3339()
         self.bump("DELETED", pod.manifest)
+        self.deleted_manifests[name] = json.loads(json.dumps(pod.manifest))
         uid = pod.manifest["metadata"]["uid"]
         for cm_name, config_map in list(self.config_maps.items()):
             if any(ref.get("uid") == uid for ref in config_map["metadata"].get("ownerReferences", [])):
@@ -393,9 +432,24 @@ class StandIn:
         if kind not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
             return error(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {kind}")
         patch = await request.json()
-        if set(patch) - {"metadata"} or set(patch.get("metadata", {})) - {"annotations", "labels"}:
-            return error(422, "Invalid", "the stand-in patches only labels and annotations")
+        spec = patch.get("spec", {})
+        if (
+            set(patch) - {"metadata", "spec"}
+            or set(patch.get("metadata", {})) - {"annotations", "labels"}
+            or set(spec) - {"activeDeadlineSeconds"}
+        ):
+            return error(422, "Invalid", "the stand-in patches only labels, annotations and activeDeadlineSeconds")
+        if "activeDeadlineSeconds" in spec:
+            new, old = spec["activeDeadlineSeconds"], pod.manifest["spec"].get("activeDeadlineSeconds")
+            if not isinstance(new, int) or new <= 0 or (old is not None and new > old):
+                return error(
+                    422,
+                    "Invalid",
+                    f'Pod "{name}" is invalid: spec.activeDeadlineSeconds: Invalid value: {new}: '
+                    "must be less than or equal to previous value",
+                )
         merge_patch(pod.manifest, patch)
+        pod.deadline_changed.set()
         self.patches[name] = self.patches.get(name, 0) + 1
         self.bump("MODIFIED", pod.manifest)
         return web.json_response(pod.manifest)
@@ -417,6 +471,10 @@ class StandIn:
             return error(400, "BadRequest", "the stand-in attaches to stdin only (output is in the log)")
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return error(400, "BadRequest", "Upgrade request required")
+        hold, self.hold_next_attach_s = self.hold_next_attach_s, 0.0
+        if hold:
+            self.attaches_held += 1
+            await asyncio.sleep(hold)
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         protocol = next((p for p in CHANNEL_PROTOCOLS if p in offered), None)
         if protocol is None:
@@ -499,6 +557,7 @@ class StandIn:
         follow = request.query.get("follow", "").lower() in ("true", "1")
         stamps = request.query.get("timestamps", "").lower() in ("true", "1")
         since = parse_since(request.query["sinceTime"]) if "sinceTime" in request.query else 0
+        limit_bytes = int(request.query["limitBytes"]) if "limitBytes" in request.query else None
         cut_after, self.cut_next_follow_after = self.cut_next_follow_after, None
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
@@ -517,8 +576,13 @@ class StandIn:
                     assert request.transport is not None
                     request.transport.close()
                     return response
-                await response.write((log_stamp(stamp) + " ").encode() * stamps + line)
+                data = (log_stamp(stamp) + " ").encode() * stamps + line
+                if limit_bytes is not None:
+                    data, limit_bytes = data[:limit_bytes], limit_bytes - len(data[:limit_bytes])
+                await response.write(data)
                 sent += 1
+                if limit_bytes == 0:
+                    return response
             if not follow or pod.ended:
                 if index >= len(pod.logs):
                     return response
@@ -595,8 +659,13 @@ class StandInServer:
         self.port = runner.addresses[0][1]
         self._ready.set()
         await self._stop.wait()
-        for pod in list(self.state.pods.values()):
+        pods = list(self.state.pods.values())
+        for pod in pods:
             self.state.kill(pod)
+        # The "kubelets" reap the killed containers (deleted pods' too), so no process outlives this loop.
+        if self.state.kubelets:
+            await asyncio.wait(self.state.kubelets, timeout=10)
+        for pod in pods:
             self.state.release(pod)
         await runner.cleanup()
         shutil.rmtree(self.state.work, ignore_errors=True)

@@ -77,7 +77,7 @@ async def run_execution(
         logged = list(writer.events)
     log.info("execution starting", execution_id=str(execution_id), attempt=execution.attempts, reattach=bool(logged))
     try:
-        outcome = await _run(executions, runner, execution, writer, logged)
+        outcome = await _run(executions, runner, execution, writer, logged, resume=reattach_from is not None)
     except asyncio.CancelledError:
         shutdown = Outcome(ExecutionStatus.ERROR, error=SHUTDOWN_ERROR)
         await asyncio.shield(executions.finish(execution_id, shutdown, writer))
@@ -122,7 +122,13 @@ async def _not_claimable(
 
 
 async def _run(
-    executions: ExecutionService, runner: Runner, execution: Execution, writer: LogWriter, logged: list[Event]
+    executions: ExecutionService,
+    runner: Runner,
+    execution: Execution,
+    writer: LogWriter,
+    logged: list[Event],
+    *,
+    resume: bool,
 ) -> Outcome:
     spec = SandboxSpec(
         name=sandbox_name(execution.id),
@@ -130,6 +136,7 @@ async def _run(
         script=execution.script,
         stdin=execution.stdin.encode() if execution.stdin is not None else None,
         limits=execution.limits,
+        resume=resume,
     )
     sandbox = await runner.start(spec)
     try:

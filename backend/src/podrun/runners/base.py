@@ -38,13 +38,18 @@ class RuntimeSpec:
 
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
-    """Everything a runner needs to start one run. `name` is derived from the execution id."""
+    """Everything a runner needs to start one run. `name` is derived from the execution id.
+
+    `resume` is set when a worker takes the run over from one that died: that worker may have started
+    the run's sandbox already, so a durable runner looks for it before starting anything.
+    """
 
     name: str
     runtime_id: str
     script: str
     stdin: bytes | None
     limits: Limits
+    resume: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +128,12 @@ class Runner(Protocol):
         """Remove whatever a sandbox of this name left behind (after a crashed worker). Idempotent."""
         ...
 
-    async def open(self) -> None:
-        """Get ready for runs (a worker calls this once at start-up: the local runner warms sandboxes)."""
+    async def open(self, worker_id: str) -> None:
+        """Get ready for runs (a worker calls this once at start-up: the local runner warms sandboxes).
+
+        `worker_id` is the id the worker's heartbeat carries: a Kubernetes runner labels its warm pods
+        with it, so other workers' reapers can tell whether the pool that keeps them is still alive.
+        """
         ...
 
     async def close(self) -> None:
@@ -140,8 +149,12 @@ class DurableRunner(Runner, Protocol):
     (`start` with the same name finds it). Sandboxes nobody will come back for are reaped.
     """
 
-    async def reap(self, keep: Callable[[UUID], Awaitable[bool]]) -> list[str]:
-        """Remove the sandboxes of executions for which `keep` is False; returns their names."""
+    async def reap(self, keep: Callable[[UUID], Awaitable[bool]], alive: Callable[[str], Awaitable[bool]]) -> list[str]:
+        """Remove what nobody will come back for; returns the names removed.
+
+        That is the sandboxes of executions for which `keep` is False, and the sandboxes still waiting
+        for a run that a worker for which `alive` is False had warmed.
+        """
         ...
 
 

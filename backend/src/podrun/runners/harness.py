@@ -24,6 +24,9 @@ log stream), one frame per line, a tag, a space, a payload:
 
     harness -> runner (harness stdout)
         R <json>      ready, before the header is read: {"protocol": 1, "pid": int}
+        S             the header has arrived whole and the script starts now (a pod's log thus
+                      says whether its script ever started: a Kubernetes warm pod gets its
+                      header over the attach stream, which a dying worker may leave unsent)
         O <base64>    a chunk of the script's stdout, sent as soon as it was read
         E <base64>    a chunk of the script's stderr
         X <json>      the end, always last: {"exit_code": int | null, "signal": int | null,
@@ -469,6 +472,7 @@ class Harness:
         exit_signal: int | None = None
         try:
             header = self.read_header()
+            self.emit("S")
             self.pending_stdin += header.stdin
             self.stdin_eof_requested = header.stdin_eof
             self.handle_control_lines()

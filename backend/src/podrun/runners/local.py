@@ -134,7 +134,7 @@ class LocalRunner:
         """How limits are enforced on this host."""
         return ", ".join(("bubblewrap namespaces", seccomp.describe(), self.users.describe(), self.cgroups.describe()))
 
-    async def open(self) -> None:
+    async def open(self, worker_id: str) -> None:
         """Warm the default runtime's sandboxes; other runtimes warm on their first run."""
         await asyncio.to_thread(self.cgroups.remove_empty, WARM_PREFIX)
         default = next((runtime.id for runtime in self.runtimes() if runtime.default), None)
@@ -457,6 +457,8 @@ class LocalSandbox:
                 tag, payload = harness.parse_frame(line)
                 if tag in streams:
                     yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
+                elif tag == "S":
+                    continue  # the header this runner wrote has arrived
                 elif tag == "X":
                     self.exit = harness.Exit.from_json(harness.parse_json_payload(payload))
                 else:

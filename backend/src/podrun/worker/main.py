@@ -112,7 +112,7 @@ def create_worker(settings: Settings) -> Worker:
         await beat(worker)
         resources.push_async_callback(container.heartbeats.stop, worker.worker_id)
         ctx["podrun"] = worker
-        await container.runner.open()
+        await container.runner.open(worker.worker_id)
         resources.push_async_callback(container.runner.close)
         watchdog = asyncio.create_task(keep_watch(worker), name="watchdog")
         resources.push_async_callback(tasks.stop, watchdog)  # stops first: no beat after the heartbeat is gone

@@ -35,15 +35,23 @@ async def sweep(worker: WorkerProcess, *, heartbeats_current: bool) -> None:
         await requeue_stale(executions)
 
 
-async def reap(worker: WorkerProcess, runner: DurableRunner) -> None:
-    """Remove sandboxes whose execution is over or unknown (the runner also removes long-overdue ones)."""
+async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_current: bool) -> None:
+    """Remove sandboxes whose execution is over or unknown, and warm ones of dead workers.
+
+    The runner also removes long-overdue ones. Until heartbeats are current (see `sweep`), every worker
+    counts as alive: a Redis that came back empty must not cost live workers their warm sandboxes.
+    """
+    heartbeats = worker.container.heartbeats
 
     async def in_progress(execution_id: UUID) -> bool:
         async with worker.container.executions() as executions:
             execution = await executions.get_one_or_none(id=execution_id)
             return execution is not None and not execution.status.terminal
 
-    await runner.reap(in_progress)
+    async def alive(worker_id: str) -> bool:
+        return not heartbeats_current or await heartbeats.alive(worker_id)
+
+    await runner.reap(in_progress, alive)
 
 
 async def keep_watch(worker: WorkerProcess) -> None:
@@ -67,7 +75,7 @@ async def keep_watch(worker: WorkerProcess) -> None:
             await sweep(worker, heartbeats_current=current)
             if isinstance(runner, DurableRunner) and time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + settings.kubernetes.reap_interval_s
-                await reap(worker, runner)
+                await reap(worker, runner, heartbeats_current=current)
         except Exception:
             log.exception("watchdog round failed")
         await asyncio.sleep(min(settings.worker.heartbeat_interval_s, settings.worker.watchdog_interval_s))

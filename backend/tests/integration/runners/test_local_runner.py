@@ -38,7 +38,7 @@ def settings(warm_pool_size: int) -> Settings:
 async def runner(request: pytest.FixtureRequest) -> AsyncIterator[LocalRunner]:
     """Every test runs on fresh sandboxes and on warm ones (after the first run of a runtime)."""
     runner = LocalRunner(settings(request.param))
-    await runner.open()
+    await runner.open("test-worker")
     yield runner
     await runner.close()
 

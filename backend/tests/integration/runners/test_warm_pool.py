@@ -13,7 +13,7 @@ import pytest
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
 from podrun.runners.base import SandboxResult, SandboxSpec, sandbox_name
-from podrun.runners.local import WARM_PREFIX, LocalRunner, LocalSandbox
+from podrun.runners.local import LocalRunner, LocalSandbox
 from podrun.settings import SandboxSettings, Settings
 
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1024 * 1024, processes=16)
@@ -22,7 +22,7 @@ LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_b
 @pytest.fixture
 async def runner() -> AsyncIterator[LocalRunner]:
     runner = LocalRunner(Settings(jwt_secret="test-secret", sandbox=SandboxSettings(warm_pool_size=2)))
-    await runner.open()
+    await runner.open("test-worker")
     yield runner
     await runner.close()
 
@@ -109,7 +109,9 @@ async def test_a_warm_sandbox_takes_the_runs_limits(runner: LocalRunner) -> None
 async def test_close_stops_every_warm_sandbox(runner: LocalRunner) -> None:
     runtime = default_runtime(runner)
     await until(lambda: runner.pool.sizes().get(runtime) == 2)
-    warm = [directory for parent in runner.cgroups.parents.values() for directory in parent.glob(f"{WARM_PREFIX}*")]
+    # This runner's own (other workers on the host keep warm sandboxes in the same parent cgroups).
+    ready = runner.pool.runtimes[runtime].ready
+    warm = [directory for sandbox in ready if sandbox.cgroup for directory in sandbox.cgroup.dirs.values()]
     assert warm or runner.cgroups.version is None
     await runner.close()
     assert runner.pool.sizes() == {runtime: 0}
@@ -120,7 +122,7 @@ async def test_an_idle_runtime_lets_its_sandboxes_go() -> None:
     runner = LocalRunner(
         Settings(jwt_secret="test-secret", sandbox=SandboxSettings(warm_pool_size=1, warm_pool_idle_s=0.5))
     )
-    await runner.open()
+    await runner.open("test-worker")
     try:
         runtime = default_runtime(runner)
         await until(lambda: runner.pool.sizes().get(runtime) == 1)

@@ -7,11 +7,18 @@ file, then further frames from the container's own stdin (`stdin: true`), which 
 through the pods/attach API to send `I` (input) and `C` (close) frames for interactive runs. User data
 therefore only ever lands in a ConfigMap *value* or on the attach stream; every field of the pod
 spec comes from settings, the execution id (a UUID) and the runtime catalog, never from user text.
+
+A warm pod is the same pod made before any run is known: from settings and the runtime catalog only,
+at the largest limits, with a ConfigMap holding just the harness, which waits for its header on
+stdin. A run claims it with one patch (`claim_patch`): the execution id label, and a deadline that
+only ever shortens; the header then comes over the attach stream. Its spec never holds user data.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from kubernetes_asyncio.client import models as k8s
@@ -28,6 +35,8 @@ HARNESS_KEY = "harness.py"
 # A constant: the harness, as the container's PID 1 (so the script cannot signal it), reads its header
 # from the ConfigMap's file and further frames from the container's stdin (the attach stream).
 COMMAND = ["python3", "-I", f"{MOUNT_DIR}/{HARNESS_KEY}", "--header", f"{MOUNT_DIR}/{HEADER_KEY}"]
+# A warm pod's harness reads its header from stdin too, once a run has claimed the pod.
+WARM_COMMAND = ["python3", "-I", f"{MOUNT_DIR}/{HARNESS_KEY}"]
 # Nothing of the worker's environment: a fixed, minimal set.
 ENVIRONMENT = {
     "HOME": harness.SANDBOX_TMP,
@@ -41,6 +50,11 @@ HARNESS_SOURCE = Path(harness.__file__).read_text()
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_EXECUTION = "podrun.dev/execution-id"
+# On warm pods: "true", the runtime, and the worker whose pool keeps the pod until a run claims it.
+LABEL_WARM = "podrun.dev/warm"
+LABEL_RUNTIME = "podrun.dev/runtime"
+LABEL_OWNER = "podrun.dev/owner"
+WARM_PREFIX = "podrun-warm-"
 # Set by the runner as it delivers input over pods/attach: bytes delivered, and whether stdin was closed.
 ANNOTATION_STDIN_DELIVERED = "podrun.dev/stdin-delivered"
 ANNOTATION_STDIN_CLOSED = "podrun.dev/stdin-closed"
@@ -57,6 +71,27 @@ def labels(execution_id: UUID) -> dict[str, str]:
     return {LABEL_APP: APP, LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION: execution_id.hex}
 
 
+def warm_labels(runtime_id: str, owner: str) -> dict[str, str]:
+    """The labels of a warm pod: an execution pod (the same NetworkPolicy selects it) of no execution yet."""
+    return {
+        LABEL_APP: APP,
+        LABEL_MANAGED_BY: MANAGER,
+        LABEL_WARM: "true",
+        LABEL_RUNTIME: runtime_id,
+        LABEL_OWNER: owner,
+    }
+
+
+def is_warm(pod: k8s.V1Pod) -> bool:
+    """Whether the pod was made ahead of its run (claimed or not)."""
+    return ((pod.metadata and pod.metadata.labels) or {}).get(LABEL_WARM) == "true"
+
+
+def owner_of(pod: k8s.V1Pod) -> str | None:
+    """The worker whose warm pool made the pod."""
+    return ((pod.metadata and pod.metadata.labels) or {}).get(LABEL_OWNER)
+
+
 def execution_id_of(pod: k8s.V1Pod) -> UUID | None:
     """The execution a pod belongs to, from its label; None for anything else."""
     value = ((pod.metadata and pod.metadata.labels) or {}).get(LABEL_EXECUTION)
@@ -66,8 +101,13 @@ def execution_id_of(pod: k8s.V1Pod) -> UUID | None:
         return None
 
 
-def header(spec: SandboxSpec, settings: Settings) -> harness.Header:
-    """What the harness runs. Memory is the pod's cgroup limit; processes and file size are rlimits."""
+def header(spec: SandboxSpec, settings: Settings, *, pod_memory_mib: int | None = None) -> harness.Header:
+    """What the harness runs. Processes and file size are rlimits; memory is the pod's cgroup limit.
+
+    A warm pod's cgroup has the largest memory limit (`pod_memory_mib`): a run that asked for less gets
+    its own as an address-space rlimit, with the cgroup as the backstop.
+    """
+    memory_bytes = spec.limits.memory_mib * 1024 * 1024
     return harness.Header(
         script=spec.script,
         stdin=spec.stdin or b"",
@@ -75,7 +115,7 @@ def header(spec: SandboxSpec, settings: Settings) -> harness.Header:
         # the script's stdin stays open for input that comes over pods/attach.
         stdin_eof=spec.stdin is not None,
         cpu_time_ms=spec.limits.cpu_time_ms,
-        memory_bytes=None,
+        memory_bytes=memory_bytes if pod_memory_mib is not None and spec.limits.memory_mib < pod_memory_mib else None,
         processes=spec.limits.processes,
         file_size_bytes=settings.sandbox.file_size_mib * 1024 * 1024,
     )
@@ -83,24 +123,34 @@ def header(spec: SandboxSpec, settings: Settings) -> harness.Header:
 
 def build_config_map(spec: SandboxSpec, execution_id: UUID, settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
     """The ConfigMap carrying the harness and the header; owned by the pod, so it goes when the pod goes."""
+    header_frame = harness.encode_frame("H", header(spec, settings).to_json()).decode("ascii")
+    return _config_map(labels(execution_id), {HARNESS_KEY: HARNESS_SOURCE, HEADER_KEY: header_frame}, settings, owner)
+
+
+def build_warm_config_map(settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
+    """A warm pod's ConfigMap: the harness alone (the header comes over the attach stream); owned by the pod."""
+    assert owner.metadata is not None
+    return _config_map(owner.metadata.labels or {}, {HARNESS_KEY: HARNESS_SOURCE}, settings, owner)
+
+
+def _config_map(
+    config_map_labels: dict[str, str], data: dict[str, str], settings: Settings, owner: k8s.V1Pod
+) -> k8s.V1ConfigMap:
     assert owner.metadata is not None
     return k8s.V1ConfigMap(
         api_version="v1",
         kind="ConfigMap",
         metadata=k8s.V1ObjectMeta(
-            name=spec.name,
+            name=owner.metadata.name,
             namespace=settings.kubernetes.namespace,
-            labels=labels(execution_id),
+            labels=config_map_labels,
             owner_references=[
                 k8s.V1OwnerReference(
                     api_version="v1", kind="Pod", name=owner.metadata.name, uid=owner.metadata.uid, controller=True
                 )
             ],
         ),
-        data={
-            HARNESS_KEY: HARNESS_SOURCE,
-            HEADER_KEY: harness.encode_frame("H", header(spec, settings).to_json()).decode("ascii"),
-        },
+        data=data,
         immutable=True,
     )
 
@@ -115,13 +165,31 @@ def resources(limits: Limits, settings: Settings) -> k8s.V1ResourceRequirements:
     )
 
 
-def active_deadline_s(limits: Limits, settings: Settings) -> int:
+def active_deadline_s(limits: Limits, settings: Settings, *, waited_s: float = 0) -> int:
     """The cluster's backstop: the wall limit plus the start-up allowance (image pull, scheduling).
 
     The runner itself enforces the exact wall limit from the moment the harness is ready; this
-    deadline only ends pods nobody watches any more (a worker that died and never came back).
+    deadline only ends pods nobody watches any more (a worker that died and never came back). A warm
+    pod's deadline, counted from its start like any pod's, adds the time it `waited_s` for its run.
     """
-    return -(-limits.wall_time_ms // 1000) + settings.kubernetes.startup_allowance_s
+    return math.ceil(waited_s) + -(-limits.wall_time_ms // 1000) + settings.kubernetes.startup_allowance_s
+
+
+def warm_deadline_s(settings: Settings) -> int:
+    """A waiting warm pod's deadline: claimed by then or ended by the kubelet, worker or not."""
+    return active_deadline_s(settings.limits.maximum, settings, waited_s=settings.kubernetes.warm_pool_max_wait_s)
+
+
+def claim_patch(execution_id: UUID, limits: Limits, settings: Settings, *, waited_s: float) -> dict[str, Any]:
+    """The one change a claim makes to a warm pod: the execution's label, and the run's (shorter) deadline.
+
+    The API server accepts a deadline only ever lowered, and the pod's pool hands out no pod that
+    waited `warm_pool_max_wait_s`, so the run's deadline is always below the warm one.
+    """
+    return {
+        "metadata": {"labels": {LABEL_EXECUTION: execution_id.hex}},
+        "spec": {"activeDeadlineSeconds": active_deadline_s(limits, settings, waited_s=waited_s)},
+    }
 
 
 def seccomp_profile(settings: Settings) -> k8s.V1SeccompProfile:
@@ -133,18 +201,48 @@ def seccomp_profile(settings: Settings) -> k8s.V1SeccompProfile:
 
 def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Settings) -> k8s.V1Pod:
     """The hardened pod of one execution (Pod Security Standards "restricted" and more)."""
+    deadline_s = active_deadline_s(spec.limits, settings)
+    return _pod(
+        spec.name, labels(execution_id), COMMAND, spec.limits, deadline_s=deadline_s, image=image, settings=settings
+    )
+
+
+def build_warm_pod(name: str, runtime_id: str, image: str, owner: str, settings: Settings) -> k8s.V1Pod:
+    """A pod for a run not known yet: the same hardened pod at the largest limits, waiting for its header."""
+    deadline_s = warm_deadline_s(settings)
+    return _pod(
+        name,
+        warm_labels(runtime_id, owner),
+        WARM_COMMAND,
+        settings.limits.maximum,
+        deadline_s=deadline_s,
+        image=image,
+        settings=settings,
+    )
+
+
+def _pod(
+    name: str,
+    pod_labels: dict[str, str],
+    command: list[str],
+    limits: Limits,
+    *,
+    deadline_s: int,
+    image: str,
+    settings: Settings,
+) -> k8s.V1Pod:
     uid = settings.kubernetes.run_as_uid
     container = k8s.V1Container(
         name=CONTAINER,
         image=image,
         image_pull_policy=settings.kubernetes.image_pull_policy,
-        command=list(COMMAND),
+        command=list(command),
         stdin=True,
         stdin_once=False,
         tty=False,
-        env=[k8s.V1EnvVar(name=name, value=value) for name, value in ENVIRONMENT.items()],
+        env=[k8s.V1EnvVar(name=variable, value=value) for variable, value in ENVIRONMENT.items()],
         working_dir=harness.SANDBOX_TMP,
-        resources=resources(spec.limits, settings),
+        resources=resources(limits, settings),
         security_context=k8s.V1SecurityContext(
             run_as_non_root=True,
             run_as_user=uid,
@@ -164,11 +262,11 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
     return k8s.V1Pod(
         api_version="v1",
         kind="Pod",
-        metadata=k8s.V1ObjectMeta(name=spec.name, namespace=settings.kubernetes.namespace, labels=labels(execution_id)),
+        metadata=k8s.V1ObjectMeta(name=name, namespace=settings.kubernetes.namespace, labels=pod_labels),
         spec=k8s.V1PodSpec(
             containers=[container],
             restart_policy="Never",
-            active_deadline_seconds=active_deadline_s(spec.limits, settings),
+            active_deadline_seconds=deadline_s,
             termination_grace_period_seconds=TERMINATION_GRACE_S,
             automount_service_account_token=False,
             enable_service_links=False,
@@ -195,7 +293,7 @@ def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Setti
             volumes=[
                 k8s.V1Volume(
                     name="podrun",
-                    config_map=k8s.V1ConfigMapVolumeSource(name=spec.name, default_mode=0o444, optional=False),
+                    config_map=k8s.V1ConfigMapVolumeSource(name=name, default_mode=0o444, optional=False),
                 ),
                 k8s.V1Volume(
                     name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=f"{settings.sandbox.tmp_mib}Mi")

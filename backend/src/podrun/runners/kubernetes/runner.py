@@ -13,6 +13,14 @@ attaches to it (pods/attach, a WebSocket speaking the v4.channel.k8s.io protocol
 the first `write_stdin` or `close_stdin`, sending the harness's `I` and `C` frames on channel 0. A
 worker that re-attaches to a running pod attaches again; the input already delivered is counted
 in a pod annotation, so the input the new worker replays from the control stream is skipped.
+
+Warm pods (`warm_pool_size` > 0, off by default): a pool (warm_pool.py) keeps pods made ahead of any
+run, from settings alone, up and waiting for a header on stdin. A run takes one, claims it with one
+patch (its execution id label, its own deadline), then sends the header over the attach stream; the
+run's smaller limits are the harness's rlimits, the pod's limits the largest ones. From the claim on
+it is that run's pod like any other: followed, re-attached to by its label, reaped and deleted. The
+harness's `S` frame in the pod log says the header arrived: a worker taking over a run whose warm pod
+never got it deletes that pod and starts the run afresh, since its script never started.
 """
 
 from __future__ import annotations
@@ -22,8 +30,10 @@ import contextlib
 import re
 import signal
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from uuid import UUID
 
 import aiohttp
@@ -50,11 +60,21 @@ from podrun.runners.kubernetes.pod import (
     ANNOTATION_STDIN_CLOSED,
     ANNOTATION_STDIN_DELIVERED,
     CONTAINER,
+    LABEL_EXECUTION,
+    LABEL_WARM,
     SELECTOR,
+    WARM_PREFIX,
     build_config_map,
     build_pod,
+    build_warm_config_map,
+    build_warm_pod,
+    claim_patch,
     execution_id_of,
+    header,
+    is_warm,
+    owner_of,
 )
+from podrun.runners.warm_pool import WarmPool
 from podrun.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -83,6 +103,12 @@ ERROR_CHANNEL = 3
 LOG_ACCEPT = "application/json, */*"
 # Sending a frame over a fresh attach is tried this many times before the input is given up.
 ATTACH_ATTEMPTS = 3
+# A warm pod's header goes over the attach stream in messages no larger than input frames.
+ATTACH_MESSAGE_BYTES = 64 * 1024
+# How long a started warm pod may take to say ready (its container runs: only the interpreter is left).
+HARNESS_READY_TIMEOUT_S = 30.0
+# Enough of a pod's log to hold the harness's first two frames (ready, then started).
+LOG_HEAD_BYTES = 4096
 
 
 def execution_id_from_name(name: str) -> UUID:
@@ -99,8 +125,17 @@ class KubernetesRunner:
         self._api: client.CoreV1Api | None = None
         self.api_client: client.ApiClient | None = None
         self._ws_api: client.CoreV1Api | None = None
+        self._ws_client: WsApiClient | None = None
         self._configuration: client.Configuration | None = None
         self._api_lock = asyncio.Lock()
+        # Warm pods carry the id of the worker whose pool made them (`open` sets it).
+        self.owner = uuid.uuid4().hex
+
+    @cached_property
+    def pool(self) -> WarmPool[WarmPod]:
+        """Pods made ahead of their runs (none unless `warm_pool_size` is set)."""
+        kubernetes = self.settings.kubernetes
+        return WarmPool(kubernetes.warm_pool_size, kubernetes.warm_pool_idle_s, self.launch_warm)
 
     async def api(self) -> client.CoreV1Api:
         """The API client, from the configured kubeconfig or the in-cluster service account."""
@@ -125,7 +160,8 @@ class KubernetesRunner:
         await self.api()
         async with self._api_lock:
             if self._ws_api is None:
-                self._ws_api = client.CoreV1Api(WsApiClient(self._configuration))
+                self._ws_client = WsApiClient(self._configuration)
+                self._ws_api = client.CoreV1Api(self._ws_client)
             return self._ws_api
 
     def runtimes(self) -> list[RuntimeSpec]:
@@ -148,11 +184,48 @@ class KubernetesRunner:
         return f"Kubernetes pods (restricted) in {self.namespace}, {runtime_class}"
 
     async def start(self, spec: SandboxSpec) -> PodSandbox | FailedSandbox:
-        """Create the execution's pod, or re-attach to it if an earlier attempt created it."""
+        """Start the run in a warm pod when one waits, else in a pod of its own (re-attaching where one exists)."""
         image = self.settings.kubernetes.runtimes.get(spec.runtime_id)
         if image is None:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
         execution_id = execution_id_from_name(spec.name)
+        if spec.resume:
+            return await self.resume(spec, execution_id, image)
+        began = time.monotonic()
+        while (warm := self.pool.take(spec.runtime_id)) is not None:
+            sandbox = await self.start_warm(warm, spec, execution_id)
+            if sandbox is not None:
+                log.info(
+                    "sandbox started", sandbox=warm.name, warm=True, ms=round((time.monotonic() - began) * 1000, 1)
+                )
+                return sandbox
+        return await self.start_cold(spec, execution_id, image)
+
+    async def resume(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
+        """Take over a run a dead worker started: follow its pod, unless it is a warm pod that never got its header."""
+        api = await self.api()
+        claimed = await api.list_namespaced_pod(
+            self.namespace,
+            label_selector=f"{SELECTOR},{LABEL_WARM}=true,{LABEL_EXECUTION}={execution_id.hex}",
+            _request_timeout=REQUEST_TIMEOUT_S,
+        )
+        for pod in claimed.items:
+            name = pod.metadata.name
+            if await self.script_started(name):
+                log.info("re-attaching to claimed warm pod", sandbox=name)
+                sandbox = PodSandbox(self, name, spec.limits, reattached=True, stdin_in_header=spec.stdin is not None)
+                failure = await sandbox.wait_started()
+                if failure is not None:
+                    await self.cleanup(name)
+                    return FailedSandbox(failure)
+                return sandbox
+            # Its worker died between the claim and the header: the script never ran, so it may run now.
+            log.warning("claimed warm pod never got its header, starting the run afresh", sandbox=name)
+            await self.cleanup(name)
+        return await self.start_cold(spec, execution_id, image)
+
+    async def start_cold(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
+        """Create the execution's pod, or re-attach to it if an earlier attempt created it."""
         api = await self.api()
         try:
             pod = await api.create_namespaced_pod(self.namespace, build_pod(spec, execution_id, image, self.settings))
@@ -191,11 +264,105 @@ class KubernetesRunner:
             return FailedSandbox(failure)
         return sandbox
 
-    async def open(self) -> None:
-        """Nothing to prepare: pods are created per run."""
+    async def start_warm(self, warm: WarmPod, spec: SandboxSpec, execution_id: UUID) -> PodSandbox | None:
+        """Claim a warm pod for the run and send it the header; None (the pod deleted) when it cannot serve."""
+        api = await self.api()
+        patch = claim_patch(execution_id, spec.limits, self.settings, waited_s=warm.waited_s())
+        warm.taken = True
+        try:
+            pod = await api.patch_namespaced_pod(warm.name, self.namespace, patch, _request_timeout=REQUEST_TIMEOUT_S)
+        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("warm pod not claimed", sandbox=warm.name, error=type(exc).__name__)
+            await warm.discard()
+            return None
+        if pod_ended(pod):
+            log.warning("warm pod ended while waiting", sandbox=warm.name, pod_reason=_reasons(pod))
+            await warm.discard()
+            return None
+        sandbox = PodSandbox(self, warm.name, spec.limits, reattached=False, stdin_in_header=spec.stdin is not None)
+        sandbox.pod = pod
+        run_header = header(spec, self.settings, pod_memory_mib=self.settings.limits.maximum.memory_mib)
+        if not await sandbox.deliver_header(harness.encode_frame("H", run_header.to_json())):
+            await warm.discard()  # its script never started: the run goes on in another pod
+            return None
+        return sandbox
+
+    async def launch_warm(self, runtime_id: str) -> WarmPod | None:
+        """A pod for the pool, made from settings alone, its harness up and waiting for a header."""
+        image = self.settings.kubernetes.runtimes[runtime_id]
+        warm = WarmPod(self, WARM_PREFIX + uuid.uuid4().hex)
+        api = await self.api()
+        try:
+            pod = await api.create_namespaced_pod(
+                self.namespace, build_warm_pod(warm.name, runtime_id, image, self.owner, self.settings)
+            )
+            await api.create_namespaced_config_map(self.namespace, build_warm_config_map(self.settings, pod))
+            ready = await self.harness_ready(warm.name)
+        except asyncio.CancelledError:
+            # The pool is closing: nobody else would delete this pod.
+            await asyncio.shield(warm.discard())
+            raise
+        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("warm pod not started", sandbox=warm.name, error=type(exc).__name__)
+            ready = False
+        if not ready:
+            await warm.discard()
+            return None
+        return warm
+
+    async def harness_ready(self, name: str) -> bool:
+        """Wait until the pod runs and its harness has said ready (its first frame)."""
+        _, failure = await self.wait_running(name)
+        if failure is not None:
+            return False
+        async with asyncio.timeout(HARNESS_READY_TIMEOUT_S):
+            response = await self.open_log(name, [("container", CONTAINER), ("follow", "true")])
+            try:
+                if response.status != 200:
+                    return False
+                first = await response.content.readline()
+            finally:
+                response.release()
+        try:
+            return harness.parse_frame(first)[0] == "R"
+        except harness.FrameError:
+            return False
+
+    async def script_started(self, name: str) -> bool:
+        """Whether the pod's harness said its script started (the `S` frame, right after its ready frame)."""
+        api = await self.api()
+        try:
+            head = await api.read_namespaced_pod_log(
+                name,
+                self.namespace,
+                container=CONTAINER,
+                limit_bytes=LOG_HEAD_BYTES,
+                _request_timeout=REQUEST_TIMEOUT_S,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return False
+        return "S" in str(head).split("\n")[:2]
+
+    async def open(self, worker_id: str) -> None:
+        """Warm the default runtime's pods when the pool is on; other runtimes warm on their first run."""
+        self.owner = worker_id
+        default = self.settings.kubernetes.default_runtime
+        if self.settings.kubernetes.warm_pool_size > 0 and default in self.settings.kubernetes.runtimes:
+            self.pool.warm(default)
 
     async def close(self) -> None:
-        """Nothing to stop: execution pods outlive the worker by design."""
+        """Delete this worker's waiting warm pods and close the API connections.
+
+        Execution pods outlive the worker by design.
+        """
+        await self.pool.close()
+        async with self._api_lock:
+            for api_client in (self._ws_client, self.api_client):
+                if api_client is not None:
+                    await api_client.close()
+            self._api = self._ws_api = self._ws_client = self.api_client = None
 
     async def cleanup(self, name: str) -> None:
         """Delete the pod and its ConfigMap now. Idempotent."""
@@ -208,8 +375,33 @@ class KubernetesRunner:
                 if exc.status != 404:
                     raise
 
-    async def reap(self, keep: Callable[[UUID], Awaitable[bool]]) -> list[str]:
-        """Delete execution pods for which `keep(execution_id)` is False or whose deadline is long past."""
+    async def delete_unclaimed(self, pod: k8s.V1Pod) -> bool:
+        """Delete a warm pod (and its ConfigMap) only if it has not changed since it was listed; whether it was.
+
+        A claim changes the pod's resourceVersion, so a pod claimed in the meantime stays with its run.
+        """
+        api = await self.api()
+        unchanged = client.V1Preconditions(uid=pod.metadata.uid, resource_version=pod.metadata.resource_version)
+        body = client.V1DeleteOptions(grace_period_seconds=0, propagation_policy="Background", preconditions=unchanged)
+        try:
+            await api.delete_namespaced_pod(
+                pod.metadata.name, self.namespace, body=body, _request_timeout=REQUEST_TIMEOUT_S
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        await self.cleanup(pod.metadata.name)
+        return True
+
+    async def reap(self, keep: Callable[[UUID], Awaitable[bool]], alive: Callable[[str], Awaitable[bool]]) -> list[str]:
+        """Delete the pods nobody will come back for.
+
+        An execution's pod (cold, or warm and claimed) goes when `keep(execution_id)` is False or its
+        deadline is long past. A warm pod no run has claimed goes when the worker whose pool made it is
+        not `alive`, or its deadline has passed (the kubelet has ended it), unless it was claimed since
+        the listing.
+        """
         api = await self.api()
         pods = await api.list_namespaced_pod(
             self.namespace, label_selector=SELECTOR, _request_timeout=REQUEST_TIMEOUT_S
@@ -219,16 +411,74 @@ class KubernetesRunner:
         for pod in pods.items:
             execution_id = execution_id_of(pod)
             name = pod.metadata.name
-            if execution_id is None or name is None:
+            if name is None:
                 continue
             created = pod.metadata.creation_timestamp or now
             deadline = created + timedelta(seconds=(pod.spec and pod.spec.active_deadline_seconds) or 0)
-            if now - deadline < REAP_AFTER_DEADLINE and await keep(execution_id):
+            if execution_id is not None:
+                if now - deadline < REAP_AFTER_DEADLINE and await keep(execution_id):
+                    continue
+                await self.cleanup(name)
+                log.info("execution pod reaped", sandbox=name, execution_id=str(execution_id))
+            elif is_warm(pod):
+                owner = owner_of(pod)
+                if now < deadline and owner is not None and await alive(owner):
+                    continue
+                if not await self.delete_unclaimed(pod):
+                    continue
+                log.info("warm pod reaped", sandbox=name, owner=owner)
+            else:
                 continue
-            await self.cleanup(name)
             reaped.append(name)
-            log.info("execution pod reaped", sandbox=name, execution_id=str(execution_id))
         return reaped
+
+    async def wait_running(self, name: str) -> tuple[k8s.V1Pod | None, str | None]:
+        """Wait until the pod's container runs (or already ended).
+
+        Returns the pod as last seen, and a user-facing error if it never will run.
+        """
+        last: k8s.V1Pod | None = None
+        timeout = self.settings.kubernetes.startup_allowance_s
+        try:
+            async with asyncio.timeout(timeout):
+                async with contextlib.aclosing(self.pod_updates(name)) as updates:
+                    async for pod in updates:
+                        last = pod
+                        if pod is None:
+                            return None, START_FAILED
+                        state = container_state(pod)
+                        if pod_ended(pod) or (state is not None and state.running is not None):
+                            return pod, None
+                        waiting = state.waiting if state is not None else None
+                        if waiting is not None and waiting.reason in IMAGE_FAILURES:
+                            log.error("runtime image not pulled", sandbox=name, reason=waiting.reason)
+                            return pod, IMAGE_FAILED
+                        if waiting is not None and waiting.reason in CONFIG_FAILURES:
+                            log.error("container not created", sandbox=name, reason=waiting.reason)
+                            return pod, START_FAILED
+        except TimeoutError:
+            log.exception("pod did not start", sandbox=name, timeout_s=timeout)
+            return last, START_TIMED_OUT
+        except (ApiException, aiohttp.ClientError) as exc:
+            log.exception("pod watch failed", sandbox=name, error=type(exc).__name__)
+            return last, START_FAILED
+        return last, START_FAILED
+
+    async def open_log(self, name: str, query: list[tuple[str, str]]) -> aiohttp.ClientResponse:
+        """A streaming request for the pod's log (the caller reads and releases it)."""
+        await self.api()
+        assert self.api_client is not None
+        response: aiohttp.ClientResponse = await self.api_client.call_api(
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "GET",
+            path_params={"namespace": self.namespace, "name": name},
+            query_params=query,
+            header_params={"Accept": LOG_ACCEPT},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=aiohttp.ClientTimeout(connect=REQUEST_TIMEOUT_S, sock_connect=REQUEST_TIMEOUT_S),
+        )
+        return response
 
     async def pod_updates(self, name: str) -> AsyncGenerator[k8s.V1Pod | None]:
         """The pod now and after every change (None while it does not exist).
@@ -340,6 +590,33 @@ def classify(
     return None, None, None, ENDED_UNEXPECTEDLY
 
 
+class WarmPod:
+    """A pod the pool made ahead of its run: up, its harness waiting for a header on stdin."""
+
+    def __init__(self, runner: KubernetesRunner, name: str) -> None:
+        self.runner = runner
+        self.name = name
+        self.made = time.monotonic()
+        self.taken = False
+
+    def waited_s(self) -> float:
+        """Seconds since the pod was asked for (at least its age as the kubelet counts it)."""
+        return time.monotonic() - self.made
+
+    def waiting(self) -> bool:
+        """Whether it may still serve a run: not taken, and young enough that the run's deadline is below its own.
+
+        Whether the pod is still up is learnt when it is claimed (the claim's answer has its status).
+        """
+        return not self.taken and self.waited_s() < self.runner.settings.kubernetes.warm_pool_max_wait_s
+
+    async def discard(self) -> None:
+        """Delete the pod and its ConfigMap."""
+        self.taken = True
+        with contextlib.suppress(ApiException, aiohttp.ClientError, TimeoutError):
+            await self.runner.cleanup(self.name)
+
+
 class PodSandbox:
     """One execution pod: its log is the harness's frame stream."""
 
@@ -379,32 +656,27 @@ class PodSandbox:
 
     async def wait_started(self) -> str | None:
         """Wait until the container runs (or already ended); a user-facing error if it never will."""
-        timeout = self.runner.settings.kubernetes.startup_allowance_s
-        try:
-            async with asyncio.timeout(timeout):
-                async with contextlib.aclosing(self.runner.pod_updates(self.name)) as updates:
-                    async for pod in updates:
-                        self.pod = pod
-                        if pod is None:
-                            return START_FAILED
-                        self._stdin_progress(pod)
-                        state = container_state(pod)
-                        if pod_ended(pod) or (state is not None and state.running is not None):
-                            return None
-                        waiting = state.waiting if state is not None else None
-                        if waiting is not None and waiting.reason in IMAGE_FAILURES:
-                            log.error("runtime image not pulled", sandbox=self.name, reason=waiting.reason)
-                            return IMAGE_FAILED
-                        if waiting is not None and waiting.reason in CONFIG_FAILURES:
-                            log.error("container not created", sandbox=self.name, reason=waiting.reason)
-                            return START_FAILED
-        except TimeoutError:
-            log.exception("pod did not start", sandbox=self.name, timeout_s=timeout)
-            return START_TIMED_OUT
-        except (ApiException, aiohttp.ClientError) as exc:
-            log.exception("pod watch failed", sandbox=self.name, error=type(exc).__name__)
-            return START_FAILED
-        return START_FAILED
+        self.pod, failure = await self.runner.wait_running(self.name)
+        if self.pod is not None:
+            self._stdin_progress(self.pod)
+        return failure
+
+    async def deliver_header(self, frame: bytes) -> bool:
+        """Hand a claimed warm pod its header over the attach stream; the run's wall time counts from here.
+
+        Tried once: after a failure the header may be partly in the pod, which then must not serve the run.
+        """
+        async with self.attach_lock:
+            try:
+                ws = await self._attached()
+                for offset in range(0, len(frame), ATTACH_MESSAGE_BYTES):
+                    await ws.send_bytes(bytes([STDIN_CHANNEL]) + frame[offset : offset + ATTACH_MESSAGE_BYTES])
+            except (ApiException, aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
+                log.warning("header not delivered to warm pod", sandbox=self.name, error=type(exc).__name__)
+                await self._detach()
+                return False
+        self._ready()
+        return True
 
     async def output(self) -> AsyncIterator[OutputBytes]:
         """The script's output chunks from the pod log, until the harness's exit frame or the pod's end."""
@@ -425,6 +697,8 @@ class PodSandbox:
                             yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
                         elif tag == "R":
                             self._ready()
+                        elif tag == "S":
+                            continue  # the header has arrived (a warm pod's: its wall time already counts)
                         elif tag == "X":
                             self.exit = harness.Exit.from_json(harness.parse_json_payload(payload))
                             break
@@ -460,22 +734,11 @@ class PodSandbox:
 
     async def _follow_once(self) -> AsyncGenerator[bytes]:
         """One `follow` request from the resume point; yields only frames not seen before."""
-        await self.runner.api()
-        assert self.runner.api_client is not None
         query: list[tuple[str, str]] = [("container", CONTAINER), ("follow", "true"), ("timestamps", "true")]
         if self.last_stamp is not None:
             # sinceTime has whole seconds: ask from the second of the last frame and skip what we had.
             query.append(("sinceTime", self.last_stamp[0].strftime("%Y-%m-%dT%H:%M:%SZ")))
-        response = await self.runner.api_client.call_api(
-            "/api/v1/namespaces/{namespace}/pods/{name}/log",
-            "GET",
-            path_params={"namespace": self.runner.namespace, "name": self.name},
-            query_params=query,
-            header_params={"Accept": LOG_ACCEPT},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=aiohttp.ClientTimeout(connect=REQUEST_TIMEOUT_S, sock_connect=REQUEST_TIMEOUT_S),
-        )
+        response = await self.runner.open_log(self.name, query)
         resume_at, skip = self.last_stamp, self.seen_at_last_stamp
         self.follow = response
         try:

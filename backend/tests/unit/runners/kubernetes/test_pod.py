@@ -16,7 +16,22 @@ from kubernetes_asyncio.client import models as k8s
 from podrun.core.limits import Limits
 from podrun.runners import harness
 from podrun.runners.base import SandboxSpec, sandbox_name
-from podrun.runners.kubernetes.pod import HEADER_KEY, build_config_map, build_pod
+from podrun.runners.kubernetes.pod import (
+    HARNESS_KEY,
+    HEADER_KEY,
+    LABEL_EXECUTION,
+    LABEL_OWNER,
+    LABEL_RUNTIME,
+    LABEL_WARM,
+    WARM_COMMAND,
+    build_config_map,
+    build_pod,
+    build_warm_config_map,
+    build_warm_pod,
+    claim_patch,
+    header,
+    warm_deadline_s,
+)
 from podrun.runners.kubernetes.runner import KubernetesRunner
 from podrun.settings import REPO_ROOT, KubernetesSettings, Settings
 from tests.pss import violations
@@ -127,3 +142,59 @@ async def test_runtime_ids_outside_the_catalog_never_become_images(runtime_id: s
     assert runtime_id not in {runtime.id for runtime in runner.runtimes()}
     with pytest.raises(LookupError):
         await runner.start(replace(SPEC, runtime_id=runtime_id))
+
+
+@pytest.mark.parametrize("settings", VARIANTS.values(), ids=VARIANTS.keys())
+async def test_a_warm_pod_is_the_same_hardened_pod_at_the_largest_limits(settings: Settings) -> None:
+    warm = serialize(build_warm_pod("podrun-warm-1", "python-3.12", "python:3.12-slim", "worker-1", settings))
+    kubernetes_validate.validate(warm, "1.33", strict=True)
+    cold = serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings))
+    assert violations(warm["spec"]) == []
+    # What differs from a run's own pod: name and labels, the largest limits, the deadline, the header's source.
+    container, cold_container = warm["spec"]["containers"][0], cold["spec"]["containers"][0]
+    assert container["command"] == WARM_COMMAND
+    assert container["resources"]["limits"]["memory"] == f"{settings.limits.maximum.memory_mib}Mi"
+    assert warm["spec"]["activeDeadlineSeconds"] == warm_deadline_s(settings)
+    unchanged = {"name": None, "command": None, "resources": None}
+    assert {**container, **unchanged} == {**cold_container, **unchanged}
+    elsewhere = {"containers": None, "activeDeadlineSeconds": None, "volumes": None}
+    assert {**warm["spec"], **elsewhere} == {**cold["spec"], **elsewhere}
+    assert warm["spec"]["volumes"][0]["configMap"]["name"] == "podrun-warm-1"
+    assert warm["spec"]["volumes"][1:] == cold["spec"]["volumes"][1:]
+    assert warm["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "podrun-execution",
+        "app.kubernetes.io/managed-by": "podrun",
+        LABEL_WARM: "true",
+        LABEL_RUNTIME: "python-3.12",
+        LABEL_OWNER: "worker-1",
+    }
+    owner = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="podrun-warm-1", uid="u", labels=warm["metadata"]["labels"]))
+    config_map = serialize(build_warm_config_map(settings, owner))
+    kubernetes_validate.validate(config_map, "1.33", strict=True)
+    assert set(config_map["data"]) == {HARNESS_KEY}
+
+
+async def test_a_claim_changes_the_execution_label_and_lowers_the_deadline_only() -> None:
+    settings = Settings()
+    patch = claim_patch(EXECUTION, LIMITS, settings, waited_s=12.3)
+    assert patch == {
+        "metadata": {"labels": {LABEL_EXECUTION: EXECUTION.hex}},
+        "spec": {"activeDeadlineSeconds": 13 + 10 + settings.kubernetes.startup_allowance_s},
+    }
+    longest = claim_patch(
+        EXECUTION, settings.limits.maximum, settings, waited_s=settings.kubernetes.warm_pool_max_wait_s - 0.5
+    )
+    assert longest["spec"]["activeDeadlineSeconds"] <= warm_deadline_s(settings)
+
+
+@pytest.mark.parametrize(
+    ("memory_mib", "pod_memory_mib", "rlimit"),
+    [(256, None, None), (256, 1024, 256 * 1024 * 1024), (1024, 1024, None)],
+    ids=["own-pod", "warm-pod-smaller-limit", "warm-pod-largest-limit"],
+)
+def test_the_header_carries_a_memory_rlimit_only_below_the_pods_own_limit(
+    memory_mib: int, pod_memory_mib: int | None, rlimit: int | None
+) -> None:
+    spec = replace(SPEC, limits=LIMITS.model_copy(update={"memory_mib": memory_mib}))
+    run_header = header(spec, Settings(), pod_memory_mib=pod_memory_mib)
+    assert (run_header.memory_bytes, run_header.processes, run_header.cpu_time_ms) == (rlimit, 16, 5_000)
