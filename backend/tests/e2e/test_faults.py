@@ -21,7 +21,7 @@ from podrun.settings import Settings
 from tests.client import GraphQLClient, GraphQLFailure
 from tests.databases import fresh_database
 from tests.e2e.helpers import assert_consecutive, execution, flatten, submit, wait_for_status
-from tests.e2e.test_worker_crash import runs_a_sandbox
+from tests.e2e.test_worker_crash import runs_the_sandbox
 from tests.processes import PodrunDeployment, wait_ready
 from tests.services import OwnPostgres, OwnRedis
 
@@ -204,7 +204,7 @@ async def test_api_killed_mid_run(faults: Faults, client: GraphQLClient) -> None
 
 async def test_worker_killed_mid_run(faults: Faults, client: GraphQLClient) -> None:
     execution_id, watcher, following = await start_counting(client)
-    [holder] = [w for w in faults.deployment.live_workers() if runs_a_sandbox(w.process.pid)]
+    [holder] = [w for w in faults.deployment.live_workers() if runs_the_sandbox(w.process.pid, execution_id)]
     holder.kill()
     printed = [e["text"] for e in watcher.events if e["kind"] == "line"]
     faults.deployment.worker()  # its watchdog ends the orphaned run once the heartbeat TTL has passed

@@ -61,8 +61,18 @@ def descendants(root: int) -> dict[int, str]:
     return found
 
 
-def runs_a_sandbox(pid: int) -> bool:
-    return any(cmdline.startswith("/usr/bin/bwrap") for cmdline in descendants(pid).values())
+def runs_the_sandbox(pid: int, execution_id: str) -> bool:
+    """Whether the process `pid` runs the execution's sandbox (its cgroup is named after the run; the
+    worker's warm sandboxes, which wait for runs, are in cgroups of their own)."""
+    name = sandbox_name(UUID(execution_id))
+    return any(name in _cgroup(child) for child in descendants(pid))
+
+
+def _cgroup(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cgroup").read_text()
+    except OSError:
+        return ""
 
 
 def _cmdline(pid: int) -> str:
@@ -98,7 +108,7 @@ async def test_a_run_whose_worker_is_killed_ends_as_error_and_leaves_no_sandbox(
             for event in flatten(data["executionEvents"]):
                 events.append(event)
                 if event["kind"] == "line" and event["text"] == "before the crash":
-                    [running] = [w for w in deployment.live_workers() if runs_a_sandbox(w.process.pid)]
+                    [running] = [w for w in deployment.live_workers() if runs_the_sandbox(w.process.pid, execution_id)]
                     sandbox.update(descendants(running.process.pid))
                     running.kill()
                     assert deployment.live_workers(), "the other worker must be left to end the run"
