@@ -18,6 +18,9 @@ MAX_LINE_BYTES = 64 * 1024
 # A line's text as JSON (what a WebSocket message carries) stays below this, so one line always fits a message.
 MAX_LINE_JSON = 192 * 1024
 PARTIAL_FLUSH_S = 0.1
+# A line of at most this many characters needs no cutting: at 4 UTF-8 bytes a character it stays within
+# MAX_LINE_BYTES, and at 6 bytes of JSON escape a byte within MAX_LINE_JSON.
+SHORT_LINE = MAX_LINE_JSON // 6 // 4
 
 Line = tuple[Stream, str, bool]
 
@@ -31,10 +34,13 @@ class _StreamLines:
 
     def feed(self, data: bytes, now: float) -> list[Line]:
         text = self.decoder.decode(data).replace("\x00", "\ufffd")
-        lines: list[Line] = []
         *complete, rest = (self.pending + text).split("\n")
-        for line in complete:
-            lines.extend(self._pieces(line, partial_tail=False))
+        stream = self.stream
+        # Almost every line is short enough to need no cutting: one comprehension, no call per line.
+        if max(map(len, complete), default=0) <= SHORT_LINE:
+            lines: list[Line] = [(stream, line, False) for line in complete]
+        else:
+            lines = [piece for line in complete for piece in self._pieces(line, partial_tail=False)]
         self.pending = ""
         if rest:
             *long_pieces, tail = self._pieces(rest, partial_tail=True)
@@ -54,8 +60,7 @@ class _StreamLines:
 
     def _pieces(self, line: str, partial_tail: bool) -> list[Line]:
         """`line` cut into pieces of at most MAX_LINE_BYTES and MAX_LINE_JSON; all but the last are partial."""
-        # A piece of at most a sixth of the JSON bound cannot pass it (the worst escape is six bytes a byte).
-        if len(line) * 4 <= MAX_LINE_JSON // 6:
+        if len(line) <= SHORT_LINE:
             return [(self.stream, line, partial_tail)]
         texts: list[str] = []
         data = line.encode()
