@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from podrun_client import SubmitExecutionInput
+from podrun_client import LimitsInput, SubmitExecutionInput
 
 from tests.e2e.podrun_client.conftest import Deployment, User
 from tests.e2e.podrun_client.proxy import CuttingProxy
@@ -18,7 +18,8 @@ COUNT_SLOWLY = "import time\nfor i in range({n}):\n    print(i, flush=True)\n   
 
 
 async def submit(user: User, source: str) -> str:
-    submitted = await user.client.submit_execution(input=SubmitExecutionInput(script=source, stdin=""))
+    limits = LimitsInput(wallTimeMs=30_000)
+    submitted = await user.client.submit_execution(input=SubmitExecutionInput(script=source, stdin="", limits=limits))
     return submitted.submit_execution.id
 
 
@@ -70,7 +71,8 @@ async def test_watch_resumes_after_a_dropped_connection_without_gap_or_duplicate
     tmp_path: Path,
     drop: Callable[[CuttingProxy, Deployment, Piped], Awaitable[None]],
 ) -> None:
-    lines = 60
+    # Long enough (12 s) that the run is still going at the second cut even on a busy machine.
+    lines = 120
     execution_id = await submit(user, COUNT_SLOWLY.format(n=lines))
     async with CuttingProxy(int(deployment.base_url.rsplit(":", 1)[1])) as proxy:
         # prun talks to the API through the proxy only.
