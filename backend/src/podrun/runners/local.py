@@ -183,14 +183,7 @@ class LocalRunner:
         The fresh cgroup also gives the run usage figures of its own, free of the wait.
         """
         try:
-            cgroup = await asyncio.to_thread(
-                self.cgroups.create,
-                name,
-                memory_bytes=limits.memory_mib * 1024 * 1024,
-                max_pids=limits.processes + PLATFORM_PROCESSES,
-            )
-            if cgroup is not None:
-                await asyncio.to_thread(sandbox.move_to, cgroup)
+            await asyncio.to_thread(self._move_into_own_cgroup, sandbox, name, limits)
         except OSError as exc:
             log.exception("warm sandbox not claimed", sandbox=name, error=type(exc).__name__)
             await self.cleanup(name)
@@ -199,15 +192,20 @@ class LocalRunner:
         sandbox.warm = True
         return True
 
+    def _cgroup_for(self, name: str, limits: Limits) -> SandboxCgroup | None:
+        """A cgroup named `name` with the run's limits; None where cgroups are not in force."""
+        memory_bytes = limits.memory_mib * 1024 * 1024
+        return self.cgroups.create(name, memory_bytes=memory_bytes, max_pids=limits.processes + PLATFORM_PROCESSES)
+
+    def _move_into_own_cgroup(self, sandbox: LocalSandbox, name: str, limits: Limits) -> None:
+        cgroup = self._cgroup_for(name, limits)
+        if cgroup is not None:
+            sandbox.move_to(cgroup)
+
     async def launch_cold(self, name: str, interpreter: Interpreter, limits: Limits) -> LocalSandbox | FailedSandbox:
         """A sandbox started for one run, in a cgroup named after it."""
         try:
-            cgroup = await asyncio.to_thread(
-                self.cgroups.create,
-                name,
-                memory_bytes=limits.memory_mib * 1024 * 1024,
-                max_pids=limits.processes + PLATFORM_PROCESSES,
-            )
+            cgroup = await asyncio.to_thread(self._cgroup_for, name, limits)
         except OSError as exc:
             log.exception("sandbox cgroup not created", sandbox=name, error=type(exc).__name__)
             await self.cleanup(name)
