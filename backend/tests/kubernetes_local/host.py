@@ -60,9 +60,12 @@ def _sysctls() -> set[str]:
         for name in files:
             path = os.path.join(directory, name)
             key = path.removeprefix("/proc/sys/")
-            if key in SYSCTL_NOISE or not os.stat(path).st_mode & 0o200:
+            if key in SYSCTL_NOISE:
                 continue
+            # A pod's veth link may go while the walk is under way: its entries are then skipped, not an error.
             try:
+                if not os.stat(path).st_mode & 0o200:
+                    continue
                 value = Path(path).read_text().strip()
             except OSError:  # write-only entries, and entries of links that just went
                 continue
