@@ -29,9 +29,11 @@ class GraphQLFailure(Exception):
 class GraphQLClient:
     """Talks to one Podrun server, optionally signed in with an access token."""
 
-    def __init__(self, base_url: str, token: str | None = None) -> None:
+    def __init__(self, base_url: str, token: str | None = None, address: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
+        # Sent as X-Forwarded-For (which the API trusts from 127.0.0.1): the client address per-client limits see.
+        self.address = address
         self.refresh_token: str | None = None
         self.user_id: str | None = None
 
@@ -44,11 +46,17 @@ class GraphQLClient:
         return self.http_url.replace("http://", "ws://", 1)
 
     def with_token(self, token: str | None) -> GraphQLClient:
-        return GraphQLClient(self.base_url, token)
+        return GraphQLClient(self.base_url, token, self.address)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The HTTP (and WebSocket upgrade) headers of this client."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        return headers | ({"x-forwarded-for": self.address} if self.address else {})
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run a query or mutation over HTTP; raise GraphQLFailure if the response has errors."""
-        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = self.headers
         async with httpx.AsyncClient(timeout=30) as http:
             response = await http.post(
                 self.http_url, json={"query": query, "variables": variables or {}}, headers=headers
@@ -69,6 +77,7 @@ class GraphQLClient:
             url=self.ws_url,
             init_payload=payload,
             subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            headers={"x-forwarded-for": self.address} if self.address else None,
             connect_timeout=10,
             close_timeout=2,
         )

@@ -42,7 +42,16 @@ def api(host: str, port: int) -> None:
     """Serve the GraphQL API."""
     import uvicorn  # noqa: PLC0415
 
-    uvicorn.run("podrun.app:create_app", factory=True, host=host, port=port, log_config=None, ws="websockets-sansio")
+    uvicorn.run(
+        "podrun.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        ws="websockets-sansio",
+        # A larger message closes the socket (1009) before it is read into memory whole.
+        ws_max_size=get_settings().graphql.max_ws_message_bytes,
+    )
 
 
 @main.command()

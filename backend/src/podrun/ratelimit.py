@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from redis.asyncio import Redis
 
 from podrun.core.errors import RateLimited
@@ -18,3 +20,16 @@ async def hit(redis: Redis, key: str, limit: int, window_s: int, what: str) -> N
         raise RateLimited(
             f"too many {what}; try again in {max(ttl_ms, 0) // 1000 + 1} s", retry_after_ms=max(ttl_ms, 1)
         )
+
+
+def client_key(address: str | None) -> str:
+    """The subject of per-client limits: an IPv4 address, or the /64 network of an IPv6 one (one host's share)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

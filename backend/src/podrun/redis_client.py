@@ -70,6 +70,10 @@ class Keys:
         """A rate-limit counter for one action by one subject (user id, email)."""
         return f"{self.prefix}:rate:{action}:{subject}"
 
+    def sign_in(self, part: str, email: str) -> str:
+        """One part of an account's sign-in failures: `failures`, `clients` (that failed) or `lock`."""
+        return f"{self.prefix}:signin:{part}:{email}"
+
     @property
     def queue_wake(self) -> str:
         """The channel a job's enqueuer publishes on, so an idle worker picks the job up at once."""

@@ -62,6 +62,43 @@ class QuotaSettings(BaseModel):
     login_attempts_per_minute: int = 10
 
 
+class GraphQLSettings(BaseModel):
+    """What one GraphQL request or socket may ask of the API; everything beyond is refused before it runs."""
+
+    # None: on in development, off in production (schema/schema.graphql is the schema for tools).
+    introspection: bool | None = None
+    # The parser stops at this many tokens (a string literal, such as a script, is one token).
+    max_tokens: int = Field(default=2000, gt=0)
+    # Nested fields, counted from the operation's root field (introspection included).
+    max_depth: int = Field(default=15, gt=0)
+    max_aliases: int = Field(default=30, ge=0)
+    # Fields an operation may resolve, each counted once per item of the lists around it.
+    max_cost: int = Field(default=50_000, gt=0)
+    # How many items a list field without a `first` argument is assumed to hold.
+    assumed_list_size: int = Field(default=10, gt=0)
+    # Operations in progress on one WebSocket (subscriptions, and queries or mutations sent over it).
+    subscriptions_per_socket: int = Field(default=20, gt=0)
+    # Operations one WebSocket may start per second (a burst of as many is allowed).
+    operations_per_socket_per_second: int = Field(default=10, gt=0)
+    # The largest WebSocket message the server reads; a larger one closes the socket (1009).
+    max_ws_message_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
+class SignInSettings(BaseModel):
+    """Protection of sign-in and registration against guessing and floods (README, "Sign-in protection")."""
+
+    # Per client address (IPv6: per /64): login attempts per minute and registrations per hour.
+    attempts_per_client_per_minute: int = Field(default=30, gt=0)
+    registrations_per_client_per_hour: int = Field(default=20, gt=0)
+    # Failed sign-ins an account takes before each further failure delays the clients that failed.
+    failures_before_delay: int = Field(default=5, gt=0)
+    # The first delay; each further failure doubles it, up to the maximum.
+    first_delay_s: float = Field(default=1.0, gt=0)
+    max_delay_s: float = Field(default=900.0, gt=0)
+    # An account's failures are forgotten this long after the last one.
+    failure_window_s: int = Field(default=900, gt=0)
+
+
 class SandboxSettings(BaseModel):
     """The local runner's sandboxes."""
 
@@ -158,6 +195,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
+    signin: SignInSettings = Field(default_factory=SignInSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
@@ -166,6 +205,12 @@ class Settings(BaseSettings):
     def graphiql_enabled(self) -> bool:
         """GraphiQL is on in development and off in production unless asked for."""
         return self.graphiql if self.graphiql is not None else self.mode == "development"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Introspection is on in development and off in production unless asked for."""
+        introspection = self.graphql.introspection
+        return introspection if introspection is not None else self.mode == "development"
 
     @model_validator(mode="after")
     def _require_secret_in_production(self) -> Settings:

@@ -14,11 +14,11 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
-from podrun.settings import Settings
+from podrun.settings import Settings, SignInSettings
 from tests.client import GraphQLClient
 from tests.databases import fresh_database
 from tests.kubernetes_local.fixtures import RealPodrun
-from tests.processes import PodrunProcess, free_port, wait_ready
+from tests.processes import PodrunDeployment, PodrunProcess, free_port, wait_ready
 
 RUNNERS = ["local", "kubernetes"]
 
@@ -85,6 +85,28 @@ def podrun_processes(settings: Settings, runner: str, request: pytest.FixtureReq
 def podrun(podrun_processes: RunningPodrun) -> str:
     """Base URL of the session's API."""
     return podrun_processes.url
+
+
+@pytest.fixture(scope="session")
+def guarded(podrun: str) -> Iterator[str]:
+    """Base URL of a second API on the session's database, Redis and worker, for the hostile-client tests:
+    production mode (introspection and GraphiQL off), the default sign-in limits, and a first sign-in delay
+    long enough that a lock set during a test is still in place at its end (no test depends on timing)."""
+    defaults = SignInSettings()
+    deployment = PodrunDeployment(
+        "guarded",
+        {
+            "PODRUN_MODE": "production",
+            "PODRUN_SIGNIN__ATTEMPTS_PER_CLIENT_PER_MINUTE": str(defaults.attempts_per_client_per_minute),
+            "PODRUN_SIGNIN__REGISTRATIONS_PER_CLIENT_PER_HOUR": str(defaults.registrations_per_client_per_hour),
+            "PODRUN_SIGNIN__FIRST_DELAY_S": "600",
+        },
+    )
+    try:
+        wait_ready(deployment.base_url, deployment.api)
+        yield deployment.base_url
+    finally:
+        deployment.stop()
 
 
 @pytest.fixture

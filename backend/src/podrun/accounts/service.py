@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from podrun.accounts.lockout import Lockout
 from podrun.accounts.models import Role, User
 from podrun.accounts.passwords import hash_password, verify_password
 from podrun.accounts.tokens import issue_token, verify_token
-from podrun.core.errors import BadUserInput, Conflict, Unauthenticated
+from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from podrun.ratelimit import hit
 from podrun.redis_client import Keys
 from podrun.settings import Settings
@@ -50,6 +51,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         self.settings = settings
         self.redis = redis
         self.keys = keys
+        self.lockout = Lockout(redis, keys, settings.signin)
 
     async def create_user(self, email: str, password: str, role: Role = Role.USER) -> User:
         """Create an account; BAD_USER_INPUT for a malformed email or weak password, CONFLICT if taken."""
@@ -65,15 +67,43 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             await self.repository.session.rollback()
             raise Conflict("an account with this email already exists") from error
 
-    async def register(self, email: str, password: str) -> Session:
-        """Create an account and sign it in."""
+    async def register(self, email: str, password: str, client: str) -> Session:
+        """Create an account and sign it in; RATE_LIMITED after too many registrations from `client`."""
+        per_hour = self.settings.signin.registrations_per_client_per_hour
+        await hit(self.redis, self.keys.rate("register-client", client), per_hour, 3600, "registrations from here")
         return self.start_session(await self.create_user(email, password))
 
-    async def sign_in(self, email: str, password: str) -> Session:
-        """Tokens for these credentials; RATE_LIMITED after too many attempts at one email in a minute."""
-        key = self.keys.rate("login", email.strip().lower())
-        await hit(self.redis, key, self.settings.quotas.login_attempts_per_minute, 60, "sign-in attempts")
-        return self.start_session(await self.authenticate(email, password))
+    async def sign_in(self, email: str, password: str, client: str) -> Session:
+        """Tokens for these credentials. RATE_LIMITED after too many attempts from `client` (a `client_key`),
+        at this email from `client`, or while failures at this account lock `client` out (accounts/lockout.py)."""
+        email = email.strip().lower()
+        per_minute = self.settings.signin.attempts_per_client_per_minute
+        await hit(self.redis, self.keys.rate("login-client", client), per_minute, 60, "sign-in attempts from here")
+        per_email = self.settings.quotas.login_attempts_per_minute
+        await hit(self.redis, self.keys.rate("login", f"{email}:{client}"), per_email, 60, "sign-in attempts")
+        await self.lockout.attempt(email, client)
+        try:
+            user = await self.authenticate(email, password)
+        except Unauthenticated:
+            raise  # a wrong password: the attempt stays counted as a failure
+        except BaseException:
+            await self.lockout.forgive(email, client)  # not checked (an outage): no failure
+            raise
+        await self.lockout.forgive(email, client)
+        return self.start_session(user)
+
+    async def unlock(self, actor: User, user_id: str) -> User:
+        """Forget the sign-in failures of an account (admins only): its owner may sign in from anywhere again."""
+        if actor.role != Role.ADMIN:
+            raise Forbidden("only an administrator may unlock accounts")
+        try:
+            user = await self.get_one_or_none(id=UUID(user_id))
+        except ValueError as error:
+            raise NotFound("no such user") from error
+        if user is None:
+            raise NotFound("no such user")
+        await self.lockout.unlock(user.email)
+        return user
 
     async def authenticate(self, email: str, password: str) -> User:
         """The user with these credentials; UNAUTHENTICATED otherwise (same answer for unknown email)."""

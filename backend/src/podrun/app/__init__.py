@@ -21,8 +21,9 @@ from podrun.app.web_session import web_session_router
 from podrun.container import Container
 from podrun.core.errors import Unauthenticated
 from podrun.graphql.context import Context
-from podrun.graphql.schema import schema
+from podrun.graphql.schema import build_schema
 from podrun.graphql.snapshots import StatusSnapshots
+from podrun.graphql.sockets import LimitedSocket
 from podrun.logging import configure_logging
 from podrun.settings import Settings, get_settings
 
@@ -44,15 +45,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return Context(container=state.container, snapshots=snapshots)
 
     base = make_graphql_controller(
-        schema,
+        build_schema(settings),
         path="/graphql",
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         context_getter=context_getter,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=settings.graphql.subscriptions_per_socket,
     )
 
+    socket_handler = LimitedSocket.with_settings(settings.graphql)
+
     class GraphQLController(base):  # type: ignore[valid-type,misc]
+        graphql_transport_ws_handler_class = socket_handler
+
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
             """Authenticate the socket from `connection_init`; bad credentials close it (4403)."""
             try:

@@ -25,6 +25,7 @@ from podrun.accounts.service import Session
 from podrun.container import Container
 from podrun.core.errors import Forbidden, PodrunError, RateLimited, Unauthenticated, Unavailable
 from podrun.outages import unavailable_service
+from podrun.ratelimit import client_key
 from podrun.settings import Settings
 
 REFRESH_COOKIE = "podrun_refresh"
@@ -98,11 +99,14 @@ def _error_response(request: Request[Any, Any, Any], error: Exception) -> Respon
 
 
 @post("/session", status_code=200)
-async def sign_in(state: State, data: JSONBody[Credentials]) -> Response[dict[str, Any]]:
+async def sign_in(
+    state: State, request: Request[Any, Any, Any], data: JSONBody[Credentials]
+) -> Response[dict[str, Any]]:
     """Check the credentials, set the refresh cookie and answer with an access token."""
     container: Container = state.container
+    client = client_key(request.client.host if request.client else None)
     async with container.users() as users:
-        session = await users.sign_in(data.email, data.password)
+        session = await users.sign_in(data.email, data.password, client)
     log.info("web session started", user_id=str(session.user.id))
     return _session_response(container.settings, session)
 

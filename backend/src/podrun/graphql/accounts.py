@@ -9,6 +9,7 @@ import strawberry
 from podrun.accounts.models import Role, User
 from podrun.accounts.service import Session
 from podrun.graphql.context import Info
+from podrun.graphql.permissions import IsAuthenticated
 
 strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's.")
 
@@ -63,14 +64,22 @@ class AccountMutation:
     @strawberry.mutation(description="Create an account and sign in.")
     async def register(self, info: Info, email: str, password: str) -> AuthPayload:
         async with info.context.container.users() as users:
-            return AuthPayload.from_session(await users.register(email, password))
+            return AuthPayload.from_session(await users.register(email, password, info.context.client))
 
     @strawberry.mutation(description="Sign in with email and password.")
     async def login(self, info: Info, email: str, password: str) -> AuthPayload:
         async with info.context.container.users() as users:
-            return AuthPayload.from_session(await users.sign_in(email, password))
+            return AuthPayload.from_session(await users.sign_in(email, password, info.context.client))
 
     @strawberry.mutation(description="Trade a refresh token for a new pair of tokens.")
     async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
         async with info.context.container.users() as users:
             return AuthPayload.from_session(await users.refresh(refresh_token))
+
+    @strawberry.mutation(
+        description="Forget an account's failed sign-ins, so its owner may sign in from anywhere again (admins).",
+        permission_classes=[IsAuthenticated],
+    )
+    async def unlock_user(self, info: Info, id: strawberry.ID) -> UserType:
+        async with info.context.container.users() as users:
+            return UserType.from_model(await users.unlock(info.context.signed_in_user, id))

@@ -12,6 +12,7 @@ from podrun.accounts.models import User
 from podrun.container import Container
 from podrun.core.errors import Unauthenticated
 from podrun.graphql.snapshots import StatusSnapshots
+from podrun.ratelimit import client_key
 
 BEARER = "bearer "
 
@@ -39,6 +40,13 @@ class Context(BaseContext, kw_only=True):
         if self.current_user is None:
             raise Unauthenticated("sign in first: send Authorization: Bearer <accessToken>")
         return self.current_user
+
+    @property
+    def client(self) -> str:
+        """The caller's address as per-client limits key it (podrun.ratelimit.client_key)."""
+        connection = self.request if self.request is not None else self.websocket
+        address = connection.client.host if connection is not None and connection.client is not None else None
+        return client_key(address)
 
     def _authorization(self) -> str | None:
         if self.request is not None:

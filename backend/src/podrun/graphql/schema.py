@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
 
 from podrun.graphql.accounts import AccountMutation, AccountQuery
 from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
+from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits
+from podrun.settings import Settings
 
 
 @strawberry.type
@@ -34,6 +37,9 @@ class ParseOnce(ParserCache):
     """Strawberry's parser cache, except that a document that does not parse is left to Strawberry,
     which reports it as any other request error (with its code); the cache would raise it unreported."""
 
+    def __init__(self) -> None:
+        super().__init__(maxsize=DOCUMENT_CACHE_SIZE)
+
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         with contextlib.suppress(GraphQLError):
@@ -41,11 +47,24 @@ class ParseOnce(ParserCache):
         yield
 
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with the limits of `settings` (and introspection only where they allow it)."""
     # Clients send the same few documents over and over: parse and validate each once (bounded LRU caches).
-    extensions=[ErrorCodes, ParseOnce, ValidationCache],
-    execution_context_class=FlatObjectsExecutionContext,
-)
+    extensions: list[Callable[[], SchemaExtension]] = [
+        ErrorCodes,
+        ParseOnce,
+        partial(OperationLimits, settings.graphql),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        execution_context_class=FlatObjectsExecutionContext,
+    )
+
+
+schema = build_schema(Settings.model_construct())
+"""The schema with the default settings, read from no environment: what `./taskw schema` exports."""
