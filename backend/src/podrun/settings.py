@@ -67,8 +67,10 @@ class GraphQLSettings(BaseModel):
 
     # None: on in development, off in production (schema/schema.graphql is the schema for tools).
     introspection: bool | None = None
+    # A longer query text is refused unread (scripts belong in variables, which this does not count).
+    max_query_chars: int = Field(default=256 * 1024, gt=0)
     # The parser stops at this many tokens (a string literal, such as a script, is one token).
-    max_tokens: int = Field(default=2000, gt=0)
+    max_tokens: int = Field(default=1000, gt=0)
     # Nested fields, counted from the operation's root field (introspection included).
     max_depth: int = Field(default=15, gt=0)
     max_aliases: int = Field(default=30, ge=0)

@@ -47,9 +47,10 @@ def fragment_bomb(levels: int) -> str:
 @pytest.mark.parametrize(
     ("query", "limit"),
     [
-        pytest.param(aliases("runtimes { id version maxLimits { wallTimeMs } }", 5000), "TOKENS", id="5000-aliases"),
-        pytest.param(aliases("__typename", 20_000), "TOKENS", id="20000-typename-aliases"),
-        pytest.param("{ " + "__typename " * 95_000 + "}", "TOKENS", id="1-MB-query"),
+        pytest.param(aliases("runtimes { id version maxLimits { wallTimeMs } }", 5000), "SIZE", id="5000-aliases"),
+        pytest.param(aliases("__typename", 20_000), "SIZE", id="20000-typename-aliases"),
+        pytest.param("{ " + "__typename " * 95_000 + "}", "SIZE", id="1-MB-query"),
+        pytest.param(aliases("__typename", LIMITS.max_tokens // 3 + 1), "TOKENS", id="tokens"),
         pytest.param(aliases("__typename", LIMITS.max_aliases + 1), "ALIASES", id="aliases"),
         pytest.param(nested_types(LIMITS.max_depth), "DEPTH", id="depth"),
         pytest.param(fragment_bomb(40), "COST", id="fragment-bomb"),

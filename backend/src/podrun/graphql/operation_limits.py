@@ -1,10 +1,11 @@
-"""Refusing operations too big to serve before any of them runs: tokens, depth, aliases and cost.
+"""Refusing operations too big to serve before any of them runs: size, tokens, depth, aliases and cost.
 
-The parser stops at `max_tokens`. A parsed document is then measured: how deep its fields nest, how many
-aliases it uses, and its cost, which counts every field once per item of the lists around it (a list
-field holds the `first` of the nearest field above it that takes one, as in
-`executions(first: 50) { edges { ... } }`, or else `assumed_list_size` items). Only a document within
-all three limits goes on to the standard validation, so a refusal costs one walk of a small document.
+A query text longer than `max_query_chars` is not parsed; the parser stops at `max_tokens`. A parsed
+document is then measured: how deep its fields nest, how many aliases it uses, and its cost, which
+counts every field once per item of the lists around it (a list field holds the `first` of the
+nearest field above it that takes one, as in `executions(first: 50) { edges { ... } }`, or else
+`assumed_list_size` items; introspection lists their real average size). Only a document within all
+three limits goes on to the standard validation, so a refusal costs one walk of a small document.
 
 Strawberry's QueryDepthLimiter and MaxAliasesLimiter walk a fragment again at every spread, so twenty
 fragments that each spread the next one twice (about 160 tokens) keep them busy for seconds (2^20
@@ -249,10 +250,17 @@ class OperationLimits(SchemaExtension):
 
     def __init__(self, settings: GraphQLSettings) -> None:
         super().__init__()
+        self.max_query_chars = settings.max_query_chars
         self.max_tokens = settings.max_tokens
         self.budget = Budget.from_settings(settings)
 
     def on_operation(self) -> Iterator[None]:
+        # Before parsing: graphql-core scans a whole query text again for each error location it reports.
+        if len(self.execution_context.query or "") > self.max_query_chars:
+            raise GraphQLError(
+                f"the query is longer than {self.max_query_chars} characters; pass large values as variables",
+                extensions={"code": "BAD_USER_INPUT", "limit": "SIZE"},
+            )
         self.execution_context.parse_options["max_tokens"] = self.max_tokens
         yield
 

@@ -9,6 +9,7 @@ from functools import partial
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
+from strawberry.types import ExecutionContext
 
 from podrun.graphql.accounts import AccountMutation, AccountQuery
 from podrun.graphql.errors import ErrorCodes
@@ -47,6 +48,15 @@ class ParseOnce(ParserCache):
         yield
 
 
+class PodrunSchema(strawberry.Schema):
+    """Strawberry's schema, minus its error log: each error is logged where it gets its code (graphql/errors.py),
+    unexpected ones in full. Strawberry's would print every refused request with its source around the error,
+    so that one 1 MB query wrote over a megabyte to the log."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log nothing more: a client's mistakes are answered, not logged."""
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with the limits of `settings` (and introspection only where they allow it)."""
     # Clients send the same few documents over and over: parse and validate each once (bounded LRU caches).
@@ -57,7 +67,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return PodrunSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
