@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from bench import catchup, fanout, lines, pod, sandbox
+from bench import catchup, fanout, lines, pod, refusals, sandbox
 from bench.report import Failed, print_table
 
 
@@ -22,6 +22,7 @@ async def main() -> int:
         ("lines: LineAssembler on 50 MB of mixed output", lines.run),
         ("catch-up: a late watcher of a finished run with 100,000 lines", catchup.run),
         ("pod: print('hi') in a pod of the local Kubernetes 1.20, 10 runs", pod.run),
+        ("refusals: server CPU per hostile query, 20 each", refusals.run),
     ]
     for title, benchmark in benchmarks:
         started = time.perf_counter()
