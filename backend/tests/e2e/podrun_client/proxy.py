@@ -30,6 +30,12 @@ class CuttingProxy:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
+    async def wait_for_connection(self, beyond: int, timeout: float = 30) -> None:
+        """Until more than `beyond` connections have been made."""
+        async with asyncio.timeout(timeout):
+            while self.connections <= beyond:  # noqa: ASYNC110 - the count is a plain attribute
+                await asyncio.sleep(0.01)
+
     def cut(self) -> int:
         """Reset every open connection (no close frame, no FIN); how many there were."""
         writers = list(self._open)

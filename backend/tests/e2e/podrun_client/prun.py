@@ -83,12 +83,12 @@ class Piped:
         """stdout of `--json` run or watch: one object per line."""
         return [json.loads(line) for line in self.stdout.splitlines()]
 
-    async def wait_for_stdout(self, text: str, timeout: float = TIMEOUT) -> None:
-        """Until `text` has appeared on stdout."""
+    async def wait_for_stdout(self, text: str = "", timeout: float = TIMEOUT, *, beyond: int = 0) -> None:
+        """Until `text` has appeared on stdout after its first `beyond` bytes (no text: until anything has)."""
         async with asyncio.timeout(timeout):
             while True:
                 self._arrived.clear()
-                if text.encode() in self.out:
+                if len(self.out) > beyond and text.encode() in self.out[beyond:]:
                     return
                 if self.process.returncode is not None and all(reader.done() for reader in self._readers):
                     raise AssertionError(f"prun ended without printing {text!r}: {self.out!r} {self.err!r}")
