@@ -43,6 +43,12 @@ class LimitSettings(BaseModel):
     stdin_bytes: int = 64 * 1024
     # One sendInput call.
     input_bytes: int = 64 * 1024
+    # Input files of one run: how many, and their decoded bytes in all.
+    files_count: int = 16
+    files_bytes: int = 512 * 1024
+    # Artifacts of one run: how many, and their bytes in all (they count against the output limit as well).
+    artifacts_count: int = 32
+    artifacts_bytes: int = 8 * 1024 * 1024
 
     @field_validator("default", "maximum", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from podrun_client.generated import (
     ExecutionEvents,
+    ExecutionEventsExecutionEventsArtifactCreated,
     ExecutionEventsExecutionEventsOutputChunk,
     ExecutionEventsExecutionEventsOutputChunkLines,
     ExecutionEventsExecutionEventsStatusChange,
@@ -34,7 +35,8 @@ from podrun_client.generated.async_base_client import HttpClient, Response
 OutputChunk = ExecutionEventsExecutionEventsOutputChunk
 OutputLine = ExecutionEventsExecutionEventsOutputChunkLines
 StatusChange = ExecutionEventsExecutionEventsStatusChange
-Event = OutputChunk | StatusChange
+ArtifactCreated = ExecutionEventsExecutionEventsArtifactCreated
+Event = OutputChunk | StatusChange | ArtifactCreated
 
 TERMINAL = frozenset(
     {

@@ -16,14 +16,16 @@ from podrun.core.errors import BadUserInput
 from podrun.core.limits import LimitKind
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
+from podrun.executions.models import Artifact as ArtifactModel
 from podrun.executions.models import Execution
 from podrun.executions.service import Page, SubmitRequest, encode_cursor
 from podrun.graphql.accounts import UserType
+from podrun.graphql.artifact_urls import artifact_url
 from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners.base import RuntimeSpec
-from podrun.streams.events import Event, LineEvent, StatusEvent
+from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
@@ -71,6 +73,45 @@ class UsageType:
     wall_time_ms: int | None
     cpu_time_ms: int | None
     peak_memory_ki_b: int | None = strawberry.field(name="peakMemoryKiB")
+
+
+@strawberry.type
+class Artifact:
+    """A file a run produced: a matplotlib figure, or a file it wrote to /tmp/outputs."""
+
+    id: strawberry.ID
+    name: str
+    media_type: str
+    size_bytes: int
+    created_at: datetime
+
+    @strawberry.field(
+        description="Where its owner (or an admin) downloads it: GET with the same Authorization header as /graphql."
+    )
+    def url(self) -> str:
+        return artifact_url(self.id)
+
+    @classmethod
+    def from_model(cls, artifact: ArtifactModel) -> Artifact:
+        """The GraphQL view of an artifact row."""
+        return cls(
+            id=strawberry.ID(str(artifact.id)),
+            name=artifact.name,
+            media_type=artifact.media_type,
+            size_bytes=artifact.size_bytes,
+            created_at=artifact.created_at,
+        )
+
+    @classmethod
+    def from_event(cls, event: ArtifactEvent) -> Artifact:
+        """The artifact an event announces (the event holds everything the type shows)."""
+        return cls(
+            id=strawberry.ID(str(event.artifact_id)),
+            name=event.name,
+            media_type=event.media_type,
+            size_bytes=event.size_bytes,
+            created_at=event.at,
+        )
 
 
 @strawberry.type(name="Execution")
@@ -157,6 +198,12 @@ class ExecutionType:
         async with info.context.container.executions() as executions:
             return await executions.output(self.model, Stream.STDERR)
 
+    @strawberry.field(description="The files the run has produced so far, in the order it produced them.")
+    async def artifacts(self, info: Info) -> list[Artifact]:
+        async with info.context.container.executions() as executions:
+            rows = await executions.artifacts.of_execution(self.model.id)
+        return [Artifact.from_model(artifact) for artifact in rows]
+
 
 @strawberry.type
 class ExecutionEdge:
@@ -220,7 +267,25 @@ class StatusChange:
     execution: ExecutionType
 
 
-ExecutionEvent = Annotated[OutputChunk | StatusChange, strawberry.union("ExecutionEvent")]
+@strawberry.type
+class ArtifactCreated:
+    """The script produced an artifact here, after the output before this seq and before the output after it."""
+
+    seq: int
+    artifact: Artifact
+
+
+ExecutionEvent = Annotated[OutputChunk | StatusChange | ArtifactCreated, strawberry.union("ExecutionEvent")]
+
+
+@strawberry.input
+class InputFile:
+    """A file placed read-only in the script's working directory, beside the script."""
+
+    name: str = strawberry.field(
+        description="A plain name: 1 to 100 letters, digits, '.', '_' or '-' (no paths), not main.py or outputs."
+    )
+    content: str = strawberry.field(description="The file's bytes, base64-encoded.")
 
 
 @strawberry.input
@@ -237,6 +302,9 @@ class SubmitExecutionInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Resubmitting with the same key returns the first execution instead of a new one."
     )
+    files: list[InputFile] | None = strawberry.field(
+        default=None, description="Files for the script to read, within a count and total size cap."
+    )
 
     def request(self) -> SubmitRequest:
         """What the service is asked to run."""
@@ -246,6 +314,7 @@ class SubmitExecutionInput:
             stdin=self.stdin,
             limits=self.limits.to_pydantic().model_dump() if self.limits else {},
             idempotency_key=self.idempotency_key,
+            files=[(file.name, file.content) for file in self.files or ()],
         )
 
 
@@ -330,13 +399,15 @@ class ExecutionSubscription:
                     load = partial(_load, container, execution_id)
                     execution = await info.context.snapshots.get(execution_id, group.seq, load)
                     yield StatusChange(seq=group.seq, status=group.status, execution=execution)
+                elif isinstance(group, ArtifactEvent):
+                    yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
                 else:
                     # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
                     yield OutputChunk(lines=cast("list[OutputLine]", group))
 
 
-def _messages(batch: list[Event]) -> Iterator[StatusEvent | list[LineEvent]]:
-    """The batch as it is sent: status changes alone, lines in chunks that stay within MAX_CHUNK_BYTES."""
+def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list[LineEvent]]:
+    """The batch as it is sent: status changes and artifacts alone, lines in chunks within MAX_CHUNK_BYTES."""
     lines: list[LineEvent] = []
     size = 0
     for event in batch:

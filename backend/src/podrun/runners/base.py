@@ -37,6 +37,22 @@ class RuntimeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file placed read-only in the script's working directory; `name` is a plain name (checked on submission)."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactCaps:
+    """How many artifacts a run may produce, and how many bytes in all (within its output limit as well)."""
+
+    count: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """Everything a runner needs to start one run. `name` is derived from the execution id.
 
@@ -50,6 +66,8 @@ class SandboxSpec:
     stdin: bytes | None
     limits: Limits
     resume: bool = False
+    files: tuple[InputFile, ...] = ()
+    artifact_caps: ArtifactCaps = ArtifactCaps(count=0, total_bytes=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +76,24 @@ class OutputBytes:
 
     stream: Stream
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactOutput:
+    """A file the script produced (a figure, or a file it left in /tmp/outputs), whole, at the point it was produced.
+
+    `refused` when it would have broken the run's artifact caps: then it has no data, `size` is what it
+    claimed, and the run ends at its output limit.
+    """
+
+    name: str
+    media_type: str
+    data: bytes
+    size: int
+    refused: bool = False
+
+
+SandboxOutput = OutputBytes | ArtifactOutput
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +124,8 @@ class SandboxResult:
 class Sandbox(Protocol):
     """One running sandbox."""
 
-    def output(self) -> AsyncIterator[OutputBytes]:
-        """Yield the script's output as it arrives; ends when both streams are closed."""
+    def output(self) -> AsyncIterator[SandboxOutput]:
+        """Yield the script's output and artifacts as they arrive; ends when both streams are closed."""
         ...
 
     async def write_stdin(self, data: bytes) -> None:
@@ -164,7 +200,7 @@ class FailedSandbox:
     def __init__(self, error: str) -> None:
         self.error = error
 
-    async def output(self) -> AsyncIterator[OutputBytes]:
+    async def output(self) -> AsyncIterator[SandboxOutput]:
         """Nothing was written."""
         return
         yield

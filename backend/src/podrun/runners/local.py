@@ -30,11 +30,14 @@ import structlog
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
 from podrun.runners import harness, seccomp
+from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
     STDIN_FRAME_BYTES,
+    ArtifactCaps,
     FailedSandbox,
     OutputBytes,
     RuntimeSpec,
+    SandboxOutput,
     SandboxResult,
     SandboxSpec,
     SandboxUsage,
@@ -170,8 +173,11 @@ class LocalRunner:
             memory_bytes=None if cgroup else limits.memory_mib * 1024 * 1024,
             processes=None if cgroup else limits.processes,
             file_size_bytes=self.settings.sandbox.file_size_mib * 1024 * 1024,
+            files=tuple((file.name, file.content) for file in spec.files),
+            max_artifacts=spec.artifact_caps.count,
+            max_artifact_bytes=spec.artifact_caps.total_bytes,
         )
-        await sandbox.begin(header, limits)
+        await sandbox.begin(header, limits, spec.artifact_caps)
         log.info(
             "sandbox started", sandbox=spec.name, warm=warm is not None, ms=round((time.monotonic() - began) * 1000, 1)
         )
@@ -376,6 +382,7 @@ class LocalSandbox:
         self.cgroup = cgroup
         self.on_end = on_end
         self.limits: Limits | None = None
+        self.artifacts = ArtifactFrames(ArtifactCaps(count=0, total_bytes=0))
         self.started = time.monotonic()
         self.ended: float | None = None
         self.exit: harness.Exit | None = None
@@ -432,15 +439,16 @@ class LocalSandbox:
         await self.kill()
         await self.wait()
 
-    async def begin(self, header: harness.Header, limits: Limits) -> None:
+    async def begin(self, header: harness.Header, limits: Limits, artifact_caps: ArtifactCaps) -> None:
         """Send the header: the script starts now, and so do the wall-time and CPU watchdogs."""
         self.limits = limits
+        self.artifacts = ArtifactFrames(artifact_caps)
         await self._send(harness.encode_frame("H", header.to_json()))
         self.started = time.monotonic()
         self.watchdog = asyncio.create_task(self._watch(limits))
 
-    async def output(self) -> AsyncIterator[OutputBytes]:
-        """The script's output chunks, until the harness's exit frame (or its end)."""
+    async def output(self) -> AsyncIterator[SandboxOutput]:
+        """The script's output chunks and artifacts, until the harness's exit frame (or its end)."""
         assert self.process.stdout is not None
         if self.output_done:
             return
@@ -455,6 +463,10 @@ class LocalSandbox:
                 tag, payload = harness.parse_frame(line)
                 if tag in streams:
                     yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
+                elif tag in ("A", "B"):
+                    artifact = self.artifacts.announce(payload) if tag == "A" else self.artifacts.data(payload)
+                    if artifact is not None:
+                        yield artifact
                 elif tag == "S":
                     continue  # the header this runner wrote has arrived
                 elif tag == "X":

@@ -15,6 +15,13 @@ export type ExecutionStatus =
   | 'SUCCEEDED'
   | 'TIMED_OUT';
 
+export type InputFile = {
+  /** The file's bytes, base64-encoded. */
+  content: string;
+  /** A plain name: 1 to 100 letters, digits, '.', '_' or '-' (no paths), not main.py or outputs. */
+  name: string;
+};
+
 /** The limit that ended a run. */
 export type LimitKind =
   | 'CPU_TIME'
@@ -46,6 +53,8 @@ export type Role =
   | 'USER';
 
 export type SubmitExecutionInput = {
+  /** Files for the script to read, within a count and total size cap. */
+  files?: Array<InputFile> | null | undefined;
   /** Resubmitting with the same key returns the first execution instead of a new one. */
   idempotencyKey?: string | null | undefined;
   limits?: LimitsInput | null | undefined;
@@ -124,6 +133,7 @@ export type ExecutionEventsSubscriptionVariables = Exact<{
 
 
 export type ExecutionEventsSubscription = { executionEvents:
+    | { __typename: 'ArtifactCreated' }
     | { __typename: 'OutputChunk', lines: Array<{ seq: number, stream: OutputStream, text: string, partial: boolean }> }
     | { __typename: 'StatusChange', seq: number, status: ExecutionStatus, execution: { id: string, status: ExecutionStatus, script: string, stdin: string | null, exitCode: number | null, signal: number | null, limitExceeded: LimitKind | null, error: string | null, outputTruncated: boolean, createdAt: string, startedAt: string | null, finishedAt: string | null, runtime: { id: string, version: string }, limits: { wallTimeMs: number, cpuTimeMs: number, memoryMiB: number, outputBytes: number, processes: number }, usage: { wallTimeMs: number | null, cpuTimeMs: number | null, peakMemoryKiB: number | null } | null, owner: { email: string } } }
    };
