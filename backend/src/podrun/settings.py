@@ -77,6 +77,8 @@ class SandboxSettings(BaseModel):
     runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
     # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
     account: str = "podrun"
+    # Whether the setup installs, and the runner offers, python-3.X-scientific beside each interpreter.
+    scientific: bool = True
     tmp_mib: int = 64
     file_size_mib: int = 16
     # Sandboxes kept started and waiting for a run, per runtime in use (0: every run starts its own).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import struct
 import textwrap
 from typing import Any
 
@@ -59,6 +60,38 @@ async def test_an_artifact_comes_between_the_lines_around_it_and_downloads(alice
     assert response.headers["content-disposition"].startswith('attachment; filename="figure-1.png"')
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+async def test_a_plot_in_the_scientific_runtime_appears_where_it_was_drawn(alice: GraphQLClient) -> None:
+    runtimes = (await alice.execute("{ runtimes { id default packages { name version } } }"))["runtimes"]
+    default = next(runtime["id"] for runtime in runtimes if runtime["default"])
+    [scientific] = [runtime for runtime in runtimes if runtime["id"] == f"{default}-scientific"]
+    assert {"numpy", "pandas", "matplotlib", "scipy"} <= {package["name"].lower() for package in scientific["packages"]}
+    events = await run(
+        alice,
+        """
+        import matplotlib.pyplot as plt
+        import pandas as pd
+        frame = pd.DataFrame({"day": [1, 2, 3], "sales": [3, 5, 4]})
+        print("plotting", len(frame))
+        frame.plot(x="day", y="sales")
+        plt.show()
+        print("done")
+        """,
+        runtime=scientific["id"],
+        limits={"memoryMiB": 512, "wallTimeMs": 60_000, "cpuTimeMs": 30_000},
+    )
+    assert final(events)["status"] == "SUCCEEDED", final(events)
+    assert [(e["kind"], e.get("text") or e.get("artifact", {}).get("name")) for e in events[2:-1]] == [
+        ("line", "plotting 3"),
+        ("artifact", "figure-1.png"),
+        ("line", "done"),
+    ]
+    [figure] = artifact_events(events)
+    response = await alice.download(figure["url"])
+    assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">I4sII", response.content[8:24]) == (13, b"IHDR", 640, 480)
+    assert len(response.content) == figure["sizeBytes"]
 
 
 async def test_a_replay_after_the_artifact_resumes_after_it(alice: GraphQLClient) -> None:

@@ -38,6 +38,14 @@ SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
 MAX_CHUNK_BYTES = 240 * 1024
 
 
+@strawberry.type
+class Package:
+    """A package installed in a runtime, beside the standard library."""
+
+    name: str
+    version: str
+
+
 @strawberry.type(name="Runtime")
 class RuntimeType:
     """A language runtime scripts can run on."""
@@ -51,6 +59,10 @@ class RuntimeType:
     isolation: str = strawberry.field(
         description="How runs are isolated and their limits enforced (namespaces, cgroups or rlimits, pods)."
     )
+    packages: list[Package] = strawberry.field(
+        default_factory=list,
+        description="The packages installed beside the standard library (none for a plain runtime), by name.",
+    )
 
     @classmethod
     def from_spec(cls, runtime: RuntimeSpec, isolation: str) -> RuntimeType:
@@ -63,6 +75,7 @@ class RuntimeType:
             max_limits=LimitsType.from_pydantic(runtime.max_limits),
             default_limits=LimitsType.from_pydantic(runtime.default_limits),
             isolation=isolation,
+            packages=[Package(name=name, version=version) for name, version in runtime.packages],
         )
 
 

@@ -34,6 +34,8 @@ class RuntimeSpec:
     default: bool
     max_limits: Limits
     default_limits: Limits
+    # (name, version) of the packages installed beside the standard library.
+    packages: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

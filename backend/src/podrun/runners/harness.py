@@ -85,12 +85,16 @@ DRAIN_AFTER_EXIT_S = 0.2
 PR_SET_DUMPABLE = 4
 # The script inherits the harness's environment, which the runner set up from scratch, and runs
 # as under `python -u`, without writing bytecode.
-# Matplotlib, where installed, draws without a display and keeps its caches in the sandbox's /tmp.
+# Matplotlib, where installed, draws without a display and keeps its caches in the sandbox's /tmp; numeric
+# libraries use one thread, not one per host core (each thread counts against the process limit).
 CHILD_ENV_OVERRIDES = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "MPLBACKEND": "Agg",
     "MPLCONFIGDIR": SANDBOX_TMP + "/.matplotlib",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
 }
 # How a script that ends by an uncaught exception exits, as the interpreter would.
 UNCAUGHT_EXIT_CODE = 1
@@ -99,6 +103,8 @@ GO_FD = 3
 # Where the script process sends figures to the harness, and reads the harness's acknowledgement of each.
 ARTIFACT_FD = 4
 ACK_FD = 5
+# Where a runtime's packages (the scientific runtime's numpy, pandas, ...) are bound read-only, if it has any.
+PACKAGES_DIR = "/opt/podrun/packages"
 # Files a script leaves here become artifacts after it exits.
 OUTPUTS_DIR = SANDBOX_TMP + "/outputs"
 # An artifact travels in B frames of at most this many bytes (about 64 KiB of base64).
@@ -491,11 +497,11 @@ def _exit(status: int, *, interrupted: bool) -> NoReturn:
     with contextlib.suppress(Exception):
         if threading is not None:
             threading._shutdown()  # what Py_Finalize calls
-    atexit._run_exitfuncs()
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         with contextlib.suppress(Exception):
-            _send_figures(pyplot)  # the figures still open at exit
+            _send_figures(pyplot)  # the figures still open at exit, before matplotlib's atexit handler closes them
+    atexit._run_exitfuncs()
     with contextlib.suppress(Exception):
         sys.modules["__main__"].__dict__.clear()
         gc.collect()
@@ -1007,6 +1013,8 @@ def main(argv: list[str]) -> int:
         return 2
     # Forked first, so the script process inherits nothing the harness learns later; the harness's
     # objects are frozen first, so the script's garbage collections never touch (and copy) their pages.
+    if os.path.isdir(PACKAGES_DIR):
+        sys.path.append(PACKAGES_DIR)
     gc.freeze()
     child = ScriptProcess()
     _make_undumpable()

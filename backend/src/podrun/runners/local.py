@@ -29,7 +29,7 @@ import structlog
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
-from podrun.runners import harness, seccomp
+from podrun.runners import harness, scientific, seccomp
 from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
     STDIN_FRAME_BYTES,
@@ -45,6 +45,7 @@ from podrun.runners.base import (
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
 from podrun.runners.sandbox_users import SandboxUsers
+from podrun.runners.scientific import PackageSet
 from podrun.runners.warm_pool import WarmPool
 from podrun.settings import Settings
 
@@ -63,7 +64,8 @@ MAX_FRAME_LINE = 1024 * 1024
 CPU_POLL_S = 0.1
 PLATFORM_STDERR_KEEP = 4096
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# /etc/fonts: fontconfig's configuration, which matplotlib's text rendering reads.
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts")
 
 # Where the host does not say how much memory is available, the pool does not hold back.
 UNKNOWN_MEMORY = 1 << 62
@@ -82,11 +84,30 @@ class LocalRunner:
         self.settings = settings
 
     @cached_property
-    def interpreters(self) -> dict[str, Interpreter]:
-        """The interpreters on offer by runtime id, discovered once."""
+    def discovered(self) -> list[Interpreter]:
+        """The interpreters a sandbox can run, discovered once."""
         found = discover(self.settings.sandbox.python_interpreters, self.settings.sandbox.runtimes_dir)
         log.info("python interpreters discovered", runtimes=[interpreter.version_text for interpreter in found])
-        return {interpreter.runtime_id: interpreter for interpreter in found}
+        return found
+
+    @cached_property
+    def packages(self) -> dict[str, PackageSet]:
+        """The packages of each scientific runtime the setup installed, by runtime id."""
+        if not self.settings.sandbox.scientific:
+            return {}
+        runtimes_dir = self.settings.sandbox.runtimes_dir
+        installed = {scientific.runtime_id(i): scientific.installed(i, runtimes_dir) for i in self.discovered}
+        return {runtime: packages for runtime, packages in installed.items() if packages is not None}
+
+    @cached_property
+    def interpreters(self) -> dict[str, Interpreter]:
+        """The interpreter of each runtime on offer by runtime id (a scientific runtime shares its plain one's)."""
+        runtimes: dict[str, Interpreter] = {}
+        for interpreter in self.discovered:
+            runtimes[interpreter.runtime_id] = interpreter
+            if scientific.runtime_id(interpreter) in self.packages:
+                runtimes[scientific.runtime_id(interpreter)] = interpreter
+        return runtimes
 
     @cached_property
     def users(self) -> SandboxUsers:
@@ -119,18 +140,21 @@ class LocalRunner:
         return cgroups
 
     def runtimes(self) -> list[RuntimeSpec]:
-        """One runtime per Python minor version; the newest is the default."""
+        """One runtime per Python minor version, and its scientific one where installed; the newest is the default."""
         newest = max(self.interpreters.values(), key=lambda interpreter: interpreter.version, default=None)
         return [
             RuntimeSpec(
-                id=interpreter.runtime_id,
+                id=runtime_id,
                 language="python",
                 version=interpreter.version_text,
-                default=interpreter is newest,
+                default=interpreter is newest and runtime_id == interpreter.runtime_id,
                 max_limits=self.settings.limits.maximum,
                 default_limits=self.settings.limits.default,
+                packages=tuple((p.name, p.version) for p in self.packages[runtime_id].packages)
+                if runtime_id in self.packages
+                else (),
             )
-            for interpreter in self.interpreters.values()
+            for runtime_id, interpreter in self.interpreters.items()
         ]
 
     def isolation(self) -> str:
@@ -150,8 +174,7 @@ class LocalRunner:
 
     async def start(self, spec: SandboxSpec) -> LocalSandbox | FailedSandbox:
         """Start the run in a warm sandbox, or in a fresh one named `spec.name` (replacing an earlier attempt's)."""
-        interpreter = self.interpreters.get(spec.runtime_id)
-        if interpreter is None:
+        if spec.runtime_id not in self.interpreters:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
         await self.cleanup(spec.name)
         limits = spec.limits
@@ -160,7 +183,7 @@ class LocalRunner:
         if warm is not None and not await self.claim(warm, spec.name, limits):
             await warm.discard()
             warm = None
-        sandbox = warm or await self.launch_cold(spec.name, interpreter, limits)
+        sandbox = warm or await self.launch_cold(spec.name, spec.runtime_id, limits)
         if isinstance(sandbox, FailedSandbox):
             return sandbox
         cgroup = sandbox.cgroup
@@ -208,15 +231,15 @@ class LocalRunner:
         if cgroup is not None:
             sandbox.move_to(cgroup)
 
-    async def launch_cold(self, name: str, interpreter: Interpreter, limits: Limits) -> LocalSandbox | FailedSandbox:
-        """A sandbox started for one run, in a cgroup named after it."""
+    async def launch_cold(self, name: str, runtime_id: str, limits: Limits) -> LocalSandbox | FailedSandbox:
+        """A sandbox of the runtime `runtime_id` started for one run, in a cgroup named after it."""
         try:
             cgroup = await asyncio.to_thread(self._cgroup_for, name, limits)
         except OSError as exc:
             log.exception("sandbox cgroup not created", sandbox=name, error=type(exc).__name__)
             await self.cleanup(name)
             return FailedSandbox(START_FAILED)
-        sandbox = await self.launch(name, interpreter, cgroup)
+        sandbox = await self.launch(name, runtime_id, cgroup)
         if isinstance(sandbox, FailedSandbox):
             await self.cleanup(name)
         return sandbox
@@ -225,19 +248,17 @@ class LocalRunner:
         """A sandbox for the pool, under the largest limits until a run claims it."""
         name = f"{WARM_PREFIX}{uuid.uuid4().hex}"
         maximum = self.settings.limits.maximum
-        sandbox = await self.launch_cold(name, self.interpreters[runtime_id], maximum)
+        sandbox = await self.launch_cold(name, runtime_id, maximum)
         return sandbox if isinstance(sandbox, LocalSandbox) else None
 
     def memory_to_spare(self) -> bool:
         """Whether the host could still give one more run its largest memory limit (else the pool waits)."""
         return _available_memory_bytes() >= self.settings.limits.maximum.memory_mib * 1024 * 1024
 
-    async def launch(
-        self, name: str, interpreter: Interpreter, cgroup: SandboxCgroup | None
-    ) -> LocalSandbox | FailedSandbox:
+    async def launch(self, name: str, runtime_id: str, cgroup: SandboxCgroup | None) -> LocalSandbox | FailedSandbox:
         """Start bwrap and the harness as a uid of the sandbox's own, and wait until the harness is ready."""
         user = self.users.acquire()
-        layout = self.layout(interpreter)
+        layout = self.layout(self.interpreters[runtime_id], self.packages.get(runtime_id))
         files = [
             _memory_file("bwrap-seccomp", self.seccomp_filter),
             _memory_file("podrun-harness", self.harness_source),
@@ -278,8 +299,8 @@ class LocalRunner:
             return FailedSandbox(START_FAILED)
         return sandbox
 
-    def layout(self, interpreter: Interpreter) -> SandboxLayout:
-        """Where the interpreter appears in the sandbox, and the environment the sandbox starts with."""
+    def layout(self, interpreter: Interpreter, packages: PackageSet | None = None) -> SandboxLayout:
+        """Where the interpreter (and the runtime's packages) appear in the sandbox, and the sandbox's environment."""
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": harness.SANDBOX_TMP,
@@ -287,8 +308,9 @@ class LocalRunner:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        packages_bind = (packages.site_packages, harness.PACKAGES_DIR) if packages is not None else None
         if interpreter.base_prefix.is_relative_to("/usr"):
-            return SandboxLayout(str(interpreter.executable), None, env)
+            return SandboxLayout(str(interpreter.executable), None, env, packages_bind)
         # An interpreter outside /usr (a staged copy) appears at a neutral path.
         prefix = f"{PYTHON_SANDBOX_ROOT}/{interpreter.version_text}"
         env["PATH"] = f"{prefix}/bin:{env['PATH']}"
@@ -296,7 +318,7 @@ class LocalRunner:
         if any((interpreter.base_prefix / "lib").glob("libpython*.so*")):
             env["LD_LIBRARY_PATH"] = f"{prefix}/lib"
         executable = f"{prefix}/{interpreter.executable.relative_to(interpreter.base_prefix)}"
-        return SandboxLayout(executable, (interpreter.base_prefix, prefix), env)
+        return SandboxLayout(executable, (interpreter.base_prefix, prefix), env, packages_bind)
 
     def bwrap_options(self, layout: SandboxLayout, files: Sequence[str]) -> list[str]:
         """bubblewrap's options: nothing of the host but system files, the interpreter and `files`.
@@ -327,9 +349,9 @@ class LocalRunner:
             options += ["--ro-bind-try", path, path]
         options += ["--proc", "/proc", "--dev", "/dev"]
         options += ["--size", str(self.settings.sandbox.tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
-        if layout.interpreter_bind is not None:
-            source, target = layout.interpreter_bind
-            options += ["--ro-bind", str(source), target]
+        for bind in (layout.interpreter_bind, layout.packages_bind):
+            if bind is not None:
+                options += ["--ro-bind", str(bind[0]), bind[1]]
         options += files
         # bwrap's root is a tmpfs: make it read-only, so only the size-capped /tmp is writable.
         return [*options, "--remount-ro", "/", "--chdir", harness.SANDBOX_TMP]
@@ -346,6 +368,7 @@ class SandboxLayout:
     executable: str
     interpreter_bind: tuple[Path, str] | None
     env: dict[str, str]
+    packages_bind: tuple[Path, str] | None = None
 
 
 def _available_memory_bytes() -> int:
