@@ -54,6 +54,10 @@ class ArtifactCaps:
     total_bytes: int
 
 
+# A run that may produce no artifact (a sandbox that never got a run's caps).
+NO_ARTIFACTS = ArtifactCaps(count=0, total_bytes=0)
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxSpec:
     """Everything a runner needs to start one run. `name` is derived from the execution id.
@@ -69,7 +73,7 @@ class SandboxSpec:
     limits: Limits
     resume: bool = False
     files: tuple[InputFile, ...] = ()
-    artifact_caps: ArtifactCaps = ArtifactCaps(count=0, total_bytes=0)
+    artifact_caps: ArtifactCaps = NO_ARTIFACTS
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from podrun.core.output import Stream
 from podrun.runners import harness, scientific, seccomp
 from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
+    NO_ARTIFACTS,
     STDIN_FRAME_BYTES,
     ArtifactCaps,
     FailedSandbox,
@@ -405,7 +406,7 @@ class LocalSandbox:
         self.cgroup = cgroup
         self.on_end = on_end
         self.limits: Limits | None = None
-        self.artifacts = ArtifactFrames(ArtifactCaps(count=0, total_bytes=0))
+        self.artifacts = ArtifactFrames(NO_ARTIFACTS)
         self.started = time.monotonic()
         self.ended: float | None = None
         self.exit: harness.Exit | None = None

@@ -92,6 +92,8 @@ def install(interpreter: Interpreter, runtimes_dir: Path, uv: str) -> Path | Non
         "--python", str(interpreter.executable),
         "--target", str(site_packages),
         "--require-hashes", "--only-binary", ":all:",
+        # Sandboxes cannot write bytecode: without it every import would compile the sources again.
+        "--compile-bytecode",
         "--requirement", str(REQUIREMENTS),
     ]  # fmt: skip
     env = {**os.environ, **interpreter_env(interpreter.executable)}
