@@ -103,8 +103,10 @@ GO_FD = 3
 # Where the script process sends figures to the harness, and reads the harness's acknowledgement of each.
 ARTIFACT_FD = 4
 ACK_FD = 5
-# Where a runtime's packages (the scientific runtime's numpy, pandas, ...) are bound read-only, if it has any.
+# Where a runtime's packages (the scientific runtime's numpy, pandas, ...) are bound read-only, if it has any:
+# their site-packages, and matplotlib's font list made at install, which each run gets a copy of.
 PACKAGES_DIR = "/opt/podrun/packages"
+MATPLOTLIB_CACHE = "matplotlib"
 # Files a script leaves here become artifacts after it exits.
 OUTPUTS_DIR = SANDBOX_TMP + "/outputs"
 # An artifact travels in B frames of at most this many bytes (about 64 KiB of base64).
@@ -1006,6 +1008,21 @@ def _watch_child_exits() -> int:
     return read_end
 
 
+def _use_packages() -> None:
+    """Put the runtime's packages on sys.path, and give matplotlib its font list (before any run is known)."""
+    site_packages = f"{PACKAGES_DIR}/site-packages"
+    if not os.path.isdir(site_packages):
+        return
+    sys.path.append(site_packages)
+    cache = f"{PACKAGES_DIR}/{MATPLOTLIB_CACHE}"
+    if os.path.isdir(cache):
+        target = CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(cache):
+            with open(f"{cache}/{name}", "rb") as source:
+                _write_file(f"{target}/{name}", source.read(), 0o644)
+
+
 def main(argv: list[str]) -> int:
     """Entry point inside the sandbox: `harness.py [--header FILE]`."""
     if argv and (len(argv) != 2 or argv[0] != "--header"):
@@ -1013,8 +1030,7 @@ def main(argv: list[str]) -> int:
         return 2
     # Forked first, so the script process inherits nothing the harness learns later; the harness's
     # objects are frozen first, so the script's garbage collections never touch (and copy) their pages.
-    if os.path.isdir(PACKAGES_DIR):
-        sys.path.append(PACKAGES_DIR)
+    _use_packages()
     gc.freeze()
     child = ScriptProcess()
     _make_undumpable()

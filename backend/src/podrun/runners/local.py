@@ -309,7 +309,7 @@ class LocalRunner:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        packages_bind = (packages.site_packages, harness.PACKAGES_DIR) if packages is not None else None
+        packages_bind = (packages.directory, harness.PACKAGES_DIR) if packages is not None else None
         if interpreter.base_prefix.is_relative_to("/usr"):
             return SandboxLayout(str(interpreter.executable), None, env, packages_bind)
         # An interpreter outside /usr (a staged copy) appears at a neutral path.

@@ -2,10 +2,11 @@
 
 `podrun stage-runtimes` installs the pinned, hash-checked packages of REQUIREMENTS (one file, with
 markers, for every Python >= 3.10) from PyPI with uv, once per interpreter, into
-`<runtimes dir>/scientific-<version>/site-packages`, readable by every sandbox uid; it installs again
-only when the requirements file changes. A sandbox of the runtime `python-3.X-scientific` binds that
-directory read-only at `harness.PACKAGES_DIR`, which the harness puts on `sys.path` before it forks the
-script process (so a warm sandbox could import them ahead of its run). Nothing is installed at run
+`<runtimes dir>/scientific-<version>/site-packages` (with matplotlib's font list beside it), readable
+by every sandbox uid; it installs again only when the requirements file changes. A sandbox of the
+runtime `python-3.X-scientific` binds that directory read-only at `harness.PACKAGES_DIR`; the harness
+puts its site-packages on `sys.path` before it forks the script process (so a warm sandbox could
+import them ahead of its run). Nothing is installed at run
 time: a sandbox has no network, and no pip.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import structlog
 
+from podrun.runners import harness
 from podrun.runners.interpreters import Interpreter, interpreter_env
 from podrun.settings import REPO_ROOT
 
@@ -31,6 +33,8 @@ REQUIREMENTS = REPO_ROOT / "infra" / "docker" / "runtime-scientific.requirements
 RUNTIME_SUFFIX = "-scientific"
 MANIFEST = "podrun-packages.json"
 INSTALL_TIMEOUT_S = 1800
+# Changed whenever `install` lays the directory out differently, so that the setup installs again.
+INSTALL_LAYOUT = b"bytecode, font list\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +47,9 @@ class Package:
 
 @dataclass(frozen=True, slots=True)
 class PackageSet:
-    """The packages installed for one interpreter: where they are, and which."""
+    """The packages installed for one interpreter: their directory (site-packages and caches), and which."""
 
-    site_packages: Path
+    directory: Path
     packages: tuple[Package, ...]
 
 
@@ -67,12 +71,12 @@ def installed(interpreter: Interpreter, runtimes_dir: Path) -> PackageSet | None
         packages = tuple(Package(name, version) for name, version in manifest["packages"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return PackageSet(target / "site-packages", packages)
+    return PackageSet(target, packages)
 
 
 def requirements_digest() -> str:
-    """The SHA-256 of the requirements file, which a manifest records to tell whether it is current."""
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    """A digest of the requirements and of how they are installed, which a manifest records to tell if it is current."""
+    return hashlib.sha256(INSTALL_LAYOUT + REQUIREMENTS.read_bytes()).hexdigest()
 
 
 def install(interpreter: Interpreter, runtimes_dir: Path, uv: str) -> Path | None:
@@ -100,6 +104,7 @@ def install(interpreter: Interpreter, runtimes_dir: Path, uv: str) -> Path | Non
     subprocess.run(command, check=True, timeout=INSTALL_TIMEOUT_S, env=env)  # noqa: S603 - argv list, our own uv
     # Console scripts name the host's interpreter and are of no use in a sandbox.
     shutil.rmtree(site_packages / "bin", ignore_errors=True)
+    _build_font_cache(interpreter, site_packages, building / harness.MATPLOTLIB_CACHE)
     packages = sorted(
         {(dist.metadata["Name"], dist.version) for dist in distributions(path=[str(site_packages)])},
         key=lambda package: package[0].lower(),
@@ -116,3 +121,20 @@ def install(interpreter: Interpreter, runtimes_dir: Path, uv: str) -> Path | Non
     shutil.rmtree(target, ignore_errors=True)
     building.rename(target)
     return target
+
+
+def _build_font_cache(interpreter: Interpreter, site_packages: Path, cache: Path) -> None:
+    """Matplotlib's font list, made once here: each run would otherwise scan the fonts on its first plot.
+
+    The harness copies it into the run's matplotlib directory. Matplotlib keeps its own fonts' paths
+    relative to its data directory, and system fonts are at the same paths in a sandbox.
+    """
+    cache.mkdir(parents=True)
+    env = {
+        **interpreter_env(interpreter.executable),
+        "PYTHONPATH": str(site_packages),
+        "MPLCONFIGDIR": str(cache),
+        "MPLBACKEND": "Agg",
+    }
+    probe = [str(interpreter.executable), "-c", "import matplotlib.font_manager"]
+    subprocess.run(probe, check=True, timeout=INSTALL_TIMEOUT_S, env=env, capture_output=True)  # noqa: S603
