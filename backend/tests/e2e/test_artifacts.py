@@ -160,8 +160,13 @@ async def test_a_symlink_to_a_host_path_yields_nothing_of_the_host(alice: GraphQ
         except OSError as error:
             print("stopped:", error.strerror)
         """,
+        """
+        for _ in range(900):  # 0.9 MB of output, then 0.2 MB of artifact: together past the 1 MiB output limit
+            print("x" * 1000)
+        open("/tmp/outputs/small.txt", "w").write("y" * 200_000)
+        """,
     ],
-    ids=["1000-files", "100-MB"],
+    ids=["1000-files", "100-MB", "output-and-artifacts-together"],
 )
 async def test_too_many_or_too_large_artifacts_end_at_the_output_limit(alice: GraphQLClient, script: str) -> None:
     events = await run(alice, script)
