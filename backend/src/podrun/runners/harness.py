@@ -1019,8 +1019,9 @@ def _use_packages() -> None:
         target = CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
         os.makedirs(target, exist_ok=True)
         for name in os.listdir(cache):
-            with open(f"{cache}/{name}", "rb") as source:
-                _write_file(f"{target}/{name}", source.read(), 0o644)
+            if os.path.isfile(f"{cache}/{name}"):
+                with open(f"{cache}/{name}", "rb") as source:
+                    _write_file(f"{target}/{name}", source.read(), 0o644)
 
 
 def main(argv: list[str]) -> int:
