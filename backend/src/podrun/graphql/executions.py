@@ -24,6 +24,7 @@ from podrun.graphql.artifact_urls import artifact_url
 from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
+from podrun.runners import scientific
 from podrun.runners.base import RuntimeSpec
 from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
@@ -172,7 +173,7 @@ class ExecutionType:
             return RuntimeType.from_spec(known, catalog.isolation)
         # A runtime no longer offered still describes old runs truthfully.
         limits = LimitsType.from_pydantic(self.model.limits)
-        version = self.model.runtime.rpartition("-")[2]
+        version = self.model.runtime.removesuffix(scientific.RUNTIME_SUFFIX).rpartition("-")[2]
         return RuntimeType(
             id=self.model.runtime,
             language="python",
