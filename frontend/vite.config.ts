@@ -9,7 +9,8 @@ export default defineConfig({
 	server: {
 		proxy: {
 			'/graphql': { target: api, ws: true, changeOrigin: true },
-			'/auth': { target: api, changeOrigin: true }
+			'/auth': { target: api, changeOrigin: true },
+			'/artifacts': { target: api, changeOrigin: true }
 		}
 	},
 	resolve: process.env.VITEST ? { conditions: ['browser'] } : undefined,

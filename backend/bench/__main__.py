@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from bench import catchup, fanout, lines, pod, refusals, sandbox
+from bench import catchup, fanout, imports, lines, pod, refusals, sandbox
 from bench.report import Failed, print_table
 
 
@@ -19,6 +19,7 @@ async def main() -> int:
     benchmarks = [
         ("fan-out: 1 writer, 200 subscribers, 20,001 events", fanout.run),
         ("sandbox: print('hi'), 10 runs", sandbox.run),
+        ("scientific runtime: first imports in cold sandboxes, 5 runs", imports.run),
         ("lines: LineAssembler on 50 MB of mixed output", lines.run),
         ("catch-up: a late watcher of a finished run with 100,000 lines", catchup.run),
         ("pod: print('hi') in a pod of the local Kubernetes 1.20, 10 runs", pod.run),

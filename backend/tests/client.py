@@ -45,6 +45,12 @@ class GraphQLClient:
     def ws_url(self) -> str:
         return self.http_url.replace("http://", "ws://", 1)
 
+    async def download(self, url: str) -> httpx.Response:
+        """GET a path of the API (an artifact's url) with this client's token."""
+        headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await http.get(f"{self.base_url}{url}", headers=headers)
+
     def with_token(self, token: str | None) -> GraphQLClient:
         return GraphQLClient(self.base_url, token, self.address)
 
@@ -109,6 +115,7 @@ subscription($id: ID!, $after: Int) {
   executionEvents(id: $id, afterSeq: $after) {
     __typename
     ... on OutputChunk { lines { seq stream text partial at } }
+    ... on ArtifactCreated { seq artifact { id name mediaType sizeBytes url createdAt } }
     ... on StatusChange { seq status execution { id status exitCode signal limitExceeded error outputTruncated
                                                   stdout stderr usage { wallTimeMs cpuTimeMs peakMemoryKiB } } }
   }

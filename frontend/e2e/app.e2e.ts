@@ -20,6 +20,15 @@ for i in range(1, 21):
     time.sleep(0.3)
 `;
 
+const FIGURE = `import pandas as pd
+import matplotlib.pyplot as plt
+sales = pd.read_csv("sales.csv")
+print("rows", len(sales))
+sales.plot(x="day", y="sales")
+plt.show()
+print("done")
+`;
+
 beforeAll(async () => {
 	await backend.start();
 	browser = await launch();
@@ -116,6 +125,38 @@ describe('the web client', () => {
 		await page.getByLabel('Give stdin up front').uncheck();
 	});
 
+	test('shows a pandas + matplotlib figure where the script drew it, from an input file', async () => {
+		await page.goto(`${backend.url}/`);
+		const runtime = page.locator('#runtime');
+		const scientific = await runtime.locator('option', { hasText: 'matplotlib' }).last().getAttribute('value');
+		await runtime.selectOption(scientific ?? '');
+		const packages = (await page.getByTestId('runtime-packages').textContent()) ?? '';
+		for (const name of ['numpy', 'pandas', 'matplotlib', 'scipy']) expect(packages).toMatch(new RegExp(`\\b${name} \\d`));
+		await page.getByTestId('input-files').setInputFiles({
+			name: 'sales.csv',
+			mimeType: 'text/csv',
+			buffer: Buffer.from('day,sales\n1,3\n2,5\n3,4\n')
+		});
+		await page.getByTestId('input-file-list').getByText('sales.csv').waitFor();
+		await setScript(FIGURE);
+		await page.getByTestId('run').click();
+		await waitForStatus('SUCCEEDED');
+		await page.waitForFunction(() => {
+			const image = document.querySelector<HTMLImageElement>('[data-testid="artifact-image"]');
+			return image !== null && image.complete && image.naturalWidth === 640;
+		});
+		const rows = await page
+			.locator('[data-testid="output"] [data-line]')
+			.evaluateAll((elements) =>
+				elements.map((row) =>
+					row.querySelector('[data-testid="artifact-image"]') ? 'figure' : row.querySelector('[data-testid="line-text"]')?.textContent
+				)
+			);
+		expect(rows).toEqual(['rows 3', 'figure', 'done']);
+		await screenshot(page, 'figure-light');
+		await runtime.selectOption({ label: (await runtime.locator('option', { hasText: '(default)' }).textContent()) ?? '' });
+	});
+
 	test('takes interactive input while the script runs, joining the prompt like a terminal', async () => {
 		await page.goto(`${backend.url}/`);
 		await setScript('name = input("Name: ")\nprint(f"Hello, {name}!")\nimport sys\nprint("rest:", sys.stdin.read().split())\n');
@@ -155,7 +196,7 @@ describe('the web client', () => {
 	test('history lists the runs, filters by status and opens their output', async () => {
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
 		await page.getByTestId('history-row').first().waitFor();
-		expect(await page.getByTestId('history-row').count()).toBe(6);
+		expect(await page.getByTestId('history-row').count()).toBe(7);
 		await screenshot(page, 'history-light');
 
 		await page.getByLabel('Status').selectOption('CANCELLED');

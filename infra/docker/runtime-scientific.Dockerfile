@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# An execution runtime with numpy, pandas and matplotlib preinstalled; offer it through the runtime
+# An execution runtime with numpy, pandas, matplotlib and scipy preinstalled (the same pinned, hashed file as the
+# local runner's python-3.X-scientific); offer it through the runtime
 # catalog (PODRUN_KUBERNETES_RUNTIMES, see infra/k8s/README.md). Build from the repository root:
 #   docker build -f infra/docker/runtime-scientific.Dockerfile -t registry.example.com/podrun/runtime-scientific:0.1.0 .
 FROM python:3.12.11-slim-bookworm

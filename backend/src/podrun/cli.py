@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import time
 
 import click
 
-from podrun.settings import get_settings
+from podrun.settings import Settings, get_settings
 
 DEMO_EMAIL = "demo@podrun.dev"
 DEMO_PASSWORD = "podrun-demo"  # noqa: S105 - development only: `podrun dev` refuses to run in production mode
@@ -95,6 +97,36 @@ def stage_runtimes() -> None:
             continue
         if staged is not None:
             click.echo(f"staged python {interpreter.version_text} from {interpreter.base_prefix} in {staged}")
+    if settings.sandbox.scientific:
+        _install_scientific(settings)
+
+
+def _install_scientific(settings: Settings) -> None:
+    """Install the scientific runtime's packages for every interpreter a sandbox can run."""
+    from podrun.runners import scientific  # noqa: PLC0415
+    from podrun.runners.interpreters import discover  # noqa: PLC0415
+
+    runtimes_dir = settings.sandbox.runtimes_dir
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        click.echo("scientific runtime not installed: no uv (run the setup through ./taskw)", err=True)
+        return
+    for interpreter in discover(settings.sandbox.python_interpreters, runtimes_dir):
+        began = time.monotonic()
+        try:
+            installed = scientific.install(interpreter, runtimes_dir, uv)
+        except PermissionError:
+            click.echo(f"scientific packages not installed (no permission for {runtimes_dir})", err=True)
+            return
+        except subprocess.SubprocessError as error:
+            click.echo(f"scientific packages for python {interpreter.version_text} not installed: {error}", err=True)
+            continue
+        if installed is not None:
+            size_mib = sum(f.stat().st_size for f in installed.rglob("*") if f.is_file()) / 1024 / 1024
+            click.echo(
+                f"installed the scientific packages for python {interpreter.version_text} in {installed} "
+                f"({size_mib:.0f} MiB, {time.monotonic() - began:.0f} s)"
+            )
 
 
 @main.command("seccomp-profile")

@@ -43,6 +43,12 @@ class LimitSettings(BaseModel):
     stdin_bytes: int = 64 * 1024
     # One sendInput call.
     input_bytes: int = 64 * 1024
+    # Input files of one run: how many, and their decoded bytes in all.
+    files_count: int = 16
+    files_bytes: int = 512 * 1024
+    # Artifacts of one run: how many, and their bytes in all (they count against the output limit as well).
+    artifacts_count: int = 32
+    artifacts_bytes: int = 8 * 1024 * 1024
 
     @field_validator("default", "maximum", mode="before")
     @classmethod
@@ -110,6 +116,8 @@ class SandboxSettings(BaseModel):
     runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
     # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
     account: str = "podrun"
+    # Whether the setup installs, and the runner offers, python-3.X-scientific beside each interpreter.
+    scientific: bool = True
     tmp_mib: int = 64
     file_size_mib: int = 16
     # Sandboxes kept started and waiting for a run, per runtime in use (0: every run starts its own).

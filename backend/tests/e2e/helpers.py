@@ -23,9 +23,11 @@ async def collect(client: GraphQLClient, execution_id: str, after: int = 0) -> l
 
 
 def flatten(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """An ExecutionEvent as a list of line dicts, or the StatusChange itself."""
+    """An ExecutionEvent as a list of line dicts, or the ArtifactCreated or StatusChange itself."""
     if event["__typename"] == "OutputChunk":
         return [{"kind": "line", **line} for line in event["lines"]]
+    if event["__typename"] == "ArtifactCreated":
+        return [{"kind": "artifact", **event}]
     return [{"kind": "status", **event}]
 
 
@@ -52,6 +54,8 @@ def summary(events: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
 def _summary(event: dict[str, Any]) -> tuple[int, str, str]:
     if event["kind"] == "line":
         return (event["seq"], event["stream"], event["text"])
+    if event["kind"] == "artifact":
+        return (event["seq"], "ARTIFACT", event["artifact"]["name"])
     return (event["seq"], "STATUS", event["status"])
 
 

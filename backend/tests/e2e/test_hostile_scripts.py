@@ -46,7 +46,11 @@ WORKER_SECRETS = {
     "AWS_SECRET_ACCESS_KEY": MARKER,
 }
 # The variables the local runner sets (runners/local.py); bwrap's --chdir adds PWD.
-SANDBOX_ENV = {"PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "LD_LIBRARY_PATH", "PWD"}
+SANDBOX_ENV = {
+    *("PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "LD_LIBRARY_PATH", "PWD"),
+    # What the harness sets for matplotlib and numeric libraries (runners/harness.py).
+    *("MPLBACKEND", "MPLCONFIGDIR", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"),
+}
 SANDBOX_ID = "65534"
 CLONE_THREAD = 0x00010000
 PTRACE_GETREGS = 12
@@ -438,6 +442,7 @@ for i, target in enumerate({targets!r}):
             pass
 os.remove("/tmp/main.py")
 os.symlink("/etc/passwd", "/tmp/main.py")
+os.rmdir("/tmp/outputs")
 os.symlink("{host_marker}", "/tmp/outputs")
 print(sorted(os.listdir("/tmp")))
 """
@@ -461,7 +466,7 @@ async def test_tmp_starts_empty_for_every_run(alice: GraphQLClient) -> None:
     first, _ = await run(alice, f"open('/tmp/{name}', 'w').write('secret of the previous run')")
     assert first["status"] == "SUCCEEDED"
     second, listing = await run(alice, "import os\nprint(sorted(os.listdir('/tmp')))")
-    assert listing == ["['main.py']"]
+    assert listing == ["['main.py', 'outputs']"]
     assert second["status"] == "SUCCEEDED"
 
 
@@ -502,4 +507,4 @@ async def test_two_runs_at_once_cannot_see_each_other(alice: GraphQLClient) -> N
     )
     await alice.execute("mutation($id: ID!) { cancelExecution(id: $id) { status } }", {"id": holder})
     assert seeker["status"] == "SUCCEEDED"
-    assert output == ["['main.py'] ['1', '2']"]
+    assert output == ["['main.py', 'outputs'] ['1', '2']"]

@@ -12,7 +12,9 @@ Every operation in `operations/*.graphql` is a typed method of the client (gener
 
 from podrun_client.client import (
     TERMINAL,
+    ArtifactCreated,
     ConnectionLost,
+    DownloadFailed,
     Event,
     NotSignedIn,
     OutputChunk,
@@ -26,6 +28,7 @@ from podrun_client.generated import (
     ExecutionStatus,
     GraphQLClientError,
     GraphQLClientGraphQLMultiError,
+    InputFile,
     LimitKind,
     LimitsInput,
     OutputStream,
@@ -34,11 +37,14 @@ from podrun_client.generated import (
 
 __all__ = [
     "TERMINAL",
+    "ArtifactCreated",
     "ConnectionLost",
+    "DownloadFailed",
     "Event",
     "ExecutionStatus",
     "GraphQLClientError",
     "GraphQLClientGraphQLMultiError",
+    "InputFile",
     "LimitKind",
     "LimitsInput",
     "NotSignedIn",

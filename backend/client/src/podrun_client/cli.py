@@ -28,7 +28,17 @@ from typing import Any, BinaryIO
 import httpx
 
 from podrun_client import credentials, limits
-from podrun_client.client import TERMINAL, ConnectionLost, NotSignedIn, PodrunClient, StatusChange, error_code
+from podrun_client.artifacts import save as save_artifact
+from podrun_client.client import (
+    TERMINAL,
+    ArtifactCreated,
+    ConnectionLost,
+    DownloadFailed,
+    NotSignedIn,
+    PodrunClient,
+    StatusChange,
+    error_code,
+)
 from podrun_client.credentials import Credentials
 from podrun_client.generated import (
     ExecutionStatus,
@@ -110,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--memory", type=limits.memory_mib, metavar="SIZE", help="memory limit, e.g. 256M")
     run_parser.add_argument("--output", type=limits.size_bytes, metavar="SIZE", help="output limit, e.g. 1M")
     run_parser.add_argument("--processes", type=int, metavar="N", help="process limit")
+    run_parser.add_argument(
+        "--artifacts", type=Path, metavar="DIR", help="save the run's figures and output files in DIR as they come"
+    )
     run_parser.set_defaults(command=run)
 
     watch_parser = commands.add_parser("watch", parents=[json_option], help="follow or replay a run")
@@ -178,7 +191,7 @@ async def run(args: argparse.Namespace) -> int:
             # Without --stdin the run's stdin stays open: prun's own stdin feeds it as it comes.
             forwarding = asyncio.create_task(_pass_stdin(client, execution_id, view)) if stdin is None else None
             try:
-                final = await _show(client, execution_id, 0, view)
+                final = await _show(client, execution_id, 0, view, artifacts=args.artifacts)
             finally:
                 if forwarding is not None:
                     forwarding.cancel()
@@ -287,10 +300,17 @@ async def _pass_stdin(client: PodrunClient, execution_id: str, view: View) -> No
         view.message(f"stopped passing stdin to the run: {error}")
 
 
-async def _show(client: PodrunClient, execution_id: str, after_seq: int, view: View) -> ExecutionSummary:
-    """Show a run's events until its terminal status; return the run as it ended."""
+async def _show(
+    client: PodrunClient, execution_id: str, after_seq: int, view: View, *, artifacts: Path | None = None
+) -> ExecutionSummary:
+    """Show a run's events until its terminal status (saving artifacts in `artifacts`); return the run as it ended."""
     async for event in client.follow(execution_id, after_seq=after_seq):
         view.event(event)
+        if artifacts is not None and isinstance(event, ArtifactCreated):
+            try:
+                await save_artifact(client, event, artifacts)
+            except (DownloadFailed, OSError) as error:
+                view.message(f"artifact {event.artifact.name} not saved: {error}")
         if isinstance(event, StatusChange) and event.status in TERMINAL:
             return event.execution
     # Nothing came after after_seq: the run had ended by then (`prun watch --after` its last seq).

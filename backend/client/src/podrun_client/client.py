@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from podrun_client.generated import (
     ExecutionEvents,
+    ExecutionEventsExecutionEventsArtifactCreated,
     ExecutionEventsExecutionEventsOutputChunk,
     ExecutionEventsExecutionEventsOutputChunkLines,
     ExecutionEventsExecutionEventsStatusChange,
@@ -34,7 +35,8 @@ from podrun_client.generated.async_base_client import HttpClient, Response
 OutputChunk = ExecutionEventsExecutionEventsOutputChunk
 OutputLine = ExecutionEventsExecutionEventsOutputChunkLines
 StatusChange = ExecutionEventsExecutionEventsStatusChange
-Event = OutputChunk | StatusChange
+ArtifactCreated = ExecutionEventsExecutionEventsArtifactCreated
+Event = OutputChunk | StatusChange | ArtifactCreated
 
 TERMINAL = frozenset(
     {
@@ -48,6 +50,8 @@ TERMINAL = frozenset(
 
 # Operations that start a session: they carry no access token and are never retried after a refresh.
 _SESSION_OPERATIONS = frozenset({"Login", "Register", "RefreshToken"})
+HTTP_OK = 200
+HTTP_UNAUTHORIZED = 401
 # graphql-transport-ws close code for a rejected connection_init (here: an expired or invalid token).
 _FORBIDDEN = 4403
 
@@ -62,6 +66,10 @@ class Tokens:
 
 class NotSignedIn(Exception):
     """No session, or the server no longer accepts it (the refresh token expired): sign in again."""
+
+
+class DownloadFailed(Exception):
+    """The server refused a download (its error code, for example NOT_FOUND)."""
 
 
 class ConnectionLost(Exception):
@@ -87,10 +95,12 @@ class PodrunClient(GeneratedClient):
         timeout: float = 30.0,
     ) -> None:
         base = url.rstrip("/")
+        # Also used directly for downloads, which are no GraphQL.
+        self.http = httpx.AsyncClient(auth=_Bearer(lambda: self.tokens.access), timeout=timeout)
         super().__init__(
             url=f"{base}/graphql",
             # The generated HttpClient protocol describes httpx.AsyncClient, spelling its keyword arguments loosely.
-            http_client=cast(HttpClient, httpx.AsyncClient(auth=_Bearer(lambda: self.tokens.access), timeout=timeout)),
+            http_client=cast(HttpClient, self.http),
             ws_url=f"{base.replace('http', 'ws', 1)}/graphql",
         )
         self.base_url = base
@@ -174,6 +184,22 @@ class PodrunClient(GeneratedClient):
                 raise ConnectionLost(f"no connection to {self.base_url} for {self.reconnect_timeout:.0f}s") from cause
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def download(self, path: str) -> bytes:
+        """The bytes at a path of the server (an artifact's `url`), as the signed-in user; DownloadFailed if refused."""
+        token = await self._current_access_token()
+        response = await self.http.get(f"{self.base_url}{path}")
+        if response.status_code == HTTP_UNAUTHORIZED and self.tokens.refresh is not None:
+            await self._refresh_unless_done(token)
+            response = await self.http.get(f"{self.base_url}{path}")
+        if response.status_code != HTTP_OK:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            code = body.get("code") if isinstance(body, dict) else None
+            raise DownloadFailed(code if isinstance(code, str) else f"HTTP {response.status_code}")
+        return bytes(response.content)
 
     async def execute(
         self,

@@ -7,7 +7,7 @@ from typing import Any, BinaryIO, Protocol
 
 from pydantic import BaseModel
 
-from podrun_client.client import Event, OutputChunk
+from podrun_client.client import ArtifactCreated, Event, OutputChunk
 from podrun_client.generated import ExecutionStatus, ExecutionSummary, OutputStream
 from podrun_client.outcome import Outcome
 
@@ -57,6 +57,11 @@ class TextView:
                 written.add(stream)
             for stream in written:
                 stream.flush()
+        elif isinstance(event, ArtifactCreated):
+            # On a terminal only: piped, stderr is the script's alone.
+            if self._progress:
+                self._stderr.write(f"[artifact {event.artifact.name}, {event.artifact.size_bytes} bytes]\n".encode())
+                self._stderr.flush()
         elif event.status is ExecutionStatus.STARTING:
             self._show_progress(f"starting {event.execution.id}")
         else:

@@ -15,6 +15,7 @@ from strawberry.litestar import make_graphql_controller
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from podrun.app.artifacts import artifacts_router
 from podrun.app.health import healthz, readyz
 from podrun.app.web_client import web_client
 from podrun.app.web_session import web_session_router
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             except Unauthenticated as error:
                 raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
 
-    handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router]
+    handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router, artifacts_router]
     if (settings.web_dir / "index.html").is_file():
         handlers.extend(web_client(settings.web_dir))
     # logging_config=None: structlog (configure_logging above) owns logging, not Litestar's defaults.

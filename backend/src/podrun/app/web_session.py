@@ -81,7 +81,7 @@ def _session_response(settings: Settings, session: Session) -> Response[dict[str
     return Response(body, cookies=[cookie], headers={"cache-control": "no-store"})
 
 
-def _error_response(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+def error_response(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     """The same code and message GraphQL would report, with a matching HTTP status."""
     if not isinstance(error, PodrunError):
         service = unavailable_service(error)
@@ -136,5 +136,5 @@ web_session_router = Router(
     route_handlers=[sign_in, refresh, sign_out],
     guards=[require_csrf_header],
     # Domain errors, and outages of PostgreSQL or Redis (anything else of theirs is masked).
-    exception_handlers={PodrunError: _error_response, SQLAlchemyError: _error_response, RedisError: _error_response},
+    exception_handlers={PodrunError: error_response, SQLAlchemyError: error_response, RedisError: error_response},
 )

@@ -1,4 +1,4 @@
-"""Output a re-attached sandbox replays from its start that an earlier attempt already logged."""
+"""Output and artifacts a re-attached sandbox replays from its start that an earlier attempt already logged."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import codecs
 
 from podrun.core.output import Stream
 from podrun.runners.base import OutputBytes
-from podrun.streams.events import Event, LineEvent
+from podrun.streams.events import ArtifactEvent, Event, LineEvent
 
 
 class AlreadyLogged:
@@ -18,6 +18,11 @@ class AlreadyLogged:
     """
 
     def __init__(self, events: list[Event]) -> None:
+        artifacts = [event for event in events if isinstance(event, ArtifactEvent)]
+        # Artifacts a re-attached sandbox sends again: the first this many are logged already.
+        self.artifacts = len(artifacts)
+        self.artifact_bytes = sum(event.size_bytes for event in artifacts)
+        self.artifacts_to_skip = self.artifacts
         lines = [event for event in events if isinstance(event, LineEvent)]
         self.pending = {
             stream: "".join(line.text + ("" if line.partial else "\n") for line in lines if line.stream is stream)
@@ -39,3 +44,10 @@ class AlreadyLogged:
             return OutputBytes(chunk.stream, b"")
         undecoded, _ = decoder.getstate()
         return OutputBytes(chunk.stream, text[taken:].encode("utf-8", "surrogatepass") + undecoded)
+
+    def skip_artifact(self) -> bool:
+        """Whether the artifact the sandbox sends now was logged already (and is dropped)."""
+        if self.artifacts_to_skip == 0:
+            return False
+        self.artifacts_to_skip -= 1
+        return True

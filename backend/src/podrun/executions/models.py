@@ -1,4 +1,4 @@
-"""The executions table and the archived event log of each finished run."""
+"""The executions table, the archived event log of each finished run, and the artifacts runs produced."""
 
 from __future__ import annotations
 
@@ -8,9 +8,20 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Dialect, Enum, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from podrun.accounts.models import User
 from podrun.core.limits import LimitKind, Limits
@@ -49,6 +60,8 @@ class Execution(UUIDv7AuditBase):
     stdin: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     limits: Mapped[Limits] = mapped_column(LimitsColumn())
+    # Input files as [{"name": str, "content": base64}], placed read-only beside the script.
+    files: Mapped[list[dict[str, str]] | None] = deferred(mapped_column(JSONB))
 
     status: Mapped[ExecutionStatus] = mapped_column(
         Enum(ExecutionStatus, native_enum=False, length=16), default=ExecutionStatus.QUEUED
@@ -83,3 +96,16 @@ class ExecutionLog(UUIDv7AuditBase):
 
     execution_id: Mapped[UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), unique=True)
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+
+class Artifact(UUIDv7AuditBase):
+    """A file a run produced (a figure, or a file from /tmp/outputs). It goes when its execution goes."""
+
+    __tablename__ = "artifacts"
+
+    execution_id: Mapped[UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    media_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    # Loaded only by a download.
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))

@@ -1,8 +1,9 @@
-"""One running sandbox, pumped: its output into the event log as lines, control commands into it."""
+"""One running sandbox, pumped: its output into the event log as lines and artifacts, control commands into it."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import structlog
@@ -11,8 +12,9 @@ from redis.exceptions import RedisError
 
 from podrun import tasks
 from podrun.executions.already_logged import AlreadyLogged
+from podrun.executions.models import Artifact
 from podrun.executions.outcomes import Outcome, classify
-from podrun.runners.base import OutputBytes, Sandbox
+from podrun.runners.base import ArtifactCaps, ArtifactOutput, OutputBytes, Sandbox, SandboxOutput
 from podrun.streams.lines import LineAssembler
 from podrun.streams.log import LogWriter
 
@@ -35,6 +37,8 @@ class SandboxPump:
         writer: LogWriter,
         *,
         output_limit: int,
+        artifact_caps: ArtifactCaps,
+        store_artifact: Callable[[ArtifactOutput], Awaitable[Artifact]],
         stdin_open: bool,
         redis: Redis,
         control_key: str,
@@ -49,6 +53,11 @@ class SandboxPump:
         self.already_logged = already_logged
         self.lines = LineAssembler(output_limit)
         self.lines.output_bytes = already_logged.output_bytes
+        self.artifact_caps = artifact_caps
+        self.store_artifact = store_artifact
+        self.artifacts = already_logged.artifacts
+        self.artifact_bytes = already_logged.artifact_bytes
+        self.lines.output_bytes += already_logged.artifact_bytes
         self.cancelled = False
 
     async def run(self) -> Outcome:
@@ -62,11 +71,15 @@ class SandboxPump:
         return classify(result, cancelled=self.cancelled, output_truncated=self.lines.truncated)
 
     async def _pump_output(self) -> None:
-        chunks: asyncio.Queue[OutputBytes | None] = asyncio.Queue(maxsize=64)
+        chunks: asyncio.Queue[SandboxOutput | None] = asyncio.Queue(maxsize=64)
 
         async def read() -> None:
             try:
                 async for chunk in self.sandbox.output():
+                    if isinstance(chunk, ArtifactOutput):
+                        if not self.already_logged.skip_artifact():
+                            await chunks.put(chunk)
+                        continue
                     fresh = self.already_logged.skip(chunk)
                     if fresh.data:
                         await chunks.put(fresh)
@@ -74,11 +87,15 @@ class SandboxPump:
                 await chunks.put(None)
 
         reader = asyncio.create_task(read(), name="output")
+        # An artifact or the end, taken from the queue while batching lines, waits here for its turn.
+        held: list[SandboxOutput | None] = []
         try:
             while True:
                 # What has arrived goes first: a partial line is flushed only when nothing came for a while
                 # (the script paused after a prompt), never because this loop fell behind.
-                if not chunks.empty():
+                if held:
+                    chunk = held.pop()
+                elif not chunks.empty():
                     chunk = chunks.get_nowait()
                 else:
                     try:
@@ -88,19 +105,45 @@ class SandboxPump:
                         continue
                 if chunk is None:
                     break
-                batch = self.lines.feed(chunk.stream, chunk.data)
-                while not chunks.empty() and len(batch) < BATCH_LINES:  # batch whatever else already arrived
-                    queued = chunks.get_nowait()
-                    if queued is None:
-                        await chunks.put(None)
-                        break
-                    batch.extend(self.lines.feed(queued.stream, queued.data))
-                await self.writer.lines(batch)
+                if isinstance(chunk, ArtifactOutput):
+                    await self._artifact(chunk)
+                else:
+                    batch = self.lines.feed(chunk.stream, chunk.data)
+                    while not chunks.empty() and len(batch) < BATCH_LINES:  # batch whatever else already arrived
+                        queued = chunks.get_nowait()
+                        if not isinstance(queued, OutputBytes):
+                            held.append(queued)
+                            break
+                        batch.extend(self.lines.feed(queued.stream, queued.data))
+                    await self.writer.lines(batch)
                 if self.lines.truncated:
                     await self.sandbox.kill()
             await self.writer.lines(self.lines.flush_all())
         finally:
             await tasks.stop(reader)
+
+    async def _artifact(self, artifact: ArtifactOutput) -> None:
+        """Store an artifact and log it after the output before it; past the caps, end the run at its output limit."""
+        if self.lines.truncated:
+            return
+        # A partial line written before the artifact comes before it in the log too.
+        await self.writer.lines(self.lines.flush_pending())
+        size = len(artifact.data)
+        within_caps = (
+            not artifact.refused
+            and self.artifacts < self.artifact_caps.count
+            and self.artifact_bytes + size <= self.artifact_caps.total_bytes
+            and self.lines.output_bytes + size <= self.lines.output_limit
+        )
+        if not within_caps:
+            self.lines.truncated = True
+            log.info("artifact past the caps", execution_id=str(self.execution_id), size=artifact.size)
+            return
+        self.artifacts += 1
+        self.artifact_bytes += size
+        self.lines.output_bytes += size
+        stored = await self.store_artifact(artifact)
+        await self.writer.artifact(stored.id, stored.name, stored.media_type, stored.size_bytes, stored.created_at)
 
     async def _follow_control(self) -> None:
         cursor = "0-0"

@@ -94,6 +94,11 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         """The archived log of a finished run; None while it has not finished."""
         return await self.session.scalar(select(ExecutionLog.events).where(ExecutionLog.execution_id == execution_id))
 
+    async def input_files(self, execution_id: UUID) -> list[dict[str, str]]:
+        """The input files of a run (a deferred column: only the worker starting the run reads it)."""
+        files = await self.session.scalar(select(Execution.files).where(Execution.id == execution_id))
+        return files or []
+
     async def started(self) -> Sequence[Execution]:
         """Every run a worker holds (STARTING or RUNNING)."""
         return (await self.session.scalars(select(Execution).where(Execution.status.in_(STARTED)))).unique().all()

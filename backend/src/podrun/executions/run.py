@@ -9,8 +9,10 @@ taken over and its sandbox, which a durable runner keeps alive, followed again.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 from uuid import UUID
 
@@ -19,13 +21,13 @@ import structlog
 from podrun.core.statuses import STARTED, ExecutionStatus
 from podrun.executions.already_logged import AlreadyLogged
 from podrun.executions.heartbeats import Heartbeats
-from podrun.executions.models import Execution
+from podrun.executions.models import Artifact, Execution
 from podrun.executions.orphans import recover_orphan
 from podrun.executions.outcomes import PLATFORM_ERROR, SHUTDOWN_ERROR, Outcome
 from podrun.executions.pump import SandboxPump
 from podrun.executions.service import ExecutionService, now
 from podrun.outages import unavailable_service
-from podrun.runners.base import Runner, SandboxSpec, sandbox_name
+from podrun.runners.base import ArtifactCaps, ArtifactOutput, InputFile, Runner, SandboxSpec, sandbox_name
 from podrun.streams.events import Event
 from podrun.streams.log import LogWriter
 
@@ -130,6 +132,11 @@ async def _run(
     *,
     resume: bool,
 ) -> Outcome:
+    files = await until_reachable(executions, "load files", lambda: executions.repository.input_files(execution.id))
+    caps = executions.settings.limits
+    artifact_caps = ArtifactCaps(
+        count=caps.artifacts_count, total_bytes=min(caps.artifacts_bytes, execution.limits.output_bytes)
+    )
     spec = SandboxSpec(
         name=sandbox_name(execution.id),
         runtime_id=execution.runtime,
@@ -137,6 +144,8 @@ async def _run(
         stdin=execution.stdin.encode() if execution.stdin is not None else None,
         limits=execution.limits,
         resume=resume,
+        files=tuple(InputFile(file["name"], base64.b64decode(file["content"])) for file in files),
+        artifact_caps=artifact_caps,
     )
     sandbox = await runner.start(spec)
     try:
@@ -154,6 +163,8 @@ async def _run(
             sandbox,
             writer,
             output_limit=execution.limits.output_bytes,
+            artifact_caps=artifact_caps,
+            store_artifact=partial(_store_artifact, executions, execution.id),
             stdin_open=execution.stdin_open,
             redis=executions.redis,
             control_key=executions.keys.control(execution.id),
@@ -165,3 +176,11 @@ async def _run(
         with contextlib.suppress(Exception):
             await asyncio.shield(sandbox.wait())
         raise
+
+
+async def _store_artifact(executions: ExecutionService, execution_id: UUID, output: ArtifactOutput) -> Artifact:
+    """Store an artifact the run produced, waiting out a PostgreSQL outage (the sandbox waits meanwhile)."""
+    store = executions.artifacts.store
+    return await until_reachable(
+        executions, "store an artifact", lambda: store(execution_id, output.name, output.media_type, output.data)
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -22,11 +22,13 @@ from podrun.accounts.models import Role, User
 from podrun.core.errors import BadUserInput, Conflict, NotFound, RateLimited
 from podrun.core.output import Stream
 from podrun.core.statuses import ACTIVE, ExecutionStatus
-from podrun.executions.models import Execution
+from podrun.executions.artifacts import ArtifactRepository
+from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
 from podrun.ratelimit import hit
 from podrun.redis_client import Keys
+from podrun.runners import harness
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.settings import Settings
 from podrun.streams.events import Event, from_json, is_terminal, joined_output, to_json
@@ -50,6 +52,8 @@ class SubmitRequest:
     stdin: str | None = None
     limits: Mapping[str, int | None] = field(default_factory=dict)
     idempotency_key: str | None = None
+    # (name, base64 content) of the files to place beside the script.
+    files: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         self, session: AsyncSession, *, settings: Settings, redis: ArqRedis, keys: Keys, catalog: RuntimeCatalog
     ) -> None:
         super().__init__(session=session)
+        self.artifacts = ArtifactRepository(session=session)
         self.settings = settings
         self.redis = redis
         self.keys = keys
@@ -87,6 +92,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             _check_text("idempotencyKey", request.idempotency_key, 255)
             if existing := await self._by_idempotency_key(owner, request):
                 return existing
+        files = _check_files(request.files, caps.files_count, caps.files_bytes)
         runtime = self.catalog.get(request.runtime)
         limits = resolve_limits(runtime, request.limits)
         await self._check_quota(owner)
@@ -97,6 +103,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             stdin=request.stdin,
             idempotency_key=request.idempotency_key,
             limits=limits,
+            files=files or None,
             status=ExecutionStatus.QUEUED,
         )
         try:
@@ -150,6 +157,13 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         before = decode_cursor(after) if after is not None else None
         rows = await self.repository.page(user, first + 1, before, status)
         return Page(executions=rows[:first], has_next_page=len(rows) > first)
+
+    async def artifact_for_download(self, user: User, artifact_id: UUID) -> Artifact:
+        """An artifact with its content, if `user` owns its run or is an admin; NOT_FOUND otherwise."""
+        found = await self.artifacts.with_content(artifact_id)
+        if found is None or (found[1] != user.id and user.role is not Role.ADMIN):
+            raise NotFound("artifact not found")
+        return found[0]
 
     def event_log(self, execution_id: UUID) -> EventLog:
         """The Redis event log of one execution."""
@@ -283,3 +297,27 @@ def _check_text(name: str, value: str, max_bytes: int) -> None:
         raise BadUserInput(f"{name} must be at most {max_bytes} bytes")
     if "\x00" in value:
         raise BadUserInput(f"{name} must not contain NUL characters")
+
+
+def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: int) -> list[dict[str, str]]:
+    """Input files as stored: plain, distinct names and valid base64 content, within the count and size caps."""
+    if len(files) > max_count:
+        raise BadUserInput(f"at most {max_count} files may be given")
+    total = 0
+    seen: set[str] = set()
+    for name, content in files:
+        if not harness.is_file_name(name):
+            raise BadUserInput(
+                "a file name must be 1 to 100 letters, digits, '.', '_' or '-', start with a letter or digit, "
+                "and not be main.py or outputs"
+            )
+        if name in seen:
+            raise BadUserInput(f"the file name {name} is given twice")
+        seen.add(name)
+        try:
+            total += len(base64.b64decode(content, validate=True))
+        except (binascii.Error, ValueError) as error:
+            raise BadUserInput(f"the content of {name} is not base64") from error
+        if total > max_bytes:
+            raise BadUserInput(f"the files must be at most {max_bytes} bytes in all")
+    return [{"name": name, "content": content} for name, content in files]

@@ -16,14 +16,17 @@ from podrun.core.errors import BadUserInput
 from podrun.core.limits import LimitKind
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
+from podrun.executions.models import Artifact as ArtifactModel
 from podrun.executions.models import Execution
 from podrun.executions.service import Page, SubmitRequest, encode_cursor
 from podrun.graphql.accounts import UserType
+from podrun.graphql.artifact_urls import artifact_url
 from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
+from podrun.runners import scientific
 from podrun.runners.base import RuntimeSpec
-from podrun.streams.events import Event, LineEvent, StatusEvent
+from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
@@ -34,6 +37,14 @@ SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
 # One OutputChunk's lines as JSON stay below this, so a message stays under 256 KiB (clients with a
 # 1 MiB limit never break); a single line is at most 192 KiB of JSON (streams/lines.py).
 MAX_CHUNK_BYTES = 240 * 1024
+
+
+@strawberry.type
+class Package:
+    """A package installed in a runtime, beside the standard library."""
+
+    name: str
+    version: str
 
 
 @strawberry.type(name="Runtime")
@@ -49,6 +60,10 @@ class RuntimeType:
     isolation: str = strawberry.field(
         description="How runs are isolated and their limits enforced (namespaces, cgroups or rlimits, pods)."
     )
+    packages: list[Package] = strawberry.field(
+        default_factory=list,
+        description="The packages installed beside the standard library (none for a plain runtime), by name.",
+    )
 
     @classmethod
     def from_spec(cls, runtime: RuntimeSpec, isolation: str) -> RuntimeType:
@@ -61,6 +76,7 @@ class RuntimeType:
             max_limits=LimitsType.from_pydantic(runtime.max_limits),
             default_limits=LimitsType.from_pydantic(runtime.default_limits),
             isolation=isolation,
+            packages=[Package(name=name, version=version) for name, version in runtime.packages],
         )
 
 
@@ -71,6 +87,45 @@ class UsageType:
     wall_time_ms: int | None
     cpu_time_ms: int | None
     peak_memory_ki_b: int | None = strawberry.field(name="peakMemoryKiB")
+
+
+@strawberry.type
+class Artifact:
+    """A file a run produced: a matplotlib figure, or a file it wrote to /tmp/outputs."""
+
+    id: strawberry.ID
+    name: str
+    media_type: str
+    size_bytes: int
+    created_at: datetime
+
+    @strawberry.field(
+        description="Where its owner (or an admin) downloads it: GET with the same Authorization header as /graphql."
+    )
+    def url(self) -> str:
+        return artifact_url(self.id)
+
+    @classmethod
+    def from_model(cls, artifact: ArtifactModel) -> Artifact:
+        """The GraphQL view of an artifact row."""
+        return cls(
+            id=strawberry.ID(str(artifact.id)),
+            name=artifact.name,
+            media_type=artifact.media_type,
+            size_bytes=artifact.size_bytes,
+            created_at=artifact.created_at,
+        )
+
+    @classmethod
+    def from_event(cls, event: ArtifactEvent) -> Artifact:
+        """The artifact an event announces (the event holds everything the type shows)."""
+        return cls(
+            id=strawberry.ID(str(event.artifact_id)),
+            name=event.name,
+            media_type=event.media_type,
+            size_bytes=event.size_bytes,
+            created_at=event.at,
+        )
 
 
 @strawberry.type(name="Execution")
@@ -118,7 +173,7 @@ class ExecutionType:
             return RuntimeType.from_spec(known, catalog.isolation)
         # A runtime no longer offered still describes old runs truthfully.
         limits = LimitsType.from_pydantic(self.model.limits)
-        version = self.model.runtime.rpartition("-")[2]
+        version = self.model.runtime.removesuffix(scientific.RUNTIME_SUFFIX).rpartition("-")[2]
         return RuntimeType(
             id=self.model.runtime,
             language="python",
@@ -156,6 +211,12 @@ class ExecutionType:
     async def stderr(self, info: Info) -> str:
         async with info.context.container.executions() as executions:
             return await executions.output(self.model, Stream.STDERR)
+
+    @strawberry.field(description="The files the run has produced so far, in the order it produced them.")
+    async def artifacts(self, info: Info) -> list[Artifact]:
+        async with info.context.container.executions() as executions:
+            rows = await executions.artifacts.of_execution(self.model.id)
+        return [Artifact.from_model(artifact) for artifact in rows]
 
 
 @strawberry.type
@@ -220,7 +281,25 @@ class StatusChange:
     execution: ExecutionType
 
 
-ExecutionEvent = Annotated[OutputChunk | StatusChange, strawberry.union("ExecutionEvent")]
+@strawberry.type
+class ArtifactCreated:
+    """The script produced an artifact here, after the output before this seq and before the output after it."""
+
+    seq: int
+    artifact: Artifact
+
+
+ExecutionEvent = Annotated[OutputChunk | StatusChange | ArtifactCreated, strawberry.union("ExecutionEvent")]
+
+
+@strawberry.input
+class InputFile:
+    """A file placed read-only in the script's working directory, beside the script."""
+
+    name: str = strawberry.field(
+        description="A plain name: 1 to 100 letters, digits, '.', '_' or '-' (no paths), not main.py or outputs."
+    )
+    content: str = strawberry.field(description="The file's bytes, base64-encoded.")
 
 
 @strawberry.input
@@ -237,6 +316,9 @@ class SubmitExecutionInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="Resubmitting with the same key returns the first execution instead of a new one."
     )
+    files: list[InputFile] | None = strawberry.field(
+        default=None, description="Files for the script to read, within a count and total size cap."
+    )
 
     def request(self) -> SubmitRequest:
         """What the service is asked to run."""
@@ -246,6 +328,7 @@ class SubmitExecutionInput:
             stdin=self.stdin,
             limits=self.limits.to_pydantic().model_dump() if self.limits else {},
             idempotency_key=self.idempotency_key,
+            files=[(file.name, file.content) for file in self.files or ()],
         )
 
 
@@ -330,13 +413,15 @@ class ExecutionSubscription:
                     load = partial(_load, container, execution_id)
                     execution = await info.context.snapshots.get(execution_id, group.seq, load)
                     yield StatusChange(seq=group.seq, status=group.status, execution=execution)
+                elif isinstance(group, ArtifactEvent):
+                    yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
                 else:
                     # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
                     yield OutputChunk(lines=cast("list[OutputLine]", group))
 
 
-def _messages(batch: list[Event]) -> Iterator[StatusEvent | list[LineEvent]]:
-    """The batch as it is sent: status changes alone, lines in chunks that stay within MAX_CHUNK_BYTES."""
+def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list[LineEvent]]:
+    """The batch as it is sent: status changes and artifacts alone, lines in chunks within MAX_CHUNK_BYTES."""
     lines: list[LineEvent] = []
     size = 0
     for event in batch:

@@ -34,6 +34,28 @@ class RuntimeSpec:
     default: bool
     max_limits: Limits
     default_limits: Limits
+    # (name, version) of the packages installed beside the standard library.
+    packages: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file placed read-only in the script's working directory; `name` is a plain name (checked on submission)."""
+
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactCaps:
+    """How many artifacts a run may produce, and how many bytes in all (within its output limit as well)."""
+
+    count: int
+    total_bytes: int
+
+
+# A run that may produce no artifact (a sandbox that never got a run's caps).
+NO_ARTIFACTS = ArtifactCaps(count=0, total_bytes=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +72,8 @@ class SandboxSpec:
     stdin: bytes | None
     limits: Limits
     resume: bool = False
+    files: tuple[InputFile, ...] = ()
+    artifact_caps: ArtifactCaps = NO_ARTIFACTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +82,24 @@ class OutputBytes:
 
     stream: Stream
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactOutput:
+    """A file the script produced (a figure, or a file it left in /tmp/outputs), whole, at the point it was produced.
+
+    `refused` when it would have broken the run's artifact caps: then it has no data, `size` is what it
+    claimed, and the run ends at its output limit.
+    """
+
+    name: str
+    media_type: str
+    data: bytes
+    size: int
+    refused: bool = False
+
+
+SandboxOutput = OutputBytes | ArtifactOutput
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +130,8 @@ class SandboxResult:
 class Sandbox(Protocol):
     """One running sandbox."""
 
-    def output(self) -> AsyncIterator[OutputBytes]:
-        """Yield the script's output as it arrives; ends when both streams are closed."""
+    def output(self) -> AsyncIterator[SandboxOutput]:
+        """Yield the script's output and artifacts as they arrive; ends when both streams are closed."""
         ...
 
     async def write_stdin(self, data: bytes) -> None:
@@ -164,7 +206,7 @@ class FailedSandbox:
     def __init__(self, error: str) -> None:
         self.error = error
 
-    async def output(self) -> AsyncIterator[OutputBytes]:
+    async def output(self) -> AsyncIterator[SandboxOutput]:
         """Nothing was written."""
         return
         yield

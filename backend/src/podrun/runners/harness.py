@@ -17,8 +17,11 @@ log stream), one frame per line, a tag, a space, a payload:
     runner -> harness (harness stdin)
         H <json>      header, exactly once, first: {"script": str, "stdin": base64 | null,
                       "stdin_eof": bool, "cpu_time_ms": int, "memory_bytes": int | null,
-                      "processes": int | null, "file_size_bytes": int | null}
-                      (a null limit means "enforced elsewhere, for example by a cgroup")
+                      "processes": int | null, "file_size_bytes": int | null,
+                      "files": [{"name": str, "content": base64}], "max_artifacts": int,
+                      "max_artifact_bytes": int}
+                      (a null limit means "enforced elsewhere, for example by a cgroup"; files are
+                      placed read-only beside the script; the artifact caps are per run)
         I <base64>    bytes for the script's stdin
         C             close the script's stdin (EOF); so does the end of the harness's stdin
 
@@ -29,10 +32,19 @@ log stream), one frame per line, a tag, a space, a payload:
                       header over the attach stream, which a dying worker may leave unsent)
         O <base64>    a chunk of the script's stdout, sent as soon as it was read
         E <base64>    a chunk of the script's stderr
+        A <json>      an artifact (a figure at plt.show() or exit, or a file in /tmp/outputs after
+                      the exit): {"name": str, "media_type": str, "size": int, "refused": bool},
+                      followed by its bytes in ceil(size / 48 KiB) `B <base64>` frames; a refused
+                      one (past the caps) has no B frames, and no artifact follows it
+        B <base64>    a piece of the artifact just announced
         X <json>      the end, always last: {"exit_code": int | null, "signal": int | null,
                       "wall_ms": int, "cpu_ms": int, "peak_rss_kib": int, "error": str | null}
 
 Malformed runner frames end the run with an `error` in the X frame.
+
+Artifacts never come from a path the host follows: figures travel from the script process over a pipe
+of their own (fd 4, acknowledged on fd 5 so they stay in order with the output around them), and the
+harness reads /tmp/outputs itself, inside the sandbox, refusing links and anything but regular files.
 """
 
 from __future__ import annotations
@@ -45,12 +57,15 @@ import contextlib
 import ctypes
 import errno
 import gc
+import importlib.util
 import io
 import json
 import os
+import re
 import resource
 import selectors
 import signal
+import stat
 import sys
 import time
 import types
@@ -70,11 +85,45 @@ DRAIN_AFTER_EXIT_S = 0.2
 PR_SET_DUMPABLE = 4
 # The script inherits the harness's environment, which the runner set up from scratch, and runs
 # as under `python -u`, without writing bytecode.
-CHILD_ENV_OVERRIDES = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+# Matplotlib, where installed, draws without a display and keeps its caches in the sandbox's /tmp; numeric
+# libraries use one thread, not one per host core (each thread counts against the process limit).
+CHILD_ENV_OVERRIDES = {
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "MPLBACKEND": "Agg",
+    "MPLCONFIGDIR": SANDBOX_TMP + "/.matplotlib",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 # How a script that ends by an uncaught exception exits, as the interpreter would.
 UNCAUGHT_EXIT_CODE = 1
 # Where the waiting script process keeps the pipe its limits arrive on.
 GO_FD = 3
+# Where the script process sends figures to the harness, and reads the harness's acknowledgement of each.
+ARTIFACT_FD = 4
+ACK_FD = 5
+# Where a runtime's packages (the scientific runtime's numpy, pandas, ...) are bound read-only, if it has any:
+# their site-packages, and matplotlib's font list made at install, which each run gets a copy of.
+PACKAGES_DIR = "/opt/podrun/packages"
+MATPLOTLIB_CACHE = "matplotlib"
+# Files a script leaves here become artifacts after it exits.
+OUTPUTS_DIR = SANDBOX_TMP + "/outputs"
+# An artifact travels in B frames of at most this many bytes (about 64 KiB of base64).
+ARTIFACT_CHUNK = 48 * 1024
+# The artifact types there are, by file extension; other files are not sent.
+ARTIFACT_TYPES = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".txt": "text/plain",
+}
+# Input files and artifacts: a plain name, never a path.
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+RESERVED_NAMES = frozenset({"main.py", "outputs"})
+# The announcement that precedes a figure on the artifact pipe: {"name": str, "size": int}.
+MAX_ANNOUNCEMENT = 1024
 
 
 class FrameError(ValueError):
@@ -92,6 +141,10 @@ class Header:
     memory_bytes: int | None = None
     processes: int | None = None
     file_size_bytes: int | None = None
+    # (name, content) of the files placed read-only beside the script.
+    files: tuple[tuple[str, bytes], ...] = ()
+    max_artifacts: int = 0
+    max_artifact_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The header's JSON payload."""
@@ -103,6 +156,9 @@ class Header:
             "memory_bytes": self.memory_bytes,
             "processes": self.processes,
             "file_size_bytes": self.file_size_bytes,
+            "files": [{"name": name, "content": base64.b64encode(data).decode("ascii")} for name, data in self.files],
+            "max_artifacts": self.max_artifacts,
+            "max_artifact_bytes": self.max_artifact_bytes,
         }
 
     @classmethod
@@ -125,7 +181,37 @@ class Header:
             memory_bytes=_optional_positive_int(value.get("memory_bytes"), "memory_bytes"),
             processes=_optional_positive_int(value.get("processes"), "processes"),
             file_size_bytes=_optional_positive_int(value.get("file_size_bytes"), "file_size_bytes"),
+            files=_files(value.get("files", [])),
+            max_artifacts=_non_negative_int(value.get("max_artifacts", 0), "max_artifacts"),
+            max_artifact_bytes=_non_negative_int(value.get("max_artifact_bytes", 0), "max_artifact_bytes"),
         )
+
+
+def _files(value: object) -> tuple[tuple[str, bytes], ...]:
+    if not isinstance(value, list):
+        raise FrameError("header files is not a list")
+    files: list[tuple[str, bytes]] = []
+    for item in value:
+        name = item.get("name") if isinstance(item, dict) else None
+        content = item.get("content") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not is_file_name(name) or not isinstance(content, str):
+            raise FrameError("header has an invalid file")
+        files.append((name, decode_b64(content)))
+    if len({name for name, _ in files}) != len(files):
+        raise FrameError("header names a file twice")
+    return tuple(files)
+
+
+def is_file_name(name: str) -> bool:
+    """Whether `name` may name an input file or an artifact: a plain name, no path, nothing the harness uses."""
+    return FILE_NAME.fullmatch(name) is not None and name not in RESERVED_NAMES
+
+
+def artifact_media_type(name: str) -> str | None:
+    """The media type of an artifact named `name`, by its extension; None for names that are no artifact."""
+    if not is_file_name(name):
+        return None
+    return ARTIFACT_TYPES.get(os.path.splitext(name)[1].lower())
 
 
 @dataclass(frozen=True)
@@ -259,14 +345,17 @@ class ScriptProcess:
         self.stdout, stdout_write = os.pipe()
         self.stderr, stderr_write = os.pipe()
         go_read, self.go = os.pipe()
+        self.artifacts, artifacts_write = os.pipe()
+        acks_read, self.acks = os.pipe()
         self.returncode: int | None = None
         self.stdin_closed = False
         self.pid = os.fork()
         if self.pid == 0:
-            for fd in (self.stdin, self.stdout, self.stderr, self.go):
+            for fd in (self.stdin, self.stdout, self.stderr, self.go, self.artifacts, self.acks):
                 os.close(fd)
-            _become_script(go_read, stdin_read, stdout_write, stderr_write)
-        for fd in (stdin_read, stdout_write, stderr_write, go_read):
+            pipes = {0: stdin_read, 1: stdout_write, 2: stderr_write, GO_FD: go_read}
+            _become_script({**pipes, ARTIFACT_FD: artifacts_write, ACK_FD: acks_read})
+        for fd in (stdin_read, stdout_write, stderr_write, go_read, artifacts_write, acks_read):
             os.close(fd)
 
     def start(self, header: Header) -> None:
@@ -298,20 +387,26 @@ class ScriptProcess:
 
     def close(self) -> None:
         """Close the harness's ends of the pipes."""
-        for fd in (self.stdout, self.stderr, self.go):
+        for fd in (self.stdout, self.stderr, self.go, self.artifacts, self.acks):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.close_stdin()
 
 
-def _become_script(go: int, stdin: int, stdout: int, stderr: int) -> NoReturn:
-    """The forked process: wait for the limits, then turn into the script (never returns into the harness)."""
+def _become_script(pipes: dict[int, int]) -> NoReturn:
+    """The forked process: wait for the limits, then turn into the script (never returns into the harness).
+
+    `pipes` maps the descriptor each pipe end takes in the script process to where it is now.
+    """
     os.setsid()  # its own session and process group, which the harness kills as a whole
-    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2), (go, GO_FD)):
+    for target, fd in pipes.items():
         os.dup2(fd, target)
+    # The figure pipes are the script process's own; processes it starts do not inherit them.
+    os.set_inheritable(ARTIFACT_FD, False)
+    os.set_inheritable(ACK_FD, False)
     # Nothing of the harness stays reachable, not even while waiting: its frame pipes, the header.
-    os.closerange(GO_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.closerange(ACK_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     request = b""
     while chunk := os.read(GO_FD, READ_CHUNK):
         request += chunk
@@ -321,6 +416,7 @@ def _become_script(go: int, stdin: int, stdout: int, stderr: int) -> NoReturn:
     _apply_limits(json.loads(request))
     os.chdir(SANDBOX_TMP)
     os.environ.update(CHILD_ENV_OVERRIDES)
+    sys.meta_path.insert(0, _PyplotFinder())
     sys.dont_write_bytecode = True
     _unbuffered_std_streams()
     sys.argv = [SCRIPT_PATH]
@@ -403,6 +499,10 @@ def _exit(status: int, *, interrupted: bool) -> NoReturn:
     with contextlib.suppress(Exception):
         if threading is not None:
             threading._shutdown()  # what Py_Finalize calls
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        with contextlib.suppress(Exception):
+            _send_figures(pyplot)  # the figures still open at exit, before matplotlib's atexit handler closes them
     atexit._run_exitfuncs()
     with contextlib.suppress(Exception):
         sys.modules["__main__"].__dict__.clear()
@@ -415,6 +515,53 @@ def _exit(status: int, *, interrupted: bool) -> NoReturn:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     os._exit(status)
+
+
+class _PyplotFinder:
+    """Finds matplotlib.pyplot as the other finders would, and makes its show() send the open figures.
+
+    The harness sets a non-interactive backend (MPLBACKEND=Agg), so show() would draw nothing anyway.
+    """
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> Any:
+        if fullname != "matplotlib.pyplot":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        load = loader.exec_module
+
+        def exec_module(module: types.ModuleType) -> None:
+            load(module)
+            module.show = lambda *args, **kwargs: _send_figures(module)  # type: ignore[attr-defined]
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+_figure_numbers = iter(range(1, 1 << 31))
+
+
+def _send_figures(pyplot: Any) -> None:
+    """Send every open figure as a PNG artifact, then close it (a figure is sent once)."""
+    for number in pyplot.get_fignums():
+        figure = pyplot.figure(number)
+        image = io.BytesIO()
+        figure.savefig(image, format="png")
+        pyplot.close(figure)
+        _send_artifact(f"figure-{next(_figure_numbers)}.png", image.getvalue())
+
+
+def _send_artifact(name: str, data: bytes) -> None:
+    """Hand one file to the harness and wait until it has been sent on, after the output written before it."""
+    announcement = json.dumps({"name": name, "size": len(data)}).encode("ascii") + b"\n"
+    try:
+        _write_all(ARTIFACT_FD, announcement + data)
+        os.read(ACK_FD, 1)
+    except OSError:
+        pass  # the harness took no more (the caps were reached)
 
 
 class Harness:
@@ -440,6 +587,15 @@ class Harness:
         self.stdin_eof_requested = False
         self.stdin_watched = False
         self.error: str | None = None
+        self.streams: dict[int, str] = {}
+        self.announcement: dict[str, Any] | None = None
+        self.artifact_buffer = b""
+        self.artifacts_open = False
+        self.artifacts_sent = 0
+        self.artifact_bytes_sent = 0
+        self.artifacts_refused = False
+        self.max_artifacts = 0
+        self.max_artifact_bytes = 0
 
     def emit(self, tag: str, payload: bytes | dict[str, Any] | None = None) -> None:
         """Write one frame to the runner; blocks when the runner reads slowly (back-pressure)."""
@@ -503,19 +659,21 @@ class Harness:
         return 0
 
     def run_script(self, header: Header) -> int | None:
-        """Start the script and pump its pipes until it has exited and its output is drained."""
-        fd = os.open(SCRIPT_PATH, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, header.script.encode("utf-8", "surrogatepass"))
-        finally:
-            os.close(fd)
+        """Start the script and pump its pipes until it has exited and its output is drained; then send its files."""
+        _write_file(SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
+        for name, data in header.files:
+            _write_file(f"{SANDBOX_TMP}/{name}", data, 0o444)
+        os.mkdir(OUTPUTS_DIR, 0o755)
+        self.max_artifacts, self.max_artifact_bytes = header.max_artifacts, header.max_artifact_bytes
         assert self.child is not None
         self.child.start(header)
-        streams = {self.child.stdout: "O", self.child.stderr: "E"}
-        for fd in (*streams, self.child.stdin):
+        streams = self.streams = {self.child.stdout: "O", self.child.stderr: "E"}
+        for fd in (*streams, self.child.stdin, self.child.artifacts, self.child.acks):
             os.set_blocking(fd, False)
         for fd in streams:
             self.selector.register(fd, selectors.EVENT_READ, "output")
+        self.selector.register(self.child.artifacts, selectors.EVENT_READ, "artifact")
+        self.artifacts_open = True
         if self.control_open:
             self.selector.register(self.control_in, selectors.EVENT_READ, "control")
         self.flush_stdin()
@@ -525,13 +683,15 @@ class Harness:
         if self.child_exits is not None:
             self.selector.register(self.child_exits, selectors.EVENT_READ, "reap")
         drain_deadline: float | None = None
-        while drain_deadline is None or (streams and time.monotonic() < drain_deadline):
+        while drain_deadline is None or ((streams or self.artifacts_open) and time.monotonic() < drain_deadline):
             timeout = None if exit_wakeup is not None else 0.05
             if drain_deadline is not None:
                 timeout = max(0.0, drain_deadline - time.monotonic())
             for key, _ in self.selector.select(timeout):
                 if key.data == "output":
                     self.pump_output(key.fd, streams)
+                elif key.data == "artifact":
+                    self.read_figures()
                 elif key.data == "control":
                     self.read_control()
                 elif key.data == "stdin":
@@ -547,7 +707,105 @@ class Harness:
                 drain_deadline = time.monotonic() + DRAIN_AFTER_EXIT_S
         if exit_wakeup is not None:
             os.close(exit_wakeup)
-        return self.child.wait()
+        returncode = self.child.wait()
+        self.send_output_files()
+        return returncode
+
+    def drain_output(self) -> None:
+        """Forward everything the script has written so far (so an artifact comes after the output before it)."""
+        for fd in list(self.streams):
+            while fd in self.streams and _readable(fd):
+                self.pump_output(fd, self.streams)
+
+    def read_figures(self) -> None:
+        """Read what the script process sent on the artifact pipe; send each whole figure on, then acknowledge it."""
+        assert self.child is not None
+        try:
+            data = os.read(self.child.artifacts, READ_CHUNK)
+        except BlockingIOError:
+            return
+        if not data:
+            self.stop_figures()
+            return
+        self.artifact_buffer += data
+        while self.artifacts_open:
+            if self.announcement is None:
+                line, newline, rest = self.artifact_buffer.partition(b"\n")
+                if not newline:
+                    if len(self.artifact_buffer) > MAX_ANNOUNCEMENT:
+                        self.stop_figures()
+                    return
+                announcement = _announcement(line)
+                if announcement is None:
+                    self.stop_figures()
+                    return
+                self.announcement, self.artifact_buffer = announcement, rest
+                if not self.within_caps(announcement["size"]):
+                    self.send_artifact(announcement["name"], b"", size=announcement["size"])
+                    self.stop_figures()
+                    return
+            size = self.announcement["size"]
+            if len(self.artifact_buffer) < size:
+                return
+            body, self.artifact_buffer = self.artifact_buffer[:size], self.artifact_buffer[size:]
+            self.drain_output()
+            self.send_artifact(self.announcement["name"], body)
+            self.announcement = None
+            with contextlib.suppress(OSError):
+                os.write(self.child.acks, b".")
+
+    def stop_figures(self) -> None:
+        """Take no more figures (the pipe closed, the caps were reached, or it carried something malformed)."""
+        assert self.child is not None
+        if self.artifacts_open:
+            self.selector.unregister(self.child.artifacts)
+            self.artifacts_open = False
+            os.close(self.child.artifacts)
+            self.child.artifacts = -1
+
+    def within_caps(self, size: int) -> bool:
+        """Whether one more artifact of `size` bytes stays within the run's caps."""
+        return (
+            not self.artifacts_refused
+            and self.artifacts_sent < self.max_artifacts
+            and self.artifact_bytes_sent + size <= self.max_artifact_bytes
+        )
+
+    def send_artifact(self, name: str, data: bytes, size: int | None = None) -> None:
+        """Send one artifact, or refuse it (and all after it) when it would break the caps."""
+        media_type = artifact_media_type(name)
+        if media_type is None or self.artifacts_refused:
+            return
+        size = len(data) if size is None else size
+        refused = not self.within_caps(size)
+        self.emit("A", {"name": name, "media_type": media_type, "size": size, "refused": refused})
+        if refused:
+            self.artifacts_refused = True
+            return
+        for offset in range(0, len(data), ARTIFACT_CHUNK):
+            self.emit("B", data[offset : offset + ARTIFACT_CHUNK])
+        self.artifacts_sent += 1
+        self.artifact_bytes_sent += size
+
+    def send_output_files(self) -> None:
+        """Send the regular files the script left in /tmp/outputs, by name; never a link, never more than the caps."""
+        try:
+            directory = os.open(OUTPUTS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            return
+        try:
+            for name in sorted(os.listdir(directory)):
+                if self.artifacts_refused:
+                    return
+                if artifact_media_type(name) is None:
+                    continue
+                room = max(0, self.max_artifact_bytes - self.artifact_bytes_sent)
+                found = _read_regular_file(directory, name, room + 1)
+                if found is not None:
+                    data, size = found
+                    self.send_artifact(name, data if len(data) == size else b"", size=size)
+        finally:
+            os.close(directory)
 
     def pump_output(self, fd: int, streams: dict[int, str]) -> None:
         """Forward one chunk of output, exactly as the script wrote it."""
@@ -654,6 +912,64 @@ class Harness:
             os.killpg(self.child.pid, signal.SIGKILL)
 
 
+def _write_file(path: str, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _readable(fd: int) -> bool:
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        return bool(selector.select(0))
+
+
+def _announcement(line: bytes) -> dict[str, Any] | None:
+    """The {"name", "size"} the script process put before a figure; None for anything else."""
+    try:
+        value = json.loads(line.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    name, size = value.get("name"), value.get("size")
+    if not isinstance(name, str) or artifact_media_type(name) is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return None
+    return {"name": name, "size": size}
+
+
+def _read_regular_file(directory: int, name: str, at_most: int) -> tuple[bytes, int] | None:
+    """Up to `at_most` bytes of the regular file `name` in `directory`, and its size; None for anything else.
+
+    O_NOFOLLOW refuses a symbolic link, O_NONBLOCK keeps a FIFO from blocking the open, and fstat on the
+    opened file decides: what the name pointed to when checked is what is read.
+    """
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=directory)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        chunks: list[bytes] = []
+        remaining = at_most
+        while remaining > 0 and (chunk := os.read(fd, min(READ_CHUNK, remaining))):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        # A file still growing is as large as what was read, at least.
+        return data, (max(info.st_size, len(data)) if len(data) >= at_most else len(data))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _apply_limits(limits: dict[str, Any]) -> None:
     # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later at the hard limit.
     cpu_s = max(1, -(-int(limits["cpu_time_ms"]) // 1000))
@@ -692,6 +1008,22 @@ def _watch_child_exits() -> int:
     return read_end
 
 
+def _use_packages() -> None:
+    """Put the runtime's packages on sys.path, and give matplotlib its font list (before any run is known)."""
+    site_packages = f"{PACKAGES_DIR}/site-packages"
+    if not os.path.isdir(site_packages):
+        return
+    sys.path.append(site_packages)
+    cache = f"{PACKAGES_DIR}/{MATPLOTLIB_CACHE}"
+    if os.path.isdir(cache):
+        target = CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(cache):
+            if os.path.isfile(f"{cache}/{name}"):
+                with open(f"{cache}/{name}", "rb") as source:
+                    _write_file(f"{target}/{name}", source.read(), 0o644)
+
+
 def main(argv: list[str]) -> int:
     """Entry point inside the sandbox: `harness.py [--header FILE]`."""
     if argv and (len(argv) != 2 or argv[0] != "--header"):
@@ -699,6 +1031,7 @@ def main(argv: list[str]) -> int:
         return 2
     # Forked first, so the script process inherits nothing the harness learns later; the harness's
     # objects are frozen first, so the script's garbage collections never touch (and copy) their pages.
+    _use_packages()
     gc.freeze()
     child = ScriptProcess()
     _make_undumpable()

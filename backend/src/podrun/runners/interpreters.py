@@ -66,11 +66,16 @@ def candidate_paths(runtimes_dir: Path) -> list[Path]:
     return sorted(path for path in paths if path.name.removeprefix("python3.").isdigit())
 
 
-def probe(executable: Path) -> Interpreter | None:
-    """Run the interpreter once to learn its exact version and prefix; None if it is unusable."""
+def interpreter_env(executable: Path) -> dict[str, str]:
+    """The environment the interpreter needs to start on the host (empty for most)."""
     # A staged shared-library build finds its libpython beside it, not under its (maybe unreadable) build prefix.
     libraries = executable.parent.parent / "lib"
-    env = {"LD_LIBRARY_PATH": str(libraries)} if any(libraries.glob("libpython3*.so*")) else {}
+    return {"LD_LIBRARY_PATH": str(libraries)} if any(libraries.glob("libpython3*.so*")) else {}
+
+
+def probe(executable: Path) -> Interpreter | None:
+    """Run the interpreter once to learn its exact version and prefix; None if it is unusable."""
+    env = interpreter_env(executable)
     try:
         completed = subprocess.run(  # noqa: S603 - argv list of a discovered interpreter
             [str(executable), "-I", "-c", PROBE], capture_output=True, timeout=10, check=True, env=env

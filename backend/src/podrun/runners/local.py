@@ -29,12 +29,16 @@ import structlog
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
-from podrun.runners import harness, seccomp
+from podrun.runners import harness, scientific, seccomp
+from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
+    NO_ARTIFACTS,
     STDIN_FRAME_BYTES,
+    ArtifactCaps,
     FailedSandbox,
     OutputBytes,
     RuntimeSpec,
+    SandboxOutput,
     SandboxResult,
     SandboxSpec,
     SandboxUsage,
@@ -42,6 +46,7 @@ from podrun.runners.base import (
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
 from podrun.runners.sandbox_users import SandboxUsers
+from podrun.runners.scientific import PackageSet
 from podrun.runners.warm_pool import WarmPool
 from podrun.settings import Settings
 
@@ -60,7 +65,8 @@ MAX_FRAME_LINE = 1024 * 1024
 CPU_POLL_S = 0.1
 PLATFORM_STDERR_KEEP = 4096
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# /etc/fonts: fontconfig's configuration, which matplotlib's text rendering reads.
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts")
 
 # Where the host does not say how much memory is available, the pool does not hold back.
 UNKNOWN_MEMORY = 1 << 62
@@ -79,11 +85,30 @@ class LocalRunner:
         self.settings = settings
 
     @cached_property
-    def interpreters(self) -> dict[str, Interpreter]:
-        """The interpreters on offer by runtime id, discovered once."""
+    def discovered(self) -> list[Interpreter]:
+        """The interpreters a sandbox can run, discovered once."""
         found = discover(self.settings.sandbox.python_interpreters, self.settings.sandbox.runtimes_dir)
         log.info("python interpreters discovered", runtimes=[interpreter.version_text for interpreter in found])
-        return {interpreter.runtime_id: interpreter for interpreter in found}
+        return found
+
+    @cached_property
+    def packages(self) -> dict[str, PackageSet]:
+        """The packages of each scientific runtime the setup installed, by runtime id."""
+        if not self.settings.sandbox.scientific:
+            return {}
+        runtimes_dir = self.settings.sandbox.runtimes_dir
+        installed = {scientific.runtime_id(i): scientific.installed(i, runtimes_dir) for i in self.discovered}
+        return {runtime: packages for runtime, packages in installed.items() if packages is not None}
+
+    @cached_property
+    def interpreters(self) -> dict[str, Interpreter]:
+        """The interpreter of each runtime on offer by runtime id (a scientific runtime shares its plain one's)."""
+        runtimes: dict[str, Interpreter] = {}
+        for interpreter in self.discovered:
+            runtimes[interpreter.runtime_id] = interpreter
+            if scientific.runtime_id(interpreter) in self.packages:
+                runtimes[scientific.runtime_id(interpreter)] = interpreter
+        return runtimes
 
     @cached_property
     def users(self) -> SandboxUsers:
@@ -116,18 +141,21 @@ class LocalRunner:
         return cgroups
 
     def runtimes(self) -> list[RuntimeSpec]:
-        """One runtime per Python minor version; the newest is the default."""
+        """One runtime per Python minor version, and its scientific one where installed; the newest is the default."""
         newest = max(self.interpreters.values(), key=lambda interpreter: interpreter.version, default=None)
         return [
             RuntimeSpec(
-                id=interpreter.runtime_id,
+                id=runtime_id,
                 language="python",
                 version=interpreter.version_text,
-                default=interpreter is newest,
+                default=interpreter is newest and runtime_id == interpreter.runtime_id,
                 max_limits=self.settings.limits.maximum,
                 default_limits=self.settings.limits.default,
+                packages=tuple((p.name, p.version) for p in self.packages[runtime_id].packages)
+                if runtime_id in self.packages
+                else (),
             )
-            for interpreter in self.interpreters.values()
+            for runtime_id, interpreter in self.interpreters.items()
         ]
 
     def isolation(self) -> str:
@@ -147,8 +175,7 @@ class LocalRunner:
 
     async def start(self, spec: SandboxSpec) -> LocalSandbox | FailedSandbox:
         """Start the run in a warm sandbox, or in a fresh one named `spec.name` (replacing an earlier attempt's)."""
-        interpreter = self.interpreters.get(spec.runtime_id)
-        if interpreter is None:
+        if spec.runtime_id not in self.interpreters:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
         await self.cleanup(spec.name)
         limits = spec.limits
@@ -157,7 +184,7 @@ class LocalRunner:
         if warm is not None and not await self.claim(warm, spec.name, limits):
             await warm.discard()
             warm = None
-        sandbox = warm or await self.launch_cold(spec.name, interpreter, limits)
+        sandbox = warm or await self.launch_cold(spec.name, spec.runtime_id, limits)
         if isinstance(sandbox, FailedSandbox):
             return sandbox
         cgroup = sandbox.cgroup
@@ -170,8 +197,11 @@ class LocalRunner:
             memory_bytes=None if cgroup else limits.memory_mib * 1024 * 1024,
             processes=None if cgroup else limits.processes,
             file_size_bytes=self.settings.sandbox.file_size_mib * 1024 * 1024,
+            files=tuple((file.name, file.content) for file in spec.files),
+            max_artifacts=spec.artifact_caps.count,
+            max_artifact_bytes=spec.artifact_caps.total_bytes,
         )
-        await sandbox.begin(header, limits)
+        await sandbox.begin(header, limits, spec.artifact_caps)
         log.info(
             "sandbox started", sandbox=spec.name, warm=warm is not None, ms=round((time.monotonic() - began) * 1000, 1)
         )
@@ -202,15 +232,15 @@ class LocalRunner:
         if cgroup is not None:
             sandbox.move_to(cgroup)
 
-    async def launch_cold(self, name: str, interpreter: Interpreter, limits: Limits) -> LocalSandbox | FailedSandbox:
-        """A sandbox started for one run, in a cgroup named after it."""
+    async def launch_cold(self, name: str, runtime_id: str, limits: Limits) -> LocalSandbox | FailedSandbox:
+        """A sandbox of the runtime `runtime_id` started for one run, in a cgroup named after it."""
         try:
             cgroup = await asyncio.to_thread(self._cgroup_for, name, limits)
         except OSError as exc:
             log.exception("sandbox cgroup not created", sandbox=name, error=type(exc).__name__)
             await self.cleanup(name)
             return FailedSandbox(START_FAILED)
-        sandbox = await self.launch(name, interpreter, cgroup)
+        sandbox = await self.launch(name, runtime_id, cgroup)
         if isinstance(sandbox, FailedSandbox):
             await self.cleanup(name)
         return sandbox
@@ -219,19 +249,17 @@ class LocalRunner:
         """A sandbox for the pool, under the largest limits until a run claims it."""
         name = f"{WARM_PREFIX}{uuid.uuid4().hex}"
         maximum = self.settings.limits.maximum
-        sandbox = await self.launch_cold(name, self.interpreters[runtime_id], maximum)
+        sandbox = await self.launch_cold(name, runtime_id, maximum)
         return sandbox if isinstance(sandbox, LocalSandbox) else None
 
     def memory_to_spare(self) -> bool:
         """Whether the host could still give one more run its largest memory limit (else the pool waits)."""
         return _available_memory_bytes() >= self.settings.limits.maximum.memory_mib * 1024 * 1024
 
-    async def launch(
-        self, name: str, interpreter: Interpreter, cgroup: SandboxCgroup | None
-    ) -> LocalSandbox | FailedSandbox:
+    async def launch(self, name: str, runtime_id: str, cgroup: SandboxCgroup | None) -> LocalSandbox | FailedSandbox:
         """Start bwrap and the harness as a uid of the sandbox's own, and wait until the harness is ready."""
         user = self.users.acquire()
-        layout = self.layout(interpreter)
+        layout = self.layout(self.interpreters[runtime_id], self.packages.get(runtime_id))
         files = [
             _memory_file("bwrap-seccomp", self.seccomp_filter),
             _memory_file("podrun-harness", self.harness_source),
@@ -272,8 +300,8 @@ class LocalRunner:
             return FailedSandbox(START_FAILED)
         return sandbox
 
-    def layout(self, interpreter: Interpreter) -> SandboxLayout:
-        """Where the interpreter appears in the sandbox, and the environment the sandbox starts with."""
+    def layout(self, interpreter: Interpreter, packages: PackageSet | None = None) -> SandboxLayout:
+        """Where the interpreter (and the runtime's packages) appear in the sandbox, and the sandbox's environment."""
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": harness.SANDBOX_TMP,
@@ -281,8 +309,9 @@ class LocalRunner:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        packages_bind = (packages.directory, harness.PACKAGES_DIR) if packages is not None else None
         if interpreter.base_prefix.is_relative_to("/usr"):
-            return SandboxLayout(str(interpreter.executable), None, env)
+            return SandboxLayout(str(interpreter.executable), None, env, packages_bind)
         # An interpreter outside /usr (a staged copy) appears at a neutral path.
         prefix = f"{PYTHON_SANDBOX_ROOT}/{interpreter.version_text}"
         env["PATH"] = f"{prefix}/bin:{env['PATH']}"
@@ -290,7 +319,7 @@ class LocalRunner:
         if any((interpreter.base_prefix / "lib").glob("libpython*.so*")):
             env["LD_LIBRARY_PATH"] = f"{prefix}/lib"
         executable = f"{prefix}/{interpreter.executable.relative_to(interpreter.base_prefix)}"
-        return SandboxLayout(executable, (interpreter.base_prefix, prefix), env)
+        return SandboxLayout(executable, (interpreter.base_prefix, prefix), env, packages_bind)
 
     def bwrap_options(self, layout: SandboxLayout, files: Sequence[str]) -> list[str]:
         """bubblewrap's options: nothing of the host but system files, the interpreter and `files`.
@@ -321,9 +350,9 @@ class LocalRunner:
             options += ["--ro-bind-try", path, path]
         options += ["--proc", "/proc", "--dev", "/dev"]
         options += ["--size", str(self.settings.sandbox.tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
-        if layout.interpreter_bind is not None:
-            source, target = layout.interpreter_bind
-            options += ["--ro-bind", str(source), target]
+        for bind in (layout.interpreter_bind, layout.packages_bind):
+            if bind is not None:
+                options += ["--ro-bind", str(bind[0]), bind[1]]
         options += files
         # bwrap's root is a tmpfs: make it read-only, so only the size-capped /tmp is writable.
         return [*options, "--remount-ro", "/", "--chdir", harness.SANDBOX_TMP]
@@ -340,6 +369,7 @@ class SandboxLayout:
     executable: str
     interpreter_bind: tuple[Path, str] | None
     env: dict[str, str]
+    packages_bind: tuple[Path, str] | None = None
 
 
 def _available_memory_bytes() -> int:
@@ -376,6 +406,7 @@ class LocalSandbox:
         self.cgroup = cgroup
         self.on_end = on_end
         self.limits: Limits | None = None
+        self.artifacts = ArtifactFrames(NO_ARTIFACTS)
         self.started = time.monotonic()
         self.ended: float | None = None
         self.exit: harness.Exit | None = None
@@ -432,15 +463,16 @@ class LocalSandbox:
         await self.kill()
         await self.wait()
 
-    async def begin(self, header: harness.Header, limits: Limits) -> None:
+    async def begin(self, header: harness.Header, limits: Limits, artifact_caps: ArtifactCaps) -> None:
         """Send the header: the script starts now, and so do the wall-time and CPU watchdogs."""
         self.limits = limits
+        self.artifacts = ArtifactFrames(artifact_caps)
         await self._send(harness.encode_frame("H", header.to_json()))
         self.started = time.monotonic()
         self.watchdog = asyncio.create_task(self._watch(limits))
 
-    async def output(self) -> AsyncIterator[OutputBytes]:
-        """The script's output chunks, until the harness's exit frame (or its end)."""
+    async def output(self) -> AsyncIterator[SandboxOutput]:
+        """The script's output chunks and artifacts, until the harness's exit frame (or its end)."""
         assert self.process.stdout is not None
         if self.output_done:
             return
@@ -455,6 +487,10 @@ class LocalSandbox:
                 tag, payload = harness.parse_frame(line)
                 if tag in streams:
                     yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
+                elif tag in ("A", "B"):
+                    artifact = self.artifacts.announce(payload) if tag == "A" else self.artifacts.data(payload)
+                    if artifact is not None:
+                        yield artifact
                 elif tag == "S":
                     continue  # the header this runner wrote has arrived
                 elif tag == "X":

@@ -1,4 +1,4 @@
-"""The events of one execution's log: output lines and status changes, numbered by `seq` from 1."""
+"""The events of one execution's log: output lines, artifacts and status changes, numbered by `seq` from 1."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from typing import Any
+from uuid import UUID
 
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
@@ -47,7 +48,19 @@ class StatusEvent:
     at: datetime
 
 
-Event = LineEvent | StatusEvent
+@dataclass(frozen=True, slots=True)
+class ArtifactEvent:
+    """The script produced the artifact `artifact_id` (stored in PostgreSQL) at this point of its output."""
+
+    seq: int
+    artifact_id: UUID
+    name: str
+    media_type: str
+    size_bytes: int
+    at: datetime
+
+
+Event = LineEvent | StatusEvent | ArtifactEvent
 
 
 def is_terminal(event: Event) -> bool:
@@ -61,6 +74,15 @@ def to_fields(event: Event) -> dict[str, str]:
     if isinstance(event, LineEvent):
         stream = "o" if event.stream is Stream.STDOUT else "e"
         return {"k": "l", "s": stream, "t": event.text, "at": at, "p": "1" if event.partial else ""}
+    if isinstance(event, ArtifactEvent):
+        return {
+            "k": "a",
+            "id": str(event.artifact_id),
+            "n": event.name,
+            "m": event.media_type,
+            "z": str(event.size_bytes),
+            "at": at,
+        }
     return {"k": "s", "st": event.status.value, "at": at}
 
 
@@ -76,6 +98,15 @@ def from_fields(seq: int, fields: dict[bytes, bytes]) -> Event:
     if fields[b"k"] == b"l":
         stream = Stream.STDOUT if fields[b"s"] == b"o" else Stream.STDERR
         return LineEvent(seq=seq, stream=stream, text=fields[b"t"].decode(), at=at, partial=bool(fields.get(b"p")))
+    if fields[b"k"] == b"a":
+        return ArtifactEvent(
+            seq=seq,
+            artifact_id=UUID(fields[b"id"].decode()),
+            name=fields[b"n"].decode(),
+            media_type=fields[b"m"].decode(),
+            size_bytes=int(fields[b"z"]),
+            at=at,
+        )
     return StatusEvent(seq=seq, status=ExecutionStatus(fields[b"st"].decode()), at=at)
 
 
@@ -84,6 +115,14 @@ def to_json(event: Event) -> dict[str, Any]:
     at = event.at.isoformat()
     if isinstance(event, LineEvent):
         return {"seq": event.seq, "stream": event.stream.value, "text": event.text, "at": at, "partial": event.partial}
+    if isinstance(event, ArtifactEvent):
+        artifact = {
+            "id": str(event.artifact_id),
+            "name": event.name,
+            "media_type": event.media_type,
+            "size_bytes": event.size_bytes,
+        }
+        return {"seq": event.seq, "artifact": artifact, "at": at}
     return {"seq": event.seq, "status": event.status.value, "at": at}
 
 
@@ -97,6 +136,16 @@ def from_json(data: dict[str, Any]) -> Event:
     at = _moment_of(data["at"])
     if "status" in data:
         return StatusEvent(seq=data["seq"], status=ExecutionStatus(data["status"]), at=at)
+    if "artifact" in data:
+        artifact = data["artifact"]
+        return ArtifactEvent(
+            seq=data["seq"],
+            artifact_id=UUID(artifact["id"]),
+            name=artifact["name"],
+            media_type=artifact["media_type"],
+            size_bytes=artifact["size_bytes"],
+            at=at,
+        )
     return LineEvent(
         seq=data["seq"], stream=Stream(data["stream"]), text=data["text"], at=at, partial=data.get("partial", False)
     )

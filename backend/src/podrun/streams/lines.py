@@ -116,6 +116,10 @@ class LineAssembler:
             return []
         return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush()]
 
+    def flush_pending(self) -> list[Line]:
+        """Partial lines now (something else, an artifact, comes after them in the log)."""
+        return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush()]
+
     def flush_all(self) -> list[Line]:
         """Everything still pending, at the end of a run."""
         return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush(final=True)]

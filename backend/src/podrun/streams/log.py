@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys
-from podrun.streams.events import Event, LineEvent, StatusEvent, from_fields, to_fields
+from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent, from_fields, to_fields
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +114,11 @@ class LogWriter:
             LineEvent(seq=seq + i, stream=stream, text=text, at=now, partial=partial)
             for i, (stream, text, partial) in enumerate(lines, 1)
         )
+        await self._store()
+
+    async def artifact(self, artifact_id: UUID, name: str, media_type: str, size_bytes: int, at: datetime) -> None:
+        """Append the event of an artifact just stored."""
+        self.events.append(ArtifactEvent(self.seq + 1, artifact_id, name, media_type, size_bytes, at))
         await self._store()
 
     def status_event(self, status: ExecutionStatus) -> StatusEvent:

@@ -193,3 +193,22 @@ async def test_a_request_the_server_refuses_exits_2_with_its_code(prun: Prun, tm
     ran = await prun.run("run", "--runtime", "cobol-85", script(tmp_path, "print('never')\n"))
     assert ran.process.returncode == 2
     assert ran.stderr.startswith("prun: BAD_USER_INPUT: ")
+
+
+async def test_artifacts_are_saved_in_the_folder_asked_for(prun: Prun, tmp_path: Path) -> None:
+    source = (
+        "print('writing')\n"
+        "open('/tmp/outputs/table.csv', 'w').write('a,b\\n1,2\\n')\n"
+        "open('/tmp/outputs/notes.txt', 'w').write('new')\n"
+    )
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("kept")  # an existing file is never overwritten
+    running = await prun.start("run", script(tmp_path, source), "--artifacts", str(folder))
+    assert await running.finish() == 0
+    assert (running.stdout, running.stderr) == ("writing\n", "")
+    assert {path.name: path.read_text() for path in folder.iterdir()} == {
+        "table.csv": "a,b\n1,2\n",
+        "notes.txt": "kept",
+        "notes-1.txt": "new",
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 
@@ -166,3 +167,20 @@ async def test_runs_in_parallel(user: GraphQLClient) -> None:
     ids = [await submit(user, f"print({i})") for i in range(4)]
     results = await asyncio.gather(*(collect(user, execution_id) for execution_id in ids))
     assert [lines(events) for events in results] == [[str(i)] for i in range(4)]
+
+
+async def test_input_files_in_and_artifacts_out_through_the_pod_log(user: GraphQLClient) -> None:
+    # A file larger than a container runtime's log piece (16 KiB), so its frames are split and joined again.
+    script = (
+        "import os\nprint(open('data.txt').read())\n"
+        "open('/tmp/outputs/big.txt', 'w').write('x' * 100_000)\n"
+        "os.symlink('/etc/hostname', '/tmp/outputs/host.txt')\nprint('written')\n"
+    )
+    files = [{"name": "data.txt", "content": base64.b64encode(b"from the client").decode()}]
+    events = await collect(user, await submit(user, script, files=files))
+    assert final(events)["status"] == "SUCCEEDED", final(events)
+    assert lines(events) == ["from the client", "written"]
+    [artifact] = [event["artifact"] for event in events if event["kind"] == "artifact"]
+    assert (artifact["name"], artifact["sizeBytes"]) == ("big.txt", 100_000)
+    assert events[-2]["kind"] == "artifact"  # after the output: files in /tmp/outputs are sent at the exit
+    assert (await user.download(artifact["url"])).content == b"x" * 100_000

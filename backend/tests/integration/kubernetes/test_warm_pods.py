@@ -195,7 +195,7 @@ async def test_nothing_of_one_run_reaches_the_next(worker: KubernetesRunner, sta
             print(sorted(os.listdir('/tmp')), len([p for p in os.listdir('/proc') if p.isdigit()]))
         """),
     )
-    assert (out, result.exit_code) == ("['leftover', 'main.py'] 3\n", 0)
+    assert (out, result.exit_code) == ("['leftover', 'main.py', 'outputs'] 3\n", 0)
     second, out, result = await run(
         worker,
         spec("""
@@ -204,7 +204,7 @@ async def test_nothing_of_one_run_reaches_the_next(worker: KubernetesRunner, sta
             print(len([p for p in os.listdir('/proc') if p.isdigit()]))
         """),
     )
-    assert (out, result.exit_code) == ("['main.py'] False False\n2\n", 0)
+    assert (out, result.exit_code) == ("['main.py', 'outputs'] False False\n2\n", 0)
     assert first.name != second.name
     assert {first.name, second.name} <= set(standin.deleted)
 

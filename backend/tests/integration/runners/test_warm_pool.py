@@ -90,7 +90,7 @@ async def test_nothing_of_one_run_reaches_the_next(runner: LocalRunner) -> None:
         """,
     )
     assert (first.warm, second.warm) == (True, True)
-    assert json.loads(stdout) == {"tmp": ["main.py"], "env": False, "module": False, "processes": [1, 2]}
+    assert json.loads(stdout) == {"tmp": ["main.py", "outputs"], "env": False, "module": False, "processes": [1, 2]}
     assert first_result.usage.cpu_time_ms >= 400
     # The second run's cgroup is its own: the first one's CPU time is not in its figures.
     assert second_result.usage.cpu_time_ms < 200

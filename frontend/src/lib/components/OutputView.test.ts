@@ -71,4 +71,18 @@ describe('OutputView', () => {
 		const { getByText } = render(OutputView, { lines: [], version: 0 });
 		expect(getByText('No output yet.')).toBeTruthy();
 	});
+
+	it('shows a non-image artifact as a download chip in its place, without fetching it', () => {
+		const buffer = bufferWith(['before', 'STDOUT']);
+		buffer.apply({
+			__typename: 'ArtifactCreated',
+			seq: 2,
+			artifact: { id: 'a1', name: 'table.csv', mediaType: 'text/csv', sizeBytes: 2048, url: '/artifacts/a1' }
+		});
+		const { container } = render(OutputView, { lines: buffer.lines, tops: buffer.tops, version: 2 });
+		const rows = [...container.querySelectorAll('[data-line]')];
+		expect(rows.map((row) => row.getAttribute('data-line'))).toEqual(['1', '2']);
+		expect(rows[1]?.querySelector('[data-testid="artifact-download"]')?.textContent).toContain('table.csv');
+		expect(container.querySelector('img')).toBeNull();
+	});
 });

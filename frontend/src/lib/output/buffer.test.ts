@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExecutionSummaryFragment } from '$lib/gql/graphql';
-import { OutputBuffer, type ExecutionEvent, type Stream } from './buffer';
+import { IMAGE_ROWS, OutputBuffer, type ExecutionEvent, type Stream } from './buffer';
 
 let nextSeq = 1;
 function lines(...items: [Stream, string, boolean?][]): ExecutionEvent {
@@ -103,5 +103,34 @@ describe('OutputBuffer', () => {
 		expect(buffer.lines.length).toBe(100_000);
 		expect(buffer.lines[99_999]?.text).toBe('line 99999');
 		expect(buffer.lastSeq).toBe(100_000);
+	});
+});
+
+describe('OutputBuffer artifacts', () => {
+	const figure = { id: 'a1', name: 'figure-1.png', mediaType: 'image/png', sizeBytes: 1234, url: '/artifacts/a1' };
+	const table = { id: 'a2', name: 'table.csv', mediaType: 'text/csv', sizeBytes: 10, url: '/artifacts/a2' };
+
+	it('places an artifact where it was produced; what follows starts below it', () => {
+		nextSeq = 1;
+		const buffer = new OutputBuffer();
+		buffer.apply(lines(['STDOUT', 'loading ', true]));
+		expect(buffer.apply({ __typename: 'ArtifactCreated', seq: nextSeq++, artifact: figure })).toBe(true);
+		buffer.apply(lines(['STDOUT', 'done']));
+		expect(texts(buffer)).toEqual(['STDOUT:loading ', 'STDOUT:[figure-1.png]', 'STDOUT:done']);
+		expect(buffer.lines[1]?.artifact).toEqual(figure);
+		expect(buffer.lastSeq).toBe(3);
+	});
+
+	it('gives an image IMAGE_ROWS rows and other artifacts one, and ignores a replayed one', () => {
+		nextSeq = 1;
+		const buffer = new OutputBuffer();
+		buffer.apply(lines(['STDOUT', 'one']));
+		buffer.apply({ __typename: 'ArtifactCreated', seq: nextSeq++, artifact: figure });
+		buffer.apply({ __typename: 'ArtifactCreated', seq: nextSeq++, artifact: table });
+		buffer.apply(lines(['STDOUT', 'two']));
+		expect(buffer.tops).toEqual([0, 1, 1 + IMAGE_ROWS, 2 + IMAGE_ROWS]);
+		expect(buffer.rows).toBe(3 + IMAGE_ROWS);
+		expect(buffer.apply({ __typename: 'ArtifactCreated', seq: 2, artifact: figure })).toBe(false);
+		expect(buffer.lines).toHaveLength(4);
 	});
 });

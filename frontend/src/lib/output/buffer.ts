@@ -4,7 +4,12 @@
  * without showing anything twice. A `partial` line is continued by the next line of its stream, the
  * way a terminal keeps the cursor after a prompt such as "Name: ".
  */
-import type { ExecutionEventsSubscription, ExecutionStatus, ExecutionSummaryFragment } from '$lib/gql/graphql';
+import type {
+	ArtifactFieldsFragment,
+	ExecutionEventsSubscription,
+	ExecutionStatus,
+	ExecutionSummaryFragment
+} from '$lib/gql/graphql';
 import { isTerminal } from '$lib/statuses';
 import { parseAnsi, plainStyle, stripAnsi, type Segment, type Style } from './ansi';
 
@@ -16,10 +21,28 @@ export interface DisplayLine {
 	/** The raw text, escapes included. */
 	text: string;
 	segments: Segment[];
+	/** Set on the line that shows an artifact, at the point of the output where it was produced. */
+	artifact?: ArtifactFieldsFragment;
+}
+
+/** How many rows of output an image shown inline takes. */
+export const IMAGE_ROWS = 16;
+
+/** Images are shown in the output (an <img> never runs an SVG's scripts); other artifacts are download chips. */
+export function isInlineImage(artifact: ArtifactFieldsFragment): boolean {
+	return artifact.mediaType === 'image/png' || artifact.mediaType === 'image/svg+xml';
+}
+
+export function rowsOf(line: DisplayLine): number {
+	return line.artifact && isInlineImage(line.artifact) ? IMAGE_ROWS : 1;
 }
 
 export class OutputBuffer {
 	readonly lines: DisplayLine[] = [];
+	/** The first row of each display line (an inline image takes several rows). */
+	readonly tops: number[] = [];
+	/** Rows taken by all display lines. */
+	rows = 0;
 	lastSeq = 0;
 	status: ExecutionStatus | null = null;
 	execution: ExecutionSummaryFragment | null = null;
@@ -45,6 +68,15 @@ export class OutputBuffer {
 			this.execution = event.execution;
 			return true;
 		}
+		if (event.__typename === 'ArtifactCreated') {
+			if (event.seq <= this.lastSeq) return false;
+			this.lastSeq = event.seq;
+			// What comes after the artifact starts a line of its own, below it.
+			this.#open = { STDOUT: null, STDERR: null };
+			const text = `[${event.artifact.name}]`;
+			this.#push({ stream: 'STDOUT', text, segments: [{ text, classes: '', style: '' }], artifact: event.artifact });
+			return true;
+		}
 		let changed = false;
 		for (const line of event.lines) {
 			if (line.seq <= this.lastSeq) continue;
@@ -67,13 +99,19 @@ export class OutputBuffer {
 			this.lines[open] = { stream: 'STDOUT', text: line.text + text, segments: [...line.segments, segment] };
 			this.#open.STDOUT = null;
 		} else {
-			this.lines.push({ stream: 'STDOUT', text, segments: [segment] });
+			this.#push({ stream: 'STDOUT', text, segments: [segment] });
 		}
 	}
 
 	/** All output as plain text, one line per display line. */
 	text(): string {
 		return this.lines.map((line) => stripAnsi(line.text)).join('\n') + (this.lines.length ? '\n' : '');
+	}
+
+	#push(line: DisplayLine): void {
+		this.lines.push(line);
+		this.tops.push(this.rows);
+		this.rows += rowsOf(line);
 	}
 
 	#append(stream: Stream, text: string, partial: boolean): void {
@@ -87,7 +125,7 @@ export class OutputBuffer {
 			this.#style[stream] = style;
 		} else {
 			this.#openStyle[stream] = { ...this.#style[stream] };
-			this.lines.push({ stream, text, segments: parseAnsi(text, this.#style[stream]) });
+			this.#push({ stream, text, segments: parseAnsi(text, this.#style[stream]) });
 			this.#open[stream] = this.lines.length - 1;
 		}
 		if (!partial) this.#open[stream] = null;

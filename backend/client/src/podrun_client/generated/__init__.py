@@ -16,6 +16,8 @@ from .execution import Execution, ExecutionExecution
 from .execution_details import ExecutionDetails, ExecutionDetailsExecution
 from .execution_events import (
     ExecutionEvents,
+    ExecutionEventsExecutionEventsArtifactCreated,
+    ExecutionEventsExecutionEventsArtifactCreatedArtifact,
     ExecutionEventsExecutionEventsOutputChunk,
     ExecutionEventsExecutionEventsOutputChunkLines,
     ExecutionEventsExecutionEventsStatusChange,
@@ -29,6 +31,7 @@ from .executions import (
     ExecutionsExecutionsPageInfo,
 )
 from .fragments import (
+    ArtifactDetails,
     ExecutionSummary,
     ExecutionSummaryLimits,
     ExecutionSummaryRuntime,
@@ -37,7 +40,7 @@ from .fragments import (
     Session,
     SessionUser,
 )
-from .input_types import LimitsInput, SubmitExecutionInput
+from .input_types import InputFile, LimitsInput, SubmitExecutionInput
 from .login import Login, LoginSession
 from .me import Me, MeMe
 from .refresh_token import RefreshToken, RefreshTokenSession
@@ -52,6 +55,7 @@ from .send_input import SendInput
 from .submit_execution import SubmitExecution, SubmitExecutionSubmitExecution
 
 __all__ = [
+    "ArtifactDetails",
     "AsyncBaseClient",
     "BaseModel",
     "CancelExecution",
@@ -60,6 +64,8 @@ __all__ = [
     "ExecutionDetails",
     "ExecutionDetailsExecution",
     "ExecutionEvents",
+    "ExecutionEventsExecutionEventsArtifactCreated",
+    "ExecutionEventsExecutionEventsArtifactCreatedArtifact",
     "ExecutionEventsExecutionEventsOutputChunk",
     "ExecutionEventsExecutionEventsOutputChunkLines",
     "ExecutionEventsExecutionEventsStatusChange",
@@ -81,6 +87,7 @@ __all__ = [
     "GraphQLClientGraphQLMultiError",
     "GraphQLClientHttpError",
     "GraphQLClientInvalidResponseError",
+    "InputFile",
     "LimitKind",
     "LimitValues",
     "LimitsInput",

@@ -136,6 +136,12 @@ class GeneratedClient(AsyncBaseClient):
                     at
                   }
                 }
+                ... on ArtifactCreated {
+                  seq
+                  artifact {
+                    ...ArtifactDetails
+                  }
+                }
                 ... on StatusChange {
                   seq
                   status
@@ -144,6 +150,15 @@ class GeneratedClient(AsyncBaseClient):
                   }
                 }
               }
+            }
+
+            fragment ArtifactDetails on Artifact {
+              id
+              name
+              mediaType
+              sizeBytes
+              url
+              createdAt
             }
 
             fragment ExecutionSummary on Execution {

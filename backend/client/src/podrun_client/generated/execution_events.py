@@ -8,13 +8,14 @@ from pydantic import Field
 
 from .base_model import BaseModel
 from .enums import ExecutionStatus, OutputStream
-from .fragments import ExecutionSummary
+from .fragments import ArtifactDetails, ExecutionSummary
 
 
 class ExecutionEvents(BaseModel):
     execution_events: Union[
         "ExecutionEventsExecutionEventsOutputChunk",
         "ExecutionEventsExecutionEventsStatusChange",
+        "ExecutionEventsExecutionEventsArtifactCreated",
     ] = Field(alias="executionEvents", discriminator="typename__")
 
 
@@ -39,6 +40,16 @@ class ExecutionEventsExecutionEventsStatusChange(BaseModel):
 
 
 ExecutionEventsExecutionEventsStatusChangeExecution = ExecutionSummary
+
+
+class ExecutionEventsExecutionEventsArtifactCreated(BaseModel):
+    typename__: Literal["ArtifactCreated"] = Field(alias="__typename")
+    seq: int
+    artifact: "ExecutionEventsExecutionEventsArtifactCreatedArtifact"
+
+
+ExecutionEventsExecutionEventsArtifactCreatedArtifact = ArtifactDetails
 ExecutionEvents.model_rebuild()
 ExecutionEventsExecutionEventsOutputChunk.model_rebuild()
 ExecutionEventsExecutionEventsStatusChange.model_rebuild()
+ExecutionEventsExecutionEventsArtifactCreated.model_rebuild()

@@ -10,6 +10,15 @@ from .base_model import BaseModel
 from .enums import ExecutionStatus, LimitKind, Role
 
 
+class ArtifactDetails(BaseModel):
+    id: str
+    name: str
+    media_type: str = Field(alias="mediaType")
+    size_bytes: int = Field(alias="sizeBytes")
+    url: str
+    created_at: datetime = Field(alias="createdAt")
+
+
 class LimitValues(BaseModel):
     wall_time_ms: int = Field(alias="wallTimeMs")
     cpu_time_ms: int = Field(alias="cpuTimeMs")
@@ -61,6 +70,7 @@ class SessionUser(BaseModel):
     role: Role
 
 
+ArtifactDetails.model_rebuild()
 LimitValues.model_rebuild()
 ExecutionSummary.model_rebuild()
 Session.model_rebuild()

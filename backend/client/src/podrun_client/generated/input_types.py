@@ -8,6 +8,13 @@ from pydantic import Field
 from .base_model import BaseModel
 
 
+class InputFile(BaseModel):
+    name: str
+    "A plain name: 1 to 100 letters, digits, '.', '_' or '-' (no paths), not main.py or outputs."
+    content: str
+    "The file's bytes, base64-encoded."
+
+
 class LimitsInput(BaseModel):
     wall_time_ms: Optional[int] = Field(alias="wallTimeMs", default=None)
     "Wall-clock time from the script's start, in milliseconds."
@@ -30,6 +37,8 @@ class SubmitExecutionInput(BaseModel):
     limits: Optional["LimitsInput"] = None
     idempotency_key: Optional[str] = Field(alias="idempotencyKey", default=None)
     "Resubmitting with the same key returns the first execution instead of a new one."
+    files: Optional[list["InputFile"]] = None
+    "Files for the script to read, within a count and total size cap."
 
 
 SubmitExecutionInput.model_rebuild()

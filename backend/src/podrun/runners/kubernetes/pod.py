@@ -118,6 +118,9 @@ def header(spec: SandboxSpec, settings: Settings, *, pod_memory_mib: int | None 
         memory_bytes=memory_bytes if pod_memory_mib is not None and spec.limits.memory_mib < pod_memory_mib else None,
         processes=spec.limits.processes,
         file_size_bytes=settings.sandbox.file_size_mib * 1024 * 1024,
+        files=tuple((file.name, file.content) for file in spec.files),
+        max_artifacts=spec.artifact_caps.count,
+        max_artifact_bytes=spec.artifact_caps.total_bytes,
     )
 
 

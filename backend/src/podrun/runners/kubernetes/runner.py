@@ -47,11 +47,15 @@ from kubernetes_asyncio.watch import Watch
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
 from podrun.runners import harness
+from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
+    NO_ARTIFACTS,
     STDIN_FRAME_BYTES,
+    ArtifactCaps,
     FailedSandbox,
     OutputBytes,
     RuntimeSpec,
+    SandboxOutput,
     SandboxResult,
     SandboxSpec,
     SandboxUsage,
@@ -213,7 +217,7 @@ class KubernetesRunner:
             name = pod.metadata.name
             if await self.script_started(name):
                 log.info("re-attaching to claimed warm pod", sandbox=name)
-                sandbox = PodSandbox(self, name, spec.limits, reattached=True, stdin_in_header=spec.stdin is not None)
+                sandbox = PodSandbox.for_run(self, name, spec, reattached=True)
                 failure = await sandbox.wait_started()
                 if failure is not None:
                     await self.cleanup(name)
@@ -255,9 +259,7 @@ class KubernetesRunner:
                 log.exception("configmap not created", sandbox=spec.name, status=exc.status, reason=exc.reason)
                 await self.cleanup(spec.name)
                 return FailedSandbox(START_FAILED)
-        sandbox = PodSandbox(
-            self, spec.name, spec.limits, reattached=reattached, stdin_in_header=spec.stdin is not None
-        )
+        sandbox = PodSandbox.for_run(self, spec.name, spec, reattached=reattached)
         failure = await sandbox.wait_started()
         if failure is not None:
             await self.cleanup(spec.name)
@@ -279,7 +281,7 @@ class KubernetesRunner:
             log.warning("warm pod ended while waiting", sandbox=warm.name, pod_reason=_reasons(pod))
             await warm.discard()
             return None
-        sandbox = PodSandbox(self, warm.name, spec.limits, reattached=False, stdin_in_header=spec.stdin is not None)
+        sandbox = PodSandbox.for_run(self, warm.name, spec, reattached=False)
         sandbox.pod = pod
         run_header = header(spec, self.settings, pod_memory_mib=self.settings.limits.maximum.memory_mib)
         if not await sandbox.deliver_header(harness.encode_frame("H", run_header.to_json())):
@@ -541,7 +543,7 @@ def split_log_line(line: bytes) -> tuple[bytes, bytes]:
     A split frame gets its last piece's timestamp: a follow resumed from it cannot start inside the frame.
     """
     raw_stamp, _, frame = line.partition(b" ")
-    if frame[:1] in (b"O", b"E"):
+    if frame[:1] in (b"O", b"E", b"B"):
         parts = _PIECE_STAMP.split(frame)
         if len(parts) > 1:
             return parts[-2], b"".join(parts[0::2])
@@ -621,11 +623,19 @@ class PodSandbox:
     """One execution pod: its log is the harness's frame stream."""
 
     def __init__(
-        self, runner: KubernetesRunner, name: str, limits: Limits, *, reattached: bool, stdin_in_header: bool = False
+        self,
+        runner: KubernetesRunner,
+        name: str,
+        limits: Limits,
+        *,
+        reattached: bool,
+        stdin_in_header: bool = False,
+        artifact_caps: ArtifactCaps = NO_ARTIFACTS,
     ) -> None:
         self.runner = runner
         self.name = name
         self.limits = limits
+        self.artifacts = ArtifactFrames(artifact_caps)
         self.reattached = reattached
         self.started = time.monotonic()
         self.ended: float | None = None
@@ -654,6 +664,18 @@ class PodSandbox:
         self.attach_reader: asyncio.Task[None] | None = None
         self.attach_lock = asyncio.Lock()
 
+    @classmethod
+    def for_run(cls, runner: KubernetesRunner, name: str, spec: SandboxSpec, *, reattached: bool) -> PodSandbox:
+        """The sandbox of the run `spec` in the pod `name`."""
+        return cls(
+            runner,
+            name,
+            spec.limits,
+            reattached=reattached,
+            stdin_in_header=spec.stdin is not None,
+            artifact_caps=spec.artifact_caps,
+        )
+
     async def wait_started(self) -> str | None:
         """Wait until the container runs (or already ended); a user-facing error if it never will."""
         self.pod, failure = await self.runner.wait_running(self.name)
@@ -678,8 +700,8 @@ class PodSandbox:
         self._ready()
         return True
 
-    async def output(self) -> AsyncIterator[OutputBytes]:
-        """The script's output chunks from the pod log, until the harness's exit frame or the pod's end."""
+    async def output(self) -> AsyncIterator[SandboxOutput]:
+        """The script's output and artifacts from the pod log, until the harness's exit frame or the pod's end."""
         if self.output_done:
             return
         streams = {"O": Stream.STDOUT, "E": Stream.STDERR}
@@ -695,6 +717,10 @@ class PodSandbox:
                         tag, payload = harness.parse_frame(line)
                         if tag in streams:
                             yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
+                        elif tag in ("A", "B"):
+                            artifact = self.artifacts.announce(payload) if tag == "A" else self.artifacts.data(payload)
+                            if artifact is not None:
+                                yield artifact
                         elif tag == "R":
                             self._ready()
                         elif tag == "S":
