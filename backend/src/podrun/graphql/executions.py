@@ -13,12 +13,13 @@ from strawberry.permission import BasePermission
 
 from podrun.container import Container
 from podrun.core.errors import BadUserInput
-from podrun.core.limits import LimitKind
+from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.executions.models import Execution
 from podrun.executions.service import Page, SubmitRequest, encode_cursor
 from podrun.graphql.accounts import UserType
+from podrun.graphql.connections import PageInfo
 from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
@@ -62,6 +63,24 @@ class RuntimeType:
             default_limits=LimitsType.from_pydantic(runtime.default_limits),
             isolation=isolation,
         )
+
+
+def runtime_view(info: Info, runtime_id: str, limits: Limits) -> RuntimeType:
+    """The runtime with this id; one no longer offered is still described truthfully, with `limits` as its own."""
+    catalog = info.context.container.catalog
+    known = catalog.find(runtime_id)
+    if known is not None:
+        return RuntimeType.from_spec(known, catalog.isolation)
+    view = LimitsType.from_pydantic(limits)
+    return RuntimeType(
+        id=runtime_id,
+        language="python",
+        version=runtime_id.rpartition("-")[2],
+        default=False,
+        max_limits=view,
+        default_limits=view,
+        isolation=catalog.isolation,
+    )
 
 
 @strawberry.type(name="Usage")
@@ -112,22 +131,7 @@ class ExecutionType:
 
     @strawberry.field
     def runtime(self, info: Info) -> RuntimeType:
-        catalog = info.context.container.catalog
-        known = catalog.find(self.model.runtime)
-        if known is not None:
-            return RuntimeType.from_spec(known, catalog.isolation)
-        # A runtime no longer offered still describes old runs truthfully.
-        limits = LimitsType.from_pydantic(self.model.limits)
-        version = self.model.runtime.rpartition("-")[2]
-        return RuntimeType(
-            id=self.model.runtime,
-            language="python",
-            version=version,
-            default=False,
-            max_limits=limits,
-            default_limits=limits,
-            isolation=catalog.isolation,
-        )
+        return runtime_view(info, self.model.runtime, self.model.limits)
 
     @strawberry.field
     def limits(self) -> LimitsType:
@@ -164,14 +168,6 @@ class ExecutionEdge:
 
     cursor: str
     node: ExecutionType
-
-
-@strawberry.type
-class PageInfo:
-    """Whether there is more, and where to continue."""
-
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type
@@ -225,9 +221,12 @@ ExecutionEvent = Annotated[OutputChunk | StatusChange, strawberry.union("Executi
 
 @strawberry.input
 class SubmitExecutionInput:
-    """A script to run."""
+    """A script to run: its text in `script`, or a saved script's id in `scriptId` (exactly one of the two)."""
 
-    script: str
+    script: str | None = None
+    script_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Run a saved script of yours (its runtime unless `runtime` is given)."
+    )
     runtime: str | None = strawberry.field(default=None, description="A runtime id; null for the default.")
     stdin: str | None = strawberry.field(
         default=None,
@@ -246,6 +245,7 @@ class SubmitExecutionInput:
             stdin=self.stdin,
             limits=self.limits.to_pydantic().model_dump() if self.limits else {},
             idempotency_key=self.idempotency_key,
+            script_id=self.script_id,
         )
 
 
@@ -264,15 +264,21 @@ class ExecutionQuery:
             return ExecutionType.from_model(await executions.visible(info.context.signed_in_user, id))
 
     @strawberry.field(
-        description="Your executions (everyone's for an admin), newest first.", permission_classes=SIGNED_IN
+        description="Your executions (everyone's for an admin, or one user's with userId), newest first.",
+        permission_classes=SIGNED_IN,
     )
     async def executions(
-        self, info: Info, first: int | None = 20, after: str | None = None, status: ExecutionStatus | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: ExecutionStatus | None = None,
+        user_id: strawberry.ID | None = None,
     ) -> ExecutionConnection:
         user = info.context.signed_in_user
         async with info.context.container.executions() as executions:
             return ExecutionConnection.from_page(
-                await executions.page(user, 20 if first is None else first, after, status)
+                await executions.page(user, 20 if first is None else first, after, status, user_id)
             )
 
 
