@@ -7,7 +7,7 @@ through the one Podrun of tests/kubernetes_local/fixtures.py). The others run wi
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -133,11 +133,13 @@ mutation($input: SystemSettingsInput!) {
 async def admin(anonymous: GraphQLClient, podrun: str) -> GraphQLClient:
     """A client signed in as a new administrator, made the way an operator makes one (`podrun create-user --admin`)."""
     email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
-    subprocess.run(
-        [sys.executable, "-m", "podrun.cli", "create-user", "--email", email, "--password", ADMIN_PASSWORD, "--admin"],
-        check=True,
-        capture_output=True,
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "podrun.cli", "create-user", "--email", email, "--password", ADMIN_PASSWORD, "--admin"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
     return await anonymous.login(email, ADMIN_PASSWORD)
 
 
@@ -146,7 +148,7 @@ async def system_settings(admin: GraphQLClient) -> AsyncIterator[dict[str, Any]]
     """The system settings before the test; whatever the test changes is put back after it."""
     before: dict[str, Any] = (await admin.execute(SYSTEM_SETTINGS))["systemSettings"]
     yield before
-    roles = [{key: value for key, value in role.items()} for role in before["roles"]]
+    roles = [dict(role) for role in before["roles"]]
     await admin.execute(
         UPDATE_SYSTEM_SETTINGS,
         {

@@ -37,7 +37,7 @@ def test_asked_limits_replace_their_defaults_only() -> None:
 
 def test_a_roles_defaults_and_maxima_apply_within_the_runtimes() -> None:
     assert resolve({}, ROLE_DEFAULT, ROLE_MAXIMUM) == ROLE_DEFAULT
-    with pytest.raises(BadUserInput, match="limits.memoryMiB must be between 1 and 512"):
+    with pytest.raises(BadUserInput, match=r"limits\.memoryMiB must be between 1 and 512"):
         resolve({"memory_mib": 1024}, ROLE_DEFAULT, ROLE_MAXIMUM)
     # A role may not get past the runtime's own maximum, whatever its policy says.
     above = MAXIMUM.model_copy(update={"processes": 1000})
