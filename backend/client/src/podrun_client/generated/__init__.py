@@ -4,7 +4,7 @@ from .async_base_client import AsyncBaseClient
 from .base_model import BaseModel
 from .cancel_execution import CancelExecution, CancelExecutionCancelExecution
 from .client import GeneratedClient
-from .enums import ExecutionStatus, LimitKind, OutputStream, Role
+from .enums import ExecutionStatus, LimitKind, OutputStream, Role, Theme
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -37,7 +37,14 @@ from .fragments import (
     Session,
     SessionUser,
 )
-from .input_types import LimitsInput, SubmitExecutionInput
+from .input_types import (
+    LimitsInput,
+    RoleSettingsInput,
+    SaveScriptInput,
+    SubmitExecutionInput,
+    SystemSettingsInput,
+    UserSettingsInput,
+)
 from .login import Login, LoginSession
 from .me import Me, MeMe
 from .refresh_token import RefreshToken, RefreshTokenSession
@@ -94,14 +101,19 @@ __all__ = [
     "Register",
     "RegisterSession",
     "Role",
+    "RoleSettingsInput",
     "Runtimes",
     "RuntimesRuntimes",
     "RuntimesRuntimesDefaultLimits",
     "RuntimesRuntimesMaxLimits",
+    "SaveScriptInput",
     "SendInput",
     "Session",
     "SessionUser",
     "SubmitExecution",
     "SubmitExecutionInput",
     "SubmitExecutionSubmitExecution",
+    "SystemSettingsInput",
+    "Theme",
+    "UserSettingsInput",
 ]
