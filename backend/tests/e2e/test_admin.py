@@ -209,8 +209,8 @@ async def test_system_settings_changed_by_an_admin_apply_to_the_next_submission(
                     "roles": [
                         {
                             "role": "USER",
-                            "defaultLimits": {"wallTimeMs": 2000},
-                            "maxLimits": {"wallTimeMs": 3000},
+                            "defaultLimits": {"wallTimeMs": 20_000},
+                            "maxLimits": {"wallTimeMs": 30_000},
                             "activeExecutions": 1,
                         }
                     ]
@@ -220,23 +220,33 @@ async def test_system_settings_changed_by_an_admin_apply_to_the_next_submission(
     )["updateSystemSettings"]
     assert changed["version"] > system_settings["version"]
     user_role = next(role for role in changed["roles"] if role["role"] == "USER")
-    assert (user_role["defaultLimits"]["wallTimeMs"], user_role["maxLimits"]["wallTimeMs"]) == (2000, 3000)
+    assert (user_role["defaultLimits"]["wallTimeMs"], user_role["maxLimits"]["wallTimeMs"]) == (20_000, 30_000)
     admin_role = next(role for role in changed["roles"] if role["role"] == "ADMIN")
     assert admin_role == next(role for role in system_settings["roles"] if role["role"] == "ADMIN")
 
     # The next submission follows the new policy: its default, its maximum, one run at a time.
-    first = await alice.execute(SUBMIT, {"input": {"script": "import time\ntime.sleep(30)\n"}})
-    assert first["submitExecution"]["limits"]["wallTimeMs"] == 2000
+    # It sleeps past its wall limit, so it still holds the one slot while the next ones are tried.
+    first = await alice.execute(SUBMIT, {"input": {"script": "import time\ntime.sleep(60)\n"}})
+    assert first["submitExecution"]["limits"]["wallTimeMs"] == 20_000
     with pytest.raises(GraphQLFailure) as failure:
-        await alice.execute(SUBMIT, {"input": {"script": "pass", "limits": {"wallTimeMs": 3001}}})
+        await alice.execute(SUBMIT, {"input": {"script": "pass", "limits": {"wallTimeMs": 30_001}}})
     assert (failure.value.code, failure.value.message) == (
         "BAD_USER_INPUT",
-        "limits.wallTimeMs must be between 1 and 3000",
+        "limits.wallTimeMs must be between 1 and 30000",
     )
     with pytest.raises(GraphQLFailure) as failure:
         await alice.execute(SUBMIT, {"input": {"script": "pass"}})
     assert failure.value.code == "RATE_LIMITED"
     await alice.execute(CANCEL, {"id": first["submitExecution"]["id"]})
+    # The runtimes a user is offered say so too; without credentials they show the runtime's own.
+    runtimes = "{ runtimes { defaultLimits { wallTimeMs } maxLimits { wallTimeMs } } }"
+    offered = (await alice.execute(runtimes))["runtimes"]
+    assert {(r["defaultLimits"]["wallTimeMs"], r["maxLimits"]["wallTimeMs"]) for r in offered} == {(20_000, 30_000)}
+    anonymous = alice.with_token(None)
+    public = (await anonymous.execute(runtimes))["runtimes"]
+    assert {(r["defaultLimits"]["wallTimeMs"], r["maxLimits"]["wallTimeMs"]) for r in public} == {
+        (settings.limits.default.wall_time_ms, settings.limits.maximum.wall_time_ms)
+    }
     # Admins keep their own policy.
     assert (await submit_limits(admin))["wallTimeMs"] == settings.limits.default.wall_time_ms
 

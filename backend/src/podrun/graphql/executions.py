@@ -24,6 +24,7 @@ from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners.base import RuntimeSpec
+from podrun.runners.catalog import role_limits
 from podrun.streams.events import Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
@@ -52,15 +53,18 @@ class RuntimeType:
     )
 
     @classmethod
-    def from_spec(cls, runtime: RuntimeSpec, isolation: str) -> RuntimeType:
-        """The GraphQL view of a runner's runtime."""
+    def from_spec(
+        cls, runtime: RuntimeSpec, isolation: str, limits: tuple[Limits, Limits] | None = None
+    ) -> RuntimeType:
+        """The GraphQL view of a runner's runtime; `limits` (default, maximum) in place of its own if given."""
+        default, maximum = limits or (runtime.default_limits, runtime.max_limits)
         return cls(
             id=runtime.id,
             language=runtime.language,
             version=runtime.version,
             default=runtime.default,
-            max_limits=LimitsType.from_pydantic(runtime.max_limits),
-            default_limits=LimitsType.from_pydantic(runtime.default_limits),
+            max_limits=LimitsType.from_pydantic(maximum),
+            default_limits=LimitsType.from_pydantic(default),
             isolation=isolation,
         )
 
@@ -253,10 +257,23 @@ class SubmitExecutionInput:
 class ExecutionQuery:
     """Reading runtimes and executions."""
 
-    @strawberry.field(description="The runtimes on offer, with their default and maximum limits.")
-    def runtimes(self, info: Info) -> list[RuntimeType]:
+    @strawberry.field(
+        description="The runtimes on offer, with their default and maximum limits (signed in: those of your role)."
+    )
+    async def runtimes(self, info: Info) -> list[RuntimeType]:
         catalog = info.context.container.catalog
-        return [RuntimeType.from_spec(runtime, catalog.isolation) for runtime in catalog.runtimes]
+        user = await info.context.user()
+        if user is None:
+            return [RuntimeType.from_spec(runtime, catalog.isolation) for runtime in catalog.runtimes]
+        role = (await info.context.container.policy.current()).for_role(user.role)
+        return [
+            RuntimeType.from_spec(
+                runtime,
+                catalog.isolation,
+                role_limits(runtime, default=role.default_limits, maximum=role.max_limits),
+            )
+            for runtime in catalog.runtimes
+        ]
 
     @strawberry.field(description="One execution, if it is yours (or you are an admin).", permission_classes=SIGNED_IN)
     async def execution(self, info: Info, id: strawberry.ID) -> ExecutionType | None:

@@ -40,6 +40,12 @@ def capped(limits: Limits, cap: Limits) -> Limits:
     return Limits(**{name: min(value, getattr(cap, name)) for name, value in limits.model_dump().items()})
 
 
+def role_limits(runtime: RuntimeSpec, *, default: Limits, maximum: Limits) -> tuple[Limits, Limits]:
+    """The default and maximum limits of a run on `runtime` for a role whose policy says `default` and `maximum`."""
+    allowed = capped(maximum, runtime.max_limits)
+    return capped(default, allowed), allowed
+
+
 def resolve_limits(
     runtime: RuntimeSpec, requested: Mapping[str, int | None], *, default: Limits, maximum: Limits
 ) -> Limits:
@@ -47,8 +53,8 @@ def resolve_limits(
 
     `default` and `maximum` (the caller's role's, from the system settings) never go past the runtime's maximum.
     """
-    allowed = capped(maximum, runtime.max_limits)
-    chosen = capped(default, allowed).model_dump()
+    role_default, allowed = role_limits(runtime, default=default, maximum=maximum)
+    chosen = role_default.model_dump()
     for name, value in requested.items():
         if value is None:
             continue
