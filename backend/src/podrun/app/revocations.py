@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 CLOSE_CODE = 4403
 CLOSE_REASON = "the session ended"
 RETRY_DELAY_S = 1.0
+WAIT_S = 5.0
 # Closed sockets are dropped from the registry once it has grown to twice what the last sweep left (at least this).
 FIRST_SWEEP = 64
 
@@ -85,8 +86,10 @@ class SocketRevocations:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.keys.users_revoked)
                     self._listening.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                    while True:
+                        # Shorter than the pool's socket timeout, so a quiet channel is not taken for a dead one.
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=WAIT_S)
+                        if message is not None and message.get("type") == "message":
                             await self._on_notice(message["data"])
             except (RedisError, OSError) as error:
                 # A notice lost meanwhile leaves a socket open, but each operation it starts checks the account.
