@@ -97,6 +97,17 @@ class GraphQLClient:
             except TransportQueryError as error:
                 raise GraphQLFailure(error.errors or [{"message": str(error)}]) from error
 
+    async def login(self, email: str, password: str) -> GraphQLClient:
+        """A client signed in with these credentials."""
+        data = await self.execute(
+            "mutation($e:String!,$p:String!){login(email:$e,password:$p){accessToken refreshToken user{id}}}",
+            {"e": email, "p": password},
+        )
+        signed_in = self.with_token(data["login"]["accessToken"])
+        signed_in.refresh_token = data["login"]["refreshToken"]
+        signed_in.user_id = data["login"]["user"]["id"]
+        return signed_in
+
     async def register(self, email: str | None = None, password: str = "correct horse battery") -> GraphQLClient:
         """A client signed in as a brand-new user."""
         email = email or f"user-{uuid.uuid4().hex[:12]}@example.com"

@@ -257,4 +257,105 @@ describe('the web client', () => {
 		await page.waitForURL(`${backend.url}/`);
 		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("my unsaved work")');
 	});
+
+	test('saves, renames, opens and deletes scripts in the Scripts panel', async () => {
+		await page.goto(`${backend.url}/`);
+		await page.getByText('Saved scripts', { exact: true }).click();
+		await setScript('print("first saved")\n');
+		await page.getByLabel('Name for the saved script').fill('first');
+		await page.getByRole('button', { name: 'Save', exact: true }).click();
+		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['first']);
+		await setScript('print("second saved")\n');
+		await page.getByLabel('Name for the saved script').fill('second');
+		await page.getByRole('button', { name: 'Save', exact: true }).click();
+		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['second', 'first']);
+		// The account's theme is still the dark one the theme test chose.
+		await screenshot(page, 'scripts-dark');
+
+		await page.getByRole('button', { name: 'Rename first' }).click();
+		await page.getByLabel('New name').fill('renamed');
+		await page.getByRole('button', { name: 'OK' }).click();
+		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['second', 'renamed']);
+
+		await page.getByRole('button', { name: 'Open renamed' }).click();
+		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("first saved")');
+
+		page.once('dialog', (dialog) => void dialog.accept());
+		await page.getByRole('button', { name: 'Delete second' }).click();
+		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['renamed']);
+	});
+
+	test('settings follow the account into another browser', async () => {
+		await page.goto(`${backend.url}/settings`);
+		await page.getByLabel('Light').check();
+		await page.getByLabel('Wrap long lines').check();
+		await expect
+			.poll(async () => JSON.parse((await page.getByTestId('settings-sync').getAttribute('data-saved')) || '{}'))
+			.toMatchObject({ theme: 'LIGHT', lineWrapping: true });
+		const other = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'dark' });
+		try {
+			const second = await other.newPage();
+			await second.goto(`${backend.url}/signin`);
+			await second.getByLabel('Email').fill(email);
+			await second.getByLabel('Password').fill(password);
+			await second.locator('form button[type="submit"]').click();
+			await second.waitForURL(`${backend.url}/`);
+			await second.goto(`${backend.url}/settings`);
+			await expect.poll(() => second.getByLabel('Wrap long lines').isChecked()).toBe(true);
+			expect(await second.getByLabel('Light').isChecked()).toBe(true);
+			// Light although this browser prefers dark: the account's choice wins.
+			expect(await second.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(false);
+		} finally {
+			await other.close();
+		}
+	});
+
+	test('an admin sees users and everyone\'s runs, and a lower quota shows before submissions are refused', async () => {
+		const adminEmail = `admin-${Date.now()}@example.com`;
+		backend.createAdmin(adminEmail, password);
+		const adminContext = await browser.newContext({ viewport: { width: 1280, height: 1000 }, colorScheme: 'light' });
+		try {
+			const admin = await adminContext.newPage();
+			await admin.goto(`${backend.url}/signin`);
+			await admin.getByLabel('Email').fill(adminEmail);
+			await admin.getByLabel('Password').fill(password);
+			await admin.locator('form button[type="submit"]').click();
+			await admin.waitForURL(`${backend.url}/`);
+			await admin.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
+			await admin.getByTestId('system-settings').waitFor();
+			await admin.getByLabel('Search by email').fill(email);
+			await expect.poll(() => admin.getByTestId('user-row-email').allTextContents()).toEqual([email]);
+			await expect.poll(async () => (await admin.getByTestId('admin-run-owner').allTextContents()).includes(email)).toBe(true);
+			await admin.getByLabel('Search by email').fill('');
+			await screenshot(admin, 'admin-light');
+			await admin.emulateMedia({ colorScheme: 'dark' });
+			await screenshot(admin, 'admin-dark');
+
+			await admin.getByLabel('USER runs in progress').fill('1');
+			await admin.getByRole('button', { name: 'Save settings' }).click();
+			await expect.poll(() => admin.getByTestId('settings-saved').textContent()).toContain('next submission');
+
+			// The user's quota indicator says so before the next run is refused.
+			await page.goto(`${backend.url}/`);
+			await expect.poll(() => page.getByTestId('quota-runs').getAttribute('data-level')).toBe('ok');
+			await setScript('import time\nprint("holding the slot", flush=True)\ntime.sleep(20)\n');
+			await page.getByTestId('run').click();
+			await waitForLine('holding the slot');
+			await expect.poll(() => page.getByTestId('quota-runs').getAttribute('data-level')).toBe('full');
+			expect(await page.getByTestId('quota-warning').textContent()).toContain('limit reached');
+			await screenshot(page, 'quota-full-light');
+
+			// The admin cancels the user's run from the list of everyone's runs.
+			await admin.getByRole('button', { name: 'Refresh' }).click();
+			await admin.getByTestId('admin-run').filter({ hasText: email }).getByRole('button', { name: 'Cancel' }).first().click();
+			await waitForStatus('CANCELLED');
+
+			await admin.getByLabel('USER runs in progress').fill('8');
+			await admin.getByRole('button', { name: 'Save settings' }).click();
+			await expect.poll(() => admin.getByTestId('settings-saved').textContent()).toContain('next submission');
+		} finally {
+			await adminContext.close();
+		}
+	});
 });
+

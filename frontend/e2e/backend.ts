@@ -86,6 +86,15 @@ export class Backend {
 		throw new Error(`API not ready after 60 s; see ${RESULTS}/api.log`);
 	}
 
+	/** Make an administrator the way an operator does (`podrun create-user --admin`). */
+	createAdmin(email: string, password: string): void {
+		execFileSync(PYTHON, ['-m', 'podrun.cli', 'create-user', '--email', email, '--password', password, '--admin'], {
+			env: ENV,
+			cwd: resolve(ROOT, 'backend'),
+			stdio: 'ignore'
+		});
+	}
+
 	/** Stop the API (every WebSocket drops) while the worker keeps running. */
 	async stopApi(): Promise<void> {
 		if (this.api) await stop(this.api);

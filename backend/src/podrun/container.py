@@ -20,10 +20,12 @@ from podrun.accounts.service import UserService
 from podrun.db.base import database_config
 from podrun.executions.heartbeats import Heartbeats
 from podrun.executions.service import ExecutionService
+from podrun.policy.store import PolicyStore
 from podrun.redis_client import Keys, create_redis
 from podrun.runners import build_runner
 from podrun.runners.base import Runner
 from podrun.runners.catalog import RuntimeCatalog
+from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
 from podrun.streams.hub import StreamHub
 
@@ -39,6 +41,8 @@ class Container:
     redis: ArqRedis
     keys: Keys
     heartbeats: Heartbeats
+    # The system settings as this process last read them, reloaded when an admin changes them.
+    policy: PolicyStore
     # The API's one Redis reader for every subscription; None elsewhere.
     hub: StreamHub | None = None
 
@@ -58,12 +62,14 @@ class Container:
         """Build the container for a process, and close what it opened when the process stops."""
         keys = Keys(settings.redis_prefix)
         redis = await create_redis(settings, role)
+        db = database_config(settings)
         container = cls(
             settings=settings,
-            db=database_config(settings),
+            db=db,
             redis=redis,
             keys=keys,
             heartbeats=Heartbeats(redis, keys),
+            policy=PolicyStore(settings, db, redis, keys),
             hub=StreamHub(redis, keys) if role == "api" else None,
         )
         if role != "cli":
@@ -83,14 +89,25 @@ class Container:
         """An execution service with its own database session."""
         async with self.db.get_session() as session:
             yield ExecutionService(
-                session, settings=self.settings, redis=self.redis, keys=self.keys, catalog=self.catalog
+                session,
+                settings=self.settings,
+                redis=self.redis,
+                keys=self.keys,
+                catalog=self.catalog,
+                policy=self.policy,
             )
 
     @asynccontextmanager
     async def users(self) -> AsyncIterator[UserService]:
         """A user service with its own database session."""
         async with self.db.get_session() as session:
-            yield UserService(session, settings=self.settings, redis=self.redis, keys=self.keys)
+            yield UserService(session, settings=self.settings, redis=self.redis, keys=self.keys, policy=self.policy)
+
+    @asynccontextmanager
+    async def scripts(self) -> AsyncIterator[ScriptService]:
+        """A saved-script service with its own database session."""
+        async with self.db.get_session() as session:
+            yield ScriptService(session, settings=self.settings, catalog=self.catalog)
 
     @property
     def stream_hub(self) -> StreamHub:

@@ -75,6 +75,25 @@ class Keys:
         return f"{self.prefix}:signin:{part}:{email}"
 
     @property
+    def policy_version(self) -> str:
+        """The version of the system settings last saved: processes reload theirs when it moves."""
+        return f"{self.prefix}:policy:version"
+
+    @property
+    def users_revoked(self) -> str:
+        """The channel that names a user whose sessions just ended (disabled): API processes close their sockets."""
+        return f"{self.prefix}:users:revoked"
+
+    def active_runs(self, user_id: str) -> str:
+        """The runs one user has in progress (a sorted set: execution id -> when the entry lapses)."""
+        return f"{self.prefix}:quota:active:{user_id}"
+
+    @property
+    def queued_runs(self) -> str:
+        """The runs waiting for a worker, of all users (a sorted set: execution id -> when the entry lapses)."""
+        return f"{self.prefix}:quota:queued"
+
+    @property
     def queue_wake(self) -> str:
         """The channel a job's enqueuer publishes on, so an idle worker picks the job up at once."""
         return f"{self.prefix}:queue:wake"

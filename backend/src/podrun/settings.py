@@ -28,6 +28,8 @@ class AuthSettings(BaseModel):
 
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_s: int = 14 * 24 * 3600
+    # Whether anyone may create an account with `register` (admins can change it at run time).
+    registration_open: bool = True
 
 
 class LimitSettings(BaseModel):
@@ -49,6 +51,8 @@ class LimitSettings(BaseModel):
     # Artifacts of one run: how many, and their bytes in all (they count against the output limit as well).
     artifacts_count: int = 32
     artifacts_bytes: int = 8 * 1024 * 1024
+    # Saved scripts per user.
+    saved_scripts: int = 500
 
     @field_validator("default", "maximum", mode="before")
     @classmethod
@@ -61,11 +65,16 @@ class LimitSettings(BaseModel):
 
 
 class QuotaSettings(BaseModel):
-    """Per user: runs in progress at once, submissions and sign-in attempts per minute."""
+    """Per user: runs in progress at once, submissions and sign-in attempts per minute; runs queued in all.
+
+    The first two and the queue cap are defaults: admins change them at run time (`updateSystemSettings`).
+    """
 
     active_executions_per_user: int = 8
     submissions_per_minute: int = 60
     login_attempts_per_minute: int = 10
+    # Runs waiting for a worker, all users together: past it submissions are refused instead of queued.
+    queued_executions_cap: int = 1000
 
 
 class GraphQLSettings(BaseModel):

@@ -7,8 +7,12 @@ through the one Podrun of tests/kubernetes_local/fixtures.py). The others run wi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis
@@ -122,3 +126,58 @@ async def alice(anonymous: GraphQLClient) -> GraphQLClient:
 @pytest.fixture
 async def bob(anonymous: GraphQLClient) -> GraphQLClient:
     return await anonymous.register()
+
+
+ADMIN_PASSWORD = "admin horse battery staple"
+SYSTEM_SETTINGS = """
+query {
+  systemSettings {
+    version queuedExecutionsCap registrationOpen
+    roles { role activeExecutions submissionsPerMinute
+            defaultLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes }
+            maxLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes } }
+  }
+}
+"""
+UPDATE_SYSTEM_SETTINGS = """
+mutation($input: SystemSettingsInput!) {
+  updateSystemSettings(input: $input) {
+    version queuedExecutionsCap registrationOpen
+    roles { role activeExecutions submissionsPerMinute
+            defaultLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes }
+            maxLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes } }
+  }
+}
+"""
+
+
+@pytest.fixture
+async def admin(anonymous: GraphQLClient, podrun: str) -> GraphQLClient:
+    """A client signed in as a new administrator, made the way an operator makes one (`podrun create-user --admin`)."""
+    email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "podrun.cli", "create-user", "--email", email, "--password", ADMIN_PASSWORD, "--admin"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    return await anonymous.login(email, ADMIN_PASSWORD)
+
+
+@pytest.fixture
+async def system_settings(admin: GraphQLClient) -> AsyncIterator[dict[str, Any]]:
+    """The system settings before the test; whatever the test changes is put back after it."""
+    before: dict[str, Any] = (await admin.execute(SYSTEM_SETTINGS))["systemSettings"]
+    yield before
+    roles = [dict(role) for role in before["roles"]]
+    await admin.execute(
+        UPDATE_SYSTEM_SETTINGS,
+        {
+            "input": {
+                "roles": roles,
+                "queuedExecutionsCap": before["queuedExecutionsCap"],
+                "registrationOpen": before["registrationOpen"],
+            }
+        },
+    )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+
+import websockets
 
 from tests.client import EVENTS, SUBMIT, GraphQLClient
 
@@ -85,3 +88,14 @@ async def wait_for_status(
             return current
         assert asyncio.get_running_loop().time() < deadline, f"still {current['status']}, wanted {statuses}"
         await asyncio.sleep(0.05)
+
+
+async def connection_init(client: GraphQLClient, payload: dict[str, Any]) -> tuple[str | None, int | None]:
+    """Send connection_init with `payload`; the server's first message type, or the close code."""
+    async with websockets.connect(client.ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+        try:
+            message = json.loads(await socket.recv())
+        except websockets.ConnectionClosed as closed:
+            return None, closed.rcvd.code if closed.rcvd else None
+        return message["type"], None

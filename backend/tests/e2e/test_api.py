@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import websockets
 
 from tests.client import EVENTS, SUBMIT, GraphQLClient, GraphQLFailure
 from tests.conftest import TEST_ENV
-from tests.e2e.helpers import collect, lines, submit
+from tests.e2e.helpers import collect, connection_init, lines, submit
 
 ME = "query { me { id email role } }"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken refreshToken user { id } } }"
@@ -132,22 +131,11 @@ def test_a_non_bearer_authorization_header_is_refused(podrun: str) -> None:
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def _connection_init(client: GraphQLClient, payload: dict[str, Any]) -> tuple[str | None, int | None]:
-    """Send connection_init with `payload`; the server's first message type, or the close code."""
-    async with websockets.connect(client.ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-        await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
-        try:
-            message = json.loads(await socket.recv())
-        except websockets.ConnectionClosed as closed:
-            return None, closed.rcvd.code if closed.rcvd else None
-        return message["type"], None
-
-
 @pytest.mark.parametrize("kind", FORGED)
 async def test_forged_tokens_close_the_websocket_with_4403(idle: GraphQLClient, kind: str) -> None:
     token = forged_tokens(idle)[kind]
-    assert await _connection_init(idle, {"authorization": f"Bearer {token}"}) == (None, 4403)
-    assert await _connection_init(idle, {"authorization": f"Bearer {idle.token}"}) == ("connection_ack", None)
+    assert await connection_init(idle, {"authorization": f"Bearer {token}"}) == (None, 4403)
+    assert await connection_init(idle, {"authorization": f"Bearer {idle.token}"}) == ("connection_ack", None)
 
 
 async def test_a_subscription_without_a_token_is_unauthenticated(alice: GraphQLClient) -> None:

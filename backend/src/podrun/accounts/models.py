@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import enum
+from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import Enum, String
+from sqlalchemy import Enum, Integer, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from podrun.core.roles import Role
 
-class Role(enum.StrEnum):
-    """What a user may see: their own executions, or everyone's."""
-
-    USER = "USER"
-    ADMIN = "ADMIN"
+__all__ = ["Role", "User"]
 
 
 class User(UUIDv7AuditBase):
@@ -24,3 +22,9 @@ class User(UUIDv7AuditBase):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16), default=Role.USER)
+    # A disabled account cannot sign in, and its tokens stop working at once.
+    disabled: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # Tokens carry the version they were issued at; bumping it (disable, password reset) revokes them all.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The user's settings (accounts/preferences.py), as they last saved them.
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

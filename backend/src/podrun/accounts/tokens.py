@@ -23,13 +23,22 @@ class TokenClaims:
 
     user_id: UUID
     type: TokenType
+    # The account's token version when it was issued: a token of an older version is revoked.
+    version: int
 
 
-def issue_token(settings: Settings, user_id: UUID, token_type: TokenType) -> str:
-    """A signed token of the given type for `user_id`."""
+def issue_token(settings: Settings, user_id: UUID, token_type: TokenType, version: int) -> str:
+    """A signed token of the given type for `user_id` at the account's token `version`."""
     now = int(time.time())
     ttl = {"access": settings.auth.access_token_ttl_s, "refresh": settings.auth.refresh_token_ttl_s}[token_type]
-    claims = {"sub": str(user_id), "typ": token_type, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    claims = {
+        "sub": str(user_id),
+        "typ": token_type,
+        "ver": version,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
 
 
@@ -43,8 +52,10 @@ def verify_token(settings: Settings, token: str, expected_type: TokenType) -> To
             options={"require": ["sub", "typ", "exp", "iat"]},
         )
         user_id = UUID(claims["sub"])
+        # Tokens issued before versions existed are of version 0, the version every account starts at.
+        version = int(claims.get("ver", 0))
     except (jwt.InvalidTokenError, ValueError, TypeError) as error:
         raise Unauthenticated("invalid or expired token") from error
     if claims["typ"] != expected_type:
         raise Unauthenticated(f"expected a {expected_type} token")
-    return TokenClaims(user_id=user_id, type=expected_type)
+    return TokenClaims(user_id=user_id, type=expected_type, version=version)

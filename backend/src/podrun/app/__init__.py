@@ -17,6 +17,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from podrun.app.artifacts import artifacts_router
 from podrun.app.health import healthz, readyz
+from podrun.app.revocations import SocketRevocations
 from podrun.app.web_client import web_client
 from podrun.app.web_session import web_session_router
 from podrun.container import Container
@@ -38,7 +39,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with Container.running(settings, "api") as container:
             app.state.container = container
-            yield
+            app.state.revocations = SocketRevocations(container.redis, container.keys)
+            await app.state.revocations.start()
+            try:
+                yield
+            finally:
+                await app.state.revocations.stop()
 
     snapshots: StatusSnapshots[Any] = StatusSnapshots()
 
@@ -61,12 +67,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         graphql_transport_ws_handler_class = socket_handler
 
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
-            """Authenticate the socket from `connection_init`; bad credentials close it (4403)."""
+            """Authenticate the socket from `connection_init`; bad credentials close it (4403).
+
+            A signed-in socket is closed as well once its account's sessions end (app/revocations.py).
+            """
             try:
-                await context.user()
-                return cast(UnsetType, UNSET)
+                user = await context.user()
             except Unauthenticated as error:
                 raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
+            if user is not None and context.websocket is not None:
+                context.websocket.app.state.revocations.watch(user.id, context.websocket)
+            return cast(UnsetType, UNSET)
 
     handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router, artifacts_router]
     if (settings.web_dir / "index.html").is_file():

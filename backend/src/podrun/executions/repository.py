@@ -62,8 +62,9 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         stderr: str,
         events: list[dict[str, Any]],
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
-    ) -> bool:
-        """Record the outcome and archive the whole event log, in one transaction; False if not in `from_statuses`."""
+    ) -> UUID | None:
+        """Record the outcome and archive the whole event log, in one transaction; the run's owner, or None
+        (and nothing changed) if the run was not in `from_statuses`."""
         statement = (
             update(Execution)
             .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
@@ -81,14 +82,15 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 stdout=stdout,
                 stderr=stderr,
             )
-            .returning(Execution.id)
+            .returning(Execution.owner_id)
         )
-        if (await self.session.execute(statement)).scalar_one_or_none() is None:
+        owner_id = (await self.session.execute(statement)).scalar_one_or_none()
+        if owner_id is None:
             await self.session.rollback()
-            return False
+            return None
         self.session.add(ExecutionLog(execution_id=execution_id, events=events))
         await self.session.commit()
-        return True
+        return owner_id
 
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""
@@ -108,13 +110,22 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         query = select(Execution.id).where(Execution.status == ExecutionStatus.QUEUED, Execution.created_at < moment)
         return (await self.session.scalars(query)).all()
 
+    async def ended_among(self, execution_ids: Collection[UUID]) -> Sequence[UUID]:
+        """Those of `execution_ids` whose run has ended (ids without a row are not among them)."""
+        if not execution_ids:
+            return []
+        query = select(Execution.id).where(Execution.id.in_(execution_ids), Execution.status.not_in(ACTIVE))
+        return (await self.session.scalars(query)).all()
+
     async def page(
-        self, user: User, first: int, before: UUID | None, status: ExecutionStatus | None
+        self, user: User, first: int, before: UUID | None, status: ExecutionStatus | None, owner_id: UUID | None
     ) -> list[Execution]:
-        """Up to `first` runs `user` may see, newest first, older than `before`."""
+        """Up to `first` runs `user` may see (of `owner_id` only, if given), newest first, older than `before`."""
         query = select(Execution).order_by(Execution.id.desc()).limit(first)
         if user.role is not Role.ADMIN:
             query = query.where(Execution.owner_id == user.id)
+        if owner_id is not None:
+            query = query.where(Execution.owner_id == owner_id)
         if status is not None:
             query = query.where(Execution.status == status)
         if before is not None:

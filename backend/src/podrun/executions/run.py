@@ -66,6 +66,8 @@ async def run_execution(
         )
     if not claimed:
         return await _not_claimable(executions, runner, heartbeats, execution_id)
+    if reattach_from is None:
+        await executions.left_queue(execution_id)
     execution = await until_reachable(executions, "load", lambda: executions.get(execution_id))
     logged: list[Event] = []
     if reattach_from is None:

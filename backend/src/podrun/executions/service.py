@@ -17,26 +17,33 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from uuid_utils.compat import uuid7
 
 from podrun.accounts.models import Role, User
-from podrun.core.errors import BadUserInput, Conflict, NotFound, RateLimited
+from podrun.core import pages
+from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, RateLimited
 from podrun.core.output import Stream
+from podrun.core.pages import check_first, decode_cursor
 from podrun.core.statuses import ACTIVE, ExecutionStatus
+from podrun.core.text import check_text
 from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
-from podrun.ratelimit import hit
+from podrun.policy.store import PolicyStore
+from podrun.policy.values import RolePolicy
+from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
 from podrun.redis_client import Keys
 from podrun.runners import harness
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
+from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
 from podrun.streams.events import Event, from_json, is_terminal, joined_output, to_json
 from podrun.streams.log import EventLog, LogWriter
 
 log = structlog.get_logger(__name__)
 
-MAX_PAGE = 100
+CURSOR_KIND = "execution"
 ACTIVE_RETRY_MS = 1000
 # cancelExecution waits this long for a started run to stop, so it can answer with CANCELLED.
 CANCEL_WAIT_S = 2.0
@@ -47,13 +54,15 @@ CONTROL_TTL_S = 24 * 3600
 class SubmitRequest:
     """What a client asked to run; `limits` by field name, each None taking the runtime's default."""
 
-    script: str
+    script: str | None
     runtime: str | None = None
     stdin: str | None = None
     limits: Mapping[str, int | None] = field(default_factory=dict)
     idempotency_key: str | None = None
     # (name, base64 content) of the files to place beside the script.
     files: Sequence[tuple[str, str]] = ()
+    # A saved script to run instead of `script` (exactly one of the two is given).
+    script_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,15 @@ class Page:
 
     executions: list[Execution]
     has_next_page: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaView:
+    """A user's quotas: what they hold now and the policy of their role."""
+
+    usage: QuotaUsage
+    role: RolePolicy
+    queued_executions_cap: int
 
 
 class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepository]):
@@ -73,7 +91,14 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
     repository_type = ExecutionRepository
 
     def __init__(
-        self, session: AsyncSession, *, settings: Settings, redis: ArqRedis, keys: Keys, catalog: RuntimeCatalog
+        self,
+        session: AsyncSession,
+        *,
+        settings: Settings,
+        redis: ArqRedis,
+        keys: Keys,
+        catalog: RuntimeCatalog,
+        policy: PolicyStore,
     ) -> None:
         super().__init__(session=session)
         self.artifacts = ArtifactRepository(session=session)
@@ -81,37 +106,49 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         self.redis = redis
         self.keys = keys
         self.catalog = catalog
+        self.policy = policy
+        self.quotas = SubmitQuotas(redis, keys)
 
     async def submit(self, owner: User, request: SubmitRequest) -> Execution:
         """Validate, store as QUEUED, commit, then enqueue. A repeated idempotency key returns the first run."""
         caps = self.settings.limits
-        _check_text("script", request.script, caps.script_bytes)
+        script, runtime_id = await self._script_and_runtime(owner, request)
+        check_text("script", script, caps.script_bytes)
         if request.stdin is not None:
-            _check_text("stdin", request.stdin, caps.stdin_bytes)
+            check_text("stdin", request.stdin, caps.stdin_bytes)
         if request.idempotency_key is not None:
-            _check_text("idempotencyKey", request.idempotency_key, 255)
-            if existing := await self._by_idempotency_key(owner, request):
+            check_text("idempotencyKey", request.idempotency_key, 255)
+            if existing := await self._by_idempotency_key(owner, script, request):
                 return existing
         files = _check_files(request.files, caps.files_count, caps.files_bytes)
-        runtime = self.catalog.get(request.runtime)
-        limits = resolve_limits(runtime, request.limits)
-        await self._check_quota(owner)
+        system = await self.policy.current()
+        role = system.for_role(owner.role)
+        runtime = self.catalog.get(runtime_id)
+        limits = resolve_limits(runtime, request.limits, default=role.default_limits, maximum=role.max_limits)
         execution = Execution(
+            id=uuid7(),
             owner_id=owner.id,
             runtime=runtime.id,
-            script=request.script,
+            script=script,
             stdin=request.stdin,
             idempotency_key=request.idempotency_key,
             limits=limits,
             files=files or None,
             status=ExecutionStatus.QUEUED,
         )
+        quota = SubmitQuota(role.submissions_per_minute, role.active_executions, system.queued_executions_cap)
+        await self._take_slot(owner, execution.id, quota)
         try:
             # Every column has its value in Python already: no read back after the insert.
             execution = await self.create(execution, auto_commit=True, auto_refresh=False)
-        except IntegrityError:
+        except BaseException as error:
+            await self.quotas.release(str(owner.id), str(execution.id))
+            if not isinstance(error, IntegrityError):
+                raise
             await self.repository.session.rollback()
-            if request.idempotency_key is not None and (existing := await self._by_idempotency_key(owner, request)):
+            if request.idempotency_key is not None and (
+                existing := await self._by_idempotency_key(owner, script, request)
+            ):
                 return existing
             raise
         try:
@@ -123,19 +160,47 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         set_committed_value(execution, "owner", owner)
         return execution
 
-    async def _check_quota(self, owner: User) -> None:
-        """RATE_LIMITED when the user has too many runs in progress or submits too fast."""
-        quotas = self.settings.quotas
-        active = await self.count(Execution.owner_id == owner.id, Execution.status.in_(ACTIVE))
-        if active >= quotas.active_executions_per_user:
-            raise RateLimited(
-                f"you have {active} runs in progress; wait for one to finish", retry_after_ms=ACTIVE_RETRY_MS
-            )
-        await hit(self.redis, self.keys.rate("submit", str(owner.id)), quotas.submissions_per_minute, 60, "submissions")
+    async def quota(self, user: User) -> QuotaView:
+        """What `user` holds of each quota now, and the limits of their role."""
+        system = await self.policy.current()
+        return QuotaView(
+            usage=await self.quotas.usage(str(user.id)),
+            role=system.for_role(user.role),
+            queued_executions_cap=system.queued_executions_cap,
+        )
 
-    async def _by_idempotency_key(self, owner: User, request: SubmitRequest) -> Execution | None:
+    async def _script_and_runtime(self, owner: User, request: SubmitRequest) -> tuple[str, str | None]:
+        """The text to run and the runtime asked for: given in the request, or those of a saved script."""
+        if (request.script is None) == (request.script_id is None):
+            raise BadUserInput("give either script or scriptId")
+        if request.script is not None:
+            return request.script, request.runtime
+        scripts = ScriptService(session=self.repository.session, settings=self.settings, catalog=self.catalog)
+        saved = await scripts.owned(owner, request.script_id or "")
+        return saved.script, request.runtime or saved.runtime
+
+    async def _take_slot(self, owner: User, execution_id: UUID, quota: SubmitQuota) -> None:
+        """Take the run's quota slots; RATE_LIMITED if any quota is used up."""
+        user_id = str(owner.id)
+        refusal = await self.quotas.take_or_refuse(user_id, str(execution_id), quota)
+        if refusal is Refusal.ACTIVE and await self._forget_ended(user_id):
+            refusal = await self.quotas.take_or_refuse(user_id, str(execution_id), quota)
+        if refusal is Refusal.ACTIVE:
+            raise RateLimited(
+                f"you have {quota.active_executions} runs in progress; wait for one to finish",
+                retry_after_ms=ACTIVE_RETRY_MS,
+            )
+
+    async def _forget_ended(self, user_id: str) -> bool:
+        """Free the slots of runs that ended while their release was lost (Redis was away); whether any were."""
+        held = await self.quotas.held_active(user_id)
+        ended = [str(key) for key in await self.repository.ended_among([UUID(member) for member in held])]
+        await self.quotas.forget(user_id, ended)
+        return bool(ended)
+
+    async def _by_idempotency_key(self, owner: User, script: str, request: SubmitRequest) -> Execution | None:
         existing = await self.get_one_or_none(owner_id=owner.id, idempotency_key=request.idempotency_key)
-        if existing is not None and (existing.script != request.script or existing.stdin != request.stdin):
+        if existing is not None and (existing.script != script or existing.stdin != request.stdin):
             raise Conflict("this idempotencyKey was already used for a different script")
         return existing
 
@@ -150,12 +215,24 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             raise NotFound("execution not found")
         return execution
 
-    async def page(self, user: User, first: int, after: str | None, status: ExecutionStatus | None) -> Page:
-        """Executions `user` may see, newest first, after the cursor `after`."""
-        if not 1 <= first <= MAX_PAGE:
-            raise BadUserInput(f"first must be between 1 and {MAX_PAGE}")
-        before = decode_cursor(after) if after is not None else None
-        rows = await self.repository.page(user, first + 1, before, status)
+    async def page(
+        self, user: User, first: int, after: str | None, status: ExecutionStatus | None, owner_id: str | None = None
+    ) -> Page:
+        """Executions `user` may see (of `owner_id` only, if given), newest first, after the cursor `after`.
+
+        A user may name only themselves as owner (FORBIDDEN otherwise); an admin anyone.
+        """
+        check_first(first)
+        before = decode_cursor(after, CURSOR_KIND) if after is not None else None
+        owner = None
+        if owner_id is not None:
+            try:
+                owner = UUID(owner_id)
+            except ValueError as error:
+                raise BadUserInput("userId is not a valid id") from error
+            if owner != user.id and user.role is not Role.ADMIN:
+                raise Forbidden("only admins may list another user's executions")
+        rows = await self.repository.page(user, first + 1, before, status, owner)
         return Page(executions=rows[:first], has_next_page=len(rows) > first)
 
     async def artifact_for_download(self, user: User, artifact_id: UUID) -> Artifact:
@@ -164,6 +241,20 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         if found is None or (found[1] != user.id and user.role is not Role.ADMIN):
             raise NotFound("artifact not found")
         return found[0]
+
+    async def left_queue(self, execution_id: UUID) -> None:
+        """A worker claimed the run: free its slot of the queue cap (a lost release lapses or is reclaimed)."""
+        try:
+            await self.quotas.left_queue(str(execution_id))
+        except RedisError as exc:
+            log.warning("queue slot not released", execution_id=str(execution_id), error=type(exc).__name__)
+
+    async def _release(self, owner_id: UUID, execution_id: UUID) -> None:
+        try:
+            await self.quotas.release(str(owner_id), str(execution_id))
+        except RedisError as exc:
+            # The next refusal of this user's submissions finds the ended run and frees its slot.
+            log.warning("quota slots not released", execution_id=str(execution_id), error=type(exc).__name__)
 
     def event_log(self, execution_id: UUID) -> EventLog:
         """The Redis event log of one execution."""
@@ -191,7 +282,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         if events and is_terminal(events[-1]):
             return False
         terminal = writer.status_event(outcome.status)
-        finished = await self.repository.finish(
+        owner_id = await self.repository.finish(
             execution_id,
             outcome,
             finished_at=terminal.at,
@@ -200,8 +291,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             events=[to_json(event) for event in [*events, terminal]],
             from_statuses=from_statuses,
         )
-        if not finished:
+        if owner_id is None:
             return False
+        await self._release(owner_id, execution_id)
         await writer.status(terminal)
         await writer.expire(self.settings.log_retention_s)
         log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)
@@ -273,30 +365,7 @@ def now() -> datetime:
 
 def encode_cursor(execution: Execution) -> str:
     """An opaque pagination cursor pointing at `execution`."""
-    return base64.urlsafe_b64encode(f"execution:{execution.id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> UUID:
-    """The execution id a cursor points at; BAD_USER_INPUT for anything else."""
-    try:
-        kind, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        execution_id = UUID(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise BadUserInput("after is not a valid cursor") from error
-    if kind != "execution":
-        raise BadUserInput("after is not a valid cursor")
-    return execution_id
-
-
-def _check_text(name: str, value: str, max_bytes: int) -> None:
-    try:
-        size = len(value.encode())
-    except UnicodeEncodeError as error:
-        raise BadUserInput(f"{name} is not valid Unicode") from error
-    if size > max_bytes:
-        raise BadUserInput(f"{name} must be at most {max_bytes} bytes")
-    if "\x00" in value:
-        raise BadUserInput(f"{name} must not contain NUL characters")
+    return pages.encode_cursor(CURSOR_KIND, execution.id)
 
 
 def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: int) -> list[dict[str, str]]:

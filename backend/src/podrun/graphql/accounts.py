@@ -1,17 +1,22 @@
-"""GraphQL types and resolvers for accounts: register, login, refreshToken, me."""
+"""GraphQL types and resolvers for accounts: register, login, refreshToken, me, and the user's own settings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import strawberry
+from strawberry.permission import BasePermission
 
 from podrun.accounts.models import Role, User
+from podrun.accounts.preferences import Preferences, Theme
 from podrun.accounts.service import Session
 from podrun.graphql.context import Info
 from podrun.graphql.permissions import IsAuthenticated
 
-strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's.")
+strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's and manages the system.")
+strawberry.enum(Theme, description="The colour scheme: light, dark, or the device's.")
+
+SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
 
 
 @strawberry.type(name="User")
@@ -22,11 +27,33 @@ class UserType:
     email: str
     role: Role
     created_at: datetime
+    disabled: bool = strawberry.field(description="A disabled account cannot sign in; its tokens do not work.")
 
     @classmethod
     def from_model(cls, user: User) -> UserType:
         """The GraphQL view of a user row."""
-        return cls(id=strawberry.ID(str(user.id)), email=user.email, role=user.role, created_at=user.created_at)
+        return cls(
+            id=strawberry.ID(str(user.id)),
+            email=user.email,
+            role=user.role,
+            created_at=user.created_at,
+            disabled=user.disabled,
+        )
+
+
+@strawberry.experimental.pydantic.type(model=Preferences, all_fields=True, name="UserSettings")
+class UserSettingsType:
+    """Your settings, kept with your account: the theme and the editor's."""
+
+
+@strawberry.input(name="UserSettingsInput")
+class UserSettingsInput:
+    """Settings to change; each omitted (or null) one stays as it is."""
+
+    theme: Theme | None = None
+    font_size: int | None = strawberry.field(default=None, description="8 to 32.")
+    tab_size: int | None = strawberry.field(default=None, description="2, 4 or 8.")
+    line_wrapping: bool | None = None
 
 
 @strawberry.type
@@ -56,6 +83,11 @@ class AccountQuery:
         user = await info.context.user()
         return UserType.from_model(user) if user else None
 
+    @strawberry.field(description="Your settings.", permission_classes=SIGNED_IN)
+    async def my_settings(self, info: Info) -> UserSettingsType:
+        async with info.context.container.users() as users:
+            return UserSettingsType.from_pydantic(users.preferences(info.context.signed_in_user))
+
 
 @strawberry.type
 class AccountMutation:
@@ -78,8 +110,20 @@ class AccountMutation:
 
     @strawberry.mutation(
         description="Forget an account's failed sign-ins, so its owner may sign in from anywhere again (admins).",
-        permission_classes=[IsAuthenticated],
+        permission_classes=SIGNED_IN,
     )
     async def unlock_user(self, info: Info, id: strawberry.ID) -> UserType:
         async with info.context.container.users() as users:
             return UserType.from_model(await users.unlock(info.context.signed_in_user, id))
+
+    @strawberry.mutation(description="Change some of your settings.", permission_classes=SIGNED_IN)
+    async def update_my_settings(self, info: Info, input: UserSettingsInput) -> UserSettingsType:
+        changes = {
+            "theme": input.theme,
+            "font_size": input.font_size,
+            "tab_size": input.tab_size,
+            "line_wrapping": input.line_wrapping,
+        }
+        async with info.context.container.users() as users:
+            user = await users.get(info.context.signed_in_user.id)
+            return UserSettingsType.from_pydantic(await users.update_preferences(user, changes))

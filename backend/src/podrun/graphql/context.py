@@ -28,10 +28,18 @@ class Context(BaseContext, kw_only=True):
     current_user: User | None = None
 
     async def user(self) -> User | None:
-        """The caller, or None when no credentials were sent; UNAUTHENTICATED for bad ones."""
+        """The caller, or None when no credentials were sent; UNAUTHENTICATED for bad ones.
+
+        A socket's account is checked again at every operation it starts, so one disabled (or whose
+        tokens were revoked) while connected can start nothing more.
+        """
         if not self.authenticated:
             self.current_user = await self._authenticate(self._authorization())
             self.authenticated = True
+        elif self.websocket is not None and self.current_user is not None:
+            # Not the token again (it may expire while the socket lives): the account it was issued for.
+            async with self.container.users() as users:
+                self.current_user = await users.still_signed_in(self.current_user)
         return self.current_user
 
     @property

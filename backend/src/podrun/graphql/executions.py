@@ -13,7 +13,7 @@ from strawberry.permission import BasePermission
 
 from podrun.container import Container
 from podrun.core.errors import BadUserInput
-from podrun.core.limits import LimitKind
+from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.executions.models import Artifact as ArtifactModel
@@ -21,11 +21,13 @@ from podrun.executions.models import Execution
 from podrun.executions.service import Page, SubmitRequest, encode_cursor
 from podrun.graphql.accounts import UserType
 from podrun.graphql.artifact_urls import artifact_url
+from podrun.graphql.connections import PageInfo
 from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners import scientific
 from podrun.runners.base import RuntimeSpec
+from podrun.runners.catalog import role_limits
 from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
@@ -66,18 +68,39 @@ class RuntimeType:
     )
 
     @classmethod
-    def from_spec(cls, runtime: RuntimeSpec, isolation: str) -> RuntimeType:
-        """The GraphQL view of a runner's runtime."""
+    def from_spec(
+        cls, runtime: RuntimeSpec, isolation: str, limits: tuple[Limits, Limits] | None = None
+    ) -> RuntimeType:
+        """The GraphQL view of a runner's runtime; `limits` (default, maximum) in place of its own if given."""
+        default, maximum = limits or (runtime.default_limits, runtime.max_limits)
         return cls(
             id=runtime.id,
             language=runtime.language,
             version=runtime.version,
             default=runtime.default,
-            max_limits=LimitsType.from_pydantic(runtime.max_limits),
-            default_limits=LimitsType.from_pydantic(runtime.default_limits),
+            max_limits=LimitsType.from_pydantic(maximum),
+            default_limits=LimitsType.from_pydantic(default),
             isolation=isolation,
             packages=[Package(name=name, version=version) for name, version in runtime.packages],
         )
+
+
+def runtime_view(info: Info, runtime_id: str, limits: Limits) -> RuntimeType:
+    """The runtime with this id; one no longer offered is still described truthfully, with `limits` as its own."""
+    catalog = info.context.container.catalog
+    known = catalog.find(runtime_id)
+    if known is not None:
+        return RuntimeType.from_spec(known, catalog.isolation)
+    view = LimitsType.from_pydantic(limits)
+    return RuntimeType(
+        id=runtime_id,
+        language="python",
+        version=runtime_id.removesuffix(scientific.RUNTIME_SUFFIX).rpartition("-")[2],
+        default=False,
+        max_limits=view,
+        default_limits=view,
+        isolation=catalog.isolation,
+    )
 
 
 @strawberry.type(name="Usage")
@@ -167,22 +190,7 @@ class ExecutionType:
 
     @strawberry.field
     def runtime(self, info: Info) -> RuntimeType:
-        catalog = info.context.container.catalog
-        known = catalog.find(self.model.runtime)
-        if known is not None:
-            return RuntimeType.from_spec(known, catalog.isolation)
-        # A runtime no longer offered still describes old runs truthfully.
-        limits = LimitsType.from_pydantic(self.model.limits)
-        version = self.model.runtime.removesuffix(scientific.RUNTIME_SUFFIX).rpartition("-")[2]
-        return RuntimeType(
-            id=self.model.runtime,
-            language="python",
-            version=version,
-            default=False,
-            max_limits=limits,
-            default_limits=limits,
-            isolation=catalog.isolation,
-        )
+        return runtime_view(info, self.model.runtime, self.model.limits)
 
     @strawberry.field
     def limits(self) -> LimitsType:
@@ -225,14 +233,6 @@ class ExecutionEdge:
 
     cursor: str
     node: ExecutionType
-
-
-@strawberry.type
-class PageInfo:
-    """Whether there is more, and where to continue."""
-
-    has_next_page: bool
-    end_cursor: str | None
 
 
 @strawberry.type
@@ -304,9 +304,12 @@ class InputFile:
 
 @strawberry.input
 class SubmitExecutionInput:
-    """A script to run."""
+    """A script to run: its text in `script`, or a saved script's id in `scriptId` (exactly one of the two)."""
 
-    script: str
+    script: str | None = None
+    script_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Run a saved script of yours (its runtime unless `runtime` is given)."
+    )
     runtime: str | None = strawberry.field(default=None, description="A runtime id; null for the default.")
     stdin: str | None = strawberry.field(
         default=None,
@@ -329,6 +332,7 @@ class SubmitExecutionInput:
             limits=self.limits.to_pydantic().model_dump() if self.limits else {},
             idempotency_key=self.idempotency_key,
             files=[(file.name, file.content) for file in self.files or ()],
+            script_id=self.script_id,
         )
 
 
@@ -336,10 +340,23 @@ class SubmitExecutionInput:
 class ExecutionQuery:
     """Reading runtimes and executions."""
 
-    @strawberry.field(description="The runtimes on offer, with their default and maximum limits.")
-    def runtimes(self, info: Info) -> list[RuntimeType]:
+    @strawberry.field(
+        description="The runtimes on offer, with their default and maximum limits (signed in: those of your role)."
+    )
+    async def runtimes(self, info: Info) -> list[RuntimeType]:
         catalog = info.context.container.catalog
-        return [RuntimeType.from_spec(runtime, catalog.isolation) for runtime in catalog.runtimes]
+        user = await info.context.user()
+        if user is None:
+            return [RuntimeType.from_spec(runtime, catalog.isolation) for runtime in catalog.runtimes]
+        role = (await info.context.container.policy.current()).for_role(user.role)
+        return [
+            RuntimeType.from_spec(
+                runtime,
+                catalog.isolation,
+                role_limits(runtime, default=role.default_limits, maximum=role.max_limits),
+            )
+            for runtime in catalog.runtimes
+        ]
 
     @strawberry.field(description="One execution, if it is yours (or you are an admin).", permission_classes=SIGNED_IN)
     async def execution(self, info: Info, id: strawberry.ID) -> ExecutionType | None:
@@ -347,15 +364,21 @@ class ExecutionQuery:
             return ExecutionType.from_model(await executions.visible(info.context.signed_in_user, id))
 
     @strawberry.field(
-        description="Your executions (everyone's for an admin), newest first.", permission_classes=SIGNED_IN
+        description="Your executions (everyone's for an admin, or one user's with userId), newest first.",
+        permission_classes=SIGNED_IN,
     )
     async def executions(
-        self, info: Info, first: int | None = 20, after: str | None = None, status: ExecutionStatus | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: ExecutionStatus | None = None,
+        user_id: strawberry.ID | None = None,
     ) -> ExecutionConnection:
         user = info.context.signed_in_user
         async with info.context.container.executions() as executions:
             return ExecutionConnection.from_page(
-                await executions.page(user, 20 if first is None else first, after, status)
+                await executions.page(user, 20 if first is None else first, after, status, user_id)
             )
 
 

@@ -46,7 +46,7 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from podrun.executions.service import MAX_PAGE
+from podrun.core.pages import MAX_PAGE
 from podrun.settings import GraphQLSettings
 
 # Distinct documents whose parse and validation results are kept (each is at most `max_tokens` long).

@@ -12,20 +12,23 @@ from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExten
 from strawberry.types import ExecutionContext
 
 from podrun.graphql.accounts import AccountMutation, AccountQuery
+from podrun.graphql.admin import AdminMutation, AdminQuery
 from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
 from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits
+from podrun.graphql.quota import QuotaQuery
+from podrun.graphql.scripts import ScriptMutation, ScriptQuery
 from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, ExecutionQuery):
+class Query(AccountQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery):
     """Everything clients can read."""
 
 
 @strawberry.type
-class Mutation(AccountMutation, ExecutionMutation):
+class Mutation(AccountMutation, ExecutionMutation, ScriptMutation, AdminMutation):
     """Everything clients can change."""
 
 

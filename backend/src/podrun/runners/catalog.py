@@ -35,14 +35,31 @@ class RuntimeCatalog:
         return self._by_id.get(runtime_id)
 
 
-def resolve_limits(runtime: RuntimeSpec, requested: Mapping[str, int | None]) -> Limits:
-    """Requested limits (by field name) with the runtime's defaults filled in; BAD_USER_INPUT outside 1..max."""
-    chosen = runtime.default_limits.model_dump()
+def capped(limits: Limits, cap: Limits) -> Limits:
+    """Each of `limits`, but no more than the same one of `cap`."""
+    return Limits(**{name: min(value, getattr(cap, name)) for name, value in limits.model_dump().items()})
+
+
+def role_limits(runtime: RuntimeSpec, *, default: Limits, maximum: Limits) -> tuple[Limits, Limits]:
+    """The default and maximum limits of a run on `runtime` for a role whose policy says `default` and `maximum`."""
+    allowed = capped(maximum, runtime.max_limits)
+    return capped(default, allowed), allowed
+
+
+def resolve_limits(
+    runtime: RuntimeSpec, requested: Mapping[str, int | None], *, default: Limits, maximum: Limits
+) -> Limits:
+    """Requested limits (by field name), the others `default`; BAD_USER_INPUT outside 1..`maximum`.
+
+    `default` and `maximum` (the caller's role's, from the system settings) never go past the runtime's maximum.
+    """
+    role_default, allowed = role_limits(runtime, default=default, maximum=maximum)
+    chosen = role_default.model_dump()
     for name, value in requested.items():
         if value is None:
             continue
-        maximum = getattr(runtime.max_limits, name)
-        if not 1 <= value <= maximum:
-            raise BadUserInput(f"limits.{Limits.field_label(name)} must be between 1 and {maximum}")
+        maximum_value = getattr(allowed, name)
+        if not 1 <= value <= maximum_value:
+            raise BadUserInput(f"limits.{Limits.field_label(name)} must be between 1 and {maximum_value}")
         chosen[name] = value
     return Limits(**chosen)

@@ -87,7 +87,7 @@ async def test_without_a_sign_in_commands_exit_77(tmp_path: Path, prun_executabl
 async def test_an_expired_refresh_token_means_signing_in_again(prun: Prun, user: User) -> None:
     me = (await user.client.me()).me
     assert me is not None
-    expired = issue_token(Settings(auth=AuthSettings(refresh_token_ttl_s=-60)), UUID(me.id), "refresh")
+    expired = issue_token(Settings(auth=AuthSettings(refresh_token_ttl_s=-60)), UUID(me.id), "refresh", 0)
     stored = json.loads(prun.credentials.read_text())
     prun.credentials.write_text(json.dumps({**stored, "refresh_token": expired}))
     ran = await prun.run("runs")

@@ -28,15 +28,15 @@ def _none_token(user_id: uuid.UUID) -> str:
 
 def test_a_fresh_access_token_verifies() -> None:
     user_id = uuid.uuid4()
-    claims = verify_token(SETTINGS, issue_token(SETTINGS, user_id, "access"), "access")
+    claims = verify_token(SETTINGS, issue_token(SETTINGS, user_id, "access", 0), "access")
     assert claims.user_id == user_id
 
 
 @pytest.mark.parametrize(
     "make_token",
     [
-        pytest.param(lambda uid: issue_token(Settings(jwt_secret="o" * 48), uid, "access"), id="other-secret"),
-        pytest.param(lambda uid: issue_token(SETTINGS, uid, "refresh"), id="refresh-as-access"),
+        pytest.param(lambda uid: issue_token(Settings(jwt_secret="o" * 48), uid, "access", 0), id="other-secret"),
+        pytest.param(lambda uid: issue_token(SETTINGS, uid, "refresh", 0), id="refresh-as-access"),
         pytest.param(_none_token, id="alg-none"),
         pytest.param(
             lambda uid: jwt.encode(

@@ -22,9 +22,25 @@ def test_committed_schema_matches_the_code() -> None:
 def test_schema_keeps_the_contract() -> None:
     schema = SCHEMA_FILE.read_text()
     for contract_line in (
-        "executions(first: Int = 20, after: String = null, status: ExecutionStatus = null): ExecutionConnection!",
+        "executions(first: Int = 20, after: String = null, status: ExecutionStatus = null, userId: ID = null): "
+        "ExecutionConnection!",
         "executionEvents(id: ID!, afterSeq: Int = 0): ExecutionEvent!",
         "sendInput(id: ID!, data: String!, eof: Boolean = false): Boolean!",
         "union ExecutionEvent = OutputChunk | StatusChange",
+        # Issue 11: saved scripts, settings, quotas and admin, named as the issue writes them.
+        "scripts(first: Int = 20, after: String = null): ScriptConnection!",
+        "script(id: ID!): Script",
+        "saveScript(input: SaveScriptInput!): Script!",
+        "deleteScript(id: ID!): Boolean!",
+        "scriptId: ID = null",
+        "mySettings: UserSettings!",
+        "updateMySettings(input: UserSettingsInput!): UserSettings!",
+        "myQuota: Quota!",
+        "users(first: Int = 20, after: String = null, search: String = null): UserConnection!",
+        "setUserRole(id: ID!, role: Role!): User!",
+        "setUserDisabled(id: ID!, disabled: Boolean!): User!",
+        "resetUserPassword(id: ID!, password: String!): User!",
+        "systemSettings: SystemSettings!",
+        "updateSystemSettings(input: SystemSettingsInput!): SystemSettings!",
     ):
         assert contract_line in schema

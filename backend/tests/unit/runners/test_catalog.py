@@ -15,15 +15,33 @@ RUNTIME = RuntimeSpec("python-3.12", "python", "3.12.1", True, max_limits=MAXIMU
 OLDER = RuntimeSpec("python-3.11", "python", "3.11.7", False, max_limits=MAXIMUM, default_limits=DEFAULT)
 
 
+# A role's policy (from the system settings): smaller defaults and maxima than the runtime's.
+ROLE_DEFAULT = DEFAULT.model_copy(update={"wall_time_ms": 2_000})
+ROLE_MAXIMUM = MAXIMUM.model_copy(update={"wall_time_ms": 5_000, "memory_mib": 512})
+
+
+def resolve(requested: dict[str, int | None], default: Limits = DEFAULT, maximum: Limits = MAXIMUM) -> Limits:
+    return resolve_limits(RUNTIME, requested, default=default, maximum=maximum)
+
+
 def test_nothing_asked_gives_the_defaults() -> None:
-    assert resolve_limits(RUNTIME, {}) == DEFAULT
-    assert resolve_limits(RUNTIME, dict.fromkeys(Limits.model_fields)) == DEFAULT
+    assert resolve({}) == DEFAULT
+    assert resolve(dict.fromkeys(Limits.model_fields)) == DEFAULT
 
 
 def test_asked_limits_replace_their_defaults_only() -> None:
-    assert resolve_limits(RUNTIME, {"memory_mib": 1024, "wall_time_ms": 1}) == DEFAULT.model_copy(
+    assert resolve({"memory_mib": 1024, "wall_time_ms": 1}) == DEFAULT.model_copy(
         update={"memory_mib": 1024, "wall_time_ms": 1}
     )
+
+
+def test_a_roles_defaults_and_maxima_apply_within_the_runtimes() -> None:
+    assert resolve({}, ROLE_DEFAULT, ROLE_MAXIMUM) == ROLE_DEFAULT
+    with pytest.raises(BadUserInput, match=r"limits\.memoryMiB must be between 1 and 512"):
+        resolve({"memory_mib": 1024}, ROLE_DEFAULT, ROLE_MAXIMUM)
+    # A role may not get past the runtime's own maximum, whatever its policy says.
+    above = MAXIMUM.model_copy(update={"processes": 1000})
+    assert resolve({}, above, above).processes == MAXIMUM.processes
 
 
 @pytest.mark.parametrize(
@@ -38,7 +56,7 @@ def test_limits_outside_one_to_the_maximum_are_refused_by_their_client_name(
     field: str, value: int, message: str
 ) -> None:
     with pytest.raises(BadUserInput, match=message):
-        resolve_limits(RUNTIME, {field: value})
+        resolve({field: value})
 
 
 def test_the_catalog_finds_runtimes_and_answers_null_with_the_default() -> None:

@@ -4,7 +4,7 @@ from .async_base_client import AsyncBaseClient
 from .base_model import BaseModel
 from .cancel_execution import CancelExecution, CancelExecutionCancelExecution
 from .client import GeneratedClient
-from .enums import ExecutionStatus, LimitKind, OutputStream, Role
+from .enums import ExecutionStatus, LimitKind, OutputStream, Role, Theme
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -40,7 +40,15 @@ from .fragments import (
     Session,
     SessionUser,
 )
-from .input_types import InputFile, LimitsInput, SubmitExecutionInput
+from .input_types import (
+    InputFile,
+    LimitsInput,
+    RoleSettingsInput,
+    SaveScriptInput,
+    SubmitExecutionInput,
+    SystemSettingsInput,
+    UserSettingsInput,
+)
 from .login import Login, LoginSession
 from .me import Me, MeMe
 from .refresh_token import RefreshToken, RefreshTokenSession
@@ -101,14 +109,19 @@ __all__ = [
     "Register",
     "RegisterSession",
     "Role",
+    "RoleSettingsInput",
     "Runtimes",
     "RuntimesRuntimes",
     "RuntimesRuntimesDefaultLimits",
     "RuntimesRuntimesMaxLimits",
+    "SaveScriptInput",
     "SendInput",
     "Session",
     "SessionUser",
     "SubmitExecution",
     "SubmitExecutionInput",
     "SubmitExecutionSubmitExecution",
+    "SystemSettingsInput",
+    "Theme",
+    "UserSettingsInput",
 ]

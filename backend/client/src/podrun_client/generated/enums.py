@@ -31,3 +31,9 @@ class OutputStream(str, Enum):
 class Role(str, Enum):
     USER = "USER"
     ADMIN = "ADMIN"
+
+
+class Theme(str, Enum):
+    SYSTEM = "SYSTEM"
+    LIGHT = "LIGHT"
+    DARK = "DARK"

@@ -6,6 +6,7 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import Role, Theme
 
 
 class InputFile(BaseModel):
@@ -28,8 +29,28 @@ class LimitsInput(BaseModel):
     "Processes (and threads) the script may run at once."
 
 
-class SubmitExecutionInput(BaseModel):
+class RoleSettingsInput(BaseModel):
+    role: Role
+    default_limits: Optional["LimitsInput"] = Field(alias="defaultLimits", default=None)
+    max_limits: Optional["LimitsInput"] = Field(alias="maxLimits", default=None)
+    active_executions: Optional[int] = Field(alias="activeExecutions", default=None)
+    submissions_per_minute: Optional[int] = Field(
+        alias="submissionsPerMinute", default=None
+    )
+
+
+class SaveScriptInput(BaseModel):
+    name: str
     script: str
+    runtime: Optional[str] = None
+    "A runtime id; null for the default."
+    id: Optional[str] = None
+
+
+class SubmitExecutionInput(BaseModel):
+    script: Optional[str] = None
+    script_id: Optional[str] = Field(alias="scriptId", default=None)
+    "Run a saved script of yours (its runtime unless `runtime` is given)."
     runtime: Optional[str] = None
     "A runtime id; null for the default."
     stdin: Optional[str] = None
@@ -41,4 +62,23 @@ class SubmitExecutionInput(BaseModel):
     "Files for the script to read, within a count and total size cap."
 
 
+class SystemSettingsInput(BaseModel):
+    roles: Optional[list["RoleSettingsInput"]] = None
+    queued_executions_cap: Optional[int] = Field(
+        alias="queuedExecutionsCap", default=None
+    )
+    registration_open: Optional[bool] = Field(alias="registrationOpen", default=None)
+
+
+class UserSettingsInput(BaseModel):
+    theme: Optional[Theme] = None
+    font_size: Optional[int] = Field(alias="fontSize", default=None)
+    "8 to 32."
+    tab_size: Optional[int] = Field(alias="tabSize", default=None)
+    "2, 4 or 8."
+    line_wrapping: Optional[bool] = Field(alias="lineWrapping", default=None)
+
+
+RoleSettingsInput.model_rebuild()
 SubmitExecutionInput.model_rebuild()
+SystemSettingsInput.model_rebuild()

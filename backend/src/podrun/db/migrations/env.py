@@ -9,7 +9,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import podrun.accounts.models
-import podrun.executions.models  # noqa: F401 - registers the tables on the metadata
+import podrun.executions.models
+import podrun.policy.models
+import podrun.scripts.models  # noqa: F401 - registers the tables on the metadata
 from podrun.db.base import metadata
 
 config = context.config

@@ -1,21 +1,24 @@
-"""Pagination cursors: opaque to clients, and anything but our own is BAD_USER_INPUT."""
+"""Pagination cursors: opaque to clients, and anything but our own (of the same kind) is BAD_USER_INPUT."""
 
 from __future__ import annotations
 
 import base64
 import uuid
-from types import SimpleNamespace
-from typing import Any, cast
 
 import pytest
 
 from podrun.core.errors import BadUserInput
-from podrun.executions.service import decode_cursor, encode_cursor
+from podrun.core.pages import decode_cursor, encode_cursor
 
 
-def test_a_cursor_points_back_at_its_execution() -> None:
-    execution_id = uuid.uuid4()
-    assert decode_cursor(encode_cursor(cast(Any, SimpleNamespace(id=execution_id)))) == execution_id
+def test_a_cursor_points_back_at_its_row() -> None:
+    row_id = uuid.uuid4()
+    assert decode_cursor(encode_cursor("execution", row_id), "execution") == row_id
+
+
+def test_execution_cursors_are_what_they_were() -> None:
+    row_id = uuid.uuid4()
+    assert encode_cursor("execution", row_id) == base64.urlsafe_b64encode(f"execution:{row_id}".encode()).decode()
 
 
 @pytest.mark.parametrize(
@@ -31,4 +34,4 @@ def test_a_cursor_points_back_at_its_execution() -> None:
 )
 def test_foreign_cursors_are_bad_user_input(cursor: str) -> None:
     with pytest.raises(BadUserInput, match="after is not a valid cursor"):
-        decode_cursor(cursor)
+        decode_cursor(cursor, "execution")

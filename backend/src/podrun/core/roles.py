@@ -1,0 +1,12 @@
+"""What a user may do: their own runs, or everyone's and the system's settings."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    """USER sees their own executions; ADMIN sees everyone's and manages users and system settings."""
+
+    USER = "USER"
+    ADMIN = "ADMIN"
