@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: seconds, not minutes (the smoke test)")
     parser.add_argument("--only", default=",".join(DEFAULT), help=f"comma-separated, of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--fanout", help="watchers x lines pairs instead of the plan's, e.g. 1000x1000,5000x200")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where latest.json and latest.md go")
     arguments = parser.parse_args()
     unknown = set(arguments.only.split(",")) - set(SCENARIOS)
@@ -60,6 +62,9 @@ def _arguments() -> argparse.Namespace:
 async def main(arguments: argparse.Namespace) -> int:
     """Start Podrun, run the chosen benchmarks one after another (they would disturb each other), write the report."""
     plan = QUICK if arguments.quick else FULL
+    if arguments.fanout:
+        pairs = [pair.split("x") for pair in arguments.fanout.split(",")]
+        plan = replace(plan, fanout=tuple((int(watchers), int(lines)) for watchers, lines in pairs))
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     load_before = load_average()
     started = time.perf_counter()
@@ -90,6 +95,7 @@ async def main(arguments: argparse.Namespace) -> int:
                     notices.append(notice)
                     continue
                 section.seconds = time.perf_counter() - began
+                failed = failed or section.failed
                 print_section(section)
                 sections[name] = section
     finally:

@@ -29,6 +29,8 @@ class Section:
     figures: list[Figure]
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # Something functionally wrong was seen (lost or duplicated lines, errors): the run exits 1.
+    failed: bool = False
 
 
 class Failed(Exception):

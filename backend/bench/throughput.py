@@ -48,11 +48,15 @@ async def run(bench: Bench) -> Section:
         for _ in range(plan.throughput_in_flight_per_user):
             sockets.append(await client.socket())
             lanes.append(_lane(client, sockets[-1]))
+    api, worker = bench.podrun.api, bench.podrun.worker
+    cpu_before = [api.cpu_seconds(), worker.cpu_seconds()]
     try:
         podrun_rate = await _saturate(lanes, plan.throughput_s)
+        cpu = [api.cpu_seconds() - cpu_before[0], worker.cpu_seconds() - cpu_before[1]]
     finally:
         for socket in sockets:
             await socket.close()
+    runs = max(1.0, podrun_rate * plan.throughput_s)
     bare_lanes: list[Callable[[], Awaitable[object]]] = [
         lambda: bench.bare.sandbox_run(HELLO) for _ in range(bench.worker_concurrency)
     ]
@@ -65,6 +69,7 @@ async def run(bench: Bench) -> Section:
             ">= 0.8 x bare",
         ),
         Figure("Podrun / bare", f"{podrun_rate / bare_rate:.2f}", "", ">= 0.8"),
+        Figure("CPU seconds per run, API / worker process", f"{cpu[0] / runs:.3f} / {cpu[1] / runs:.3f}", ""),
     ]
     data = {
         "seconds": plan.throughput_s,
@@ -73,5 +78,7 @@ async def run(bench: Bench) -> Section:
         "worker_concurrency": bench.worker_concurrency,
         "runs_per_s": round(podrun_rate, 2),
         "bare_sandbox_runs_per_s": round(bare_rate, 2),
+        "api_cpu_s": round(cpu[0], 2),
+        "worker_cpu_s": round(cpu[1], 2),
     }
     return Section("2. Throughput at saturation", figures, data)

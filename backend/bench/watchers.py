@@ -6,10 +6,12 @@ baseline's raw Redis pub/sub subscribers. Each line carries its index and the ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,8 +25,10 @@ READY = "ready"
 END = "end"
 # Delays are counted in buckets of 0.1 ms: exact enough for a p99, small enough to send back.
 BUCKETS_PER_S = 10_000
-CONNECTING_AT_ONCE = 100
+# Subscriptions being set up at once per client process (each costs the API a database lookup).
+CONNECTING_AT_ONCE = 20
 WATCH_TIMEOUT_S = 600.0
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     cpu_s: float = 0.0
+    # Watchers whose subscription failed or never ended (their errors say why); their lines are not "lost".
+    failed_watchers: int = 0
 
     def line(self, seen: bytearray, text: str, now: float) -> None:
         """Count one delivered line `index printed_at`."""
@@ -63,8 +69,11 @@ class Tally:
         self.first_printed = min(self.first_printed, at)
         self.last_received = max(self.last_received, now)
 
-    def close(self, seen: bytearray) -> None:
-        """Count the lines one watcher never saw or saw twice."""
+    def close(self, seen: bytearray, completed: bool) -> None:
+        """Count the lines a watcher whose subscription completed never saw or saw twice; or count it as failed."""
+        if not completed:
+            self.failed_watchers += 1
+            return
         self.lost += seen.count(0)
         self.duplicated += sum(count - 1 for count in seen if count > 1)
 
@@ -85,9 +94,17 @@ async def _watch_all(job: Job, pipe: Connection) -> Tally:
     connecting = asyncio.Semaphore(CONNECTING_AT_ONCE)
     watch = _podrun_watcher if job.kind == "podrun" else _redis_watcher
     tasks = [asyncio.create_task(watch(job, tally, ready, connecting)) for _ in range(job.watchers)]
-    for _ in range(job.watchers):
-        await ready.acquire()
-    pipe.send(("ready", job.watchers))
+    listening = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            for _ in range(job.watchers):
+                await ready.acquire()
+                listening += 1
+    if listening < job.watchers:
+        tally.errors.append(
+            f"{job.watchers - listening} of {job.watchers} watchers not listening after {READY_TIMEOUT_S:.0f} s"
+        )
+    pipe.send(("ready", listening))
     done, _ = await asyncio.wait(tasks, timeout=WATCH_TIMEOUT_S)
     for task in tasks:
         if task not in done:
@@ -98,19 +115,32 @@ async def _watch_all(job: Job, pipe: Connection) -> Tally:
     return tally
 
 
+@contextlib.asynccontextmanager
+async def _counted_if_failing(ready: asyncio.Semaphore) -> AsyncIterator[None]:
+    """A watcher that fails to connect counts as settled (its error is reported), so the others can start."""
+    try:
+        yield
+    except BaseException:
+        ready.release()
+        raise
+
+
 async def _podrun_watcher(job: Job, tally: Tally, ready: asyncio.Semaphore, connecting: asyncio.Semaphore) -> None:
     seen = bytearray(job.lines)
-    async with connecting:
+    listening = completed = False
+    await connecting.acquire()
+    try:
         socket = await connect(job.url, subprotocols=["graphql-transport-ws"], max_size=None, open_timeout=120)  # type: ignore[list-item]
-        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {job.token}"}}))
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {job.token}"}}
+        await socket.send(json.dumps(init))
         await socket.recv()
         payload = {"query": EVENTS, "variables": {"id": job.target}}
         await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-    try:
         async for raw in socket:
             now = time.time()
             message: dict[str, Any] = json.loads(raw)
             if message["type"] == "complete":
+                completed = True
                 break
             if message["type"] != "next" or message["payload"].get("errors"):
                 tally.errors.append(str(message)[:300])
@@ -121,20 +151,27 @@ async def _podrun_watcher(job: Job, tally: Tally, ready: asyncio.Semaphore, conn
                 continue
             for line in event["lines"]:
                 if line["text"] == READY:
+                    # Subscribing is paced (CONNECTING_AT_ONCE): this is about delivery, not a subscribe storm.
+                    listening = True
+                    connecting.release()
                     ready.release()
                 else:
                     tally.line(seen, line["text"], now)
-    finally:
         await socket.close()
-        tally.close(seen)
+    finally:
+        if not listening:
+            connecting.release()
+            ready.release()
+        tally.close(seen, completed)
 
 
 async def _redis_watcher(job: Job, tally: Tally, ready: asyncio.Semaphore, connecting: asyncio.Semaphore) -> None:
     seen = bytearray(job.lines)
+    completed = False
     client = Redis.from_url(job.url)
     pubsub = client.pubsub()
     try:
-        async with connecting:
+        async with connecting, _counted_if_failing(ready):
             await pubsub.subscribe(job.target)
         async for message in pubsub.listen():
             now = time.time()
@@ -143,10 +180,10 @@ async def _redis_watcher(job: Job, tally: Tally, ready: asyncio.Semaphore, conne
             elif message["type"] == "message":
                 text = message["data"].decode()
                 if text == END:
-                    tally.statuses[END] += 1
+                    completed = True
                     break
                 tally.line(seen, text, now)
     finally:
         await pubsub.aclose()
         await client.aclose()
-        tally.close(seen)
+        tally.close(seen, completed)

@@ -56,7 +56,8 @@ def test_the_quick_bench_measures_everything_and_loses_nothing(bench_env: dict[s
     assert scenarios["latency"]["data"]["runs"] == 5
     fanout = scenarios["fanout"]["data"]["3x20"]
     for side in ("podrun", "redis_pubsub"):
-        assert (fanout[side]["delivered"], fanout[side]["lost"], fanout[side]["duplicated"]) == (60, 0, 0)
+        counts = [fanout[side][name] for name in ("delivered", "lost", "duplicated", "failed_watchers")]
+        assert counts == [60, 0, 0, 0], fanout[side]
     assert fanout["podrun"]["statuses"]["SUCCEEDED"] == 3
     assert scenarios["flood"]["data"]["lines"] > 0
     assert scenarios["burst"]["data"]["runs"] == 6
