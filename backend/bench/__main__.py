@@ -51,7 +51,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes: seconds, not minutes (the smoke test)")
     parser.add_argument("--only", default=",".join(DEFAULT), help=f"comma-separated, of: {', '.join(SCENARIOS)}")
     parser.add_argument("--fanout", help="watchers x lines pairs instead of the plan's, e.g. 1000x1000,5000x200")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where latest.json and latest.md go")
+    parser.add_argument(
+        "--output", type=Path, help="where latest.json and latest.md go (default: results/, or results/quick/)"
+    )
     arguments = parser.parse_args()
     unknown = set(arguments.only.split(",")) - set(SCENARIOS)
     if unknown:
@@ -115,7 +117,9 @@ async def main(arguments: argparse.Namespace) -> int:
         },
         "notices": notices,
     }
-    json_path, md_path = write(arguments.output, header, sections)
+    # Only a full run replaces the committed report.
+    output = arguments.output or (RESULTS / "quick" if arguments.quick else RESULTS)
+    json_path, md_path = write(output, header, sections)
     print(f"\nwrote {json_path} and {md_path}")
     return 1 if failed else 0
 
