@@ -23,6 +23,7 @@ import httpx
 import websockets
 
 from bench.report import Failed, Figure
+from bench.system import Target
 from podrun.accounts.models import User
 from podrun.container import Container
 from podrun.core.limits import Limits
@@ -37,9 +38,6 @@ from podrun.settings import Settings
 from podrun.streams.log import LogWriter
 
 LINES = 100_000
-BENCH_SECRET = "bench-secret-" + "x" * 40
-# The database the benchmark fills (and drops nothing of: rows are kept small).
-DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/podrun_bench"
 EVENTS = """
 subscription($id: ID!) {
   executionEvents(id: $id) {
@@ -113,18 +111,19 @@ async def _watch_over_websocket(url: str, token: str, execution_id: uuid.UUID) -
 
 async def run() -> list[Figure]:
     """Replay 100k lines to a late watcher from Redis and from PostgreSQL; baseline: raw XRANGE."""
-    settings = Settings(database_url=DATABASE_URL)
+    # The benchmark's own database, Redis database and prefix (bench/system.py), with an API of its own.
+    target = Target.from_environment()
+    settings = target.settings()
     await asyncio.to_thread(migrate, settings)  # alembic runs its own event loop
     port = free_port()
-    env = {"PODRUN_DATABASE_URL": DATABASE_URL, "PODRUN_JWT_SECRET": BENCH_SECRET}
     api = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, waited for at the end
         [sys.executable, "-m", "podrun.cli", "api", "--port", str(port)],
-        env={**os.environ, **env},
+        env={**os.environ, **target.environment()},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        return await _measure(settings.model_copy(update={"jwt_secret": BENCH_SECRET}), port)
+        return await _measure(settings, port)
     finally:
         api.terminate()
         api.wait()

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.report import Failed, Figure, median, percentile
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
-from podrun.runners.base import SandboxSpec, sandbox_name
+from podrun.runners.base import OutputBytes, SandboxSpec, sandbox_name
 from podrun.runners.kubernetes import KubernetesRunner
 from podrun.runners.local import LocalRunner
 from podrun.settings import KubernetesSettings, get_settings
@@ -36,7 +36,8 @@ async def _timed(runner: KubernetesRunner | LocalRunner, runtime_id: str) -> tup
     first, output = 0.0, b""
     async for chunk in sandbox.output():
         first = first or time.perf_counter() - started
-        output += chunk.data if chunk.stream is Stream.STDOUT else b""
+        if isinstance(chunk, OutputBytes) and chunk.stream is Stream.STDOUT:
+            output += chunk.data
     result = await sandbox.wait()
     if output != b"hi\n" or result.exit_code != 0:
         raise Failed(f"print('hi') gave {output!r}, {result}")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.catchup import BENCH_SECRET, DATABASE_URL, _until_ready, free_port
+from bench.catchup import _until_ready, free_port
 from bench.report import Failed, Figure
+from bench.system import Target
 from podrun.db.migrate import migrate
-from podrun.settings import Settings
 
 REQUESTS = 20
 
@@ -51,10 +51,10 @@ def _cpu_s(pid: int) -> float:
 
 async def run() -> list[Figure]:
     """Start an API, send each query REQUESTS times, report CPU per request."""
-    settings = Settings(database_url=DATABASE_URL, jwt_secret=BENCH_SECRET)
-    await asyncio.to_thread(migrate, settings)  # alembic runs its own event loop
+    target = Target.from_environment()
+    await asyncio.to_thread(migrate, target.settings())  # alembic runs its own event loop
     port = free_port()
-    env = {"PODRUN_DATABASE_URL": DATABASE_URL, "PODRUN_JWT_SECRET": BENCH_SECRET, "PODRUN_MODE": "development"}
+    env = target.environment()
     api = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, waited for at the end
         [sys.executable, "-m", "podrun.cli", "api", "--port", str(port)],
         env={**os.environ, **env},

@@ -1,82 +1,92 @@
-"""Sandbox start-up: how long `print('hi')` takes through LocalRunner, to first output and to the end.
+"""The baselines: a script run by the bare interpreter, and by the bare sandbox command.
 
-The baseline is the same interpreter started as a bare subprocess (`python -c "print('hi')"`), timed
-the same way in the same run: interpreter start-up is a cost no sandbox can avoid, so the ratio
-between the two is the price of isolation (bwrap, cgroup, harness handshake).
+The bare sandbox command is the bubblewrap command line the local runner builds (the same options,
+seccomp filter, environment and host uid), started directly with `python -I -c SCRIPT` in place of the
+harness: no worker, queue, harness protocol, cgroup or database. What Podrun adds on top of it is the
+platform's cost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
+from dataclasses import dataclass
 
-from bench.report import Failed, Figure, median, percentile
-from podrun.core.limits import Limits
-from podrun.core.output import Stream
-from podrun.runners.base import SandboxSpec, sandbox_name
-from podrun.runners.local import LocalRunner
-from podrun.settings import get_settings
-
-RUNS = 10
-SCRIPT = "print('hi')"
-LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1024 * 1024, processes=16)
+from bench.report import Failed
+from podrun.runners.interpreters import Interpreter
+from podrun.runners.local import BWRAP, LocalRunner
+from podrun.settings import Settings
 
 
-async def _sandboxed(runner: LocalRunner, runtime_id: str) -> tuple[float, float]:
-    """Seconds from submitting the spec to the first output, and to wait() returning."""
-    spec = SandboxSpec(name=sandbox_name(uuid.uuid4()), runtime_id=runtime_id, script=SCRIPT, stdin=None, limits=LIMITS)
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds from starting the process to its first output byte, and to its exit."""
+
+    first: float
+    done: float
+
+
+class BareCommands:
+    """Starts the default runtime's interpreter bare, or inside the local runner's sandbox."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.runner = LocalRunner(settings)
+        runtime = next(runtime for runtime in self.runner.runtimes() if runtime.default)
+        self.interpreter: Interpreter = self.runner.interpreters[runtime.id]
+        self.layout = self.runner.layout(self.interpreter)
+        self.seccomp = self.runner.seccomp_filter
+
+    async def interpreter_run(self, script: str, expected: bytes | None = b"hi\n") -> Timing:
+        """`python3 -I -c SCRIPT` as a plain subprocess."""
+        return await _timed([str(self.interpreter.executable), "-I", "-c", script], {}, [], expected)
+
+    async def sandbox_run(self, script: str, expected: bytes | None = b"hi\n") -> Timing:
+        """The runner's bwrap command line with `python -I -c SCRIPT` in the sandbox."""
+        user = self.runner.users.acquire()
+        seccomp_fd = _memory_file(self.seccomp)
+        options = [*self.runner.bwrap_options(self.layout, []), "--seccomp", str(seccomp_fd)]
+        options_fd = _memory_file(b"".join(option.encode() + b"\0" for option in options))
+        command = [*user.command_prefix(), BWRAP, "--args", str(options_fd), self.layout.executable, "-I", "-c", script]
+        try:
+            return await _timed(
+                command, {"env": self.layout.env, **user.spawn_options()}, [seccomp_fd, options_fd], expected
+            )
+        finally:
+            self.runner.users.release(user)
+
+
+async def _timed(command: list[str], options: dict[str, object], fds: list[int], expected: bytes | None) -> Timing:
     started = time.perf_counter()
-    sandbox = await runner.start(spec)
-    await sandbox.close_stdin()
-    first, output = 0.0, b""
-    async for chunk in sandbox.output():
-        first = first or time.perf_counter() - started
-        output += chunk.data if chunk.stream is Stream.STDOUT else b""
-    result = await sandbox.wait()
-    done = time.perf_counter() - started
-    if output != b"hi\n" or result.exit_code != 0:
-        raise Failed(f"sandboxed print('hi') gave {output!r}, {result}")
-    return first, done
-
-
-async def _bare(executable: str) -> tuple[float, float]:
-    """The same, for the interpreter run directly as a subprocess."""
-    started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(executable, "-c", SCRIPT, stdout=asyncio.subprocess.PIPE)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            pass_fds=fds,
+            start_new_session=True,
+            **options,  # type: ignore[arg-type]
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
     assert process.stdout is not None
     output = await process.stdout.read(1)
     first = time.perf_counter() - started
-    output += await process.stdout.read()
+    while chunk := await process.stdout.read(1 << 16):
+        if expected is not None:
+            output += chunk
     await process.wait()
     done = time.perf_counter() - started
-    if output != b"hi\n" or process.returncode != 0:
-        raise Failed(f"bare print('hi') gave {output!r}, exit {process.returncode}")
-    return first, done
+    if expected is not None and (output != expected or process.returncode != 0):
+        raise Failed(f"{command[0]} gave {output[:200]!r}, exit {process.returncode}")
+    return Timing(first, done)
 
 
-def _row(name: str, sandboxed: list[float], bare: list[float]) -> list[Figure]:
-    ms = 1000
-    return [
-        Figure(f"{name} median (ms)", f"{median(sandboxed) * ms:.1f}", f"{median(bare) * ms:.1f} bare subprocess"),
-        Figure(f"{name} p90 (ms)", f"{percentile(sandboxed, 0.9) * ms:.1f}", f"{percentile(bare, 0.9) * ms:.1f}"),
-        Figure(f"{name} overhead (median ratio)", f"{median(sandboxed) / median(bare):.1f}x"),
-    ]
-
-
-async def run() -> list[Figure]:
-    """Run the start-up benchmark and return its figures; raise Failed if a run misbehaves."""
-    runner = LocalRunner(get_settings())
-    runtime = next(runtime for runtime in runner.runtimes() if runtime.default)
-    executable = str(runner.interpreters[runtime.id].executable)
-    runner.cgroups.describe()  # detection happens once; keep it out of the first timed run
-    sandboxed: list[tuple[float, float]] = []
-    bare: list[tuple[float, float]] = []
-    for _ in range(RUNS):  # alternate, so a noisy moment hits both sides alike
-        sandboxed.append(await _sandboxed(runner, runtime.id))
-        bare.append(await _bare(executable))
-    return [
-        *_row("first output", [first for first, _ in sandboxed], [first for first, _ in bare]),
-        *_row("done", [done for _, done in sandboxed], [done for _, done in bare]),
-        Figure("runtime", runtime.id, runner.isolation()),
-    ]
+def _memory_file(data: bytes) -> int:
+    """An inheritable in-memory file holding `data`, positioned at its start (bwrap reads its options so)."""
+    fd = os.memfd_create("bench", 0)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd

@@ -70,11 +70,12 @@ class QuotaSettings(BaseModel):
     The first two and the queue cap are defaults: admins change them at run time (`updateSystemSettings`).
     """
 
-    active_executions_per_user: int = 8
-    submissions_per_minute: int = 60
+    # Within what an admin may set (policy/values.py), so a misconfigured server refuses to start.
+    active_executions_per_user: int = Field(default=8, ge=1, le=10_000)
+    submissions_per_minute: int = Field(default=60, ge=1, le=100_000)
     login_attempts_per_minute: int = 10
     # Runs waiting for a worker, all users together: past it submissions are refused instead of queued.
-    queued_executions_cap: int = 1000
+    queued_executions_cap: int = Field(default=1000, ge=1, le=1_000_000)
 
 
 class GraphQLSettings(BaseModel):

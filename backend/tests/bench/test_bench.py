@@ -1,0 +1,66 @@
+"""The benchmark in its quickest form, so it never rots: it starts its own Podrun (API and worker processes),
+runs every measurement and writes a report in which no line was lost. Its figures are for people to read;
+none is asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from podrun.settings import Settings
+from tests.databases import drop_database
+from tests.processes import LOG_DIR
+
+BACKEND = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def bench_env() -> Iterator[dict[str, str]]:
+    """The test suite's PostgreSQL server and Redis database, with a database and key prefix of the bench's own."""
+    url = make_url(os.environ["PODRUN_DATABASE_URL"])
+    database_url = url.set(database=f"{url.database}_bench").render_as_string(hide_password=False)
+    yield {
+        **os.environ,
+        "PODRUN_BENCH_DATABASE_URL": database_url,
+        "PODRUN_BENCH_REDIS_URL": os.environ["PODRUN_REDIS_URL"],
+        "PODRUN_BENCH_REDIS_PREFIX": "podrun-test-bench",
+        "PODRUN_BENCH_LOG_DIR": str(LOG_DIR / "bench"),
+    }
+    drop_database(Settings(database_url=database_url))
+
+
+@pytest.mark.timeout(300)
+def test_the_quick_bench_measures_everything_and_loses_nothing(bench_env: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(tmp_path)],
+        cwd=BACKEND,
+        env=bench_env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    report = json.loads((tmp_path / "latest.json").read_text())
+    scenarios = report["scenarios"]
+    assert list(scenarios) == ["latency", "throughput", "fanout", "flood", "burst"]
+    assert scenarios["latency"]["data"]["runs"] == 5
+    fanout = scenarios["fanout"]["data"]["3x20"]
+    for side in ("podrun", "redis_pubsub"):
+        counts = [fanout[side][name] for name in ("delivered", "lost", "duplicated", "failed_watchers")]
+        assert counts == [60, 0, 0, 0], fanout[side]
+    assert fanout["podrun"]["statuses"]["SUCCEEDED"] == 3
+    assert scenarios["flood"]["data"]["lines"] > 0
+    assert scenarios["burst"]["data"]["runs"] == 6
+    assert report["machine"]["cores"] == os.cpu_count()
+    table = (tmp_path / "latest.md").read_text()
+    assert table.count("| measurement | Podrun | baseline (same run) | target |") == 5
