@@ -156,7 +156,12 @@ class LogWriter:
         try:
             await self._append_pending()
         except RedisError as exc:
-            log.warning("redis unavailable; keeping the run's events", key=self.event_log.key, error=type(exc).__name__)
+            log.warning(
+                "redis unavailable; keeping the run's events",
+                key=self.event_log.key,
+                error=type(exc).__name__,
+                detail=str(exc)[:200],
+            )
             self._restoring = asyncio.create_task(self._restore(), name=f"restore {self.event_log.key}")
 
     async def _append_pending(self) -> None:
