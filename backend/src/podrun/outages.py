@@ -7,6 +7,7 @@ from typing import Literal
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 Service = Literal["database", "redis"]
 
@@ -19,7 +20,8 @@ def unavailable_service(error: BaseException) -> Service | None:
         seen.add(id(current))
         if isinstance(current, (RedisConnectionError, RedisTimeoutError)):
             return "redis"
-        if isinstance(current, (OperationalError, InterfaceError)) or (
+        # PoolTimeoutError: every pooled connection stayed busy for the pool's timeout (an overloaded database).
+        if isinstance(current, (OperationalError, InterfaceError, PoolTimeoutError)) or (
             isinstance(current, DBAPIError) and current.connection_invalidated
         ):
             return "database"

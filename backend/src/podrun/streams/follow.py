@@ -51,12 +51,17 @@ async def follow(
     """Yield batches of consecutive events after `after_seq`, ending with the terminal status."""
     cursor = _Cursor(after_seq)
     async with hub.subscribe(event_log.key) as subscription:
-        catch_up = True
+        catch_up = first = True
         while not cursor.done:
             if catch_up:
                 async for batch in _replay(event_log, cursor):
                     yield batch
-                archived = None if cursor.done else await load_archive()
+                # A run still going by its Redis log needs no archive query on subscribing (with thousands of
+                # watchers, that query was the API's largest cost); quiet spells still ask the archive, for a run
+                # that ended in a crash window without its terminal status reaching Redis.
+                skip_archive = cursor.done or (first and await _still_going(event_log))
+                first = False
+                archived = None if skip_archive else await load_archive()
                 if archived is not None:
                     if batch := cursor.take(archived):
                         yield batch
@@ -75,6 +80,11 @@ async def follow(
                     yield batch
             if batch := cursor.take(events):
                 yield batch
+
+
+async def _still_going(event_log: EventLog) -> bool:
+    newest = await event_log.newest()
+    return newest is not None and not is_terminal(newest)
 
 
 async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Event]]:

@@ -53,6 +53,11 @@ class EventLog:
         newest = await self.redis.xrevrange(self.key, count=1)
         return entry_seq(newest[0][0]) if newest else 0
 
+    async def newest(self) -> Event | None:
+        """The newest event, None for an empty (or expired) log."""
+        newest = await self.redis.xrevrange(self.key, count=1)
+        return from_fields(entry_seq(newest[0][0]), newest[0][1]) if newest else None
+
     async def append(self, events: list[Event]) -> None:
         """Append events in one round trip; their seqs must continue the log."""
         if not events:

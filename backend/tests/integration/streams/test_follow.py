@@ -129,3 +129,28 @@ async def test_a_follower_after_the_end_of_a_finished_run_ends_at_once(
         return archived
 
     assert [batch async for batch in follow(hub, log, after, archive)] == []
+
+
+async def test_a_follower_of_a_live_run_does_not_ask_the_archive_on_subscribing(
+    hub: StreamHub, redis: ArqRedis
+) -> None:
+    event_log = new_log(redis)
+    writer = await LogWriter.resume(event_log)
+    await writer.status(writer.status_event(ExecutionStatus.RUNNING))
+    await writer.lines([(Stream.STDOUT, "first", False)])
+    asked = 0
+
+    async def counting_archive() -> list[Event] | None:
+        nonlocal asked
+        asked += 1
+        return None
+
+    async def follow_all() -> list[int]:
+        return [event.seq async for batch in follow(hub, event_log, 0, counting_archive) for event in batch]
+
+    follower = asyncio.create_task(follow_all())
+    await asyncio.sleep(0.05)
+    await writer.lines([(Stream.STDOUT, "second", False)])
+    await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
+    assert await asyncio.wait_for(follower, 30) == [1, 2, 3, 4]
+    assert asked == 0
