@@ -46,7 +46,7 @@ class UserConnection:
         ]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo.after(edges, page.has_next_page),
         )
 
 

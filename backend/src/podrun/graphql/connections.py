@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import strawberry
+
+
+class Edge(Protocol):
+    """An edge of any connection: it knows its cursor."""
+
+    cursor: str
 
 
 @strawberry.type
@@ -11,3 +20,8 @@ class PageInfo:
 
     has_next_page: bool
     end_cursor: str | None
+
+    @classmethod
+    def after(cls, edges: Sequence[Edge], has_next_page: bool) -> PageInfo:
+        """The page info of a page holding `edges`: it continues after the last one."""
+        return cls(has_next_page=has_next_page, end_cursor=edges[-1].cursor if edges else None)

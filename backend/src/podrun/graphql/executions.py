@@ -248,7 +248,7 @@ class ExecutionConnection:
         edges = [ExecutionEdge(cursor=encode_cursor(e), node=ExecutionType.from_model(e)) for e in page.executions]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo.after(edges, page.has_next_page),
         )
 
 
