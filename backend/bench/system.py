@@ -71,6 +71,8 @@ class Target:
             # Every benchmark user registers from this one address.
             "PODRUN_SIGNIN__REGISTRATIONS_PER_CLIENT_PER_HOUR": "100000",
             "PODRUN_SIGNIN__ATTEMPTS_PER_CLIENT_PER_MINUTE": "100000",
+            # A latency series subscribes once per run on one socket, faster than a person would.
+            "PODRUN_GRAPHQL__OPERATIONS_PER_SOCKET_PER_SECOND": "100000",
             # The fan-out run waits (idle) while thousands of watchers connect.
             "PODRUN_LIMITS__MAXIMUM__WALL_TIME_MS": "300000",
         }

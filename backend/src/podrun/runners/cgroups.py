@@ -91,7 +91,10 @@ def cgroup_dirs(proc_cgroup: str, mountinfo: str) -> dict[str, Path]:
 
 
 def _make_parent(parent: Path, version: int) -> None:
-    parent.mkdir(exist_ok=True)
+    # Not mkdir(exist_ok=True): it re-raises "exists" when another sandbox's cleanup removes the empty parent
+    # between the two checks; then the caller's mkdir of its own cgroup fails as not found, and retries.
+    with contextlib.suppress(FileExistsError):
+        parent.mkdir()
     if version == 2:
         (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
 
@@ -192,8 +195,8 @@ class SandboxCgroup:
         """Make the directories and write the limits (swap included, so it cannot dodge them)."""
         for directory in self.dirs.values():
             for attempt in range(PARENT_RACE_ATTEMPTS):
-                _make_parent(directory.parent, self.version)
                 try:
+                    _make_parent(directory.parent, self.version)
                     directory.mkdir()
                     break
                 except FileNotFoundError:
