@@ -126,6 +126,9 @@ class SandboxSettings(BaseModel):
     runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
     # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
     account: str = "podrun"
+    # Where every worker on the host leases sandbox uids (one locked file per uid), so no two live sandboxes
+    # share one; world-writable and sticky, made by the first worker (or the setup) that needs it.
+    uid_lease_dir: Path = Path("/run/podrun/sandbox-uids")
     # Whether the setup installs, and the runner offers, python-3.X-scientific beside each interpreter.
     scientific: bool = True
     # The sizes of the sandbox's two writable file systems (tmpfs), whose pages count against the run's memory.

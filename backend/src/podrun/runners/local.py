@@ -45,7 +45,7 @@ from podrun.runners.base import (
 )
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
-from podrun.runners.sandbox_users import SandboxUsers
+from podrun.runners.sandbox_users import SandboxUsers, SandboxUsersUnavailable
 from podrun.runners.scientific import PackageSet
 from podrun.runners.warm_pool import WarmPool
 from podrun.settings import Settings
@@ -114,7 +114,7 @@ class LocalRunner:
     @cached_property
     def users(self) -> SandboxUsers:
         """The host uids sandboxes run as; refuses to go on without them (never root, never the worker's)."""
-        return SandboxUsers.detect(self.settings.sandbox.account)
+        return SandboxUsers.detect(self.settings.sandbox.account, self.settings.sandbox.uid_lease_dir)
 
     @cached_property
     def seccomp_filter(self) -> bytes:
@@ -266,7 +266,11 @@ class LocalRunner:
 
     async def launch(self, name: str, runtime_id: str, cgroup: SandboxCgroup | None) -> LocalSandbox | FailedSandbox:
         """Start bwrap and the harness as a uid of the sandbox's own, and wait until the harness is ready."""
-        user = self.users.acquire()
+        try:
+            user = await asyncio.to_thread(self.users.acquire)
+        except SandboxUsersUnavailable as exc:
+            log.exception("sandbox uid not leased", sandbox=name, error=type(exc).__name__)
+            return FailedSandbox(START_FAILED)
         layout = self.layout(self.interpreters[runtime_id], self.packages.get(runtime_id))
         files = [
             _memory_file("bwrap-seccomp", self.seccomp_filter),
