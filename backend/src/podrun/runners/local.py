@@ -164,7 +164,8 @@ class LocalRunner:
         return ", ".join(("bubblewrap namespaces", seccomp.describe(), self.users.describe(), self.cgroups.describe()))
 
     async def open(self, worker_id: str) -> None:
-        """Warm the default runtime's sandboxes; other runtimes warm on their first run."""
+        """Check that sandbox uids can be leased, and warm the default runtime's sandboxes (others on first use)."""
+        await asyncio.to_thread(self.users.prepare)
         await asyncio.to_thread(self.cgroups.remove_empty, WARM_PREFIX)
         default = next((runtime.id for runtime in self.runtimes() if runtime.default), None)
         if default is not None:

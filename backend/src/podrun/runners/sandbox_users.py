@@ -109,22 +109,25 @@ class SandboxUsers:
             )
         if not privileged and not Path(UNSHARE).exists():
             raise SandboxUsersUnavailable("an unprivileged worker needs util-linux's unshare and the uidmap package")
-        leases = UidLeases(lease_dir)
-        try:
-            leases.prepare()
-        except LeaseDirUnavailable as exc:
-            raise SandboxUsersUnavailable(str(exc)) from exc
-        return cls(uids=uids, gids=gids, privileged=privileged, owner=entry.pw_name, leases=leases)
+        return cls(uids=uids, gids=gids, privileged=privileged, owner=entry.pw_name, leases=UidLeases(lease_dir))
 
     def describe(self) -> str:
         """For `runtimes { isolation }` and the worker's start-up log."""
         return f"host uid per sandbox from {self.owner}'s subordinate ids, leased host-wide"
+
+    def prepare(self) -> None:
+        """Make sure uids can be leased: a worker checks at its start (an API process, which runs nothing, never)."""
+        try:
+            self.leases.prepare()
+        except LeaseDirUnavailable as exc:
+            raise SandboxUsersUnavailable(str(exc)) from exc
 
     def acquire(self) -> SandboxUser:
         """The lowest uid of the range that no live sandbox on this host holds, leased until `release`.
 
         Slot 0 is never used: an unprivileged worker's `unshare --map-auto` maps its own root to it.
         """
+        self.prepare()  # a stat, unless the directory has gone (/run emptied)
         for slot in range(1, min(self.uids.count, self.gids.count)):
             if slot in self.held:
                 continue

@@ -60,6 +60,16 @@ def test_the_lease_directory_is_made_shared_and_sticky(tmp_path: Path) -> None:
     assert [path.name for path in lease_dir.iterdir()] == [str(RANGE.start + 1)]
 
 
+def test_without_a_lease_directory_no_uid_is_handed_out_and_the_error_says_how_to_make_one(tmp_path: Path) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    lease_dir = tmp_path / "not-a-directory" / "sandbox-uids"
+    users = SandboxUsers(uids=RANGE, gids=RANGE, privileged=True, owner="test", leases=UidLeases(lease_dir))
+    for attempt in (users.prepare, users.acquire):
+        with pytest.raises(SandboxUsersUnavailable, match=f"install -d -m 1777 {lease_dir}"):
+            attempt()
+    assert users.held == {}
+
+
 def test_another_process_leases_are_respected_until_it_dies(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(RANGE.start), str(RANGE.count), str(tmp_path), "2"],
