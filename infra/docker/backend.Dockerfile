@@ -35,7 +35,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 podrun \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin podrun \
-    && usermod --add-subuids 1700000000-1700065535 --add-subgids 1700000000-1700065535 podrun
+    && usermod --add-subuids 1700000000-1700065535 --add-subgids 1700000000-1700065535 podrun \
+    && install -d -m 1777 /run/podrun/sandbox-uids
 COPY --from=builder /app/.venv /app/.venv
 COPY --from=web /web/build /app/web
 ENV PATH=/app/.venv/bin:$PATH \

@@ -126,10 +126,17 @@ class SandboxSettings(BaseModel):
     runtimes_dir: Path = Path("/var/lib/podrun/runtimes")
     # A root worker runs sandboxes as subordinate uids of this account (an unprivileged worker uses its own).
     account: str = "podrun"
+    # Where every worker on the host leases sandbox uids (one locked file per uid), so no two live sandboxes
+    # share one; world-writable and sticky, made by the first worker (or the setup) that needs it.
+    uid_lease_dir: Path = Path("/run/podrun/sandbox-uids")
     # Whether the setup installs, and the runner offers, python-3.X-scientific beside each interpreter.
     scientific: bool = True
-    tmp_mib: int = 64
-    file_size_mib: int = 16
+    # The sizes of the sandbox's two writable file systems (tmpfs), whose pages count against the run's memory.
+    tmp_mib: int = Field(default=64, gt=0)
+    shm_mib: int = Field(default=40, gt=0)
+    # Every run's cgroup CPU weight (cgroup v2 cpu.weight, 1-10000, default 100; v1 cpu.shares = weight * 1024 / 100):
+    # runs share a busy CPU by their weights, however many processes each has.
+    cpu_weight: int = Field(default=100, ge=1, le=10000)
     # Sandboxes kept started and waiting for a run, per runtime in use (0: every run starts its own).
     warm_pool_size: int = Field(default=2, ge=0)
     # A runtime without a run for this long has its warm sandboxes stopped.

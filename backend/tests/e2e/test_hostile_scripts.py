@@ -128,10 +128,11 @@ def refused_calls() -> list[tuple[str, int, list[int | str], int]]:
         number = pyseccomp.resolve_syscall(native, rule.syscall)
         if number < 0:
             continue
-        if rule.arg is None:
+        if not rule.conditions:
             calls.append((rule.syscall, number, overrides.get(rule.syscall, [0] * 6), rule.error))
         elif rule.syscall == "clone":
-            calls.append((f"clone {rule.reason}", number, [rule.value | CLONE_THREAD, 0, 0, 0, 0], rule.error))
+            [flag] = rule.conditions
+            calls.append((f"clone {rule.reason}", number, [flag.value | CLONE_THREAD, 0, 0, 0, 0], rule.error))
     resolve = {name: pyseccomp.resolve_syscall(native, name) for name in ("personality", "socket", "ioctl")}
     calls += [
         ("personality ADDR_NO_RANDOMIZE", resolve["personality"], [0x0040000], errno.EPERM),
@@ -421,6 +422,146 @@ os.kill(me, signal.SIGKILL)
     assert target.worker.process.poll() is None
     after, after_output = await run(alice, "print('the worker still runs scripts')")
     assert (after["status"], after_output) == ("SUCCEEDED", ["the worker still runs scripts"])
+
+
+HARNESS_ATTEMPTS = r"""
+import ctypes, errno, json, os, resource, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except OSError as error:
+        return errno.errorcode[error.errno]
+
+def ioprio_set(which, who):
+    # ioprio_set(which, who, IOPRIO_CLASS_IDLE << 13): no wrapper in Python.
+    if libc.syscall(IOPRIO_SET, which, who, 3 << 13) < 0:
+        raise OSError(ctypes.get_errno(), "ioprio_set")
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("1000")
+
+harness = {
+    "prlimit cpu": attempt(lambda: resource.prlimit(1, resource.RLIMIT_CPU, (1, 1))),
+    "prlimit nofile": attempt(lambda: resource.prlimit(1, resource.RLIMIT_NOFILE, (0, 0))),
+    "setpriority process": attempt(lambda: os.setpriority(os.PRIO_PROCESS, 1, 19)),
+    "setpriority group": attempt(lambda: os.setpriority(os.PRIO_PGRP, os.getpgid(1), 19)),
+    "setpriority user": attempt(lambda: os.setpriority(os.PRIO_USER, os.getuid(), 19)),
+    "sched_setaffinity": attempt(lambda: os.sched_setaffinity(1, {min(os.sched_getaffinity(0))})),
+    "sched_setscheduler": attempt(lambda: os.sched_setscheduler(1, os.SCHED_IDLE, os.sched_param(0))),
+    "sched_setparam": attempt(lambda: os.sched_setparam(1, os.sched_param(0))),
+    "ioprio_set": attempt(lambda: ioprio_set(1, 1)),
+    "oom_score_adj": attempt(lambda: write("/proc/1/oom_score_adj")),
+}
+own = {
+    "setrlimit": attempt(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))),
+    "prlimit": attempt(lambda: resource.prlimit(os.getpid(), resource.RLIMIT_CORE, (0, 0))),
+    "setpriority": attempt(lambda: os.setpriority(os.PRIO_PROCESS, 0, 10)),
+    "sched_setscheduler": attempt(lambda: os.sched_setscheduler(os.getpid(), os.SCHED_BATCH, os.sched_param(0))),
+    "ioprio_set": attempt(lambda: ioprio_set(1, 0)),
+}
+print(json.dumps({
+    "harness": harness,
+    "own": own,
+    "harness_priority": os.getpriority(os.PRIO_PROCESS, 1),
+    "own_priority": os.getpriority(os.PRIO_PROCESS, 0),
+    "own_nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+}))
+sys.exit(3)
+"""
+
+
+async def test_the_script_cannot_change_the_harness_limits_or_scheduling(alice: GraphQLClient) -> None:
+    # Before the filter refused them, prlimit(1, ...) lowered the harness's own CPU limit (the run then ended
+    # ERROR, its exit status lost) and setpriority(PRIO_PROCESS, 1, 19) reniced it.
+    ioprio_set = pyseccomp.resolve_syscall(pyseccomp.system_arch(), "ioprio_set")
+    execution, [report] = await run(alice, f"IOPRIO_SET = {ioprio_set}\n" + HARNESS_ATTEMPTS)
+    seen = json.loads(report)
+    assert seen["harness"] == {
+        "prlimit cpu": "EPERM",
+        "prlimit nofile": "EPERM",
+        "setpriority process": "EPERM",
+        "setpriority group": "EPERM",
+        "setpriority user": "EPERM",
+        "sched_setaffinity": "EPERM",
+        "sched_setscheduler": "EPERM",
+        "sched_setparam": "EPERM",
+        "ioprio_set": "EPERM",
+        "oom_score_adj": "EACCES",
+    }
+    # Its own limits and priority are the script's to set.
+    assert seen["own"] == dict.fromkeys(
+        ("setrlimit", "prlimit", "setpriority", "sched_setscheduler", "ioprio_set"), "allowed"
+    )
+    assert (seen["harness_priority"], seen["own_priority"], seen["own_nofile"]) == (0, 10, [64, 64])
+    assert (execution["status"], execution["exitCode"], execution["error"]) == ("FAILED", 3, None)
+
+
+SHARED_MEMORY = r"""
+import ctypes, errno, json, multiprocessing, os, stat
+from multiprocessing import shared_memory
+
+def fill(path):
+    written = 0
+    try:
+        with open(path, "wb") as f:
+            while True:
+                f.write(b"x" * 2**20)
+                written += 1
+    except OSError as error:
+        return [written, errno.errorcode[error.errno]]
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+
+block = shared_memory.SharedMemory(create=True, size=40 * 2**20)
+block.buf[-1] = 7
+last = block.buf[-1]
+block.close()
+block.unlink()
+array = multiprocessing.Array(ctypes.c_char, 32 * 2**20)
+array[-1] = b"x"
+del array
+writable = []
+for line in open("/proc/self/mountinfo"):
+    fields = line.split()
+    mount_point, options, fs_type = fields[4], fields[5].split(","), fields[fields.index("-") + 1]
+    # Storage only: device nodes, /proc and the pseudo-terminals hold no data.
+    device = os.path.exists(mount_point) and stat.S_ISCHR(os.stat(mount_point).st_mode)
+    if "rw" in options and fs_type not in ("proc", "devpts") and not device:
+        writable.append(mount_point)
+print(json.dumps({
+    "shared_memory": last,
+    "writable": writable,
+    "fill": {path: fill(path) for path in ("/dev/shm/fill", "/dev/fill", "/fill", "/tmp/fill")},
+    "dev_null": open("/dev/null", "w").write("discarded"),
+}))
+"""
+
+
+async def test_only_tmp_and_a_dev_shm_of_its_own_size_are_writable_and_shared_memory_works(
+    alice: GraphQLClient,
+) -> None:
+    # Before, /dev and its /dev/shm were a writable tmpfs bounded by the memory limit alone (384 MiB written),
+    # and a 16 MiB file-size rlimit failed shared memory larger than it with EFBIG.
+    execution, [report] = await run(alice, SHARED_MEMORY)
+    seen = json.loads(report)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert seen == {
+        "shared_memory": 7,
+        "writable": ["/tmp", "/dev/shm"],
+        "fill": {
+            "/dev/shm/fill": [40, "ENOSPC"],
+            "/dev/fill": [0, "EROFS"],
+            "/fill": [0, "EROFS"],
+            "/tmp/fill": [63, "ENOSPC"],
+        },
+        "dev_null": 9,
+    }
 
 
 async def test_symlink_and_chown_tricks_leave_the_host_untouched(alice: GraphQLClient, host_marker: Path) -> None:

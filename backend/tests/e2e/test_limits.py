@@ -44,6 +44,36 @@ while True:
 """
 
 
+# As snekbox's tests expect: shared memory as large as /dev/shm (40 MiB), and a multiprocessing.Array past the
+# 16 MiB file-size rlimit there once was.
+SHARED_MEMORY = """
+import ctypes, multiprocessing
+from multiprocessing import shared_memory
+block = shared_memory.SharedMemory(create=True, size=40 * 2**20)
+block.buf[-1] = 7
+print(block.buf[-1], flush=True)
+block.close()
+block.unlink()
+array = multiprocessing.Array(ctypes.c_char, 32 * 2**20)
+array[-1] = b"x"
+print(array[-1].decode())
+"""
+HARNESS_OUT_OF_REACH = """
+import os, resource, sys
+for attempt in (
+    lambda: resource.prlimit(1, resource.RLIMIT_CPU, (1, 1)),
+    lambda: os.setpriority(os.PRIO_PROCESS, 1, 19),
+    lambda: os.setpriority(os.PRIO_PROCESS, 0, 5),
+):
+    try:
+        attempt()
+        print("allowed")
+    except OSError as error:
+        print(type(error).__name__)
+sys.exit(3)
+"""
+
+
 async def default_runtime(client: GraphQLClient) -> dict[str, Any]:
     runtimes = (await client.execute(RUNTIMES))["runtimes"]
     return next(runtime for runtime in runtimes if runtime["default"])
@@ -75,6 +105,22 @@ async def test_a_limit_ends_the_run(
     assert (ended["status"], ended["limitExceeded"]) == (status, limit)
     assert ended["lines"] == []
     assert ended["outputTruncated"] is False
+
+
+@pytest.mark.pods
+async def test_shared_memory_as_large_as_dev_shm_works(alice: GraphQLClient) -> None:
+    result = await run(alice, SHARED_MEMORY)
+    assert (result["status"], result["lines"]) == ("SUCCEEDED", ["7", "x"])
+
+
+@pytest.mark.pods
+async def test_the_harness_limits_and_priority_are_out_of_reach_and_the_exit_status_is_kept(
+    alice: GraphQLClient,
+) -> None:
+    # On Kubernetes through the Localhost profile of the local overlay (the same filter as the local sandbox's).
+    result = await run(alice, HARNESS_OUT_OF_REACH)
+    assert (result["status"], result["exitCode"], result["error"]) == ("FAILED", 3, None)
+    assert result["lines"] == ["PermissionError", "PermissionError", "allowed"]
 
 
 @pytest.mark.pods

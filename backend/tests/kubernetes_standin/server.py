@@ -229,7 +229,10 @@ class StandIn:
         memory = QUANTITY.fullmatch(container["resources"]["limits"]["memory"])
         assert memory is not None
         pod.cgroup = self.cgroups.create(
-            "standin-" + pod.name, memory_bytes=int(memory.group(1)) * UNITS[memory.group(2)], max_pids=1024
+            "standin-" + pod.name,
+            memory_bytes=int(memory.group(1)) * UNITS[memory.group(2)],
+            max_pids=1024,
+            cpu_weight=self.local.settings.sandbox.cpu_weight,
         )
         cgroup = pod.cgroup
         pod.process = await asyncio.create_subprocess_exec(

@@ -4,6 +4,10 @@ Sandboxes get a cgroup named after the sandbox under `<this process's cgroup>/po
 worker (or a retry after a crash) finds leftovers by name. cgroup v2 is used when the unified
 hierarchy is mounted with the memory and pids controllers and is writable; otherwise cgroup v1
 when its memory, pids and cpuacct hierarchies are writable; otherwise none (rlimits only).
+
+Every sandbox cgroup gets an explicit CPU weight (v2 cpu.weight, v1 cpu.shares where the cpu
+controller is writable): sandboxes are siblings under one parent, so a busy CPU is shared between
+runs by their weights, however many processes each run starts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ import structlog
 log = structlog.get_logger(__name__)
 
 V1_CONTROLLERS = ("memory", "pids", "cpuacct")
+# cgroup v1's cpu controller (CPU weight) is used where writable, but not required.
+V1_CPU = "cpu"
+# cpu.shares per unit of cpu.weight: v2's default weight (100) is v1's default shares (1024).
+V1_SHARES_PER_WEIGHT = 1024 / 100
+V1_MIN_SHARES = 2
 PARENT = "podrun"
 PARENT_RACE_ATTEMPTS = 10
 
@@ -79,7 +88,7 @@ def cgroup_dirs(proc_cgroup: str, mountinfo: str) -> dict[str, Path]:
         if fs_type == "cgroup2":
             controllers = [""]
         elif fs_type == "cgroup":
-            controllers = [option for option in options if option in V1_CONTROLLERS]
+            controllers = [option for option in options if option in (*V1_CONTROLLERS, V1_CPU)]
         else:
             continue
         for controller in controllers:
@@ -104,6 +113,18 @@ def _probe(parent: Path) -> None:
     probe = parent / f"probe-{os.getpid()}"
     probe.mkdir()
     probe.rmdir()
+
+
+def _usable_v1_parent(parent: Path) -> bool:
+    try:
+        _make_parent(parent, 1)
+        _probe(parent)
+    except OSError as exc:
+        log.info("cgroup v1 cpu controller not usable", error=type(exc).__name__)
+        return False
+    finally:
+        _remove_parent(parent)
+    return True
 
 
 def _remove_parent(parent: Path) -> None:
@@ -145,15 +166,20 @@ class Cgroups:
                     _make_parent(parent, 1)
                     _probe(parent)
                     _remove_parent(parent)
-                return cls(1, parents)
             except OSError as exc:
                 log.info("cgroup v1 not usable", error=type(exc).__name__)
+            else:
+                cpu = own.get(V1_CPU)
+                # Mounted together with cpuacct ("cpu,cpuacct"), its files are in that directory already.
+                if cpu is not None and cpu / PARENT not in parents.values() and _usable_v1_parent(cpu / PARENT):
+                    parents[V1_CPU] = cpu / PARENT
+                return cls(1, parents)
         return cls(None, {})
 
     def describe(self) -> str:
         """How limits are enforced, for humans."""
         if self.version == 1:
-            return "cgroup v1 (memory, pids, cpuacct) + rlimits"
+            return f"cgroup v1 ({', '.join(self.parents)}) + rlimits"
         if self.version == 2:
             return "cgroup v2 (memory, pids, cpu) + rlimits"
         return "rlimits only"
@@ -162,12 +188,12 @@ class Cgroups:
         """The directories of the sandbox cgroup `name`, one per hierarchy."""
         return {controller: parent / name for controller, parent in self.parents.items()}
 
-    def create(self, name: str, *, memory_bytes: int, max_pids: int) -> SandboxCgroup | None:
-        """Create the sandbox cgroup with its limits; None when cgroups are not in force."""
+    def create(self, name: str, *, memory_bytes: int, max_pids: int, cpu_weight: int) -> SandboxCgroup | None:
+        """Create the sandbox cgroup with its limits and CPU weight; None when cgroups are not in force."""
         if self.version is None:
             return None
         cgroup = SandboxCgroup(self.version, self.dirs(name))
-        cgroup.create(memory_bytes=memory_bytes, max_pids=max_pids)
+        cgroup.create(memory_bytes=memory_bytes, max_pids=max_pids, cpu_weight=cpu_weight)
         return cgroup
 
     def remove_empty(self, prefix: str) -> None:
@@ -191,8 +217,8 @@ class SandboxCgroup:
         self.version = version
         self.dirs = dirs
 
-    def create(self, *, memory_bytes: int, max_pids: int) -> None:
-        """Make the directories and write the limits (swap included, so it cannot dodge them)."""
+    def create(self, *, memory_bytes: int, max_pids: int, cpu_weight: int) -> None:
+        """Make the directories and write the limits (swap included, so it cannot dodge them) and the CPU weight."""
         for directory in self.dirs.values():
             for attempt in range(PARENT_RACE_ATTEMPTS):
                 try:
@@ -210,6 +236,7 @@ class SandboxCgroup:
             with contextlib.suppress(OSError):
                 (cgroup / "memory.swap.max").write_text("0")
             (cgroup / "pids.max").write_text(str(max_pids))
+            (cgroup / "cpu.weight").write_text(str(cpu_weight))
             return
         memory = self.dirs["memory"]
         (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
@@ -217,6 +244,10 @@ class SandboxCgroup:
         if memsw.exists():
             memsw.write_text(str(memory_bytes))
         (self.dirs["pids"] / "pids.max").write_text(str(max_pids))
+        shares = max(V1_MIN_SHARES, round(cpu_weight * V1_SHARES_PER_WEIGHT))
+        for directory in self.dirs.values():
+            if (directory / "cpu.shares").exists():
+                (directory / "cpu.shares").write_text(str(shares))
 
     def add(self, pid: int) -> None:
         """Move a process into the cgroup (in every hierarchy)."""
@@ -262,6 +293,16 @@ class SandboxCgroup:
             oom_killed=(_read_key(memory / "memory.oom_control", "oom_kill") or 0) > 0,
             pids_limit_hit=(_read_key(self.dirs["pids"] / "pids.events", "max") or 0) > 0,
         )
+
+    def cpu_weight(self) -> int | None:
+        """The CPU weight in force (v1's cpu.shares read back as a weight); None where there is none."""
+        if self.version == 2:
+            return _read_int(self.dirs[""] / "cpu.weight")
+        for directory in self.dirs.values():
+            shares = _read_int(directory / "cpu.shares")
+            if shares is not None:
+                return round(shares / V1_SHARES_PER_WEIGHT)
+        return None
 
     def cpu_ns(self) -> int | None:
         """CPU time used so far by everything in the cgroup."""

@@ -45,7 +45,7 @@ from podrun.runners.base import (
 )
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
-from podrun.runners.sandbox_users import SandboxUsers
+from podrun.runners.sandbox_users import SandboxUsers, SandboxUsersUnavailable
 from podrun.runners.scientific import PackageSet
 from podrun.runners.warm_pool import WarmPool
 from podrun.settings import Settings
@@ -56,6 +56,7 @@ BWRAP = "/usr/bin/bwrap"
 HARNESS_SOURCE_PATH = Path(harness.__file__)
 HARNESS_SANDBOX_PATH = "/opt/podrun/harness.py"
 PYTHON_SANDBOX_ROOT = "/opt/python"
+SANDBOX_SHM = "/dev/shm"  # noqa: S108 - the sandbox's own tmpfs
 SANDBOX_UID = "65534"
 # bwrap's monitor and the harness (the sandbox's PID 1) live in the cgroup beside the script.
 PLATFORM_PROCESSES = 2
@@ -113,7 +114,7 @@ class LocalRunner:
     @cached_property
     def users(self) -> SandboxUsers:
         """The host uids sandboxes run as; refuses to go on without them (never root, never the worker's)."""
-        return SandboxUsers.detect(self.settings.sandbox.account)
+        return SandboxUsers.detect(self.settings.sandbox.account, self.settings.sandbox.uid_lease_dir)
 
     @cached_property
     def seccomp_filter(self) -> bytes:
@@ -163,7 +164,8 @@ class LocalRunner:
         return ", ".join(("bubblewrap namespaces", seccomp.describe(), self.users.describe(), self.cgroups.describe()))
 
     async def open(self, worker_id: str) -> None:
-        """Warm the default runtime's sandboxes; other runtimes warm on their first run."""
+        """Check that sandbox uids can be leased, and warm the default runtime's sandboxes (others on first use)."""
+        await asyncio.to_thread(self.users.prepare)
         await asyncio.to_thread(self.cgroups.remove_empty, WARM_PREFIX)
         default = next((runtime.id for runtime in self.runtimes() if runtime.default), None)
         if default is not None:
@@ -196,7 +198,9 @@ class LocalRunner:
             # With a cgroup in force these are enforced (and measured) on the host instead.
             memory_bytes=None if cgroup else limits.memory_mib * 1024 * 1024,
             processes=None if cgroup else limits.processes,
-            file_size_bytes=self.settings.sandbox.file_size_mib * 1024 * 1024,
+            # No file-size rlimit: every writable file system is a tmpfs of a fixed size, which bounds a file
+            # exactly (an rlimit below it broke shared memory as large as /dev/shm with EFBIG).
+            file_size_bytes=None,
             files=tuple((file.name, file.content) for file in spec.files),
             max_artifacts=spec.artifact_caps.count,
             max_artifact_bytes=spec.artifact_caps.total_bytes,
@@ -225,7 +229,12 @@ class LocalRunner:
     def _cgroup_for(self, name: str, limits: Limits) -> SandboxCgroup | None:
         """A cgroup named `name` with the run's limits; None where cgroups are not in force."""
         memory_bytes = limits.memory_mib * 1024 * 1024
-        return self.cgroups.create(name, memory_bytes=memory_bytes, max_pids=limits.processes + PLATFORM_PROCESSES)
+        return self.cgroups.create(
+            name,
+            memory_bytes=memory_bytes,
+            max_pids=limits.processes + PLATFORM_PROCESSES,
+            cpu_weight=self.settings.sandbox.cpu_weight,
+        )
 
     def _move_into_own_cgroup(self, sandbox: LocalSandbox, name: str, limits: Limits) -> None:
         cgroup = self._cgroup_for(name, limits)
@@ -258,7 +267,11 @@ class LocalRunner:
 
     async def launch(self, name: str, runtime_id: str, cgroup: SandboxCgroup | None) -> LocalSandbox | FailedSandbox:
         """Start bwrap and the harness as a uid of the sandbox's own, and wait until the harness is ready."""
-        user = self.users.acquire()
+        try:
+            user = await asyncio.to_thread(self.users.acquire)
+        except SandboxUsersUnavailable as exc:
+            log.exception("sandbox uid not leased", sandbox=name, error=type(exc).__name__)
+            return FailedSandbox(START_FAILED)
         layout = self.layout(self.interpreters[runtime_id], self.packages.get(runtime_id))
         files = [
             _memory_file("bwrap-seccomp", self.seccomp_filter),
@@ -348,14 +361,19 @@ class LocalRunner:
                 options += ["--ro-bind", directory, directory]
         for path in ETC_FILES:
             options += ["--ro-bind-try", path, path]
+        sandbox = self.settings.sandbox
         options += ["--proc", "/proc", "--dev", "/dev"]
-        options += ["--size", str(self.settings.sandbox.tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
+        options += ["--size", str(sandbox.tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
+        # POSIX shared memory and multiprocessing's semaphores and arenas live here; its pages, like /tmp's,
+        # count against the run's memory cgroup.
+        options += ["--size", str(sandbox.shm_mib * 1024 * 1024), "--tmpfs", SANDBOX_SHM]
         for bind in (layout.interpreter_bind, layout.packages_bind):
             if bind is not None:
                 options += ["--ro-bind", str(bind[0]), bind[1]]
         options += files
-        # bwrap's root is a tmpfs: make it read-only, so only the size-capped /tmp is writable.
-        return [*options, "--remount-ro", "/", "--chdir", harness.SANDBOX_TMP]
+        # bwrap's root and its /dev are tmpfs: make them read-only, so only the size-capped /tmp and /dev/shm
+        # are writable (device nodes such as /dev/null stay writable on a read-only mount).
+        return [*options, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", harness.SANDBOX_TMP]
 
     async def cleanup(self, name: str) -> None:
         """Kill and remove whatever the sandbox `name` left behind. Idempotent."""

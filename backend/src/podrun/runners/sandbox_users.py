@@ -2,8 +2,9 @@
 
 Sandboxes run as subordinate uids (/etc/subuid), the range the system hands out for exactly this:
 ids no account owns, so a script that got out of its namespaces would own no file and no process of
-the host, Podrun's included. Each live sandbox of a worker gets its own uid from the range, so two
-runs never share one (nor a process-count rlimit).
+the host, Podrun's included. Each live sandbox gets its own uid from the range, leased host-wide
+(uid_leases.py), so two runs never share one (nor a process-count rlimit), whichever worker on the
+host started them.
 
 - A worker running as root starts bubblewrap directly as that uid (from the subordinate range of the
   `podrun` account, which the setup creates).
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import os
 import pwd
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from podrun.runners.uid_leases import LeaseDirUnavailable, UidLeases
 
 SUBUID_FILE = Path("/etc/subuid")
 SUBGID_FILE = Path("/etc/subgid")
@@ -77,16 +79,18 @@ class SandboxUser:
 
 @dataclass
 class SandboxUsers:
-    """Hands out a distinct uid of the range for every live sandbox of this process."""
+    """Hands out a uid of the range that no other live sandbox on this host has, by a lease on it."""
 
     uids: IdRange
     gids: IdRange
     privileged: bool
     owner: str
-    in_use: set[int] = field(default_factory=set)
+    leases: UidLeases
+    # The lease descriptor of each slot this process holds.
+    held: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def detect(cls, account: str) -> SandboxUsers:
+    def detect(cls, account: str, lease_dir: Path) -> SandboxUsers:
         """The range to use: `account`'s when running as root, the worker user's own otherwise."""
         privileged = os.geteuid() == 0
         try:
@@ -105,26 +109,38 @@ class SandboxUsers:
             )
         if not privileged and not Path(UNSHARE).exists():
             raise SandboxUsersUnavailable("an unprivileged worker needs util-linux's unshare and the uidmap package")
-        return cls(uids=uids, gids=gids, privileged=privileged, owner=entry.pw_name)
+        return cls(uids=uids, gids=gids, privileged=privileged, owner=entry.pw_name, leases=UidLeases(lease_dir))
 
     def describe(self) -> str:
         """For `runtimes { isolation }` and the worker's start-up log."""
-        return f"host uid per sandbox from {self.owner}'s subordinate ids"
+        return f"host uid per sandbox from {self.owner}'s subordinate ids, leased host-wide"
+
+    def prepare(self) -> None:
+        """Make sure uids can be leased: a worker checks at its start (an API process, which runs nothing, never)."""
+        try:
+            self.leases.prepare()
+        except LeaseDirUnavailable as exc:
+            raise SandboxUsersUnavailable(str(exc)) from exc
 
     def acquire(self) -> SandboxUser:
-        """A uid no other live sandbox of this process has (chosen at random, so workers rarely meet)."""
-        size = min(self.uids.count, self.gids.count)
-        if len(self.in_use) >= size - 1:
-            raise SandboxUsersUnavailable("every uid of the sandbox range is in use")
-        while True:
-            slot = random.randrange(1, size)  # noqa: S311 - spreading, not secrecy
-            if slot not in self.in_use:
-                break
-        self.in_use.add(slot)
-        return SandboxUser(
-            uid=self.uids.start + slot, gid=self.gids.start + slot, slot=slot, privileged=self.privileged
-        )
+        """The lowest uid of the range that no live sandbox on this host holds, leased until `release`.
+
+        Slot 0 is never used: an unprivileged worker's `unshare --map-auto` maps its own root to it.
+        """
+        self.prepare()  # a stat, unless the directory has gone (/run emptied)
+        for slot in range(1, min(self.uids.count, self.gids.count)):
+            if slot in self.held:
+                continue
+            lease = self.leases.take(self.uids.start + slot)
+            if lease is not None:
+                self.held[slot] = lease
+                return SandboxUser(
+                    uid=self.uids.start + slot, gid=self.gids.start + slot, slot=slot, privileged=self.privileged
+                )
+        raise SandboxUsersUnavailable("every uid of the sandbox range is in use")
 
     def release(self, user: SandboxUser) -> None:
-        """The sandbox is gone; its uid may serve another."""
-        self.in_use.discard(user.slot)
+        """The sandbox is gone; its uid may serve another, of any worker."""
+        lease = self.held.pop(user.slot, None)
+        if lease is not None:
+            self.leases.give_back(lease)

@@ -7,6 +7,13 @@ modelled on Docker's default profile and on nsjail/snekbox policies. Everything 
 fails with EPERM (ENOSYS for clone3, so the C library falls back to clone, whose flags can be
 checked); a system call of another architecture (32-bit or x32 entry points) kills the process.
 
+The harness is PID 1 of the sandbox's PID namespace on both runners, and the script can make no PID
+namespace of its own (clone and unshare with CLONE_NEWPID are refused), so PID 1 is the one process a
+script can see that is not its own: the calls that change another process's limits, priority or
+scheduling are refused when aimed at PID 1 (or its process group, or every process of the uid), and
+allowed on the script's own processes. One static filter thus protects the harness, with no second
+filter to build per run and nothing for the stdlib-only harness to load.
+
 The same rules are compiled two ways: to BPF with libseccomp for bubblewrap's `--seccomp`, and to
 an OCI/Docker JSON profile for a Kubernetes `Localhost` seccomp profile (`podrun seccomp-profile`).
 """
@@ -38,6 +45,18 @@ AF_VSOCK = 40
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 LOW_32_BITS = 0xFFFFFFFF
+# The harness, in every sandbox (see the module's docstring), and its process group (it leads its session).
+HARNESS_PID = 1
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
+# System calls that change another process's limits or scheduling, by the argument that names the process.
+PID_TARGETED = {
+    "prlimit64": 0,
+    "sched_setaffinity": 0,
+    "sched_setscheduler": 0,
+    "sched_setparam": 0,
+    "sched_setattr": 0,
+}
 
 # Refused outright: (system calls, why). Names the running kernel's architecture does not have are skipped.
 REFUSED: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -71,15 +90,35 @@ REFUSED: tuple[tuple[tuple[str, ...], str], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """Argument `arg` of a system call, masked with `mask`, equals `value`."""
+
+    arg: int
+    mask: int
+    value: int
+
+    def holds(self, args: tuple[int, ...]) -> bool:
+        """Whether the condition holds for these arguments (as the kernel's filter would decide)."""
+        return (args[self.arg] & self.mask) == self.value
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
-    """Refuse `syscall` with `error` when argument `arg` masked with `mask` equals `value` (always, if arg is None)."""
+    """Refuse `syscall` with `error` when every one of `conditions` holds (always, if there are none)."""
 
     syscall: str
     error: int
     reason: str
-    arg: int | None = None
-    mask: int = 0
-    value: int = 0
+    conditions: tuple[Condition, ...] = ()
+
+    def refuses(self, syscall: str, args: tuple[int, ...]) -> bool:
+        """Whether this rule refuses `syscall(*args)`."""
+        return syscall == self.syscall and all(condition.holds(args) for condition in self.conditions)
+
+
+def _low_32(arg: int, value: int) -> Condition:
+    # pid_t and int arguments: the kernel reads only the low 32 bits, so the filter must too.
+    return Condition(arg, LOW_32_BITS, value)
 
 
 def rules() -> list[Rule]:
@@ -87,16 +126,34 @@ def rules() -> list[Rule]:
     found = [Rule(name, errno.EPERM, reason) for names, reason in REFUSED for name in names]
     found.append(Rule("clone3", errno.ENOSYS, "flags in memory a filter cannot read; libc falls back to clone"))
     found += [
-        Rule("clone", errno.EPERM, f"new namespaces through clone ({flag_name})", arg=0, mask=flag, value=flag)
+        Rule("clone", errno.EPERM, f"new namespaces through clone ({flag_name})", (Condition(0, flag, flag),))
         for flag_name, flag in CLONE_NAMESPACE_FLAGS.items()
     ]
     found += _personality_rules()
     vsock = "vsock reaches the hypervisor, past the network namespace"
-    found.append(Rule("socket", errno.EPERM, vsock, arg=0, mask=LOW_32_BITS, value=AF_VSOCK))
+    found.append(Rule("socket", errno.EPERM, vsock, (_low_32(0, AF_VSOCK),)))
     found += [
-        Rule("ioctl", errno.EPERM, "pushing input into a terminal", arg=1, mask=LOW_32_BITS, value=request)
+        Rule("ioctl", errno.EPERM, "pushing input into a terminal", (_low_32(1, request),))
         for request in (TIOCSTI, TIOCLINUX)
     ]
+    found += _harness_rules()
+    return found
+
+
+def _harness_rules() -> list[Rule]:
+    """Changing the harness's limits, priority or scheduling: by its pid, its process group, or the shared uid."""
+    reason = "changing the harness's limits or scheduling (it is PID 1 and leads process group 1)"
+    found = [Rule(name, errno.EPERM, reason, (_low_32(arg, HARNESS_PID),)) for name, arg in PID_TARGETED.items()]
+    for syscall, by_process, by_group, by_user in (
+        ("setpriority", PRIO_PROCESS, PRIO_PGRP, PRIO_USER),
+        ("ioprio_set", IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER),
+    ):
+        found += [
+            Rule(syscall, errno.EPERM, reason, (_low_32(0, which), _low_32(1, HARNESS_PID)))
+            for which in (by_process, by_group)
+        ]
+        # Every process of the uid the script shares with the harness.
+        found.append(Rule(syscall, errno.EPERM, reason, (_low_32(0, by_user),)))
     return found
 
 
@@ -114,11 +171,11 @@ def _personality_rules() -> list[Rule]:
     top = 1 << 31
     reason = "personality flags that weaken ASLR or make data executable"
     found = [
-        Rule("personality", errno.EPERM, reason, arg=0, mask=top | (1 << bit), value=1 << bit)
+        Rule("personality", errno.EPERM, reason, (Condition(0, top | (1 << bit), 1 << bit),))
         for bit in range(31)
         if not allowed_bits & (1 << bit)
     ]
-    found += [Rule("personality", errno.EPERM, reason, arg=0, mask=top | (1 << bit), value=top) for bit in range(31)]
+    found += [Rule("personality", errno.EPERM, reason, (Condition(0, top | (1 << bit), top),)) for bit in range(31)]
     return found
 
 
@@ -146,7 +203,7 @@ def bpf() -> bytes:
         number = seccomp.resolve_syscall(native, rule.syscall)
         if number < 0:  # not a system call of this architecture
             continue
-        conditions = [] if rule.arg is None else [seccomp.Arg(rule.arg, seccomp.MASKED_EQ, rule.mask, rule.value)]
+        conditions = [seccomp.Arg(c.arg, seccomp.MASKED_EQ, c.mask, c.value) for c in rule.conditions]
         program.add_rule(seccomp.ERRNO(rule.error), number, *conditions)
     read_end, write_end = os.pipe()
     try:
@@ -165,13 +222,16 @@ def oci_profile() -> dict[str, Any]:
     unconditional: dict[int, list[str]] = {}
     conditional: list[dict[str, Any]] = []
     for rule in rules():
-        if rule.arg is None:
+        if not rule.conditions:
             unconditional.setdefault(rule.error, []).append(rule.syscall)
             continue
-        # For SCMP_CMP_MASKED_EQ, "value" is the mask and "valueTwo" what the masked argument must equal.
-        condition = {"index": rule.arg, "value": rule.mask, "valueTwo": rule.value, "op": "SCMP_CMP_MASKED_EQ"}
+        # For SCMP_CMP_MASKED_EQ, "value" is the mask and "valueTwo" what the masked argument must equal;
+        # the conditions of one entry must all hold.
+        conditions = [
+            {"index": c.arg, "value": c.mask, "valueTwo": c.value, "op": "SCMP_CMP_MASKED_EQ"} for c in rule.conditions
+        ]
         conditional.append(
-            {"names": [rule.syscall], "action": "SCMP_ACT_ERRNO", "errnoRet": rule.error, "args": [condition]}
+            {"names": [rule.syscall], "action": "SCMP_ACT_ERRNO", "errnoRet": rule.error, "args": conditions}
         )
     syscalls = [
         {"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": error} for error, names in unconditional.items()

@@ -25,12 +25,14 @@ from podrun.settings import SandboxSettings, Settings
 
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=8 * 1024 * 1024, processes=16)
 MIB = 1024 * 1024
+# Not the kernel's default (100), so the test sees it was written.
+CPU_WEIGHT = 250
 
 
 def settings(warm_pool_size: int) -> Settings:
     return Settings(
         jwt_secret="test-secret",
-        sandbox=SandboxSettings(tmp_mib=64, file_size_mib=16, warm_pool_size=warm_pool_size),
+        sandbox=SandboxSettings(tmp_mib=64, shm_mib=40, cpu_weight=CPU_WEIGHT, warm_pool_size=warm_pool_size),
     )
 
 
@@ -317,10 +319,14 @@ async def test_runs_unprivileged_and_cannot_reach_the_harness(runner: LocalRunne
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        # One file may not exceed the file-size limit (16 MiB)...
-        ("open('/tmp/big', 'wb').write(b'x' * (20 * 1024 * 1024))", "EFBIG"),
-        # ...and all files together may not exceed the tmpfs (64 MiB).
+        # One file may be as large as the tmpfs (no file-size rlimit below it)...
+        ("open('/tmp/big', 'wb').write(b'x' * (60 * 1024 * 1024))\n            print('60 MiB')", "60 MiB"),
+        # ...and all files together may not exceed it (64 MiB).
         ("for i in range(25): open(f'/tmp/f{i}', 'wb').write(b'x' * (8 * 1024 * 1024))", "ENOSPC"),
+        # /dev/shm is a tmpfs of its own size (40 MiB)...
+        ("for i in range(6): open(f'/dev/shm/f{i}', 'wb').write(b'x' * (8 * 1024 * 1024))", "ENOSPC"),
+        # ...and the rest of /dev is read-only.
+        ("open('/dev/file', 'wb')", "EROFS"),
     ],
 )
 async def test_tmp_is_writable_but_capped(runner: LocalRunner, script: str, expected: str) -> None:
@@ -338,6 +344,15 @@ async def test_tmp_is_writable_but_capped(runner: LocalRunner, script: str, expe
     )
     assert stdout == f"ok\n{expected}\n".encode()
     assert result.exit_code == 0
+
+
+async def test_each_run_gets_the_configured_cpu_weight(runner: LocalRunner) -> None:
+    sandbox = await start(runner, spec_for("print('weighed')"))
+    assert sandbox.cgroup is not None
+    weight = sandbox.cgroup.cpu_weight()
+    await sandbox.close_stdin()
+    result = await sandbox.wait()
+    assert (weight, result.exit_code) == (CPU_WEIGHT, 0)
 
 
 async def test_kill_stops_a_run_at_once(runner: LocalRunner) -> None:

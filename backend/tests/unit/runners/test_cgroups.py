@@ -26,6 +26,7 @@ def test_cgroup_v1_hierarchies_and_the_unified_one() -> None:
     assert cgroup_dirs(V1_CGROUP, V1_MOUNTS) == {
         "pids": Path("/sys/fs/cgroup/pids/user.slice/session-1.scope"),
         "memory": Path("/sys/fs/cgroup/memory/user.slice/session-1.scope"),
+        "cpu": Path("/sys/fs/cgroup/cpu,cpuacct/user.slice/session-1.scope"),
         "cpuacct": Path("/sys/fs/cgroup/cpu,cpuacct/user.slice/session-1.scope"),
         "": Path("/sys/fs/cgroup/unified/user.slice/session-1.scope"),
     }

@@ -19,9 +19,14 @@ REQUIRED = {
 }  # fmt: skip
 
 
+def refused(syscall: str, *args: int) -> bool:
+    """The filter's answer for syscall(*args), evaluated from its rules as the kernel would."""
+    padded = (*args, *[0] * (6 - len(args)))
+    return any(rule.refuses(syscall, padded) for rule in seccomp.rules())
+
+
 def refused_personality(value: int) -> bool:
-    """The filter's answer for personality(value), evaluated from its rules as the kernel would."""
-    return any((value & rule.mask) == rule.value for rule in seccomp.rules() if rule.syscall == "personality")
+    return refused("personality", value)
 
 
 def test_the_required_system_calls_are_refused() -> None:
@@ -43,12 +48,42 @@ def test_every_other_personality_is_refused() -> None:
 
 
 def test_new_namespaces_through_clone_are_refused_and_plain_forks_are_not() -> None:
-    clone_rules = [rule for rule in seccomp.rules() if rule.syscall == "clone"]
     for flag in seccomp.CLONE_NAMESPACE_FLAGS.values():
-        assert any((flag & rule.mask) == rule.value for rule in clone_rules)
+        assert refused("clone", flag)
     sigchld, clone_thread_flags = 17, 0x003D0F00  # fork(), and what pthread_create passes
     for flags in (sigchld, clone_thread_flags):
-        assert not any((flags & rule.mask) == rule.value for rule in clone_rules)
+        assert not refused("clone", flags)
+
+
+HARNESS = seccomp.HARNESS_PID
+OWN_PID = 2
+
+
+@pytest.mark.parametrize("syscall", sorted(seccomp.PID_TARGETED))
+def test_limits_and_scheduling_of_the_harness_are_refused_and_of_own_processes_are_not(syscall: str) -> None:
+    # Also with garbage in the upper half of the register: the kernel reads a pid_t, 32 bits.
+    assert refused(syscall, HARNESS)
+    assert refused(syscall, HARNESS | 0xFFFF_FFFF_0000_0000)
+    assert not refused(syscall, 0)
+    assert not refused(syscall, OWN_PID)
+
+
+@pytest.mark.parametrize(
+    ("syscall", "by_process", "by_group", "by_user"),
+    [
+        ("setpriority", seccomp.PRIO_PROCESS, seccomp.PRIO_PGRP, seccomp.PRIO_USER),
+        ("ioprio_set", seccomp.IOPRIO_WHO_PROCESS, seccomp.IOPRIO_WHO_PGRP, seccomp.IOPRIO_WHO_USER),
+    ],
+)
+def test_priorities_of_the_harness_its_group_or_the_shared_uid_are_refused(
+    syscall: str, by_process: int, by_group: int, by_user: int
+) -> None:
+    for which in (by_process, by_group):
+        assert refused(syscall, which, HARNESS)
+        assert not refused(syscall, which, 0)
+        assert not refused(syscall, which, OWN_PID)
+    assert refused(syscall, by_user, 0)
+    assert refused(syscall, by_user, 65534)
 
 
 def test_the_filter_compiles_to_bpf() -> None:

@@ -30,6 +30,7 @@ from podrun.settings import Settings
 
 CONTAINER = "script"
 MOUNT_DIR = "/podrun"
+SHM_DIR = "/dev/shm"  # noqa: S108 - the pod's own, a memory-backed emptyDir
 HEADER_KEY = "header"
 HARNESS_KEY = "harness.py"
 # A constant: the harness, as the container's PID 1 (so the script cannot signal it), reads its header
@@ -117,7 +118,9 @@ def header(spec: SandboxSpec, settings: Settings, *, pod_memory_mib: int | None 
         cpu_time_ms=spec.limits.cpu_time_ms,
         memory_bytes=memory_bytes if pod_memory_mib is not None and spec.limits.memory_mib < pod_memory_mib else None,
         processes=spec.limits.processes,
-        file_size_bytes=settings.sandbox.file_size_mib * 1024 * 1024,
+        # The pod's /tmp is on the node's disk, whose emptyDir size the kubelet checks only now and then: no
+        # file may outgrow it at once. (/dev/shm is a memory-backed emptyDir the kernel caps exactly.)
+        file_size_bytes=max(settings.sandbox.tmp_mib, settings.sandbox.shm_mib) * 1024 * 1024,
         files=tuple((file.name, file.content) for file in spec.files),
         max_artifacts=spec.artifact_caps.count,
         max_artifact_bytes=spec.artifact_caps.total_bytes,
@@ -259,6 +262,7 @@ def _pod(
         volume_mounts=[
             k8s.V1VolumeMount(name="podrun", mount_path=MOUNT_DIR, read_only=True),
             k8s.V1VolumeMount(name="tmp", mount_path=harness.SANDBOX_TMP),
+            k8s.V1VolumeMount(name="shm", mount_path=SHM_DIR),
         ],
         termination_message_policy="File",
     )
@@ -300,6 +304,11 @@ def _pod(
                 ),
                 k8s.V1Volume(
                     name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit=f"{settings.sandbox.tmp_mib}Mi")
+                ),
+                # A tmpfs of its own size (not the runtime's shared 64 MiB one), counted in the container's memory.
+                k8s.V1Volume(
+                    name="shm",
+                    empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=f"{settings.sandbox.shm_mib}Mi"),
                 ),
             ],
         ),

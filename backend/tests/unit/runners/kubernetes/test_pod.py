@@ -90,7 +90,10 @@ async def test_pod_meets_the_restricted_pod_security_standard_and_more(settings:
     assert spec["activeDeadlineSeconds"] == 10 + settings.kubernetes.startup_allowance_s
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "256Mi", "ephemeral-storage": "80Mi"}
     assert container["resources"]["requests"]["memory"] == "256Mi"
-    assert {volume["name"]: volume.get("emptyDir") for volume in spec["volumes"]}["tmp"] == {"sizeLimit": "64Mi"}
+    empty_dirs = {volume["name"]: volume.get("emptyDir") for volume in spec["volumes"]}
+    assert (empty_dirs["tmp"], empty_dirs["shm"]) == ({"sizeLimit": "64Mi"}, {"medium": "Memory", "sizeLimit": "40Mi"})
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert (mounts["/tmp"]["name"], mounts["/dev/shm"]["name"]) == ("tmp", "shm")
     assert [variable["name"] for variable in container["env"]] == [
         "HOME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
     ]  # fmt: skip
@@ -112,7 +115,7 @@ async def test_the_pod_shows_a_script_nothing_of_the_worker(settings: Settings) 
         assert secret not in text
     container = serialize(build_pod(SPEC, EXECUTION, "python:3.12-slim", settings))["spec"]["containers"][0]
     assert container["command"] == ["python3", "-I", "/podrun/harness.py", "--header", "/podrun/header"]
-    assert [mount["mountPath"] for mount in container["volumeMounts"]] == ["/podrun", "/tmp"]
+    assert [mount["mountPath"] for mount in container["volumeMounts"]] == ["/podrun", "/tmp", "/dev/shm"]
 
 
 @pytest.mark.parametrize("text", HOSTILE)
