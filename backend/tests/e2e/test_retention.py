@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from podrun.core.roles import Role
+from podrun.executions.repository import ExecutionRepository
 from podrun.settings import Settings
 from tests.client import GraphQLClient, GraphQLFailure
 from tests.e2e.conftest import UPDATE_SYSTEM_SETTINGS
@@ -233,6 +235,32 @@ async def test_the_workers_delete_runs_past_their_roles_retention_and_never_a_ru
             assert (await rows_left(database, kept))["executions"] == 1
         assert (await storage(alice))["storageBytes"] < held
         assert (await wait_for_status(alice, running, "RUNNING"))["status"] == "RUNNING"
+    finally:
+        await alice.execute(DELETE, {"id": running})
+
+
+async def test_the_sweep_deletes_in_bounded_batches_and_gives_the_bytes_back(
+    alice: GraphQLClient, admin: GraphQLClient, database: AsyncEngine, system_settings: dict[str, Any]
+) -> None:
+    # The workers' own sweep keeps away (a century of retention); this test drives the repository's.
+    await admin.execute(UPDATE_SYSTEM_SETTINGS, {"input": {"roles": [{"role": "USER", "retentionDays": 36_500}]}})
+    old = [await finished(alice, f"print({index})") for index in range(3)]
+    running = await submit(alice, SLEEPER)
+    await wait_for_status(alice, running, "RUNNING", timeout=60)
+    for execution_id in old:
+        await age(database, execution_id, 1000)
+    held = (await storage(alice))["storageBytes"]
+    cutoff = datetime.now(UTC) - timedelta(days=900)
+    batches = []
+    try:
+        for _ in range(3):
+            async with AsyncSession(database) as session:
+                deleted = await ExecutionRepository(session=session).delete_expired(Role.USER, cutoff, 2)
+            batches.append(sorted(str(run.execution_id) for run in deleted))
+        assert [len(batch) for batch in batches] == [2, 1, 0]
+        assert sorted(batches[0] + batches[1]) == sorted(old)
+        assert (await rows_left(database, running))["executions"] == 1
+        assert (await storage(alice))["storageBytes"] == held - sum(len(f"print({i})") + len(f"{i}\n") for i in range(3))
     finally:
         await alice.execute(DELETE, {"id": running})
 
