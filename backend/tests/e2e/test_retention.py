@@ -260,7 +260,8 @@ async def test_the_sweep_deletes_in_bounded_batches_and_gives_the_bytes_back(
         assert [len(batch) for batch in batches] == [2, 1, 0]
         assert sorted(batches[0] + batches[1]) == sorted(old)
         assert (await rows_left(database, running))["executions"] == 1
-        assert (await storage(alice))["storageBytes"] == held - sum(len(f"print({i})") + len(f"{i}\n") for i in range(3))
+        freed = sum(len(f"print({index})") + len(f"{index}\n") for index in range(3))
+        assert (await storage(alice))["storageBytes"] == held - freed
     finally:
         await alice.execute(DELETE, {"id": running})
 
