@@ -357,5 +357,29 @@ describe('the web client', () => {
 			await adminContext.close();
 		}
 	});
+
+	test('deletes a run from the history and one from its page; the quota shows the storage runs hold', async () => {
+		await page.goto(`${backend.url}/`);
+		await expect.poll(() => page.getByTestId('quota-storage').textContent()).toMatch(/Storage.*MiB/);
+		await setScript('print("to be deleted")\n');
+		await page.getByTestId('run').click();
+		await waitForLine('to be deleted');
+		await waitForStatus('SUCCEEDED');
+
+		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
+		await page.getByTestId('history-row').first().waitFor();
+		const before = await page.getByTestId('history-row').count();
+		page.once('dialog', (dialog) => void dialog.accept());
+		await page.getByTestId('history-delete').first().click();
+		await expect.poll(() => page.getByTestId('history-row').count()).toBe(before - 1);
+
+		await page.getByTestId('history-row').first().click();
+		await page.waitForURL(/\/runs\//);
+		await page.getByTestId('delete-run').waitFor();
+		page.once('dialog', (dialog) => void dialog.accept());
+		await page.getByTestId('delete-run').click();
+		await page.waitForURL(/\/history$/);
+		await expect.poll(() => page.getByTestId('history-row').count()).toBe(before - 2);
+	});
 });
 

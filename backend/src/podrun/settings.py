@@ -76,6 +76,10 @@ class QuotaSettings(BaseModel):
     login_attempts_per_minute: int = 10
     # Runs waiting for a worker, all users together: past it submissions are refused instead of queued.
     queued_executions_cap: int = Field(default=1000, ge=1, le=1_000_000)
+    # What one user's runs may hold (script, stdin, input files, output, artifacts); past it submissions are refused.
+    storage_mib_per_user: int = Field(default=1024, ge=1, le=16 * 1024 * 1024)
+    # How long an ended run is kept before the workers' retention sweep deletes it.
+    retention_days: int = Field(default=30, ge=1, le=36_500)
 
 
 class GraphQLSettings(BaseModel):
@@ -100,6 +104,8 @@ class GraphQLSettings(BaseModel):
     operations_per_socket_per_second: int = Field(default=10, gt=0)
     # The largest WebSocket message the server reads; a larger one closes the socket (1009).
     max_ws_message_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Output bytes (stdout, stderr) one operation may return; None: twice the largest output limit.
+    max_output_bytes: int | None = Field(default=None, gt=0)
 
 
 class SignInSettings(BaseModel):
@@ -197,6 +203,9 @@ class WorkerSettings(BaseModel):
     watchdog_interval_s: float = 3.0
     # How long a stopping worker waits for its runs.
     shutdown_grace_s: int = 30
+    # How often a worker deletes runs past their retention, and at most how many per transaction.
+    retention_sweep_interval_s: float = Field(default=60.0, gt=0)
+    retention_batch: int = Field(default=200, gt=0)
 
 
 class Settings(BaseSettings):
@@ -232,6 +241,12 @@ class Settings(BaseSettings):
     def graphiql_enabled(self) -> bool:
         """GraphiQL is on in development and off in production unless asked for."""
         return self.graphiql if self.graphiql is not None else self.mode == "development"
+
+    @property
+    def output_budget_bytes(self) -> int:
+        """Output bytes one GraphQL operation may return (graphql/output_budget.py)."""
+        configured = self.graphql.max_output_bytes
+        return configured if configured is not None else 2 * self.limits.maximum.output_bytes
 
     @property
     def introspection_enabled(self) -> bool:

@@ -133,7 +133,7 @@ SYSTEM_SETTINGS = """
 query {
   systemSettings {
     version queuedExecutionsCap registrationOpen
-    roles { role activeExecutions submissionsPerMinute
+    roles { role activeExecutions submissionsPerMinute storageMiB retentionDays
             defaultLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes }
             maxLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes } }
   }
@@ -143,7 +143,7 @@ UPDATE_SYSTEM_SETTINGS = """
 mutation($input: SystemSettingsInput!) {
   updateSystemSettings(input: $input) {
     version queuedExecutionsCap registrationOpen
-    roles { role activeExecutions submissionsPerMinute
+    roles { role activeExecutions submissionsPerMinute storageMiB retentionDays
             defaultLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes }
             maxLimits { wallTimeMs cpuTimeMs memoryMiB outputBytes processes } }
   }

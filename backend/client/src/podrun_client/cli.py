@@ -5,6 +5,7 @@
     prun watch ID [--after SEQ]     follow a run (or replay a finished one)
     prun runs                       your recent runs
     prun cancel ID                  stop a run
+    prun delete ID                  delete a run with its output and files (a run still going is stopped first)
     prun logout                     forget the stored sign-in
 
 `--json` on each prints JSON (lines) shaped like the GraphQL API's data. Exit codes: outcome.py.
@@ -139,6 +140,10 @@ def parser() -> argparse.ArgumentParser:
     cancel_parser.add_argument("id", help="the run's id")
     cancel_parser.set_defaults(command=cancel)
 
+    delete_parser = commands.add_parser("delete", parents=[json_option], help="delete a run with its output")
+    delete_parser.add_argument("id", help="the run's id")
+    delete_parser.set_defaults(command=delete)
+
     logout_parser = commands.add_parser("logout", parents=[json_option], help="forget the stored sign-in")
     logout_parser.set_defaults(command=logout)
     return top
@@ -245,6 +250,17 @@ async def cancel(args: argparse.Namespace) -> int:
         write_json(_stdout(), {"cancelExecution": execution})
     else:
         print(f"{execution.id} {execution.status.value}")
+    return 0
+
+
+async def delete(args: argparse.Namespace) -> int:
+    """Delete a run with its output, events and artifacts."""
+    async with _signed_in() as client:
+        deleted = (await client.delete_execution(id=args.id)).delete_execution
+    if args.json:
+        write_json(_stdout(), {"deleteExecution": deleted})
+    else:
+        print(f"{deleted} deleted")
     return 0
 
 

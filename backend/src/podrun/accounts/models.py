@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import Enum, Integer, String
+from sqlalchemy import BigInteger, Enum, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,3 +28,5 @@ class User(UUIDv7AuditBase):
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The user's settings (accounts/preferences.py), as they last saved them.
     preferences: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    # The bytes the user's runs hold, kept in the transactions that change them (executions/repository.py).
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

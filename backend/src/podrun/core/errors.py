@@ -43,9 +43,19 @@ class NotFound(PodrunError):
 
 
 class BadUserInput(PodrunError):
-    """The request is invalid; the message says why."""
+    """The request is invalid; the message says why, and `reason` (when given) says it for programs:
+    STORAGE_FULL (delete runs first), OUTPUT_BUDGET (page with a smaller `first`, or stream executionEvents)."""
 
     code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """Also the reason, when there is one."""
+        return {"code": self.code} if self.reason is None else {"code": self.code, "reason": self.reason}
 
 
 class Conflict(PodrunError):

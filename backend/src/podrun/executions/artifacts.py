@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from podrun.executions.models import Artifact, Execution
+from podrun.executions.repository import ExecutionRepository
 
 
 class ArtifactRepository(SQLAlchemyAsyncRepository[Artifact]):
@@ -19,7 +20,8 @@ class ArtifactRepository(SQLAlchemyAsyncRepository[Artifact]):
     model_type = Artifact
 
     async def store(self, execution_id: UUID, name: str, media_type: str, content: bytes) -> Artifact:
-        """Insert one artifact and commit, so it can be downloaded as soon as its event is out."""
+        """Insert one artifact, counted in its run's storage, and commit, so it can be downloaded as soon as its
+        event is out."""
         moment = datetime.now(UTC)
         artifact = Artifact(
             execution_id=execution_id,
@@ -31,6 +33,7 @@ class ArtifactRepository(SQLAlchemyAsyncRepository[Artifact]):
             created_at=moment.replace(microsecond=moment.microsecond // 1000 * 1000),
         )
         self.session.add(artifact)
+        await ExecutionRepository(session=self.session).add_stored(execution_id, len(content))
         await self.session.commit()
         return artifact
 

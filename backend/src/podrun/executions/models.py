@@ -9,6 +9,7 @@ from uuid import UUID
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
+    BigInteger,
     Dialect,
     Enum,
     ForeignKey,
@@ -51,6 +52,7 @@ class Execution(UUIDv7AuditBase):
         UniqueConstraint("owner_id", "idempotency_key", name="uq_executions_owner_idempotency_key"),
         Index("ix_executions_owner_id_id", "owner_id", "id"),
         Index("ix_executions_status", "status"),
+        Index("ix_executions_finished_at", "finished_at"),
     )
 
     owner_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -75,13 +77,16 @@ class Execution(UUIDv7AuditBase):
     usage_wall_time_ms: Mapped[int | None] = mapped_column(Integer)
     usage_cpu_time_ms: Mapped[int | None] = mapped_column(Integer)
     usage_peak_memory_kib: Mapped[int | None] = mapped_column(Integer)
-    stdout: Mapped[str] = mapped_column(Text, default="")
-    stderr: Mapped[str] = mapped_column(Text, default="")
+    # Loaded only by the fields that return them, within the request's output budget (graphql/output_budget.py).
+    stdout: Mapped[str] = deferred(mapped_column(Text, default=""))
+    stderr: Mapped[str] = deferred(mapped_column(Text, default=""))
     output_truncated: Mapped[bool] = mapped_column(default=False)
 
     # Which worker holds the run (its heartbeat tells whether it is alive) and how often it was claimed.
     worker_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The bytes the run holds (script, stdin, input files, output, artifacts): its share of the owner's storage.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     @property
     def stdin_open(self) -> bool:

@@ -8,23 +8,115 @@ written: the final one writes the outcome and the archived log in one transactio
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from podrun.accounts.models import Role, User
-from podrun.core.statuses import ACTIVE, STARTED, ExecutionStatus
+from podrun.core.output import Stream
+from podrun.core.statuses import ACTIVE, STARTED, TERMINAL, ExecutionStatus
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 
 
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """A run just deleted: whose it was and the storage it gave back."""
+
+    execution_id: UUID
+    owner_id: UUID
+    stored_bytes: int
+
+
 class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
-    """Execution rows."""
+    """Execution rows, and the storage counter of their owners (users.storage_bytes), changed in the same
+    transactions: a submission, a finish, an artifact and a deletion each move it by the bytes they add or free."""
 
     model_type = Execution
+
+    async def reserve_storage(self, owner_id: UUID, size: int, cap: int) -> bool:
+        """Count `size` more bytes against the owner's storage if that stays within `cap` (not committed:
+        the submission's insert commits both); False, and nothing changed, if it would not."""
+        statement = (
+            update(User)
+            .where(User.id == owner_id, User.storage_bytes + size <= cap)
+            .values(storage_bytes=User.storage_bytes + size)
+            .returning(User.id)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none() is not None
+
+    async def storage_held(self, owner_id: UUID) -> int:
+        """The bytes a user's runs hold."""
+        return int(await self.session.scalar(select(User.storage_bytes).where(User.id == owner_id)) or 0)
+
+    async def delete_ended(self, execution_id: UUID) -> Deleted | None:
+        """Delete an ended run with its archived log and artifacts (the foreign keys cascade) and give its bytes
+        back to its owner, in one transaction; None if there is no such ended run (gone, or still active)."""
+        statement = (
+            delete(Execution)
+            .where(Execution.id == execution_id, Execution.status.in_(TERMINAL))
+            .returning(Execution.owner_id, Execution.stored_bytes)
+        )
+        row = (await self.session.execute(statement)).first()
+        if row is None:
+            await self.session.rollback()
+            return None
+        deleted = Deleted(execution_id, row[0], int(row[1]))
+        await self._give_back({deleted.owner_id: deleted.stored_bytes})
+        await self.session.commit()
+        return deleted
+
+    async def delete_expired(self, role: Role, finished_before: datetime, batch: int) -> list[Deleted]:
+        """Delete up to `batch` runs of `role`'s users that finished before `finished_before`, in one transaction.
+
+        Only ended runs have `finished_at`; rows another sweeper is deleting are skipped, not waited for.
+        """
+        expired = (
+            select(Execution.id)
+            .join(User, User.id == Execution.owner_id)
+            .where(User.role == role, Execution.finished_at < finished_before, Execution.status.in_(TERMINAL))
+            .limit(batch)
+            .with_for_update(of=Execution, skip_locked=True)
+        )
+        statement = (
+            delete(Execution)
+            .where(Execution.id.in_(expired.scalar_subquery()))
+            .returning(Execution.id, Execution.owner_id, Execution.stored_bytes)
+        )
+        deleted = [Deleted(row[0], row[1], int(row[2])) for row in await self.session.execute(statement)]
+        freed: dict[UUID, int] = {}
+        for run in deleted:
+            freed[run.owner_id] = freed.get(run.owner_id, 0) + run.stored_bytes
+        await self._give_back(freed)
+        await self.session.commit()
+        return deleted
+
+    async def add_stored(self, execution_id: UUID, size: int) -> None:
+        """Count `size` more bytes for a run and its owner (not committed: the caller's change commits it)."""
+        statement = (
+            update(Execution)
+            .where(Execution.id == execution_id)
+            .values(stored_bytes=Execution.stored_bytes + size)
+            .returning(Execution.owner_id)
+        )
+        owner_id = (await self.session.execute(statement)).scalar_one_or_none()
+        if owner_id is not None:
+            await self.session.execute(
+                update(User).where(User.id == owner_id).values(storage_bytes=User.storage_bytes + size)
+            )
+
+    async def _give_back(self, freed: dict[UUID, int]) -> None:
+        # In id order, so two transactions giving back to the same users never wait on each other in a cycle.
+        for owner_id in sorted(freed):
+            await self.session.execute(
+                update(User)
+                .where(User.id == owner_id)
+                .values(storage_bytes=func.greatest(User.storage_bytes - freed[owner_id], 0))
+            )
 
     async def claim(self, execution_id: UUID, worker_id: str) -> bool:
         """QUEUED -> STARTING for this worker; False if the run is not QUEUED any more."""
@@ -88,6 +180,7 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         if owner_id is None:
             await self.session.rollback()
             return None
+        await self.add_stored(execution_id, len(stdout.encode()) + len(stderr.encode()))
         self.session.add(ExecutionLog(execution_id=execution_id, events=events))
         await self.session.commit()
         return owner_id
@@ -95,6 +188,17 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""
         return await self.session.scalar(select(ExecutionLog.events).where(ExecutionLog.execution_id == execution_id))
+
+    async def output(self, execution_id: UUID, stream: Stream) -> str:
+        """The archived output of an ended run on one stream (a deferred column: read only when asked for)."""
+        column = Execution.stdout if stream is Stream.STDOUT else Execution.stderr
+        return await self.session.scalar(select(column).where(Execution.id == execution_id)) or ""
+
+    async def output_bytes(self, execution_id: UUID, stream: Stream) -> int:
+        """The size in bytes of an ended run's output on one stream, without reading it."""
+        column = Execution.stdout if stream is Stream.STDOUT else Execution.stderr
+        size = await self.session.scalar(select(func.octet_length(column)).where(Execution.id == execution_id))
+        return int(size or 0)
 
     async def input_files(self, execution_id: UUID) -> list[dict[str, str]]:
         """The input files of a run (a deferred column: only the worker starting the run reads it)."""

@@ -47,7 +47,14 @@ CURSOR_KIND = "execution"
 ACTIVE_RETRY_MS = 1000
 # cancelExecution waits this long for a started run to stop, so it can answer with CANCELLED.
 CANCEL_WAIT_S = 2.0
+# deleteExecution waits this long for a started run to stop (a worker stops one within a second; a run whose
+# worker died is ended by the watchdog after the heartbeat TTL): past it the delete is refused, nothing deleted.
+DELETE_WAIT_S = 5.0
+# Between the commit of a run's end and the terminal event in its Redis log, the run's holder still writes the
+# log: a delete waits this long for that event, so no key is written again after it is deleted.
+TERMINAL_EVENT_WAIT_S = 2.0
 CONTROL_TTL_S = 24 * 3600
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,7 @@ class QuotaView:
     usage: QuotaUsage
     role: RolePolicy
     queued_executions_cap: int
+    storage_bytes: int
 
 
 class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepository]):
@@ -120,7 +128,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             check_text("idempotencyKey", request.idempotency_key, 255)
             if existing := await self._by_idempotency_key(owner, script, request):
                 return existing
-        files = _check_files(request.files, caps.files_count, caps.files_bytes)
+        files, files_bytes = _check_files(request.files, caps.files_count, caps.files_bytes)
         system = await self.policy.current()
         role = system.for_role(owner.role)
         runtime = self.catalog.get(runtime_id)
@@ -135,9 +143,17 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             limits=limits,
             files=files or None,
             status=ExecutionStatus.QUEUED,
+            stored_bytes=len(script.encode()) + len((request.stdin or "").encode()) + files_bytes,
         )
+        # Counted in the insert's transaction (which commits both), and before any quota slot is taken, so a
+        # refusal changes nothing; the owner's row stays locked until the insert commits.
+        await self._reserve_storage(owner, execution.stored_bytes, role)
         quota = SubmitQuota(role.submissions_per_minute, role.active_executions, system.queued_executions_cap)
-        await self._take_slot(owner, execution.id, quota)
+        try:
+            await self._take_slot(owner, execution.id, quota)
+        except BaseException:
+            await self.repository.session.rollback()
+            raise
         try:
             # Every column has its value in Python already: no read back after the insert.
             execution = await self.create(execution, auto_commit=True, auto_refresh=False)
@@ -167,7 +183,19 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             usage=await self.quotas.usage(str(user.id)),
             role=system.for_role(user.role),
             queued_executions_cap=system.queued_executions_cap,
+            storage_bytes=await self.repository.storage_held(user.id),
         )
+
+    async def _reserve_storage(self, owner: User, size: int, role: RolePolicy) -> None:
+        """Count a submission's bytes against its owner's storage; BAD_USER_INPUT (STORAGE_FULL) past the cap."""
+        if not await self.repository.reserve_storage(owner.id, size, role.storage_bytes):
+            held = await self.repository.storage_held(owner.id)
+            await self.repository.session.rollback()
+            raise BadUserInput(
+                f"your runs hold {held / MIB:.1f} MiB of your {role.storage_mib} MiB of storage; "
+                "delete runs (deleteExecution) to submit more",
+                reason="STORAGE_FULL",
+            )
 
     async def _script_and_runtime(self, owner: User, request: SubmitRequest) -> tuple[str, str | None]:
         """The text to run and the runtime asked for: given in the request, or those of a saved script."""
@@ -260,11 +288,13 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         """The Redis event log of one execution."""
         return EventLog(self.redis, self.keys, execution_id)
 
-    async def output(self, execution: Execution, stream: Stream) -> str:
-        """Everything written to `stream` so far: from the row once the run has ended, else from its log."""
-        if execution.status.terminal:
-            return execution.stdout if stream is Stream.STDOUT else execution.stderr
-        return joined_output(await self.event_log(execution.id).read_all(), stream)
+    async def live_output(self, execution_id: UUID) -> dict[Stream, str] | None:
+        """Everything a run still going has written so far, per stream, read from its log at once; None if the
+        run has ended meanwhile (its log may be incomplete: read the archive instead)."""
+        events = await self.event_log(execution_id).read_all()
+        if events and is_terminal(events[-1]):
+            return None
+        return {stream: joined_output(events, stream) for stream in Stream}
 
     async def finish(
         self,
@@ -311,20 +341,74 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             if execution.status is ExecutionStatus.CANCELLED:
                 return execution
             raise Conflict(f"execution already ended with status {execution.status.value}")
-        key = execution.id  # `finish` may roll back, which expires the loaded row
-        writer = await LogWriter.resume(self.event_log(key))
+        await self._request_cancel(execution.id)
+        return await self._until_ended(execution, CANCEL_WAIT_S)
+
+    async def _request_cancel(self, execution_id: UUID) -> None:
+        """End a QUEUED run here and now, or tell the worker holding a started one to stop it.
+
+        `finish` may roll back, which expires rows loaded in this session (refresh them after).
+        """
+        writer = await LogWriter.resume(self.event_log(execution_id))
         queued = (ExecutionStatus.QUEUED,)
-        cancelled_in_queue = await self.finish(key, Outcome(ExecutionStatus.CANCELLED), writer, queued)
+        cancelled_in_queue = await self.finish(execution_id, Outcome(ExecutionStatus.CANCELLED), writer, queued)
         if not cancelled_in_queue:
-            await self.send_control(key, {"op": "cancel"})
-        log.info("execution cancel requested", execution_id=str(key), queued=cancelled_in_queue)
-        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT_S
+            await self.send_control(execution_id, {"op": "cancel"})
+        log.info("execution cancel requested", execution_id=str(execution_id), queued=cancelled_in_queue)
+
+    async def _until_ended(self, execution: Execution, timeout_s: float) -> Execution:
+        """The run as it is once it has ended, or after `timeout_s` if it has not."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             await self.repository.session.refresh(execution)
             await self.repository.session.commit()  # end the snapshot so the next refresh sees the worker's change
             if execution.status.terminal or asyncio.get_running_loop().time() > deadline:
                 return execution
             await asyncio.sleep(0.05)
+
+    async def delete_run(self, user: User, execution_id: str) -> UUID:
+        """Delete a run with its output, archived log, artifacts and Redis keys (cancelling it first if it is
+        still going); its id. NOT_FOUND if `user` may not see it, CONFLICT if it did not stop in time."""
+        execution = await self.visible(user, execution_id)
+        key = execution.id
+        if not execution.status.terminal:
+            await self._request_cancel(key)
+            execution = await self._until_ended(execution, DELETE_WAIT_S)
+            if not execution.status.terminal:
+                raise Conflict("the run is still stopping; delete it again in a few seconds")
+        await self._until_terminal_event(key)
+        deleted = await self.repository.delete_ended(key)
+        if deleted is None:
+            raise NotFound("execution not found")  # deleted meanwhile by another request or the retention sweep
+        await self.forget_redis([deleted.execution_id])
+        await self._release(deleted.owner_id, key)
+        log.info("execution deleted", execution_id=str(key), freed_bytes=deleted.stored_bytes)
+        return key
+
+    async def _until_terminal_event(self, execution_id: UUID) -> None:
+        """Wait until an ended run's holder has appended the terminal event (the last it writes to Redis)."""
+        event_log = self.event_log(execution_id)
+        deadline = asyncio.get_running_loop().time() + TERMINAL_EVENT_WAIT_S
+        while asyncio.get_running_loop().time() < deadline:
+            newest = await event_log.newest()
+            if newest is None or is_terminal(newest):
+                return
+            await asyncio.sleep(0.02)
+        log.warning("terminal event missing; deleting the run's log anyway", execution_id=str(execution_id))
+
+    async def forget_redis(self, execution_ids: Sequence[UUID]) -> None:
+        """Delete the Redis keys of deleted runs (their event logs and control streams)."""
+        keys = [key for execution_id in execution_ids for key in self._redis_keys(execution_id)]
+        if not keys:
+            return
+        try:
+            await self.redis.delete(*keys)
+        except RedisError as exc:
+            # Both kinds of key expire on their own (a day at most).
+            log.warning("redis keys of deleted runs left to expire", count=len(keys), error=type(exc).__name__)
+
+    def _redis_keys(self, execution_id: UUID) -> tuple[str, str]:
+        return self.keys.events(execution_id), self.keys.control(execution_id)
 
     async def send_input(self, user: User, execution_id: str, data: str, *, eof: bool) -> None:
         """Queue stdin data (and EOF) for the worker running this execution."""
@@ -368,8 +452,9 @@ def encode_cursor(execution: Execution) -> str:
     return pages.encode_cursor(CURSOR_KIND, execution.id)
 
 
-def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: int) -> list[dict[str, str]]:
-    """Input files as stored: plain, distinct names and valid base64 content, within the count and size caps."""
+def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: int) -> tuple[list[dict[str, str]], int]:
+    """Input files as stored, and their decoded bytes: plain, distinct names and valid base64 content, within
+    the count and size caps."""
     if len(files) > max_count:
         raise BadUserInput(f"at most {max_count} files may be given")
     total = 0
@@ -389,4 +474,4 @@ def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: in
             raise BadUserInput(f"the content of {name} is not base64") from error
         if total > max_bytes:
             raise BadUserInput(f"the files must be at most {max_bytes} bytes in all")
-    return [{"name": name, "content": content} for name, content in files]
+    return [{"name": name, "content": content} for name, content in files], total

@@ -59,6 +59,10 @@ class RoleSettingsType:
     max_limits: LimitsType
     active_executions: int = strawberry.field(description="Runs queued or in progress at once, per user.")
     submissions_per_minute: int = strawberry.field(description="Submissions per minute, per user.")
+    storage_mi_b: int = strawberry.field(
+        name="storageMiB", description="What one user's runs may hold; past it their submissions are refused."
+    )
+    retention_days: int = strawberry.field(description="Days an ended run is kept before it is deleted.")
 
 
 @strawberry.type(name="SystemSettings")
@@ -86,6 +90,8 @@ class SystemSettingsType:
                     max_limits=LimitsType.from_pydantic(values.max_limits),
                     active_executions=values.active_executions,
                     submissions_per_minute=values.submissions_per_minute,
+                    storage_mi_b=values.storage_mib,
+                    retention_days=values.retention_days,
                 )
                 for role, values in policy.roles.items()
             ],
@@ -105,6 +111,8 @@ class RoleSettingsInput:
     max_limits: LimitsInput | None = None
     active_executions: int | None = None
     submissions_per_minute: int | None = None
+    storage_mi_b: int | None = strawberry.field(default=None, name="storageMiB")
+    retention_days: int | None = None
 
     def change(self) -> RoleChange:
         """What the policy is asked to change for this role."""
@@ -114,6 +122,8 @@ class RoleSettingsInput:
             max_limits=self.max_limits.to_pydantic().model_dump() if self.max_limits else {},
             active_executions=self.active_executions,
             submissions_per_minute=self.submissions_per_minute,
+            storage_mib=self.storage_mi_b,
+            retention_days=self.retention_days,
         )
 
 

@@ -19,6 +19,7 @@ from podrun.core.statuses import ExecutionStatus
 from podrun.executions.models import Artifact as ArtifactModel
 from podrun.executions.models import Execution
 from podrun.executions.service import Page, SubmitRequest, encode_cursor
+from podrun.graphql import output_budget
 from podrun.graphql.accounts import UserType
 from podrun.graphql.artifact_urls import artifact_url
 from podrun.graphql.connections import PageInfo
@@ -39,6 +40,11 @@ SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
 # One OutputChunk's lines as JSON stay below this, so a message stays under 256 KiB (clients with a
 # 1 MiB limit never break); a single line is at most 192 KiB of JSON (streams/lines.py).
 MAX_CHUNK_BYTES = 240 * 1024
+OUTPUT_DESCRIPTION = (
+    "Everything written to {stream} so far (all of it once the run has ended). Counts against the request's "
+    "output budget: past it, BAD_USER_INPUT with reason OUTPUT_BUDGET (page with a smaller `first`, or stream "
+    "the output with executionEvents)."
+)
 
 
 @strawberry.type
@@ -210,15 +216,13 @@ class ExecutionType:
     def owner(self) -> UserType:
         return UserType.from_model(self.model.owner)
 
-    @strawberry.field(description="Everything written to stdout so far (all of it once the run has ended).")
+    @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stdout"))
     async def stdout(self, info: Info) -> str:
-        async with info.context.container.executions() as executions:
-            return await executions.output(self.model, Stream.STDOUT)
+        return await _output(info, self.model, Stream.STDOUT)
 
-    @strawberry.field(description="Everything written to stderr so far (all of it once the run has ended).")
+    @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stderr"))
     async def stderr(self, info: Info) -> str:
-        async with info.context.container.executions() as executions:
-            return await executions.output(self.model, Stream.STDERR)
+        return await _output(info, self.model, Stream.STDERR)
 
     @strawberry.field(description="The files the run has produced so far, in the order it produced them.")
     async def artifacts(self, info: Info) -> list[Artifact]:
@@ -400,6 +404,18 @@ class ExecutionMutation:
         async with info.context.container.executions() as executions:
             return ExecutionType.from_model(await executions.cancel(info.context.signed_in_user, id))
 
+    @strawberry.mutation(
+        description=(
+            "Delete a run of yours (any run, for an admin) with its output, events and artifacts; a run still going "
+            "is cancelled first. Returns the id deleted. NOT_FOUND for a run you cannot see (or already deleted); "
+            "CONFLICT if a started run did not stop within a few seconds (nothing is deleted: try again)."
+        ),
+        permission_classes=SIGNED_IN,
+    )
+    async def delete_execution(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        async with info.context.container.executions() as executions:
+            return strawberry.ID(str(await executions.delete_run(info.context.signed_in_user, id)))
+
     @strawberry.mutation(description="Write to a running script's stdin; eof closes it.", permission_classes=SIGNED_IN)
     async def send_input(self, info: Info, id: strawberry.ID, data: str, eof: bool | None = False) -> bool:
         async with info.context.container.executions() as executions:
@@ -461,6 +477,27 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list
             yield event
     if lines:
         yield lines
+
+
+async def _output(info: Info, execution: Execution, stream: Stream) -> str:
+    """A run's output on one stream, within the operation's output budget: a live run's from its log (read once
+    per operation for both streams), an ended run's from its row (its size taken from the budget first)."""
+    budget = output_budget.current()
+    budget.check()
+    container = info.context.container
+    if not execution.status.terminal:
+
+        async def read() -> output_budget.LiveOutput:
+            async with container.executions() as executions:
+                return await executions.live_output(execution.id)
+
+        live = await budget.live(execution.id, read)
+        if live is not None:
+            budget.take(len(live[stream].encode()))
+            return live[stream]
+    async with container.executions() as executions:
+        budget.take(await executions.repository.output_bytes(execution.id, stream))
+        return await executions.repository.output(execution.id, stream)
 
 
 async def _load(container: Container, execution_id: UUID) -> ExecutionType:

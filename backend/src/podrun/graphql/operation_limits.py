@@ -4,7 +4,9 @@ A query text longer than `max_query_chars` is not parsed; the parser stops at `m
 document is then measured: how deep its fields nest, how many aliases it uses, and its cost, which
 counts every field once per item of the lists around it (a list field holds the `first` of the
 nearest field above it that takes one, as in `executions(first: 50) { edges { ... } }`, or else
-`assumed_list_size` items; introspection lists their real average size). Only a document within all
+`assumed_list_size` items; introspection lists their real average size). A field that returns output
+(Execution.stdout, stderr) costs by the most it may return: one per OUTPUT_COST_BYTES of the largest output
+limit, so a page of outputs costs what it may weigh. Only a document within all
 three limits goes on to the standard validation, so a refusal costs one walk of a small document.
 
 Strawberry's QueryDepthLimiter and MaxAliasesLimiter walk a fragment again at every spread, so twenty
@@ -47,8 +49,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from podrun.core.pages import MAX_PAGE
-from podrun.settings import GraphQLSettings
+from podrun.settings import GraphQLSettings, Settings
 
+# An output field costs one per this many bytes it may return.
+OUTPUT_COST_BYTES = 16 * 1024
+OUTPUT_FIELDS = (("Execution", "stdout"), ("Execution", "stderr"))
 # Distinct documents whose parse and validation results are kept (each is at most `max_tokens` long).
 DOCUMENT_CACHE_SIZE = 256
 _META_FIELDS = {"__typename": TypeNameMetaFieldDef, "__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
@@ -62,11 +67,19 @@ class Budget:
     max_aliases: int
     max_cost: int
     assumed_list_size: int
+    # (type, field, cost) of the fields that cost more than one.
+    field_costs: tuple[tuple[str, str, int], ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: GraphQLSettings) -> Budget:
+    def from_settings(cls, settings: GraphQLSettings, field_costs: tuple[tuple[str, str, int], ...] = ()) -> Budget:
         """The budget the settings describe."""
-        return cls(settings.max_depth, settings.max_aliases, settings.max_cost, settings.assumed_list_size)
+        return cls(settings.max_depth, settings.max_aliases, settings.max_cost, settings.assumed_list_size, field_costs)
+
+
+def output_field_costs(settings: Settings) -> tuple[tuple[str, str, int], ...]:
+    """The cost of each output field: what it may return at the largest output limit, in OUTPUT_COST_BYTES."""
+    cost = max(1, -(-settings.limits.maximum.output_bytes // OUTPUT_COST_BYTES))
+    return tuple((type_name, field, cost) for type_name, field in OUTPUT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +98,10 @@ class Figures:
 class _Walk:
     """Measures the operations of one document, each fragment once per page size it is spread under."""
 
-    def __init__(self, schema: GraphQLSchema, document: DocumentNode, assumed_list_size: int) -> None:
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, budget: Budget) -> None:
         self.schema = schema
-        self.assumed_list_size = assumed_list_size
+        self.assumed_list_size = budget.assumed_list_size
+        self.field_costs = {(type_name, field): cost for type_name, field, cost in budget.field_costs}
         self.fragments = {
             definition.name.value: definition
             for definition in document.definitions
@@ -145,8 +159,9 @@ class _Walk:
         if node.selection_set is not None:
             child = get_named_type(definition.type) if definition is not None else None
             inner = self.selections(node.selection_set, child, page)
+        own = self.field_costs.get((parent.name, node.name.value), 1) if parent is not None else 1
         return Figures(
-            depth=1 + inner.depth, aliases=(1 if node.alias else 0) + inner.aliases, cost=1 + items * inner.cost
+            depth=1 + inner.depth, aliases=(1 if node.alias else 0) + inner.aliases, cost=own + items * inner.cost
         )
 
 
@@ -206,7 +221,7 @@ def _page_size(node: FieldNode, definition: GraphQLField | None) -> int | None:
 
 def refusals(schema: GraphQLSchema, document: DocumentNode, budget: Budget) -> list[GraphQLError]:
     """One error for each operation of `document` beyond the budget (with `extensions.limit` saying which)."""
-    walk = _Walk(schema, document, budget.assumed_list_size)
+    walk = _Walk(schema, document, budget)
     errors: list[GraphQLError] = []
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):
@@ -248,11 +263,11 @@ class OperationLimits(SchemaExtension):
     Takes the place of Strawberry's ValidationCache: one bounded cache holds each document's verdict.
     """
 
-    def __init__(self, settings: GraphQLSettings) -> None:
+    def __init__(self, settings: GraphQLSettings, field_costs: tuple[tuple[str, str, int], ...] = ()) -> None:
         super().__init__()
         self.max_query_chars = settings.max_query_chars
         self.max_tokens = settings.max_tokens
-        self.budget = Budget.from_settings(settings)
+        self.budget = Budget.from_settings(settings, field_costs)
 
     def on_operation(self) -> Iterator[None]:
         # Before parsing: graphql-core scans a whole query text again for each error location it reports.

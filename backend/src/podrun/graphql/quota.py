@@ -27,6 +27,13 @@ class QuotaType:
     default_limits: LimitsType = strawberry.field(description="What your runs get when they ask for nothing.")
     max_limits: LimitsType = strawberry.field(description="The most your runs may ask for (within the runtime's).")
     script_bytes: int = strawberry.field(description="The largest script (and stdin) accepted, in bytes.")
+    storage_bytes: float = strawberry.field(
+        description="Bytes your runs hold: scripts, stdin, input files, output and artifacts (a Float: may pass 2^31)."
+    )
+    storage_limit_bytes: float = strawberry.field(
+        description="The most your runs may hold; past it submissions are refused (BAD_USER_INPUT, STORAGE_FULL)."
+    )
+    retention_days: int = strawberry.field(description="Days an ended run of yours is kept before it is deleted.")
 
     @classmethod
     def from_view(cls, view: QuotaView, script_bytes: int) -> QuotaType:
@@ -42,6 +49,9 @@ class QuotaType:
             default_limits=LimitsType.from_pydantic(view.role.default_limits),
             max_limits=LimitsType.from_pydantic(view.role.max_limits),
             script_bytes=script_bytes,
+            storage_bytes=view.storage_bytes,
+            storage_limit_bytes=view.role.storage_bytes,
+            retention_days=view.role.retention_days,
         )
 
 

@@ -16,7 +16,8 @@ from podrun.graphql.admin import AdminMutation, AdminQuery
 from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
-from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits
+from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits, output_field_costs
+from podrun.graphql.output_budget import OutputBudget
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
 from podrun.settings import Settings
@@ -66,7 +67,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         ErrorCodes,
         ParseOnce,
-        partial(OperationLimits, settings.graphql),
+        partial(OperationLimits, settings.graphql, output_field_costs(settings)),
+        partial(OutputBudget, settings.output_budget_bytes),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

@@ -26,6 +26,8 @@ class RoleChange:
     max_limits: Mapping[str, int | None] = field(default_factory=dict)
     active_executions: int | None = None
     submissions_per_minute: int | None = None
+    storage_mib: int | None = None
+    retention_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ def _changed_role(current: RolePolicy, change: RoleChange, ceiling: Limits) -> R
         "max_limits": _changed_limits(current.max_limits, change.max_limits),
         "active_executions": _given(change.active_executions, current.active_executions),
         "submissions_per_minute": _given(change.submissions_per_minute, current.submissions_per_minute),
+        "storage_mib": _given(change.storage_mib, current.storage_mib),
+        "retention_days": _given(change.retention_days, current.retention_days),
     }
     for name, value in values["default_limits"].items():
         if value < 1:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from podrun.policy.models import SINGLE_ROW_ID, SystemSettingsRow
-from podrun.policy.values import SystemPolicy, default_policy
+from podrun.policy.values import SystemPolicy, default_policy, stored_policy
 from podrun.redis_client import Keys
 from podrun.settings import Settings
 
@@ -85,4 +85,4 @@ class PolicyStore:
             row = await session.scalar(select(SystemSettingsRow).where(SystemSettingsRow.id == SINGLE_ROW_ID))
         if row is None:
             return DEFAULTS_VERSION, default_policy(self.settings)
-        return row.version, SystemPolicy.model_validate(row.policy)
+        return row.version, stored_policy(row.policy, default_policy(self.settings))

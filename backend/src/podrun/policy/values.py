@@ -5,6 +5,8 @@ Its defaults come from the environment (settings.py); what an admin saves replac
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from podrun.core.limits import Limits
@@ -21,6 +23,13 @@ class RolePolicy(BaseModel):
     max_limits: Limits
     active_executions: int = Field(ge=1, le=10_000)
     submissions_per_minute: int = Field(ge=1, le=100_000)
+    storage_mib: int = Field(ge=1, le=16 * 1024 * 1024)
+    retention_days: int = Field(ge=1, le=36_500)
+
+    @property
+    def storage_bytes(self) -> int:
+        """The storage cap in bytes."""
+        return self.storage_mib * 1024 * 1024
 
     @model_validator(mode="after")
     def _default_within_maximum(self) -> RolePolicy:
@@ -51,9 +60,18 @@ def default_policy(settings: Settings) -> SystemPolicy:
         max_limits=settings.limits.maximum,
         active_executions=settings.quotas.active_executions_per_user,
         submissions_per_minute=settings.quotas.submissions_per_minute,
+        storage_mib=settings.quotas.storage_mib_per_user,
+        retention_days=settings.quotas.retention_days,
     )
     return SystemPolicy(
         roles=dict.fromkeys(Role, role),
         queued_executions_cap=settings.quotas.queued_executions_cap,
         registration_open=settings.auth.registration_open,
     )
+
+
+def stored_policy(saved: dict[str, Any], defaults: SystemPolicy) -> SystemPolicy:
+    """A policy as saved, with what was added to the policy since taken from the environment's defaults."""
+    default_roles = defaults.model_dump(mode="json")["roles"]
+    roles = {role: {**default_roles[role], **values} for role, values in saved.get("roles", {}).items()}
+    return SystemPolicy.model_validate({**defaults.model_dump(mode="json"), **saved, "roles": roles})

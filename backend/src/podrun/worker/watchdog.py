@@ -10,6 +10,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from podrun.executions.orphans import recover_orphans, requeue_stale
+from podrun.executions.retention import delete_expired
 from podrun.runners.base import DurableRunner
 from podrun.worker.context import WorkerProcess
 
@@ -54,11 +55,19 @@ async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_curre
     await runner.reap(in_progress, alive)
 
 
+async def expire(worker: WorkerProcess) -> None:
+    """Delete the runs past their retention (policy: executions/retention.py)."""
+    async with worker.container.executions() as executions:
+        await delete_expired(executions, worker.container.settings.worker.retention_batch)
+
+
 async def keep_watch(worker: WorkerProcess) -> None:
-    """Beat and sweep (and reap, for durable runners) until cancelled; a failing round is logged and retried."""
+    """Beat and sweep (and reap, for durable runners, and delete expired runs now and then) until cancelled;
+    a failing round is logged and retried."""
     settings = worker.container.settings
     runner = worker.container.runner
     next_reap = 0.0
+    next_expiry = 0.0
     reached_redis_since: float | None = None
     while True:
         try:
@@ -76,6 +85,9 @@ async def keep_watch(worker: WorkerProcess) -> None:
             if isinstance(runner, DurableRunner) and time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + settings.kubernetes.reap_interval_s
                 await reap(worker, runner, heartbeats_current=current)
+            if time.monotonic() >= next_expiry:
+                next_expiry = time.monotonic() + settings.worker.retention_sweep_interval_s
+                await expire(worker)
         except Exception:
             log.exception("watchdog round failed")
         await asyncio.sleep(min(settings.worker.heartbeat_interval_s, settings.worker.watchdog_interval_s))

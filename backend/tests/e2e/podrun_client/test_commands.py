@@ -1,4 +1,4 @@
-"""`prun runs` and `prun cancel`, and how prun reports a server it cannot reach."""
+"""`prun runs`, `prun cancel` and `prun delete`, and how prun reports a server it cannot reach."""
 
 from __future__ import annotations
 
@@ -55,6 +55,17 @@ async def test_cancel_json(prun: Prun, user: User, tmp_path: Path) -> None:
     assert cancelled.process.returncode == 0
     assert json.loads(cancelled.stdout)["cancelExecution"]["id"] == edge.node.id
     assert await running.finish() == 130
+
+
+async def test_delete_removes_a_run_and_a_second_delete_is_not_found(prun: Prun, user: User) -> None:
+    execution_id = await finished_run(user, "print('done')\n")
+    deleted = await prun.run("delete", "--json", execution_id)
+    assert deleted.process.returncode == 0
+    assert json.loads(deleted.stdout) == {"deleteExecution": execution_id}
+    assert (await user.client.executions(first=5)).executions.edges == []
+    again = await prun.run("delete", execution_id)
+    assert again.process.returncode == 2
+    assert again.stderr == "prun: NOT_FOUND: execution not found\n"
 
 
 async def test_an_unreachable_server_exits_69(prun: Prun) -> None:

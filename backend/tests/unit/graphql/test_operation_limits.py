@@ -5,17 +5,19 @@ from __future__ import annotations
 import pytest
 from graphql import get_introspection_query, parse
 
-from podrun.graphql.operation_limits import Budget, Figures, _Walk, refusals
+from podrun.graphql.operation_limits import Budget, Figures, _Walk, output_field_costs, refusals
 from podrun.graphql.schema import schema
-from podrun.settings import GraphQLSettings
+from podrun.settings import GraphQLSettings, Settings
 
-DEFAULTS = Budget.from_settings(GraphQLSettings())
+DEFAULTS = Budget.from_settings(GraphQLSettings(), output_field_costs(Settings.model_construct()))
 NODE = "fragment Node on Execution { id status }"
+# An output field at the default largest output limit (8 MiB): one per 16 KiB.
+OUTPUT_COST = 512
 
 
-def figures(document: str, assumed_list_size: int = 10) -> Figures:
+def figures(document: str) -> Figures:
     parsed = parse(document)
-    walk = _Walk(schema._schema, parsed, assumed_list_size)
+    walk = _Walk(schema._schema, parsed, DEFAULTS)
     [operation] = [d for d in parsed.definitions if d.kind == "operation_definition"]
     return walk.operation(operation)  # type: ignore[arg-type]
 
@@ -56,10 +58,23 @@ def figures(document: str, assumed_list_size: int = 10) -> Figures:
             id="cyclic-fragments-end",
         ),
         pytest.param("{ ...Missing me { id } }", Figures(depth=2, aliases=0, cost=2), id="unknown-fragment"),
+        # Output fields cost what they may return, once per item of the page.
+        pytest.param(
+            "{ executions(first: 3) { edges { node { stdout stderr } } } }",
+            Figures(depth=4, aliases=0, cost=1 + 1 + 3 * (1 + 2 * OUTPUT_COST)),
+            id="output-by-size",
+        ),
     ],
 )
 def test_figures(document: str, expected: Figures) -> None:
     assert figures(document) == expected
+
+
+def test_a_page_of_outputs_too_heavy_to_serve_is_refused_before_it_runs() -> None:
+    [error] = refusals(
+        schema._schema, parse("{ executions(first: 100) { edges { node { stdout stderr } } } }"), DEFAULTS
+    )
+    assert error.extensions == {"code": "BAD_USER_INPUT", "limit": "COST"}
 
 
 def test_a_fragment_spread_twice_at_every_level_is_measured_once_per_level() -> None:

@@ -4,6 +4,7 @@ from .async_base_client import AsyncBaseClient
 from .base_model import BaseModel
 from .cancel_execution import CancelExecution, CancelExecutionCancelExecution
 from .client import GeneratedClient
+from .delete_execution import DeleteExecution
 from .enums import ExecutionStatus, LimitKind, OutputStream, Role, Theme
 from .exceptions import (
     GraphQLClientError,
@@ -68,6 +69,7 @@ __all__ = [
     "BaseModel",
     "CancelExecution",
     "CancelExecutionCancelExecution",
+    "DeleteExecution",
     "Execution",
     "ExecutionDetails",
     "ExecutionDetailsExecution",

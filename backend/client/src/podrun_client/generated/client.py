@@ -7,6 +7,7 @@ from typing import Any, Optional, Union
 from .async_base_client import AsyncBaseClient
 from .base_model import UNSET, UnsetType
 from .cancel_execution import CancelExecution
+from .delete_execution import DeleteExecution
 from .enums import ExecutionStatus
 from .execution import Execution
 from .execution_details import ExecutionDetails
@@ -500,6 +501,19 @@ class GeneratedClient(AsyncBaseClient):
         )
         data = self.get_data(response)
         return CancelExecution.model_validate(data)
+
+    async def delete_execution(self, id: str, **kwargs: Any) -> DeleteExecution:
+        query = gql("""
+            mutation DeleteExecution($id: ID!) {
+              deleteExecution(id: $id)
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="DeleteExecution", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return DeleteExecution.model_validate(data)
 
     async def send_input(
         self, id: str, data: str, eof: bool, **kwargs: Any

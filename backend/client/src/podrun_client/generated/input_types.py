@@ -37,6 +37,8 @@ class RoleSettingsInput(BaseModel):
     submissions_per_minute: Optional[int] = Field(
         alias="submissionsPerMinute", default=None
     )
+    storage_mi_b: Optional[int] = Field(alias="storageMiB", default=None)
+    retention_days: Optional[int] = Field(alias="retentionDays", default=None)
 
 
 class SaveScriptInput(BaseModel):

@@ -1,0 +1,36 @@
+"""Retention: ended runs older than their owner's role keeps them are deleted by the workers, in bounded batches.
+
+Each batch is one transaction that deletes the rows (their archived logs and artifacts cascade) and gives their
+bytes back to their owners; rows another worker's sweep holds are skipped. Only ended runs have a finish time,
+so a run still going is never touched.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+
+from podrun.executions.service import ExecutionService, now
+
+log = structlog.get_logger(__name__)
+
+# Batches one sweep deletes at most per role, so a large backlog is worked off over several rounds.
+MAX_BATCHES_PER_SWEEP = 10
+
+
+async def delete_expired(executions: ExecutionService, batch: int) -> int:
+    """Delete runs past their retention, at most `batch` per transaction; how many were deleted."""
+    policy = await executions.policy.current()
+    total = 0
+    for role, values in policy.roles.items():
+        finished_before = now() - timedelta(days=values.retention_days)
+        for _ in range(MAX_BATCHES_PER_SWEEP):
+            deleted = await executions.repository.delete_expired(role, finished_before, batch)
+            await executions.forget_redis([run.execution_id for run in deleted])
+            total += len(deleted)
+            if len(deleted) < batch:
+                break
+    if total:
+        log.info("expired executions deleted", count=total)
+    return total
