@@ -167,3 +167,43 @@ async def test_a_hundred_thousand_quick_prints_replay_without_a_split_line(alice
     line_events = [e for e in events if e["kind"] == "line"]
     assert [e["text"] for e in line_events] == [str(i) for i in range(100_000)]
     assert not any(e["partial"] for e in line_events)
+
+
+# Writes a million empty lines (1 MB, within the default output cap), then waits for a line on stdin: the run
+# holds its worker slot and its flood until the neighbour's run is over, so that run goes on beside it.
+MILLION_EMPTY_LINES = "import sys\nsys.stdout.write('\\n' * 1_000_000)\nsys.stdout.flush()\ninput()\n"
+
+
+@pytest.mark.timeout(300)
+async def test_a_million_empty_lines_finish_within_the_default_limits_beside_a_neighbour(
+    alice: GraphQLClient, bob: GraphQLClient
+) -> None:
+    flood_id = await submit(alice, MILLION_EMPTY_LINES)
+    flooding = asyncio.Event()
+
+    async def neighbour_then_release_the_flood() -> list[dict[str, Any]]:
+        await flooding.wait()
+        events = await collect(bob, await submit(bob, "print('fair')\n"))
+        await alice.execute(SEND_INPUT, {"id": flood_id, "data": "done\n"})
+        return events
+
+    neighbour = asyncio.create_task(neighbour_then_release_the_flood())
+    next_seq = 1
+    line_count = 0
+    statuses: list[str] = []
+    # Counted as they come, not kept: a million dicts would be the test's own memory problem.
+    async for data in alice.subscribe(LINES_AND_STATUSES, {"id": flood_id, "after": 0}):
+        for event in flatten(data["executionEvents"]):
+            assert event["seq"] == next_seq, (event["seq"], next_seq)
+            next_seq += 1
+            if event["kind"] == "line":
+                assert (event["text"], event["stream"], event["partial"]) == ("", "STDOUT", False)
+                line_count += 1
+                flooding.set()
+            else:
+                statuses.append(event["status"])
+    assert line_count == 1_000_000
+    assert statuses == ["STARTING", "RUNNING", "SUCCEEDED"]
+    neighbour_events = await neighbour
+    assert lines(neighbour_events) == ["fair"]
+    assert final(neighbour_events)["status"] == "SUCCEEDED"

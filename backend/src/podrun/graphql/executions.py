@@ -28,7 +28,7 @@ from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners import scientific
 from podrun.runners.base import RuntimeSpec
 from podrun.runners.catalog import role_limits
-from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent
+from podrun.streams.events import ArtifactEvent, Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
@@ -426,7 +426,7 @@ class ExecutionSubscription:
             execution_id = (await executions.visible(info.context.signed_in_user, id)).id
             event_log = executions.event_log(execution_id)
 
-        async def load_archive() -> list[Event] | None:
+        async def load_archive() -> list[Entry] | None:
             async with container.executions() as executions:
                 return await executions.archived_events(execution_id)
 

@@ -78,7 +78,7 @@ async def subscribe(container: Container, caller: User | None, execution_id: obj
 async def test_replays_then_follows_live_then_completes_after_the_terminal_status(container: Container) -> None:
     owner = await user(container)
     execution, writer = await running_execution(container, owner)
-    await writer.lines([(Stream.STDOUT, "before", False)])
+    await writer.lines([(Stream.STDOUT, ["before"], False)])
     results = await subscribe(container, owner, execution.id)
     received: list[dict[str, Any]] = []
     async for result in results:
@@ -86,7 +86,7 @@ async def test_replays_then_follows_live_then_completes_after_the_terminal_statu
         event = result.data["executionEvents"]
         received.append(event)
         if event.get("lines") == [{"seq": 3, "stream": "STDOUT", "text": "before", "partial": False}]:
-            await writer.lines([(Stream.STDERR, "live", False), (Stream.STDOUT, "tail", True)])
+            await writer.lines([(Stream.STDERR, ["live"], False), (Stream.STDOUT, ["tail"], True)])
         if event.get("lines") and event["lines"][-1]["text"] == "tail":
             async with container.executions() as executions:
                 assert await executions.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
@@ -111,7 +111,7 @@ async def test_replays_then_follows_live_then_completes_after_the_terminal_statu
 async def test_after_seq_resumes_a_finished_run_from_its_archive(container: Container) -> None:
     owner = await user(container)
     execution, writer = await running_execution(container, owner)
-    await writer.lines([(Stream.STDOUT, str(i), False) for i in range(5)])
+    await writer.lines([(Stream.STDOUT, [str(i) for i in range(5)], False)])
     async with container.executions() as executions:
         await executions.finish(execution.id, Outcome(ExecutionStatus.FAILED, exit_code=1), writer)
     await container.redis.delete(container.keys.events(execution.id))  # Redis lost it: PostgreSQL answers

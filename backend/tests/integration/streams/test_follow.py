@@ -48,7 +48,7 @@ async def write_run(event_log: EventLog, lines: int, pause_every: int = 0) -> No
     writer = await LogWriter.resume(event_log)
     await writer.status(writer.status_event(ExecutionStatus.RUNNING))
     for start in range(0, lines, 100):
-        await writer.lines([(Stream.STDOUT, str(i), False) for i in range(start, min(start + 100, lines))])
+        await writer.lines([(Stream.STDOUT, [str(i) for i in range(start, min(start + 100, lines))], False)])
         if pause_every and start % pause_every == 0:
             await asyncio.sleep(0.001)
     await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
@@ -137,7 +137,7 @@ async def test_a_follower_of_a_live_run_does_not_ask_the_archive_on_subscribing(
     event_log = new_log(redis)
     writer = await LogWriter.resume(event_log)
     await writer.status(writer.status_event(ExecutionStatus.RUNNING))
-    await writer.lines([(Stream.STDOUT, "first", False)])
+    await writer.lines([(Stream.STDOUT, ["first"], False)])
     asked = 0
 
     async def counting_archive() -> list[Event] | None:
@@ -150,7 +150,7 @@ async def test_a_follower_of_a_live_run_does_not_ask_the_archive_on_subscribing(
 
     follower = asyncio.create_task(follow_all())
     await asyncio.sleep(0.05)
-    await writer.lines([(Stream.STDOUT, "second", False)])
+    await writer.lines([(Stream.STDOUT, ["second"], False)])
     await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
     assert await asyncio.wait_for(follower, 30) == [1, 2, 3, 4]
     assert asked == 0
