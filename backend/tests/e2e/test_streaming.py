@@ -12,7 +12,7 @@ import redis
 
 from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
-from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary
+from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary, wait_for_status
 
 PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(0.5)\nprint('second')\n"
 SEND_INPUT = "mutation($id: ID!, $data: String!) { sendInput(id: $id, data: $data) }"
@@ -172,6 +172,23 @@ async def test_a_hundred_thousand_quick_prints_replay_without_a_split_line(alice
 # Writes a million empty lines (1 MB, within the default output cap), then waits for a line on stdin: the run
 # holds its worker slot and its flood until the neighbour's run is over, so that run goes on beside it.
 MILLION_EMPTY_LINES = "import sys\nsys.stdout.write('\\n' * 1_000_000)\nsys.stdout.flush()\ninput()\n"
+STATUS = "query($id: ID!) { execution(id: $id) { status } }"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "ERROR")
+
+
+async def count_lines(client: GraphQLClient, execution_id: str, after: int) -> tuple[int, list[str]]:
+    """Lines received after `after` (each checked empty, seqs checked contiguous) and the statuses, not kept."""
+    next_seq, line_count, statuses = after + 1, 0, []
+    async for data in client.subscribe(LINES_AND_STATUSES, {"id": execution_id, "after": after}):
+        for event in flatten(data["executionEvents"]):
+            assert event["seq"] == next_seq, (event["seq"], next_seq)
+            next_seq += 1
+            if event["kind"] == "line":
+                assert (event["text"], event["stream"], event["partial"]) == ("", "STDOUT", False)
+                line_count += 1
+            else:
+                statuses.append(event["status"])
+    return line_count, statuses
 
 
 @pytest.mark.timeout(300)
@@ -179,31 +196,14 @@ async def test_a_million_empty_lines_finish_within_the_default_limits_beside_a_n
     alice: GraphQLClient, bob: GraphQLClient
 ) -> None:
     flood_id = await submit(alice, MILLION_EMPTY_LINES)
-    flooding = asyncio.Event()
-
-    async def neighbour_then_release_the_flood() -> list[dict[str, Any]]:
-        await flooding.wait()
-        events = await collect(bob, await submit(bob, "print('fair')\n"))
-        await alice.execute(SEND_INPUT, {"id": flood_id, "data": "done\n"})
-        return events
-
-    neighbour = asyncio.create_task(neighbour_then_release_the_flood())
-    next_seq = 1
-    line_count = 0
-    statuses: list[str] = []
-    # Counted as they come, not kept: a million dicts would be the test's own memory problem.
-    async for data in alice.subscribe(LINES_AND_STATUSES, {"id": flood_id, "after": 0}):
-        for event in flatten(data["executionEvents"]):
-            assert event["seq"] == next_seq, (event["seq"], next_seq)
-            next_seq += 1
-            if event["kind"] == "line":
-                assert (event["text"], event["stream"], event["partial"]) == ("", "STDOUT", False)
-                line_count += 1
-                flooding.set()
-            else:
-                statuses.append(event["status"])
-    assert line_count == 1_000_000
-    assert statuses == ["STARTING", "RUNNING", "SUCCEEDED"]
-    neighbour_events = await neighbour
-    assert lines(neighbour_events) == ["fair"]
-    assert final(neighbour_events)["status"] == "SUCCEEDED"
+    # Polled for the status alone: the flood's watcher comes after, so what is shown here is the worker's share
+    # (the API's cost of a million OutputLines is its own, measured by the bench's short-lines scenario).
+    while (await alice.execute(STATUS, {"id": flood_id}))["execution"]["status"] != "RUNNING":  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    neighbour_id = await submit(bob, "print('fair')\n")
+    neighbour = await wait_for_status(bob, neighbour_id, *TERMINAL, timeout=60)
+    assert (neighbour["status"], neighbour["stdout"]) == ("SUCCEEDED", "fair\n")
+    await alice.execute(SEND_INPUT, {"id": flood_id, "data": "done\n"})
+    # STARTING, RUNNING, then the lines at seqs 3 to 1,000,002 (in batches of 1,000 from 3), then the end.
+    assert await count_lines(alice, flood_id, after=0) == (1_000_000, ["STARTING", "RUNNING", "SUCCEEDED"])
+    assert await count_lines(alice, flood_id, after=999_999) == (3, ["SUCCEEDED"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from functools import partial
@@ -441,6 +442,9 @@ class ExecutionSubscription:
                 else:
                     # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
                     yield OutputChunk(lines=cast("list[OutputLine]", group))
+                    # A replay of a million lines is hundreds of chunks with nothing to wait on in between: the
+                    # process's other requests and subscribers get their turn after each one.
+                    await asyncio.sleep(0)
 
 
 def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list[LineEvent]]:

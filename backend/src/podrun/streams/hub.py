@@ -25,8 +25,8 @@ from podrun.streams.log import entry_id, entry_seq
 log = structlog.get_logger(__name__)
 
 BLOCK_MS = 5000
-# Entries one read takes from each log (an entry holds up to BATCH_LINES lines).
-READ_COUNT = 200
+# Entries one read takes from each log (an entry holds up to BATCH_LINES lines: up to 50,000 lines a read).
+READ_COUNT = 50
 # A subscriber that falls this many reads behind is told it lagged and re-reads from Redis instead.
 QUEUE_SIZE = 1000
 WAKE_TTL_S = 3600

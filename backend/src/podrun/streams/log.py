@@ -33,9 +33,9 @@ from podrun.streams.events import (
 
 log = structlog.get_logger(__name__)
 
-# Entries one replay read fetches: large pages, few round trips (an entry is a status, an artifact or at most
-# BATCH_LINES lines and about BATCH_CHARS of text).
-REPLAY_PAGE = 200
+# Entries one replay read fetches: an entry is a status, an artifact or up to BATCH_LINES lines and about
+# BATCH_CHARS of text, so a page is up to 50,000 lines: few round trips, and a bounded stretch of work.
+REPLAY_PAGE = 50
 # Entries appended in one round trip at most.
 APPEND_PAGE = 100
 RESTORE_FIRST_DELAY_S = 0.1
