@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from podrun.core.errors import Unavailable
 from podrun.streams.events import Entry, Event, is_terminal, unfold
 from podrun.streams.hub import StreamHub, Subscription
-from podrun.streams.log import EventLog
+from podrun.streams.log import REPLAY_PAGE, EventLog
 
 # While a run is quiet, check this often whether it ended without the log saying so (crash windows).
 IDLE_CHECK_S = 15.0
@@ -84,15 +84,11 @@ async def follow(
 
 
 def _pages(entries: list[Entry], after_seq: int) -> Iterator[list[Event]]:
-    """The events of `entries` after `after_seq`, unfolded a page at a time (an archive may hold a million lines)."""
-    page: list[Event] = []
-    for event in unfold(entry for entry in entries if entry.last > after_seq):
-        page.append(event)
-        if len(page) == MAX_BATCH:
-            yield page
-            page = []
-    if page:
-        yield page
+    """The events of `entries` after `after_seq`, unfolded a page at a time (an archive may hold a million lines),
+    pages as large as the Redis log's."""
+    fresh = [entry for entry in entries if entry.last > after_seq]
+    for start in range(0, len(fresh), REPLAY_PAGE):
+        yield list(unfold(fresh[start : start + REPLAY_PAGE]))
 
 
 async def _still_going(event_log: EventLog) -> bool:
