@@ -452,17 +452,18 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list
     lines: list[LineEvent] = []
     size = 0
     for event in batch:
-        if isinstance(event, LineEvent) and size + event.wire_bytes <= MAX_CHUNK_BYTES:
-            lines.append(event)
-            size += event.wire_bytes
-            continue
-        if lines:
-            yield lines
-        lines, size = [], 0
-        if isinstance(event, LineEvent):
-            lines, size = [event], event.wire_bytes
-        else:
+        if not isinstance(event, LineEvent):
+            if lines:
+                yield lines
+            lines, size = [], 0
             yield event
+            continue
+        wire_bytes = event.wire_bytes
+        if size + wire_bytes > MAX_CHUNK_BYTES and lines:
+            yield lines
+            lines, size = [], 0
+        lines.append(event)
+        size += wire_bytes
     if lines:
         yield lines
 

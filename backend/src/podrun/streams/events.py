@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 from uuid import UUID
@@ -37,7 +37,7 @@ _CODES = {
 _LINE_OF_CODE = {code: key for key, code in _CODES.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineEvent:
     """One line of output (without its newline), or a piece of a long or partial line.
 
@@ -56,9 +56,9 @@ class LineEvent:
         """The seq of the entry's last event (this one)."""
         return self.seq
 
-    @cached_property
+    @property
     def wire_bytes(self) -> int:
-        """An upper bound of this line's size as JSON in a message (computed once, shared by every watcher)."""
+        """An upper bound of this line's size as JSON in a message (two string checks for almost every line)."""
         text = self.text
         if text.isascii() and text.isprintable():  # at most every character escaped with one backslash
             return 2 * len(text) + 2 + LINE_ENVELOPE_BYTES
