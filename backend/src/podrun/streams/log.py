@@ -162,14 +162,16 @@ class LogWriter:
 
     async def close(self, timeout_s: float) -> None:
         """Give a running restore up to `timeout_s` to finish, then stop it (PostgreSQL has the record)."""
-        if self._restoring is None:
+        # The restore clears `_restoring` when it is done: hold on to the task.
+        restoring = self._restoring
+        if restoring is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._restoring), timeout_s)
-        if not self._restoring.done():
+            await asyncio.wait_for(asyncio.shield(restoring), timeout_s)
+        if not restoring.done():
             missing = len(self.entries) - self.stored
             log.warning("run log not restored in Redis", key=self.event_log.key, missing_entries=missing)
-            self._restoring.cancel()
+            restoring.cancel()
 
     async def _store(self) -> None:
         if self._restoring is not None:

@@ -15,7 +15,7 @@ from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys, create_redis
 from podrun.settings import Settings
 from podrun.streams import hub as hub_module
-from podrun.streams.events import Event, LineEvent, StatusEvent
+from podrun.streams.events import Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 from podrun.streams.hub import StreamHub
 from podrun.streams.log import EventLog, LogWriter
@@ -58,8 +58,8 @@ async def seqs_of(hub: StreamHub, event_log: EventLog, after: int = 0, slow: boo
     seen: list[int] = []
     async for batch in follow(hub, event_log, after, no_archive):
         seen.extend(event.seq for event in batch)
-        if slow:
-            await asyncio.sleep(0.01)
+        if slow:  # long enough for the hub to deliver several reads (an append of 100 lines is one entry)
+            await asyncio.sleep(0.05)
     return seen
 
 
@@ -125,7 +125,7 @@ async def test_a_follower_after_the_end_of_a_finished_run_ends_at_once(
     await write_run(log, 1)  # RUNNING, one line, SUCCEEDED: seq 1 to 3
     archived = await log.read_all()
 
-    async def archive() -> list[Event] | None:
+    async def archive() -> list[Entry] | None:
         return archived
 
     assert [batch async for batch in follow(hub, log, after, archive)] == []
