@@ -17,7 +17,20 @@ from pathlib import Path
 
 import structlog
 
-from bench import burst, catchup, fanout, flood, imports, latency, lines, pod, refusals, scientific, throughput
+from bench import (
+    burst,
+    catchup,
+    fanout,
+    flood,
+    imports,
+    latency,
+    lines,
+    pod,
+    refusals,
+    scientific,
+    short_lines,
+    throughput,
+)
 from bench.client import http_client
 from bench.context import Bench
 from bench.plan import FULL, QUICK
@@ -37,6 +50,7 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[Section | None]]] = {
     "throughput": throughput.run,
     "fanout": fanout.run,
     "flood": flood.run,
+    "short-lines": short_lines.run,
     "burst": burst.run,
     "numpy": scientific.run,
     "catchup": lambda _: _extra("catch-up: a late watcher of a finished run with 100,000 lines", catchup.run),
@@ -47,7 +61,7 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[Section | None]]] = {
     "lines": lambda _: _extra("LineAssembler on 50 MB of mixed output", lines.run),
     "pod": lambda _: _extra("print('hi') in a pod of the local Kubernetes 1.20", pod.run),
 }
-DEFAULT = ["latency", "throughput", "fanout", "flood", "burst", "numpy", "catchup", "refusals"]
+DEFAULT = ["latency", "throughput", "fanout", "flood", "short-lines", "burst", "numpy", "catchup", "refusals"]
 
 
 def _arguments() -> argparse.Namespace:

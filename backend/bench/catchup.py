@@ -76,7 +76,7 @@ async def _finished_run(container: Container, owner: User) -> uuid.UUID:
         writer = await LogWriter.resume(executions.event_log(execution_id))
         await writer.status(writer.status_event(ExecutionStatus.RUNNING))
         for start in range(0, LINES, 1000):
-            await writer.lines([(Stream.STDOUT, str(i), False) for i in range(start, start + 1000)])
+            await writer.lines([(Stream.STDOUT, [str(i) for i in range(start, start + 1000)], False)])
         await executions.finish(execution_id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
     await container.heartbeats.stop(WRITER_ID)
     return execution_id
@@ -155,7 +155,7 @@ async def _measure(settings: Settings, port: int) -> list[Figure]:
         cursor = "-"
         while entries := await container.redis.xrange(key, min=cursor, count=10_000):
             json.dumps([[entry.decode(), {k.decode(): v.decode() for k, v in f.items()}] for entry, f in entries])
-            raw += len(entries)
+            raw += sum(len(fields.get(b"c", b"-")) for _, fields in entries)  # a batch's codes: a letter a line
             cursor = "(" + entries[-1][0].decode()
         raw_s = time.perf_counter() - started
         redis_ws_s, redis_ws_lines, redis_ws_messages = await _watch_over_websocket(ws_url, token, execution_id)

@@ -19,6 +19,8 @@ class Plan:
     fanout: tuple[tuple[int, int], ...]
     fanout_client_processes: int
     flood_output_bytes: int
+    # Empty lines the short-lines benchmark writes (the same bytes as long lines are its baseline).
+    short_lines: int
     burst_runs: int
 
 
@@ -33,6 +35,7 @@ FULL = Plan(
     fanout=((1, 1000), (100, 1000), (1000, 1000), (5000, 200)),
     fanout_client_processes=3,
     flood_output_bytes=8 * 1024 * 1024,
+    short_lines=1_000_000,
     burst_runs=50,
 )
 QUICK = Plan(
@@ -45,5 +48,6 @@ QUICK = Plan(
     fanout=((3, 20),),
     fanout_client_processes=2,
     flood_output_bytes=64 * 1024,
+    short_lines=10_000,
     burst_runs=6,
 )

@@ -54,7 +54,7 @@ def test_the_quick_bench_measures_everything_and_loses_nothing(bench_env: dict[s
     scenarios = report["scenarios"]
     # numpy is measured only where the scientific runtime is installed (a notice says when it is not).
     assert [name for name in scenarios if name != "numpy"] == [
-        "latency", "throughput", "fanout", "flood", "burst", "catchup", "refusals"
+        "latency", "throughput", "fanout", "flood", "short-lines", "burst", "catchup", "refusals"
     ]  # fmt: skip
     assert scenarios["latency"]["data"]["runs"] == 5
     fanout = scenarios["fanout"]["data"]["3x20"]
@@ -63,6 +63,8 @@ def test_the_quick_bench_measures_everything_and_loses_nothing(bench_env: dict[s
         assert counts == [60, 0, 0, 0], fanout[side]
     assert fanout["podrun"]["statuses"]["SUCCEEDED"] == 3
     assert scenarios["flood"]["data"]["lines"] > 0
+    short_lines = scenarios["short-lines"]["data"]
+    assert (short_lines["empty_lines"]["lines"], short_lines["long_lines"]["lines"]) == (10_000, 10)
     assert scenarios["burst"]["data"]["runs"] == 6
     assert report["machine"]["cores"] == os.cpu_count()
     table = (tmp_path / "latest.md").read_text()

@@ -12,7 +12,7 @@ import redis
 
 from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
-from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary
+from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, summary, wait_for_status
 
 PRINT_SLEEP_PRINT = "import time\nprint('first')\ntime.sleep(0.5)\nprint('second')\n"
 SEND_INPUT = "mutation($id: ID!, $data: String!) { sendInput(id: $id, data: $data) }"
@@ -167,3 +167,43 @@ async def test_a_hundred_thousand_quick_prints_replay_without_a_split_line(alice
     line_events = [e for e in events if e["kind"] == "line"]
     assert [e["text"] for e in line_events] == [str(i) for i in range(100_000)]
     assert not any(e["partial"] for e in line_events)
+
+
+# Writes a million empty lines (1 MB, within the default output cap), then waits for a line on stdin: the run
+# holds its worker slot and its flood until the neighbour's run is over, so that run goes on beside it.
+MILLION_EMPTY_LINES = "import sys\nsys.stdout.write('\\n' * 1_000_000)\nsys.stdout.flush()\ninput()\n"
+STATUS = "query($id: ID!) { execution(id: $id) { status } }"
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "ERROR")
+
+
+async def count_lines(client: GraphQLClient, execution_id: str, after: int) -> tuple[int, list[str]]:
+    """Lines received after `after` (each checked empty, seqs checked contiguous) and the statuses, not kept."""
+    next_seq, line_count, statuses = after + 1, 0, []
+    async for data in client.subscribe(LINES_AND_STATUSES, {"id": execution_id, "after": after}):
+        for event in flatten(data["executionEvents"]):
+            assert event["seq"] == next_seq, (event["seq"], next_seq)
+            next_seq += 1
+            if event["kind"] == "line":
+                assert (event["text"], event["stream"], event["partial"]) == ("", "STDOUT", False)
+                line_count += 1
+            else:
+                statuses.append(event["status"])
+    return line_count, statuses
+
+
+@pytest.mark.timeout(300)
+async def test_a_million_empty_lines_finish_within_the_default_limits_beside_a_neighbour(
+    alice: GraphQLClient, bob: GraphQLClient
+) -> None:
+    flood_id = await submit(alice, MILLION_EMPTY_LINES)
+    # Polled for the status alone: the flood's watcher comes after, so what is shown here is the worker's share
+    # (the API's cost of a million OutputLines is its own, measured by the bench's short-lines scenario).
+    while (await alice.execute(STATUS, {"id": flood_id}))["execution"]["status"] != "RUNNING":  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    neighbour_id = await submit(bob, "print('fair')\n")
+    neighbour = await wait_for_status(bob, neighbour_id, *TERMINAL, timeout=60)
+    assert (neighbour["status"], neighbour["stdout"]) == ("SUCCEEDED", "fair\n")
+    await alice.execute(SEND_INPUT, {"id": flood_id, "data": "done\n"})
+    # STARTING, RUNNING, then the lines at seqs 3 to 1,000,002 (in batches of 1,000 from 3), then the end.
+    assert await count_lines(alice, flood_id, after=0) == (1_000_000, ["STARTING", "RUNNING", "SUCCEEDED"])
+    assert await count_lines(alice, flood_id, after=999_999) == (3, ["SUCCEEDED"])

@@ -6,7 +6,7 @@ import codecs
 
 from podrun.core.output import Stream
 from podrun.runners.base import OutputBytes
-from podrun.streams.events import ArtifactEvent, Event, LineEvent
+from podrun.streams.events import ArtifactEvent, Entry, joined_output
 
 
 class AlreadyLogged:
@@ -17,17 +17,13 @@ class AlreadyLogged:
     everything after it (including a partial line the dead worker never flushed) is kept.
     """
 
-    def __init__(self, events: list[Event]) -> None:
-        artifacts = [event for event in events if isinstance(event, ArtifactEvent)]
+    def __init__(self, entries: list[Entry]) -> None:
+        artifacts = [entry for entry in entries if isinstance(entry, ArtifactEvent)]
         # Artifacts a re-attached sandbox sends again: the first this many are logged already.
         self.artifacts = len(artifacts)
         self.artifact_bytes = sum(event.size_bytes for event in artifacts)
         self.artifacts_to_skip = self.artifacts
-        lines = [event for event in events if isinstance(event, LineEvent)]
-        self.pending = {
-            stream: "".join(line.text + ("" if line.partial else "\n") for line in lines if line.stream is stream)
-            for stream in Stream
-        }
+        self.pending = {stream: joined_output(entries, stream) for stream in Stream}
         self.output_bytes = sum(len(text.encode()) for text in self.pending.values())
         self.decoders = {stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in Stream}
 

@@ -15,7 +15,7 @@ from podrun.executions.already_logged import AlreadyLogged
 from podrun.executions.models import Artifact
 from podrun.executions.outcomes import Outcome, classify
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, OutputBytes, Sandbox, SandboxOutput
-from podrun.streams.lines import LineAssembler
+from podrun.streams.lines import LineAssembler, line_count
 from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
@@ -109,12 +109,15 @@ class SandboxPump:
                     await self._artifact(chunk)
                 else:
                     batch = self.lines.feed(chunk.stream, chunk.data)
-                    while not chunks.empty() and len(batch) < BATCH_LINES:  # batch whatever else already arrived
+                    lines = line_count(batch)
+                    while not chunks.empty() and lines < BATCH_LINES:  # batch whatever else already arrived
                         queued = chunks.get_nowait()
                         if not isinstance(queued, OutputBytes):
                             held.append(queued)
                             break
-                        batch.extend(self.lines.feed(queued.stream, queued.data))
+                        runs = self.lines.feed(queued.stream, queued.data)
+                        batch.extend(runs)
+                        lines += line_count(runs)
                     await self.writer.lines(batch)
                 if self.lines.truncated:
                     await self.sandbox.kill()

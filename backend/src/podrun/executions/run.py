@@ -28,7 +28,7 @@ from podrun.executions.pump import SandboxPump
 from podrun.executions.service import ExecutionService, now
 from podrun.outages import unavailable_service
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, InputFile, Runner, SandboxSpec, sandbox_name
-from podrun.streams.events import Event
+from podrun.streams.events import Entry
 from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
@@ -69,7 +69,7 @@ async def run_execution(
     if reattach_from is None:
         await executions.left_queue(execution_id)
     execution = await until_reachable(executions, "load", lambda: executions.get(execution_id))
-    logged: list[Event] = []
+    logged: list[Entry] = []
     if reattach_from is None:
         # A run leaves QUEUED only here, so a claimed run's log is still empty.
         writer = LogWriter(executions.event_log(execution_id), [])
@@ -78,7 +78,7 @@ async def run_execution(
         writer = await until_reachable(
             executions, "read the log", lambda: LogWriter.resume(executions.event_log(execution_id))
         )
-        logged = list(writer.events)
+        logged = list(writer.entries)
     log.info("execution starting", execution_id=str(execution_id), attempt=execution.attempts, reattach=bool(logged))
     try:
         outcome = await _run(executions, runner, execution, writer, logged, resume=reattach_from is not None)
@@ -130,7 +130,7 @@ async def _run(
     runner: Runner,
     execution: Execution,
     writer: LogWriter,
-    logged: list[Event],
+    logged: list[Entry],
     *,
     resume: bool,
 ) -> Outcome:

@@ -38,7 +38,7 @@ from podrun.runners import harness
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
-from podrun.streams.events import Event, from_json, is_terminal, joined_output, to_json
+from podrun.streams.events import Entry, from_json, is_terminal, joined_output, to_json
 from podrun.streams.log import EventLog, LogWriter
 
 log = structlog.get_logger(__name__)
@@ -308,17 +308,17 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         Returns False (and changes nothing) if the run was not in `from_statuses`, so whoever
         finishes a run first wins and nobody finishes it twice.
         """
-        events = list(writer.events)
-        if events and is_terminal(events[-1]):
+        entries = list(writer.entries)
+        if entries and is_terminal(entries[-1]):
             return False
         terminal = writer.status_event(outcome.status)
         owner_id = await self.repository.finish(
             execution_id,
             outcome,
             finished_at=terminal.at,
-            stdout=joined_output(events, Stream.STDOUT),
-            stderr=joined_output(events, Stream.STDERR),
-            events=[to_json(event) for event in [*events, terminal]],
+            stdout=joined_output(entries, Stream.STDOUT),
+            stderr=joined_output(entries, Stream.STDERR),
+            events=[to_json(entry) for entry in [*entries, terminal]],
             from_statuses=from_statuses,
         )
         if owner_id is None:
@@ -329,8 +329,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)
         return True
 
-    async def archived_events(self, execution_id: UUID) -> list[Event] | None:
-        """The archived log of a finished run; None while it has not finished."""
+    async def archived_events(self, execution_id: UUID) -> list[Entry] | None:
+        """The archived log of a finished run (its entries: batches of lines, statuses, artifacts); None while it
+        has not finished."""
         archive = await self.repository.archived_events(execution_id)
         return None if archive is None else [from_json(item) for item in archive]
 

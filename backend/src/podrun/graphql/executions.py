@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from functools import partial
@@ -29,7 +30,7 @@ from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners import scientific
 from podrun.runners.base import RuntimeSpec
 from podrun.runners.catalog import role_limits
-from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent
+from podrun.streams.events import ArtifactEvent, Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
@@ -442,7 +443,7 @@ class ExecutionSubscription:
             execution_id = (await executions.visible(info.context.signed_in_user, id)).id
             event_log = executions.event_log(execution_id)
 
-        async def load_archive() -> list[Event] | None:
+        async def load_archive() -> list[Entry] | None:
             async with container.executions() as executions:
                 return await executions.archived_events(execution_id)
 
@@ -457,6 +458,9 @@ class ExecutionSubscription:
                 else:
                     # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
                     yield OutputChunk(lines=cast("list[OutputLine]", group))
+                    # A replay of a million lines is hundreds of chunks with nothing to wait on in between: the
+                    # process's other requests and subscribers get their turn after each one.
+                    await asyncio.sleep(0)
 
 
 def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list[LineEvent]]:
@@ -464,17 +468,18 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list
     lines: list[LineEvent] = []
     size = 0
     for event in batch:
-        if isinstance(event, LineEvent) and size + event.wire_bytes <= MAX_CHUNK_BYTES:
-            lines.append(event)
-            size += event.wire_bytes
-            continue
-        if lines:
-            yield lines
-        lines, size = [], 0
-        if isinstance(event, LineEvent):
-            lines, size = [event], event.wire_bytes
-        else:
+        if not isinstance(event, LineEvent):
+            if lines:
+                yield lines
+            lines, size = [], 0
             yield event
+            continue
+        wire_bytes = event.wire_bytes
+        if size + wire_bytes > MAX_CHUNK_BYTES and lines:
+            yield lines
+            lines, size = [], 0
+        lines.append(event)
+        size += wire_bytes
     if lines:
         yield lines
 

@@ -1,11 +1,20 @@
-"""The events of one execution's log: output lines, artifacts and status changes, numbered by `seq` from 1."""
+"""The events of one execution's log: output lines, artifacts and status changes, numbered by `seq` from 1.
+
+What the log stores (a Redis stream entry, an archived record) is an `Entry`: a status change, an artifact,
+or a `LineBatch` of consecutive lines encoded once, so a line costs its bytes and not an object, an entry and
+a record of its own. Readers see `Event`s: a batch unfolds into its lines, each with its own seq. Logs written
+before batches hold one `LineEvent` per entry; they are read (and restored) as they are.
+"""
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 from uuid import UUID
 
@@ -14,9 +23,21 @@ from podrun.core.statuses import ExecutionStatus
 
 # What an OutputLine adds to its text in a WebSocket message, at most: the other fields and the punctuation.
 LINE_ENVELOPE_BYTES = 128
+# A batch holds at most this many lines and about this many characters of text (a longer single line, up to
+# the 64 KiB a line may have, gets a batch of its own): readers unfold a bounded number of lines per entry.
+BATCH_LINES = 1000
+BATCH_CHARS = 64 * 1024
+# A line's stream and partial flag as one character of a batch's `codes`.
+_CODES = {
+    (Stream.STDOUT, False): "o",
+    (Stream.STDOUT, True): "O",
+    (Stream.STDERR, False): "e",
+    (Stream.STDERR, True): "E",
+}
+_LINE_OF_CODE = {code: key for key, code in _CODES.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineEvent:
     """One line of output (without its newline), or a piece of a long or partial line.
 
@@ -30,9 +51,14 @@ class LineEvent:
     at: datetime
     partial: bool = False
 
-    @cached_property
+    @property
+    def last(self) -> int:
+        """The seq of the entry's last event (this one)."""
+        return self.seq
+
+    @property
     def wire_bytes(self) -> int:
-        """An upper bound of this line's size as JSON in a message (computed once, shared by every watcher)."""
+        """An upper bound of this line's size as JSON in a message (two string checks for almost every line)."""
         text = self.text
         if text.isascii() and text.isprintable():  # at most every character escaped with one backslash
             return 2 * len(text) + 2 + LINE_ENVELOPE_BYTES
@@ -47,6 +73,11 @@ class StatusEvent:
     status: ExecutionStatus
     at: datetime
 
+    @property
+    def last(self) -> int:
+        """The seq of the entry's last event (this one)."""
+        return self.seq
+
 
 @dataclass(frozen=True, slots=True)
 class ArtifactEvent:
@@ -59,31 +90,116 @@ class ArtifactEvent:
     size_bytes: int
     at: datetime
 
+    @property
+    def last(self) -> int:
+        """The seq of the entry's last event (this one)."""
+        return self.seq
+
+
+@dataclass(frozen=True, slots=True)
+class LineBatch:
+    """Consecutive lines written at one moment, seqs `seq` to `last`, kept in their stored form.
+
+    `codes` has one character per line (o, e: stdout, stderr; upper case when partial) and `text` the
+    lines' texts joined by newlines, which no line's text contains.
+    """
+
+    seq: int
+    at: datetime
+    codes: str
+    text: str
+
+    @property
+    def last(self) -> int:
+        """The seq of the batch's last line."""
+        return self.seq + len(self.codes) - 1
+
+    def lines(self) -> list[LineEvent]:
+        """The batch's lines, one event each."""
+        at = self.at
+        kinds = map(_LINE_OF_CODE.__getitem__, self.codes)
+        lines = zip(range(self.seq, self.last + 1), kinds, self.text.split("\n"), strict=True)
+        return [LineEvent(seq, stream, text, at, partial) for seq, (stream, partial), text in lines]
+
+    def output(self, stream: Stream) -> str:
+        """The text this batch adds to `stream`, newlines restored."""
+        code = _CODES[stream, False]
+        if self.codes.count(code) == len(self.codes):  # the common case: whole lines of one stream
+            return self.text + "\n"
+        if code not in self.codes and code.upper() not in self.codes:
+            return ""
+        return "".join(
+            text if line_code.isupper() else text + "\n"
+            for line_code, text in zip(self.codes, self.text.split("\n"), strict=True)
+            if line_code.lower() == code
+        )
+
 
 Event = LineEvent | StatusEvent | ArtifactEvent
+Entry = LineBatch | Event
 
 
-def is_terminal(event: Event) -> bool:
+def batch_lines(seq: int, at: datetime, runs: Iterable[tuple[Stream, list[str], bool]]) -> list[LineBatch]:
+    """Runs of lines given as (stream, texts, partial), numbered from `seq`, in batches within BATCH_LINES lines
+    and BATCH_CHARS characters of text. The work is per run and per batch, never per line."""
+    batches: list[LineBatch] = []
+    codes: list[str] = []
+    texts: list[str] = []
+    size = 0
+    for stream, run, partial in runs:
+        code = _CODES[stream, partial]
+        start = 0
+        while start < len(run):
+            piece = run[start : start + BATCH_LINES - len(texts)]
+            sizes = list(accumulate(map(len, piece)))
+            fitting = bisect_right(sizes, BATCH_CHARS - size)
+            if fitting == 0 and not texts:
+                fitting = 1  # a line longer than the bound gets a batch of its own
+            texts.extend(piece[:fitting])
+            codes.append(code * fitting)
+            size += sizes[fitting - 1] if fitting else 0
+            start += fitting
+            if len(texts) == BATCH_LINES or fitting < len(piece):
+                batches.append(LineBatch(seq, at, "".join(codes), "\n".join(texts)))
+                seq += len(texts)
+                codes, texts, size = [], [], 0
+    if texts:
+        batches.append(LineBatch(seq, at, "".join(codes), "\n".join(texts)))
+    return batches
+
+
+def unfold(entries: Iterable[Entry]) -> Iterator[Event]:
+    """The events of stored entries, in order."""
+    for entry in entries:
+        if isinstance(entry, LineBatch):
+            yield from entry.lines()
+        else:
+            yield entry
+
+
+def is_terminal(entry: Entry) -> bool:
     """Whether this is the last event of a log."""
-    return isinstance(event, StatusEvent) and event.status.terminal
+    return isinstance(entry, StatusEvent) and entry.status.terminal
 
 
-def to_fields(event: Event) -> dict[str, str]:
-    """The Redis stream entry for an event (its seq is the entry id)."""
-    at = str(int(event.at.timestamp() * 1000))
-    if isinstance(event, LineEvent):
-        stream = "o" if event.stream is Stream.STDOUT else "e"
-        return {"k": "l", "s": stream, "t": event.text, "at": at, "p": "1" if event.partial else ""}
-    if isinstance(event, ArtifactEvent):
+def to_fields(entry: Entry) -> dict[str, str]:
+    """The Redis stream entry for an entry (the seq of its last event is the entry id)."""
+    at = str(int(entry.at.timestamp() * 1000))
+    if isinstance(entry, LineBatch):
+        return {"k": "b", "c": entry.codes, "t": entry.text, "at": at}
+    if isinstance(entry, LineEvent):
+        stream = "o" if entry.stream is Stream.STDOUT else "e"
+        return {"k": "l", "s": stream, "t": entry.text, "at": at, "p": "1" if entry.partial else ""}
+    if isinstance(entry, ArtifactEvent):
         return {
             "k": "a",
-            "id": str(event.artifact_id),
-            "n": event.name,
-            "m": event.media_type,
-            "z": str(event.size_bytes),
+            "id": str(entry.artifact_id),
+            "n": entry.name,
+            "m": entry.media_type,
+            "z": str(entry.size_bytes),
             "at": at,
         }
-    return {"k": "s", "st": event.status.value, "at": at}
+    return {"k": "s", "st": entry.status.value, "at": at}
 
 
 @lru_cache(maxsize=4096)
@@ -92,38 +208,44 @@ def _moment(epoch_ms: int) -> datetime:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
 
 
-def from_fields(seq: int, fields: dict[bytes, bytes]) -> Event:
-    """The event a Redis stream entry holds."""
+def from_fields(last: int, fields: dict[bytes, bytes]) -> Entry:
+    """The entry a Redis stream entry holds, given the seq of its last event (its id)."""
     at = _moment(int(fields[b"at"]))
-    if fields[b"k"] == b"l":
+    kind = fields[b"k"]
+    if kind == b"b":
+        codes = fields[b"c"].decode()
+        return LineBatch(seq=last - len(codes) + 1, at=at, codes=codes, text=fields[b"t"].decode())
+    if kind == b"l":  # one line per entry, as logs were written before batches
         stream = Stream.STDOUT if fields[b"s"] == b"o" else Stream.STDERR
-        return LineEvent(seq=seq, stream=stream, text=fields[b"t"].decode(), at=at, partial=bool(fields.get(b"p")))
-    if fields[b"k"] == b"a":
+        return LineEvent(seq=last, stream=stream, text=fields[b"t"].decode(), at=at, partial=bool(fields.get(b"p")))
+    if kind == b"a":
         return ArtifactEvent(
-            seq=seq,
+            seq=last,
             artifact_id=UUID(fields[b"id"].decode()),
             name=fields[b"n"].decode(),
             media_type=fields[b"m"].decode(),
             size_bytes=int(fields[b"z"]),
             at=at,
         )
-    return StatusEvent(seq=seq, status=ExecutionStatus(fields[b"st"].decode()), at=at)
+    return StatusEvent(seq=last, status=ExecutionStatus(fields[b"st"].decode()), at=at)
 
 
-def to_json(event: Event) -> dict[str, Any]:
-    """The archived (PostgreSQL JSONB) form of an event."""
-    at = event.at.isoformat()
-    if isinstance(event, LineEvent):
-        return {"seq": event.seq, "stream": event.stream.value, "text": event.text, "at": at, "partial": event.partial}
-    if isinstance(event, ArtifactEvent):
+def to_json(entry: Entry) -> dict[str, Any]:
+    """The archived (PostgreSQL JSONB) form of an entry."""
+    at = entry.at.isoformat()
+    if isinstance(entry, LineBatch):
+        return {"seq": entry.seq, "codes": entry.codes, "text": entry.text, "at": at}
+    if isinstance(entry, LineEvent):
+        return {"seq": entry.seq, "stream": entry.stream.value, "text": entry.text, "at": at, "partial": entry.partial}
+    if isinstance(entry, ArtifactEvent):
         artifact = {
-            "id": str(event.artifact_id),
-            "name": event.name,
-            "media_type": event.media_type,
-            "size_bytes": event.size_bytes,
+            "id": str(entry.artifact_id),
+            "name": entry.name,
+            "media_type": entry.media_type,
+            "size_bytes": entry.size_bytes,
         }
-        return {"seq": event.seq, "artifact": artifact, "at": at}
-    return {"seq": event.seq, "status": event.status.value, "at": at}
+        return {"seq": entry.seq, "artifact": artifact, "at": at}
+    return {"seq": entry.seq, "status": entry.status.value, "at": at}
 
 
 @lru_cache(maxsize=4096)
@@ -131,9 +253,11 @@ def _moment_of(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
-def from_json(data: dict[str, Any]) -> Event:
-    """The event an archived entry holds."""
+def from_json(data: dict[str, Any]) -> Entry:
+    """The entry an archived record holds (archives written before batches hold one record per line)."""
     at = _moment_of(data["at"])
+    if "codes" in data:
+        return LineBatch(seq=data["seq"], at=at, codes=data["codes"], text=data["text"])
     if "status" in data:
         return StatusEvent(seq=data["seq"], status=ExecutionStatus(data["status"]), at=at)
     if "artifact" in data:
@@ -151,10 +275,14 @@ def from_json(data: dict[str, Any]) -> Event:
     )
 
 
-def joined_output(events: list[Event], stream: Stream) -> str:
+def joined_output(entries: Iterable[Entry], stream: Stream) -> str:
     """The text a stream carried, newlines restored."""
-    return "".join(
-        event.text if event.partial else event.text + "\n"
-        for event in events
-        if isinstance(event, LineEvent) and event.stream is stream
-    )
+    return "".join(_output(entry, stream) for entry in entries)
+
+
+def _output(entry: Entry, stream: Stream) -> str:
+    if isinstance(entry, LineBatch):
+        return entry.output(stream)
+    if isinstance(entry, LineEvent) and entry.stream is stream:
+        return entry.text if entry.partial else entry.text + "\n"
+    return ""

@@ -9,12 +9,12 @@ dropped, and a gap is filled from Redis before going on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from podrun.core.errors import Unavailable
-from podrun.streams.events import Event, is_terminal
+from podrun.streams.events import Entry, Event, is_terminal, unfold
 from podrun.streams.hub import StreamHub, Subscription
-from podrun.streams.log import EventLog
+from podrun.streams.log import REPLAY_PAGE, EventLog
 
 # While a run is quiet, check this often whether it ended without the log saying so (crash windows).
 IDLE_CHECK_S = 15.0
@@ -22,8 +22,8 @@ MAX_BATCH = 1000
 INTERRUPTED = "live output was interrupted (its store is unavailable); subscribe again with afterSeq to resume"
 INTERRUPTED_RETRY_MS = 1000
 
-# Returns the archived events of a finished run, or None while it has not finished.
-ArchiveLoader = Callable[[], Awaitable[list[Event] | None]]
+# Returns the archived entries of a finished run, or None while it has not finished.
+ArchiveLoader = Callable[[], Awaitable[list[Entry] | None]]
 
 
 class _Cursor:
@@ -63,8 +63,9 @@ async def follow(
                 first = False
                 archived = None if skip_archive else await load_archive()
                 if archived is not None:
-                    if batch := cursor.take(archived):
-                        yield batch
+                    for page in _pages(archived, cursor.seq):
+                        if batch := cursor.take(page):
+                            yield batch
                     # The archive is a finished run's whole log: what it did not continue is at or before
                     # afterSeq (a follower asking after the terminal status), and nothing more will come.
                     cursor.done = True
@@ -80,6 +81,14 @@ async def follow(
                     yield batch
             if batch := cursor.take(events):
                 yield batch
+
+
+def _pages(entries: list[Entry], after_seq: int) -> Iterator[list[Event]]:
+    """The events of `entries` after `after_seq`, unfolded a page at a time (an archive may hold a million lines),
+    pages as large as the Redis log's."""
+    fresh = [entry for entry in entries if entry.last > after_seq]
+    for start in range(0, len(fresh), REPLAY_PAGE):
+        yield list(unfold(fresh[start : start + REPLAY_PAGE]))
 
 
 async def _still_going(event_log: EventLog) -> bool:

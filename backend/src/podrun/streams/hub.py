@@ -19,13 +19,14 @@ from redis.asyncio import Redis
 
 from podrun import tasks
 from podrun.redis_client import Keys
-from podrun.streams.events import Event, from_fields
+from podrun.streams.events import Event, from_fields, unfold
 from podrun.streams.log import entry_id, entry_seq
 
 log = structlog.get_logger(__name__)
 
 BLOCK_MS = 5000
-READ_COUNT = 1000
+# Entries one read takes from each log (an entry holds up to BATCH_LINES lines: up to 50,000 lines a read).
+READ_COUNT = 50
 # A subscriber that falls this many reads behind is told it lagged and re-reads from Redis instead.
 QUEUE_SIZE = 1000
 WAKE_TTL_S = 3600
@@ -152,7 +153,7 @@ class StreamHub:
             watch = self._watches.get(key)
             if watch is None:
                 continue
-            events = [from_fields(entry_seq(raw_id), fields) for raw_id, fields in entries]
+            events = list(unfold(from_fields(entry_seq(raw_id), fields) for raw_id, fields in entries))
             for subscription in watch.subscriptions:
                 subscription.deliver(events)
             watch.cursor = entry_seq(entries[-1][0])

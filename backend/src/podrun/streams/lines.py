@@ -4,6 +4,10 @@ Per stream: decode UTF-8 incrementally (invalid bytes become U+FFFD, NUL becomes
 PostgreSQL text cannot hold it), cut at newlines, cut lines longer than 64 KiB (or whose JSON would
 pass 192 KiB: control characters are escaped six bytes each), and let the caller flush a partial
 line once no output has arrived for 100 ms. The output cap counts raw bytes.
+
+Lines come out as runs: consecutive lines of one stream that share their partial flag, one list of
+texts each. A chunk of complete short lines, by far the most common output, is one run whatever
+its number of lines: a line costs its text, not an object of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ PARTIAL_FLUSH_S = 0.1
 # MAX_LINE_BYTES, and at 6 bytes of JSON escape a byte within MAX_LINE_JSON.
 SHORT_LINE = MAX_LINE_JSON // 6 // 4
 
-Line = tuple[Stream, str, bool]
+# (stream, texts, partial): lines of one stream; each is partial (did not end with a newline) if `partial` is.
+Run = tuple[Stream, list[str], bool]
+
+
+def line_count(runs: list[Run]) -> int:
+    """How many lines `runs` hold."""
+    return sum(len(texts) for _, texts, _ in runs)
 
 
 class _StreamLines:
@@ -32,47 +42,53 @@ class _StreamLines:
         self.pending = ""
         self.pending_since: float | None = None
 
-    def feed(self, data: bytes, now: float) -> list[Line]:
+    def feed(self, data: bytes, now: float) -> list[Run]:
         text = self.decoder.decode(data).replace("\x00", "\ufffd")
-        *complete, rest = (self.pending + text).split("\n")
+        complete = (self.pending + text).split("\n")
+        rest = complete.pop()
         stream = self.stream
-        # Almost every line is short enough to need no cutting: one comprehension, no call per line.
+        # Almost every line is short enough to need no cutting: the lines as split are the run, no work per line.
         if max(map(len, complete), default=0) <= SHORT_LINE:
-            lines: list[Line] = [(stream, line, False) for line in complete]
+            runs: list[Run] = [(stream, complete, False)] if complete else []
         else:
-            lines = [piece for line in complete for piece in self._pieces(line, partial_tail=False)]
+            runs = []
+            for line in complete:
+                *pieces, last = _pieces(line)
+                if pieces:
+                    runs.append((stream, pieces, True))
+                runs.append((stream, [last], False))
         self.pending = ""
         if rest:
-            *long_pieces, tail = self._pieces(rest, partial_tail=True)
-            lines.extend(long_pieces)
-            self.pending = tail[1]
+            *long_pieces, self.pending = _pieces(rest)
+            if long_pieces:
+                runs.append((stream, long_pieces, True))
         self.pending_since = (self.pending_since or now) if self.pending else None
-        return lines
+        return runs
 
-    def flush(self, final: bool = False) -> list[Line]:
+    def flush(self, final: bool = False) -> list[Run]:
         if final:
             self.pending += self.decoder.decode(b"", final=True).replace("\x00", "\ufffd")
         if not self.pending:
             return []
-        line = (self.stream, self.pending, True)
+        run = (self.stream, [self.pending], True)
         self.pending, self.pending_since = "", None
-        return [line]
+        return [run]
 
-    def _pieces(self, line: str, partial_tail: bool) -> list[Line]:
-        """`line` cut into pieces of at most MAX_LINE_BYTES and MAX_LINE_JSON; all but the last are partial."""
-        if len(line) <= SHORT_LINE:
-            return [(self.stream, line, partial_tail)]
-        texts: list[str] = []
-        data = line.encode()
-        while len(data) > MAX_LINE_BYTES:
-            cut = MAX_LINE_BYTES
-            while data[cut] & 0xC0 == 0x80:  # never cut inside a UTF-8 sequence
-                cut -= 1
-            texts.append(data[:cut].decode())
-            data = data[cut:]
-        texts.append(data.decode())
-        pieces = [piece for text in texts for piece in _within_json_bound(text)]
-        return [(self.stream, piece, partial_tail or i < len(pieces) - 1) for i, piece in enumerate(pieces)]
+
+def _pieces(line: str) -> list[str]:
+    """`line` cut into pieces of at most MAX_LINE_BYTES and MAX_LINE_JSON (all but the last are partial)."""
+    if len(line) <= SHORT_LINE:
+        return [line]
+    texts: list[str] = []
+    data = line.encode()
+    while len(data) > MAX_LINE_BYTES:
+        cut = MAX_LINE_BYTES
+        while data[cut] & 0xC0 == 0x80:  # never cut inside a UTF-8 sequence
+            cut -= 1
+        texts.append(data[:cut].decode())
+        data = data[cut:]
+    texts.append(data.decode())
+    return [piece for text in texts for piece in _within_json_bound(text)]
 
 
 def _within_json_bound(text: str) -> list[str]:
@@ -93,7 +109,7 @@ class LineAssembler:
         self.last_output: float | None = None
         self._streams = {stream: _StreamLines(stream) for stream in Stream}
 
-    def feed(self, stream: Stream, data: bytes) -> list[Line]:
+    def feed(self, stream: Stream, data: bytes) -> list[Run]:
         """Lines completed by `data`. Bytes past the cap are dropped and `truncated` is set."""
         room = self.output_limit - self.output_bytes
         if len(data) > room:
@@ -109,17 +125,17 @@ class LineAssembler:
             return None
         return max(0.0, self.last_output + PARTIAL_FLUSH_S - time.monotonic())
 
-    def flush_due(self) -> list[Line]:
+    def flush_due(self) -> list[Run]:
         """Partial lines, once no output has come for PARTIAL_FLUSH_S: the script paused after writing them."""
         due_in = self.due_in()
         if due_in is None or due_in > 0:
             return []
-        return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush()]
+        return [run for lines_of_stream in self._streams.values() for run in lines_of_stream.flush()]
 
-    def flush_pending(self) -> list[Line]:
+    def flush_pending(self) -> list[Run]:
         """Partial lines now (something else, an artifact, comes after them in the log)."""
-        return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush()]
+        return [run for lines_of_stream in self._streams.values() for run in lines_of_stream.flush()]
 
-    def flush_all(self) -> list[Line]:
+    def flush_all(self) -> list[Run]:
         """Everything still pending, at the end of a run."""
-        return [line for lines_of_stream in self._streams.values() for line in lines_of_stream.flush(final=True)]
+        return [run for lines_of_stream in self._streams.values() for run in lines_of_stream.flush(final=True)]

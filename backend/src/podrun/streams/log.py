@@ -1,12 +1,14 @@
-"""One execution's event log in Redis: a stream whose entry ids are `0-<seq>`.
+"""One execution's event log in Redis: a stream whose entry ids are `0-<seq of the entry's last event>`.
 
-Explicit ids make `seq` the stream's own order: a replay is `XRANGE (0-<afterSeq> +`, and a second
-writer (a zombie worker) cannot append a duplicate seq, because Redis refuses ids that go backwards.
+Explicit ids make `seq` the stream's own order: a replay is `XRANGE (0-<afterSeq> +` (its first entry may be a
+batch of lines that starts at or before afterSeq: the reader drops what it has seen), and a second writer (a
+zombie worker) cannot append a duplicate seq, because Redis refuses ids that go backwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 from datetime import UTC, datetime
 from uuid import UUID
@@ -18,14 +20,24 @@ from redis.exceptions import RedisError
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys
-from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent, from_fields, to_fields
+from podrun.streams.events import (
+    ArtifactEvent,
+    Entry,
+    Event,
+    StatusEvent,
+    batch_lines,
+    from_fields,
+    to_fields,
+    unfold,
+)
 
 log = structlog.get_logger(__name__)
 
-# Events one replay read fetches: large pages, few round trips (a line is small).
-REPLAY_PAGE = 5000
-# Events appended in one round trip at most.
-APPEND_PAGE = 1000
+# Entries one replay read fetches: an entry is a status, an artifact or up to BATCH_LINES lines and about
+# BATCH_CHARS of text, so a page is up to 50,000 lines: few round trips, and a bounded stretch of work.
+REPLAY_PAGE = 50
+# Entries appended in one round trip at most.
+APPEND_PAGE = 100
 RESTORE_FIRST_DELAY_S = 0.1
 RESTORE_MAX_DELAY_S = 2.0
 
@@ -53,31 +65,36 @@ class EventLog:
         newest = await self.redis.xrevrange(self.key, count=1)
         return entry_seq(newest[0][0]) if newest else 0
 
-    async def newest(self) -> Event | None:
-        """The newest event, None for an empty (or expired) log."""
+    async def newest(self) -> Entry | None:
+        """The newest entry, None for an empty (or expired) log."""
         newest = await self.redis.xrevrange(self.key, count=1)
         return from_fields(entry_seq(newest[0][0]), newest[0][1]) if newest else None
 
-    async def append(self, events: list[Event]) -> None:
-        """Append events in one round trip; their seqs must continue the log."""
-        if not events:
+    async def append(self, entries: list[Entry]) -> None:
+        """Append entries in one round trip; their seqs must continue the log."""
+        if not entries:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.xadd(self.key, to_fields(event), id=entry_id(event.seq))  # type: ignore[arg-type]
+            for entry in entries:
+                pipe.xadd(self.key, to_fields(entry), id=entry_id(entry.last))  # type: ignore[arg-type]
             await pipe.execute()
 
     async def read_after(self, seq: int, count: int = REPLAY_PAGE) -> list[Event]:
-        """Up to `count` events with a seq greater than `seq`, in order."""
+        """The events of up to `count` entries holding a seq greater than `seq`, in order; the first entry's
+        events may start at or before `seq`."""
+        return list(unfold(await self.entries_after(seq, count)))
+
+    async def entries_after(self, seq: int, count: int = REPLAY_PAGE) -> list[Entry]:
+        """Up to `count` entries holding a seq greater than `seq`, in order."""
         entries = await self.redis.xrange(self.key, min=f"({entry_id(seq)}", count=count)
         return [from_fields(entry_seq(entry), fields) for entry, fields in entries]
 
-    async def read_all(self) -> list[Event]:
-        """Every event in the log."""
-        events: list[Event] = []
-        while page := await self.read_after(events[-1].seq if events else 0):
-            events.extend(page)
-        return events
+    async def read_all(self) -> list[Entry]:
+        """Every entry in the log."""
+        entries: list[Entry] = []
+        while page := await self.entries_after(entries[-1].last if entries else 0):
+            entries.extend(page)
+        return entries
 
     async def expire(self, seconds: int) -> None:
         """Let the log disappear after `seconds`; PostgreSQL serves replays after that."""
@@ -88,16 +105,17 @@ class LogWriter:
     """Numbers the events of a run, keeps every one of them, and appends them to the run's Redis log.
 
     Only the holder of the run writes. PostgreSQL is the record and Redis may be lost at any moment,
-    so the writer holds the whole log in memory (bounded by the output cap) and a Redis outage never
-    blocks the run: appends that fail are retried in the background, and when Redis is back, the log
-    is restored from what Redis still has — all of it if Redis came back empty — with the same seqs.
+    so the writer holds the whole log in memory (bounded by the output cap: lines stay in their stored
+    form, batches) and a Redis outage never blocks the run: appends that fail are retried in the
+    background, and when Redis is back, the log is restored from what Redis still has — all of it if
+    Redis came back empty — with the same seqs and the same entries.
     """
 
-    def __init__(self, event_log: EventLog, events: list[Event]) -> None:
+    def __init__(self, event_log: EventLog, entries: list[Entry]) -> None:
         self.event_log = event_log
-        self.events = events
-        # How many of `events` Redis is known to hold; they are contiguous from the first.
-        self.stored = len(events)
+        self.entries = entries
+        # How many of `entries` Redis is known to hold; they are contiguous from the first.
+        self.stored = len(entries)
         self._expire_after_s: int | None = None
         self._restoring: asyncio.Task[None] | None = None
 
@@ -109,21 +127,18 @@ class LogWriter:
     @property
     def seq(self) -> int:
         """The seq of the newest event, 0 before the first."""
-        return self.events[-1].seq if self.events else 0
+        return self.entries[-1].last if self.entries else 0
 
-    async def lines(self, lines: list[tuple[Stream, str, bool]]) -> None:
-        """Append output lines given as (stream, text, partial)."""
-        now = datetime.now(UTC)
-        seq = self.seq
-        self.events.extend(
-            LineEvent(seq=seq + i, stream=stream, text=text, at=now, partial=partial)
-            for i, (stream, text, partial) in enumerate(lines, 1)
-        )
+    async def lines(self, runs: list[tuple[Stream, list[str], bool]]) -> None:
+        """Append output lines given as runs of (stream, texts, partial)."""
+        if not runs:
+            return
+        self.entries.extend(batch_lines(self.seq + 1, datetime.now(UTC), runs))
         await self._store()
 
     async def artifact(self, artifact_id: UUID, name: str, media_type: str, size_bytes: int, at: datetime) -> None:
         """Append the event of an artifact just stored."""
-        self.events.append(ArtifactEvent(self.seq + 1, artifact_id, name, media_type, size_bytes, at))
+        self.entries.append(ArtifactEvent(self.seq + 1, artifact_id, name, media_type, size_bytes, at))
         await self._store()
 
     def status_event(self, status: ExecutionStatus) -> StatusEvent:
@@ -132,7 +147,7 @@ class LogWriter:
 
     async def status(self, event: StatusEvent) -> None:
         """Append a status event made by `status_event`."""
-        self.events.append(event)
+        self.entries.append(event)
         await self._store()
 
     async def expire(self, seconds: int) -> None:
@@ -143,17 +158,20 @@ class LogWriter:
     @property
     def in_redis(self) -> bool:
         """Whether Redis holds every event (as far as this writer knows)."""
-        return self._restoring is None and self.stored == len(self.events)
+        return self._restoring is None and self.stored == len(self.entries)
 
     async def close(self, timeout_s: float) -> None:
         """Give a running restore up to `timeout_s` to finish, then stop it (PostgreSQL has the record)."""
-        if self._restoring is None:
+        # The restore clears `_restoring` when it is done: hold on to the task.
+        restoring = self._restoring
+        if restoring is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._restoring), timeout_s)
-        if not self._restoring.done():
-            log.warning("run log not restored in Redis", key=self.event_log.key, missing=len(self.events) - self.stored)
-            self._restoring.cancel()
+            await asyncio.wait_for(asyncio.shield(restoring), timeout_s)
+        if not restoring.done():
+            missing = len(self.entries) - self.stored
+            log.warning("run log not restored in Redis", key=self.event_log.key, missing_entries=missing)
+            restoring.cancel()
 
     async def _store(self) -> None:
         if self._restoring is not None:
@@ -170,8 +188,8 @@ class LogWriter:
             self._restoring = asyncio.create_task(self._restore(), name=f"restore {self.event_log.key}")
 
     async def _append_pending(self) -> None:
-        while self.stored < len(self.events):
-            batch = self.events[self.stored : self.stored + APPEND_PAGE]
+        while self.stored < len(self.entries):
+            batch = self.entries[self.stored : self.stored + APPEND_PAGE]
             await self.event_log.append(batch)
             self.stored += len(batch)
         if self._expire_after_s is not None:
@@ -183,12 +201,12 @@ class LogWriter:
             await asyncio.sleep(delay)
             try:
                 # Whatever Redis lost (everything, if it came back empty) is appended again, same seqs.
-                first = self.events[0].seq if self.events else 1
-                self.stored = max(0, min(len(self.events), await self.event_log.last_seq() - first + 1))
+                newest = await self.event_log.last_seq()
+                self.stored = bisect.bisect_right(self.entries, newest, key=lambda entry: entry.last)
                 await self._append_pending()
             except RedisError:
                 delay = min(delay * 2, RESTORE_MAX_DELAY_S)
                 continue
-            log.info("run log restored in Redis", key=self.event_log.key, events=len(self.events))
+            log.info("run log restored in Redis", key=self.event_log.key, entries=len(self.entries))
             self._restoring = None
             return

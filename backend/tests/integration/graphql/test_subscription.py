@@ -15,7 +15,7 @@ from podrun.core.limits import Limits
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.db.migrate import migrate
-from podrun.executions.models import Execution
+from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
@@ -78,7 +78,7 @@ async def subscribe(container: Container, caller: User | None, execution_id: obj
 async def test_replays_then_follows_live_then_completes_after_the_terminal_status(container: Container) -> None:
     owner = await user(container)
     execution, writer = await running_execution(container, owner)
-    await writer.lines([(Stream.STDOUT, "before", False)])
+    await writer.lines([(Stream.STDOUT, ["before"], False)])
     results = await subscribe(container, owner, execution.id)
     received: list[dict[str, Any]] = []
     async for result in results:
@@ -86,7 +86,7 @@ async def test_replays_then_follows_live_then_completes_after_the_terminal_statu
         event = result.data["executionEvents"]
         received.append(event)
         if event.get("lines") == [{"seq": 3, "stream": "STDOUT", "text": "before", "partial": False}]:
-            await writer.lines([(Stream.STDERR, "live", False), (Stream.STDOUT, "tail", True)])
+            await writer.lines([(Stream.STDERR, ["live"], False), (Stream.STDOUT, ["tail"], True)])
         if event.get("lines") and event["lines"][-1]["text"] == "tail":
             async with container.executions() as executions:
                 assert await executions.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
@@ -111,7 +111,7 @@ async def test_replays_then_follows_live_then_completes_after_the_terminal_statu
 async def test_after_seq_resumes_a_finished_run_from_its_archive(container: Container) -> None:
     owner = await user(container)
     execution, writer = await running_execution(container, owner)
-    await writer.lines([(Stream.STDOUT, str(i), False) for i in range(5)])
+    await writer.lines([(Stream.STDOUT, [str(i) for i in range(5)], False)])
     async with container.executions() as executions:
         await executions.finish(execution.id, Outcome(ExecutionStatus.FAILED, exit_code=1), writer)
     await container.redis.delete(container.keys.events(execution.id))  # Redis lost it: PostgreSQL answers
@@ -129,3 +129,73 @@ async def test_signed_out_is_unauthenticated_and_another_users_run_is_not_found(
         # Refused before it starts: one result with the error, as a whole or as the stream's only item.
         errors = result.errors if hasattr(result, "errors") else [r async for r in result][-1].errors
         assert [error.extensions["code"] for error in errors] == [code]
+
+
+async def replayed(container: Container, caller: User, execution_id: object, after: int) -> list[tuple[object, ...]]:
+    """(seq, stream, text, partial) per line and (seq, status) per status change, as a subscriber receives them."""
+    events = []
+    async for result in await subscribe(container, caller, execution_id, after):
+        assert result.errors is None, result.errors
+        events.append(result.data["executionEvents"])
+    return [
+        (line["seq"], line["stream"], line["text"], line["partial"])
+        if event["__typename"] == "OutputChunk"
+        else (event["seq"], event["status"])
+        for event in events
+        for line in (event.get("lines") or [None])
+    ]
+
+
+async def test_a_log_written_one_line_per_entry_before_batches_is_continued_and_replayed(container: Container) -> None:
+    owner = await user(container)
+    execution, _ = await running_execution(container, owner)
+    key = container.keys.events(execution.id)
+    # Exactly as the worker of the previous version appended lines: one stream entry each, its id the seq.
+    old_lines = [("o", "old 1", ""), ("e", "old err", ""), ("o", "old part", "1")]
+    for seq, (stream, text, partial) in enumerate(old_lines, start=3):
+        fields = {"k": "l", "s": stream, "t": text, "at": "1767323045678", "p": partial}
+        await container.redis.xadd(key, fields, id=f"0-{seq}")  # type: ignore[arg-type]
+    # A worker of this version takes the log over (a retried job) and goes on in batches.
+    async with container.executions() as executions:
+        writer = await LogWriter.resume(executions.event_log(execution.id))
+        await writer.lines([(Stream.STDOUT, [" new 1", "new 2"], False)])
+        assert await executions.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
+        ended = await executions.get(execution.id)
+        assert (ended.stdout, ended.stderr) == ("old 1\nold part new 1\nnew 2\n", "old err\n")
+    expected = [
+        (4, "STDERR", "old err", False),
+        (5, "STDOUT", "old part", True),
+        (6, "STDOUT", " new 1", False),
+        (7, "STDOUT", "new 2", False),
+        (8, "SUCCEEDED"),
+    ]
+    assert await replayed(container, owner, execution.id, after=3) == expected
+    await container.redis.delete(key)  # from the archive, which holds both forms now
+    assert await replayed(container, owner, execution.id, after=3) == expected
+
+
+async def test_an_archive_written_one_record_per_line_before_batches_replays(container: Container) -> None:
+    owner = await user(container)
+    async with container.executions() as executions:
+        execution = await executions.repository.add(
+            Execution(
+                owner_id=owner.id, runtime="python-3.12", script="", limits=LIMITS, status=ExecutionStatus.FAILED
+            ),
+            auto_commit=True,
+        )
+        at = "2026-11-30T10:17:48.123000+00:00"
+        # The archive row exactly as the previous version wrote it: one JSON record per event.
+        records = [
+            {"seq": 1, "status": "STARTING", "at": at},
+            {"seq": 2, "status": "RUNNING", "at": at},
+            {"seq": 3, "stream": "STDOUT", "text": "one", "at": at, "partial": False},
+            {"seq": 4, "stream": "STDERR", "text": "two", "at": at, "partial": True},
+            {"seq": 5, "status": "FAILED", "at": at},
+        ]
+        executions.repository.session.add(ExecutionLog(execution_id=execution.id, events=records))
+        await executions.repository.session.commit()
+    assert await replayed(container, owner, execution.id, after=2) == [
+        (3, "STDOUT", "one", False),
+        (4, "STDERR", "two", True),
+        (5, "FAILED"),
+    ]

@@ -15,7 +15,7 @@ from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys, create_redis
 from podrun.settings import Settings
 from podrun.streams import hub as hub_module
-from podrun.streams.events import Event, LineEvent, StatusEvent
+from podrun.streams.events import Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
 from podrun.streams.hub import StreamHub
 from podrun.streams.log import EventLog, LogWriter
@@ -48,7 +48,7 @@ async def write_run(event_log: EventLog, lines: int, pause_every: int = 0) -> No
     writer = await LogWriter.resume(event_log)
     await writer.status(writer.status_event(ExecutionStatus.RUNNING))
     for start in range(0, lines, 100):
-        await writer.lines([(Stream.STDOUT, str(i), False) for i in range(start, min(start + 100, lines))])
+        await writer.lines([(Stream.STDOUT, [str(i) for i in range(start, min(start + 100, lines))], False)])
         if pause_every and start % pause_every == 0:
             await asyncio.sleep(0.001)
     await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
@@ -58,8 +58,8 @@ async def seqs_of(hub: StreamHub, event_log: EventLog, after: int = 0, slow: boo
     seen: list[int] = []
     async for batch in follow(hub, event_log, after, no_archive):
         seen.extend(event.seq for event in batch)
-        if slow:
-            await asyncio.sleep(0.01)
+        if slow:  # long enough for the hub to deliver several reads (an append of 100 lines is one entry)
+            await asyncio.sleep(0.05)
     return seen
 
 
@@ -125,7 +125,7 @@ async def test_a_follower_after_the_end_of_a_finished_run_ends_at_once(
     await write_run(log, 1)  # RUNNING, one line, SUCCEEDED: seq 1 to 3
     archived = await log.read_all()
 
-    async def archive() -> list[Event] | None:
+    async def archive() -> list[Entry] | None:
         return archived
 
     assert [batch async for batch in follow(hub, log, after, archive)] == []
@@ -137,7 +137,7 @@ async def test_a_follower_of_a_live_run_does_not_ask_the_archive_on_subscribing(
     event_log = new_log(redis)
     writer = await LogWriter.resume(event_log)
     await writer.status(writer.status_event(ExecutionStatus.RUNNING))
-    await writer.lines([(Stream.STDOUT, "first", False)])
+    await writer.lines([(Stream.STDOUT, ["first"], False)])
     asked = 0
 
     async def counting_archive() -> list[Event] | None:
@@ -150,7 +150,7 @@ async def test_a_follower_of_a_live_run_does_not_ask_the_archive_on_subscribing(
 
     follower = asyncio.create_task(follow_all())
     await asyncio.sleep(0.05)
-    await writer.lines([(Stream.STDOUT, "second", False)])
+    await writer.lines([(Stream.STDOUT, ["second"], False)])
     await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
     assert await asyncio.wait_for(follower, 30) == [1, 2, 3, 4]
     assert asked == 0
