@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from podrun.accounts.tokens import REFRESH_REFUSED
 from podrun.app import create_app
 from podrun.db.migrate import migrate
 from podrun.settings import Settings
@@ -48,7 +49,7 @@ async def whoami(client: AsyncTestClient[Any], access_token: str) -> str | None:
 
 
 async def test_sign_in_sets_an_httponly_strict_cookie_and_returns_an_access_token(
-    client: AsyncTestClient[Any],
+    client: AsyncTestClient[Any], migrated: Settings
 ) -> None:
     email = await register(client)
     response = await client.post("/auth/session", json={"email": email, "password": PASSWORD}, headers=CSRF)
@@ -56,7 +57,7 @@ async def test_sign_in_sets_an_httponly_strict_cookie_and_returns_an_access_toke
     body = response.json()
     assert body["user"]["email"] == email
     assert body["user"]["role"] == "USER"
-    assert body["expiresInMs"] == 15 * 60 * 1000
+    assert body["expiresInMs"] == migrated.auth.access_token_ttl_s * 1000 == 5 * 60 * 1000
     assert await whoami(client, body["accessToken"]) == email
     cookie = response.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
@@ -117,7 +118,7 @@ async def test_an_access_token_is_not_a_refresh_token(client: AsyncTestClient[An
     response = await client.post("/auth/refresh", headers=CSRF)
     assert (response.status_code, response.json()) == (
         401,
-        {"code": "UNAUTHENTICATED", "message": "expected a refresh token"},
+        {"code": "UNAUTHENTICATED", "message": REFRESH_REFUSED},
     )
 
 
