@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 
 from podrun.accounts.tokens import REFRESH_REFUSED
 from podrun.app import create_app
@@ -85,6 +87,50 @@ async def test_refresh_rotates_the_cookie_and_sign_out_ends_the_session(client: 
     client.cookies.clear()
     after = await client.post("/auth/refresh", headers=CSRF)
     assert (after.status_code, after.json()) == (401, {"code": "UNAUTHENTICATED", "message": "not signed in"})
+
+
+async def test_sign_out_revokes_the_sign_in_so_no_cookie_of_it_refreshes_again(client: AsyncTestClient[Any]) -> None:
+    email = await register(client)
+    signed_in = await client.post("/auth/session", json={"email": email, "password": PASSWORD}, headers=CSRF)
+    first_cookie = signed_in.cookies["podrun_refresh"]
+    refreshed = await client.post("/auth/refresh", headers=CSRF)
+    second_cookie = refreshed.cookies["podrun_refresh"]
+    access_token = refreshed.json()["accessToken"]
+    assert (await client.delete("/auth/session", headers=CSRF)).status_code == 200
+    # Replayed by someone who kept copies: the sign-in is over on the server, whatever the browser forgot.
+    for cookie in (second_cookie, first_cookie):
+        client.cookies.clear()
+        client.cookies.set("podrun_refresh", cookie, path="/auth")
+        replayed = await client.post("/auth/refresh", headers=CSRF)
+        assert (replayed.status_code, replayed.json()) == (401, {"code": "UNAUTHENTICATED", "message": REFRESH_REFUSED})
+    assert await whoami(client, access_token) is None
+
+
+async def test_a_refresh_that_fails_before_its_commit_leaves_the_old_token_valid(client: AsyncTestClient[Any]) -> None:
+    email = await register(client)
+    await client.post("/auth/session", json={"email": email, "password": PASSWORD}, headers=CSRF)
+    cookie = client.cookies["podrun_refresh"]
+    armed = [True]
+
+    def kill_the_connection(session: OrmSession) -> None:
+        # PostgreSQL drops the connection after the UPDATE that retires the token, before COMMIT.
+        if armed.pop() if armed else False:
+            session.connection().exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    event.listen(OrmSession, "before_commit", kill_the_connection)
+    try:
+        failed = await client.post("/auth/refresh", headers=CSRF)
+    finally:
+        event.remove(OrmSession, "before_commit", kill_the_connection)
+    assert (failed.status_code, failed.json()["code"]) == (503, "UNAVAILABLE")
+    assert "set-cookie" not in failed.headers
+    # The old token is still the one in force: it refreshes (no reuse detected), and then it is retired.
+    client.cookies.set("podrun_refresh", cookie, path="/auth")
+    refreshed = await client.post("/auth/refresh", headers=CSRF)
+    assert refreshed.status_code == 200
+    assert await whoami(client, refreshed.json()["accessToken"]) == email
+    client.cookies.set("podrun_refresh", cookie, path="/auth")
+    assert (await client.post("/auth/refresh", headers=CSRF)).status_code == 401
 
 
 @pytest.mark.parametrize(
