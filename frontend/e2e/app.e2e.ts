@@ -310,6 +310,40 @@ describe('the web client', () => {
 		}
 	});
 
+	test('settings list the signed-in devices, and revoking one signs that browser out', async () => {
+		const other = await browser.newContext({ viewport: { width: 1280, height: 860 }, userAgent: 'Second browser (e2e)' });
+		try {
+			const second = await other.newPage();
+			await second.goto(`${backend.url}/signin`);
+			await second.getByLabel('Email').fill(email);
+			await second.getByLabel('Password').fill(password);
+			await second.locator('form button[type="submit"]').click();
+			await second.waitForURL(`${backend.url}/`);
+
+			await page.goto(`${backend.url}/settings`);
+			const devices = page.getByTestId('signed-in-devices');
+			const secondRow = devices.getByTestId('sign-in').filter({ hasText: 'Second browser (e2e)' });
+			await secondRow.waitFor();
+			expect(await devices.locator('[data-testid="sign-in"][data-current="true"]').count()).toBe(1);
+			expect(await secondRow.getAttribute('data-current')).toBe('false');
+			expect(await secondRow.textContent()).toContain('127.0.0.1');
+			await devices.scrollIntoViewIfNeeded();
+			await screenshot(page, 'settings-devices-light');
+
+			await secondRow.getByRole('button', { name: 'Revoke' }).click();
+			await expect.poll(() => secondRow.count()).toBe(0);
+			// The other browser's cookie no longer refreshes: it is back at sign-in.
+			await second.reload();
+			await second.waitForURL(/\/signin/);
+			// This browser is still signed in.
+			await page.reload();
+			await devices.getByTestId('sign-in').first().waitFor();
+			expect(page.url()).toBe(`${backend.url}/settings`);
+		} finally {
+			await other.close();
+		}
+	});
+
 	test('an admin sees users and everyone\'s runs, and a lower quota shows before submissions are refused', async () => {
 		const adminEmail = `admin-${Date.now()}@example.com`;
 		backend.createAdmin(adminEmail, password);
