@@ -348,7 +348,9 @@ async def _signed_in() -> AsyncIterator[PodrunClient]:
     def keep(session: Session) -> None:
         credentials.save(replace(stored, refresh_token=session.refresh_token))
 
-    async with PodrunClient(stored.url, refresh_token=stored.refresh_token, on_session=keep) as client:
+    async with PodrunClient(
+        stored.url, refresh_token=stored.refresh_token, on_session=keep, refresh_turn=credentials.refreshing
+    ) as client:
         yield client
 
 

@@ -109,6 +109,13 @@ async def test_logout_ends_the_sign_in_on_the_server_so_the_old_credentials_fail
     assert (ran.process.returncode, ran.stderr) == (77, f"prun: not signed in ({REFRESH_REFUSED}): run `prun login`\n")
 
 
+async def test_concurrent_pruns_take_turns_refreshing_the_one_stored_token(prun: Prun) -> None:
+    # Each starts with only the stored refresh token, so each refreshes at once; a token works once.
+    ran = await asyncio.gather(*(prun.run("runs") for _ in range(4)))
+    assert [r.process.returncode for r in ran] == [0] * 4, [r.stderr for r in ran]
+    assert (await prun.run("runs")).process.returncode == 0
+
+
 async def test_logout_with_the_server_gone_still_forgets_and_says_so(prun: Prun) -> None:
     stored = json.loads(prun.credentials.read_text())
     prun.credentials.write_text(json.dumps({**stored, "url": "http://127.0.0.1:9"}))
