@@ -328,7 +328,7 @@ describe('the web client', () => {
 			expect(await secondRow.getAttribute('data-current')).toBe('false');
 			expect(await secondRow.textContent()).toContain('127.0.0.1');
 			await devices.scrollIntoViewIfNeeded();
-			await screenshot(page, 'settings-devices-light');
+			await screenshot(page, 'settings-devices');
 
 			await secondRow.getByRole('button', { name: 'Revoke' }).click();
 			await expect.poll(() => secondRow.count()).toBe(0);
