@@ -66,6 +66,12 @@ async function waitForStatus(...values: string[]): Promise<void> {
 	);
 }
 
+/** The settings page once the account's settings have loaded (until then they win over a change made here). */
+async function openSettings(): Promise<void> {
+	await page.goto(`${backend.url}/settings`);
+	await page.getByTestId('settings-sync').filter({ hasText: 'Saved to your account' }).waitFor();
+}
+
 async function waitForLine(text: string): Promise<void> {
 	await page.getByTestId('line-text').filter({ hasText: text }).first().waitFor({ timeout: 20_000 });
 }
@@ -218,7 +224,7 @@ describe('the web client', () => {
 	});
 
 	test('dark theme, remembered across reloads', async () => {
-		await page.goto(`${backend.url}/settings`);
+		await openSettings();
 		await page.getByLabel('Dark').check();
 		expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
 		await page.reload();
@@ -286,7 +292,7 @@ describe('the web client', () => {
 	});
 
 	test('settings follow the account into another browser', async () => {
-		await page.goto(`${backend.url}/settings`);
+		await openSettings();
 		await page.getByLabel('Light').check();
 		await page.getByLabel('Wrap long lines').check();
 		await expect
