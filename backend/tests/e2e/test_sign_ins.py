@@ -19,6 +19,7 @@ from podrun.settings import Settings
 from tests.client import GraphQLClient, GraphQLFailure
 from tests.e2e.helpers import submit
 from tests.e2e.hostile import RawSocket, client, raw_socket
+from tests.processes import LOG_DIR
 
 PASSWORD = "correct horse battery"
 ME = "{ me { email role } }"
@@ -81,6 +82,14 @@ async def test_a_refresh_token_works_once_and_its_reuse_ends_the_sign_in_in_ever
     assert await refused(client(guarded), REFRESH, {"t": user.refresh_token}) == REFRESH_REFUSED
     assert await refused(anonymous, REFRESH, {"t": first["refreshToken"]}) == REFRESH_REFUSED
     assert await refused(anonymous.with_token(first["accessToken"]), ME) == "this token was revoked; sign in again"
+    # ... and logged as a likely theft, naming the sign-in.
+    sign_in_id = jwt.decode(first["refreshToken"], options={"verify_signature": False})["sid"]
+    warnings = [
+        line
+        for line in (LOG_DIR / "guarded-api.log").read_text(errors="replace").splitlines()
+        if "likely a stolen token" in line and sign_in_id in line
+    ]
+    assert len(warnings) == 1, warnings
 
 
 async def test_the_chain_of_refreshes_goes_on_while_each_token_is_used_once(podrun: str) -> None:
