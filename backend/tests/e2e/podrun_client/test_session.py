@@ -172,6 +172,22 @@ async def test_a_client_resumed_from_a_refresh_token_alone_signs_itself_in(user:
             await resumed.me()
 
 
+async def test_a_sign_in_and_its_retired_tokens_outlive_an_api_restart(user: User, deployment: Deployment) -> None:
+    retired = user.client.tokens.refresh
+    await user.client.refresh_session()
+    await asyncio.to_thread(deployment.restart_api)
+    me = (await user.client.me()).me
+    assert me is not None
+    assert me.email == user.email
+    # The new process knows the token was traded in: presenting it again ends the sign-in.
+    async with PodrunClient(deployment.base_url, refresh_token=retired) as replay:
+        with pytest.raises(NotSignedIn):
+            await replay.me()
+    user.client.tokens.access = None
+    with pytest.raises(NotSignedIn):
+        await user.client.me()
+
+
 async def test_a_socket_closed_by_signing_out_resumes_after_signing_in_again_without_gap_or_duplicate(
     user: User, deployment: Deployment
 ) -> None:
