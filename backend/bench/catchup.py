@@ -25,6 +25,7 @@ import websockets
 from bench.report import Failed, Figure
 from bench.system import Target
 from podrun.accounts.models import User
+from podrun.accounts.sign_ins import Caller, Origin
 from podrun.container import Container
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
@@ -84,7 +85,8 @@ async def _finished_run(container: Container, owner: User) -> uuid.UUID:
 
 async def _watch(container: Container, owner: User, execution_id: uuid.UUID) -> tuple[float, int, int]:
     """Seconds to receive everything, lines received, WebSocket messages."""
-    context = Context(container=container, current_user=owner, authenticated=True)
+    # A subscription run in-process: no socket, so no sign-in is checked again; any id stands for one.
+    context = Context(container=container, caller=Caller(user=owner, sign_in_id=uuid.uuid4()), authenticated=True)
     started = time.perf_counter()
     results: Any = await schema.subscribe(EVENTS, {"id": str(execution_id)}, context_value=context)
     lines = messages = 0
@@ -146,7 +148,7 @@ async def _measure(settings: Settings, port: int) -> list[Figure]:
     async with Container.running(settings, "api") as container:
         async with container.users() as users:
             owner = await users.create_user(f"bench-{uuid.uuid4().hex[:12]}@example.com", "password-123")
-            token = users.start_session(owner).access_token
+            token = (await users.start_session(owner, Origin(address="127.0.0.1", user_agent="bench"))).access_token
         execution_id = await _finished_run(container, owner)
         await _until_ready(f"http://127.0.0.1:{port}/readyz")
         key = container.keys.events(execution_id)

@@ -32,7 +32,7 @@ class GraphQLClient:
     def __init__(self, base_url: str, token: str | None = None, address: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
-        # Sent as X-Forwarded-For (which the API trusts from 127.0.0.1): the client address per-client limits see.
+        # Sent as X-Forwarded-For: the address per-client limits see at an API that trusts 127.0.0.1 as its proxy.
         self.address = address
         self.refresh_token: str | None = None
         self.user_id: str | None = None

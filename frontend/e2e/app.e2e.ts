@@ -66,6 +66,12 @@ async function waitForStatus(...values: string[]): Promise<void> {
 	);
 }
 
+/** The settings page once the account's settings have loaded (until then they win over a change made here). */
+async function openSettings(): Promise<void> {
+	await page.goto(`${backend.url}/settings`);
+	await page.getByTestId('settings-sync').filter({ hasText: 'Saved to your account' }).waitFor();
+}
+
 async function waitForLine(text: string): Promise<void> {
 	await page.getByTestId('line-text').filter({ hasText: text }).first().waitFor({ timeout: 20_000 });
 }
@@ -218,7 +224,7 @@ describe('the web client', () => {
 	});
 
 	test('dark theme, remembered across reloads', async () => {
-		await page.goto(`${backend.url}/settings`);
+		await openSettings();
 		await page.getByLabel('Dark').check();
 		expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
 		await page.reload();
@@ -286,7 +292,7 @@ describe('the web client', () => {
 	});
 
 	test('settings follow the account into another browser', async () => {
-		await page.goto(`${backend.url}/settings`);
+		await openSettings();
 		await page.getByLabel('Light').check();
 		await page.getByLabel('Wrap long lines').check();
 		await expect
@@ -305,6 +311,40 @@ describe('the web client', () => {
 			expect(await second.getByLabel('Light').isChecked()).toBe(true);
 			// Light although this browser prefers dark: the account's choice wins.
 			expect(await second.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(false);
+		} finally {
+			await other.close();
+		}
+	});
+
+	test('settings list the signed-in devices, and revoking one signs that browser out', async () => {
+		const other = await browser.newContext({ viewport: { width: 1280, height: 860 }, userAgent: 'Second browser (e2e)' });
+		try {
+			const second = await other.newPage();
+			await second.goto(`${backend.url}/signin`);
+			await second.getByLabel('Email').fill(email);
+			await second.getByLabel('Password').fill(password);
+			await second.locator('form button[type="submit"]').click();
+			await second.waitForURL(`${backend.url}/`);
+
+			await page.goto(`${backend.url}/settings`);
+			const devices = page.getByTestId('signed-in-devices');
+			const secondRow = devices.getByTestId('sign-in').filter({ hasText: 'Second browser (e2e)' });
+			await secondRow.waitFor();
+			expect(await devices.locator('[data-testid="sign-in"][data-current="true"]').count()).toBe(1);
+			expect(await secondRow.getAttribute('data-current')).toBe('false');
+			expect(await secondRow.textContent()).toContain('127.0.0.1');
+			await devices.scrollIntoViewIfNeeded();
+			await screenshot(page, 'settings-devices');
+
+			await secondRow.getByRole('button', { name: 'Revoke' }).click();
+			await expect.poll(() => secondRow.count()).toBe(0);
+			// The other browser's cookie no longer refreshes: it is back at sign-in.
+			await second.reload();
+			await second.waitForURL(/\/signin/);
+			// This browser is still signed in.
+			await page.reload();
+			await devices.getByTestId('sign-in').first().waitFor();
+			expect(page.url()).toBe(`${backend.url}/settings`);
 		} finally {
 			await other.close();
 		}

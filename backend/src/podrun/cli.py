@@ -50,6 +50,9 @@ def api(host: str, port: int) -> None:
         host=host,
         port=port,
         log_config=None,
+        # The API finds the client's address itself, believing only the proxies it is told to trust
+        # (client_address.py); uvicorn's own default would believe any X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
         ws="websockets-sansio",
         # A larger message closes the socket (1009) before it is read into memory whole.
         ws_max_size=get_settings().graphql.max_ws_message_bytes,

@@ -80,9 +80,9 @@ class Keys:
         return f"{self.prefix}:policy:version"
 
     @property
-    def users_revoked(self) -> str:
-        """The channel that names a user whose sessions just ended (disabled): API processes close their sockets."""
-        return f"{self.prefix}:users:revoked"
+    def sign_ins_revoked(self) -> str:
+        """The channel that names each sign-in just revoked: API processes close its sockets."""
+        return f"{self.prefix}:sign-ins:revoked"
 
     def active_runs(self, user_id: str) -> str:
         """The runs one user has in progress (a sorted set: execution id -> when the entry lapses)."""

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podrun.core.limits import Limits
@@ -24,10 +24,12 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class AuthSettings(BaseModel):
-    """Token lifetimes."""
+    """Token lifetimes (README, "Authentication")."""
 
-    access_token_ttl_s: int = 15 * 60
-    refresh_token_ttl_s: int = 14 * 24 * 3600
+    # Short: an access token is checked against its sign-in on every request, but a copy works until it expires.
+    access_token_ttl_s: int = Field(default=5 * 60, gt=0)
+    # Counted from the last refresh: a sign-in unused for this long is over.
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, gt=0)
     # Whether anyone may create an account with `register` (admins can change it at run time).
     registration_open: bool = True
 
@@ -121,6 +123,15 @@ class SignInSettings(BaseModel):
     max_delay_s: float = Field(default=900.0, gt=0)
     # An account's failures are forgotten this long after the last one.
     failure_window_s: int = Field(default=900, gt=0)
+
+
+class ProxySettings(BaseModel):
+    """The reverse proxies in front of the API (client_address.py): none by default, so no header is believed."""
+
+    # Addresses or networks (JSON list, e.g. ["10.0.0.0/8"]) whose forwarding header names the client.
+    trusted: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Which header they set; the other one is ignored, so a client cannot slip a forged one past them.
+    header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
 
 class SandboxSettings(BaseModel):
@@ -233,6 +244,7 @@ class Settings(BaseSettings):
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     graphql: GraphQLSettings = Field(default_factory=GraphQLSettings)
     signin: SignInSettings = Field(default_factory=SignInSettings)
+    proxies: ProxySettings = Field(default_factory=ProxySettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)

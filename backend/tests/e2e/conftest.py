@@ -95,15 +95,29 @@ def podrun(podrun_processes: RunningPodrun) -> str:
 def guarded(podrun: str) -> Iterator[str]:
     """Base URL of a second API on the session's database, Redis and worker, for the hostile-client tests:
     production mode (introspection and GraphiQL off), the default sign-in limits, and a first sign-in delay
-    long enough that a lock set during a test is still in place at its end (no test depends on timing)."""
+    long enough that a lock set during a test is still in place at its end (no test depends on timing).
+    The tests stand in for its reverse proxy: it trusts X-Forwarded-For from 127.0.0.1, so each test's
+    clients have addresses of their own (tests/e2e/hostile.py)."""
+    yield from _guarded_api("guarded", {"PODRUN_PROXIES__TRUSTED": '["127.0.0.1"]'})
+
+
+@pytest.fixture(scope="session")
+def exposed(podrun: str) -> Iterator[str]:
+    """Base URL of an API like `guarded`, but with no proxy in front of it (the default): X-Forwarded-For is the
+    client's own say and must not be believed."""
+    yield from _guarded_api("exposed", {})
+
+
+def _guarded_api(name: str, env: dict[str, str]) -> Iterator[str]:
     defaults = SignInSettings()
     deployment = PodrunDeployment(
-        "guarded",
+        name,
         {
             "PODRUN_MODE": "production",
             "PODRUN_SIGNIN__ATTEMPTS_PER_CLIENT_PER_MINUTE": str(defaults.attempts_per_client_per_minute),
             "PODRUN_SIGNIN__REGISTRATIONS_PER_CLIENT_PER_HOUR": str(defaults.registrations_per_client_per_hour),
             "PODRUN_SIGNIN__FIRST_DELAY_S": "600",
+            **env,
         },
     )
     try:

@@ -1,7 +1,7 @@
 """Helpers of the hostile-client tests, which run against the `guarded` API (tests/e2e/conftest.py).
 
-Each test gives its clients addresses of their own (X-Forwarded-For, which the API trusts from
-127.0.0.1), so per-client limits never leak from one test into another.
+Each test gives its clients addresses of their own (X-Forwarded-For, which the `guarded` API trusts
+from 127.0.0.1, its stand-in proxy), so per-client limits never leak from one test into another.
 """
 
 from __future__ import annotations

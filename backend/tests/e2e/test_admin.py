@@ -89,10 +89,20 @@ async def test_admins_list_and_search_accounts_page_by_page(admin: GraphQLClient
     assert (await admin.execute(USERS, {"first": 5, "search": f"list-{tag}-%"}))["users"]["edges"] == []
 
 
-async def test_a_role_given_by_an_admin_applies_to_the_next_request(admin: GraphQLClient, bob: GraphQLClient) -> None:
+async def test_a_role_given_by_an_admin_ends_the_users_sign_ins_and_applies_to_the_next(
+    admin: GraphQLClient, anonymous: GraphQLClient
+) -> None:
+    email = email_of()
+    bob = await anonymous.register(email, PASSWORD)
     assert (await admin.execute(SET_ROLE, {"id": bob.user_id, "role": "ADMIN"}))["setUserRole"]["role"] == "ADMIN"
+    for operation, variables, client in ((ME, {}, bob), (REFRESH, {"t": bob.refresh_token}, anonymous)):
+        with pytest.raises(GraphQLFailure) as failure:
+            await client.execute(operation, variables)
+        assert failure.value.code == "UNAUTHENTICATED"
+    bob = await anonymous.login(email, PASSWORD)
     assert (await bob.execute(SYSTEM_SETTINGS))["systemSettings"]["roles"]
     await admin.execute(SET_ROLE, {"id": bob.user_id, "role": "USER"})
+    bob = await anonymous.login(email, PASSWORD)
     with pytest.raises(GraphQLFailure) as failure:
         await bob.execute(SYSTEM_SETTINGS)
     assert failure.value.code == "FORBIDDEN"
@@ -134,7 +144,7 @@ async def test_a_disabled_users_token_and_open_socket_stop_working_at_once(
             await drain(events)
         assert isinstance(closed.value.__cause__, ConnectionClosed)
         assert closed.value.__cause__.rcvd is not None
-        assert (closed.value.__cause__.rcvd.code, closed.value.__cause__.rcvd.reason) == (4403, "the session ended")
+        assert (closed.value.__cause__.rcvd.code, closed.value.__cause__.rcvd.reason) == (4403, "the sign-in ended")
     for operation, variables, client in (
         (ME, {}, user),
         (REFRESH, {"t": user.refresh_token}, anonymous),

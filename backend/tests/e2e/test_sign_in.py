@@ -141,3 +141,22 @@ async def test_one_client_has_a_limit_on_registrations(guarded: str) -> None:
         await registrar.register()
     assert failure.value.codes == ["RATE_LIMITED"]
     assert failure.value.errors[0]["extensions"]["retryAfterMs"] > 0
+
+
+async def test_forged_forwarding_headers_from_an_untrusted_peer_are_ignored_never_an_error(exposed: str) -> None:
+    email = new_email()
+    await GraphQLClient(exposed).register(email, PASSWORD)
+    # Each guess claims another address; with no proxy trusted, all of them are the one host they come from.
+    codes = []
+    for number in range(12):
+        forger = GraphQLClient(exposed, address=f"203.0.113.{number}")
+        codes.append(await login_code(forger, email, "wrong password"))
+    assert codes == locking_sequence() + ["RATE_LIMITED"] * (12 - len(locking_sequence()))
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{exposed}/graphql",
+            json={"query": "{ runtimes { id } }"},
+            headers={"x-forwarded-for": "not an address, [::1", "forwarded": 'for="_hidden";by=garbage'},
+        )
+    assert response.status_code == 200
+    assert response.json()["data"]["runtimes"]

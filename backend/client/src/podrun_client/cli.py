@@ -6,7 +6,7 @@
     prun runs                       your recent runs
     prun cancel ID                  stop a run
     prun delete ID                  delete a run with its output and files (a run still going is stopped first)
-    prun logout                     forget the stored sign-in
+    prun logout                     end the sign-in on the server and forget it
 
 `--json` on each prints JSON (lines) shaped like the GraphQL API's data. Exit codes: outcome.py.
 """
@@ -144,7 +144,9 @@ def parser() -> argparse.ArgumentParser:
     delete_parser.add_argument("id", help="the run's id")
     delete_parser.set_defaults(command=delete)
 
-    logout_parser = commands.add_parser("logout", parents=[json_option], help="forget the stored sign-in")
+    logout_parser = commands.add_parser(
+        "logout", parents=[json_option], help="end the sign-in on the server and forget it"
+    )
     logout_parser.set_defaults(command=logout)
     return top
 
@@ -171,12 +173,28 @@ async def login(args: argparse.Namespace) -> int:
 
 
 async def logout(args: argparse.Namespace) -> int:
-    """Forget the stored sign-in."""
+    """End the stored sign-in on the server, then forget it (forgotten even when the server cannot be reached)."""
+    unreachable: Exception | None = None
+    revoked = False
+    if credentials.load() is not None:
+        try:
+            async with _signed_in() as client:
+                revoked = (await client.sign_out()).sign_out
+        except NotSignedIn:
+            pass  # over on the server already (expired, revoked): nothing left to end there
+        except (httpx.TransportError, GraphQLClientHttpError) as error:
+            unreachable = error
     forgotten = credentials.delete()
     if args.json:
-        write_json(_stdout(), {"forgotten": forgotten})
+        write_json(_stdout(), {"forgotten": forgotten, "revoked": revoked})
     else:
         print("signed out" if forgotten else "was not signed in")
+    if unreachable is not None:
+        _say(
+            f"cannot reach the server ({unreachable}): the sign-in is forgotten here but still live there until it "
+            "expires; end it from another device (mySignIns, revokeSignIn)"
+        )
+        return UNREACHABLE
     return 0
 
 
@@ -346,7 +364,9 @@ async def _signed_in() -> AsyncIterator[PodrunClient]:
     def keep(session: Session) -> None:
         credentials.save(replace(stored, refresh_token=session.refresh_token))
 
-    async with PodrunClient(stored.url, refresh_token=stored.refresh_token, on_session=keep) as client:
+    async with PodrunClient(
+        stored.url, refresh_token=stored.refresh_token, on_session=keep, refresh_turn=credentials.refreshing
+    ) as client:
         yield client
 
 

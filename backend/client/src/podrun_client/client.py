@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any, cast
 
 import httpx
@@ -81,7 +83,9 @@ class PodrunClient(GeneratedClient):
 
     Give it a refresh token (and optionally an access token) to resume a stored session, or call
     `sign_in`. `on_session` is called with every new session (sign-in and each refresh), for example
-    to store the newest refresh token.
+    to store the newest refresh token. A refresh token works once: clients (processes) that share a
+    stored one pass `refresh_turn`, entered around each refresh, which waits for the others and yields
+    the newest stored token (prun's is `credentials.refreshing`).
     """
 
     def __init__(
@@ -91,12 +95,17 @@ class PodrunClient(GeneratedClient):
         access_token: str | None = None,
         refresh_token: str | None = None,
         on_session: Callable[[Session], None] | None = None,
+        refresh_turn: Callable[[], AbstractAsyncContextManager[str | None]] | None = None,
         reconnect_timeout: float = 60.0,
         timeout: float = 30.0,
     ) -> None:
         base = url.rstrip("/")
-        # Also used directly for downloads, which are no GraphQL.
-        self.http = httpx.AsyncClient(auth=_Bearer(lambda: self.tokens.access), timeout=timeout)
+        # Also used directly for downloads, which are no GraphQL. The User-Agent names the device in mySignIns.
+        self.http = httpx.AsyncClient(
+            auth=_Bearer(lambda: self.tokens.access),
+            timeout=timeout,
+            headers={"user-agent": f"podrun-client/{version('podrun-client')}"},
+        )
         super().__init__(
             url=f"{base}/graphql",
             # The generated HttpClient protocol describes httpx.AsyncClient, spelling its keyword arguments loosely.
@@ -107,6 +116,7 @@ class PodrunClient(GeneratedClient):
         self.tokens = Tokens(access=None, refresh=refresh_token)
         self._set_access_token(access_token)
         self.on_session = on_session
+        self.refresh_turn = refresh_turn
         self.reconnect_timeout = reconnect_timeout
         self._refresh_lock = asyncio.Lock()
 
@@ -119,7 +129,16 @@ class PodrunClient(GeneratedClient):
         return self._start((await self.register(email=email, password=password)).session)
 
     async def refresh_session(self) -> Session:
-        """Trade the refresh token for a new pair of tokens; NotSignedIn if there is none or it expired."""
+        """Trade the refresh token for a new pair of tokens; NotSignedIn if there is none, or it expired or was
+        revoked."""
+        if self.refresh_turn is None:
+            return await self._refresh()
+        async with self.refresh_turn() as newest:
+            if newest is not None:
+                self.tokens.refresh = newest
+            return await self._refresh()
+
+    async def _refresh(self) -> Session:
         if self.tokens.refresh is None:
             raise NotSignedIn("not signed in")
         try:

@@ -2,13 +2,18 @@
 
 The file is `$XDG_CONFIG_HOME/podrun/credentials.json` (`~/.config/podrun/credentials.json`), readable by
 its owner only (mode 0600, in a 0700 directory), and replaced atomically so concurrent `prun`s never
-see half a file.
+see half a file. A refresh token works once, so concurrent `prun`s take turns refreshing (`refreshing`):
+each refreshes with the token the file holds at its turn and stores the next one before the next turn.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +53,23 @@ def save(credentials: Credentials) -> Path:
         json.dump(asdict(credentials), file)
     os.replace(temporary, path)
     return path
+
+
+@contextlib.asynccontextmanager
+async def refreshing() -> AsyncIterator[str | None]:
+    """Wait for this sign-in's turn to refresh (other `prun`s may be refreshing); yield the newest stored token.
+
+    Hold it until the new token is saved: the next `prun` in line then refreshes with that one.
+    """
+    path = credentials_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        stored = load()
+        yield stored.refresh_token if stored is not None else None
+    finally:
+        os.close(descriptor)  # which releases the lock
 
 
 def delete() -> bool:

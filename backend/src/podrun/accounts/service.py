@@ -1,4 +1,4 @@
-"""Accounts: registration, login, token refresh, the user's own settings, and what admins do to accounts."""
+"""Accounts: registration, sign-ins and sign-outs, the user's own settings, and what admins do to accounts."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from podrun.accounts.lockout import Lockout
-from podrun.accounts.models import Role, User
+from podrun.accounts.models import Role, SignIn, User
 from podrun.accounts.passwords import hash_password, verify_password
 from podrun.accounts.preferences import Preferences
-from podrun.accounts.tokens import issue_token, verify_token
+from podrun.accounts.sign_ins import Caller, Origin, RevokeReason, SignIns
+from podrun.accounts.tokens import verify_token
 from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from podrun.core.pages import check_first, decode_cursor
 from podrun.policy.store import PolicyStore
@@ -38,11 +39,12 @@ CURSOR_KIND = "user"
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A signed-in user and their tokens."""
+    """A signed-in user and the tokens of their sign-in."""
 
     access_token: str
     refresh_token: str
     user: User
+    sign_in_id: UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         self.keys = keys
         self.lockout = Lockout(redis, keys, settings.signin)
         self.policy = policy
+        self.sign_ins = SignIns(session, settings=settings, redis=redis, keys=keys)
 
     async def create_user(self, email: str, password: str, role: Role = Role.USER) -> User:
         """Create an account; BAD_USER_INPUT for a malformed email or weak password, CONFLICT if taken."""
@@ -98,19 +101,20 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             await self.repository.session.rollback()
             raise Conflict("an account with this email already exists") from error
 
-    async def register(self, email: str, password: str, client: str) -> Session:
+    async def register(self, email: str, password: str, origin: Origin) -> Session:
         """Create an account and sign it in; FORBIDDEN while an admin has closed registration, RATE_LIMITED after
-        too many registrations from `client`."""
+        too many registrations from `origin`."""
         if not (await self.policy.current()).registration_open:
             raise Forbidden("registration is closed; ask an administrator for an account")
         per_hour = self.settings.signin.registrations_per_client_per_hour
-        await hit(self.redis, self.keys.rate("register-client", client), per_hour, 3600, "registrations from here")
-        return self.start_session(await self.create_user(email, password))
+        await hit(self.redis, self.keys.rate("register-client", origin.key), per_hour, 3600, "registrations from here")
+        return await self.start_session(await self.create_user(email, password), origin)
 
-    async def sign_in(self, email: str, password: str, client: str) -> Session:
-        """Tokens for these credentials. RATE_LIMITED after too many attempts from `client` (a `client_key`),
-        at this email from `client`, or while failures at this account lock `client` out (accounts/lockout.py)."""
+    async def sign_in(self, email: str, password: str, origin: Origin) -> Session:
+        """Tokens of a new sign-in for these credentials. RATE_LIMITED after too many attempts from `origin`,
+        at this email from `origin`, or while failures at this account lock `origin` out (accounts/lockout.py)."""
         email = email.strip().lower()
+        client = origin.key
         per_minute = self.settings.signin.attempts_per_client_per_minute
         await hit(self.redis, self.keys.rate("login-client", client), per_minute, 60, "sign-in attempts from here")
         per_email = self.settings.quotas.login_attempts_per_minute
@@ -124,7 +128,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             await self.lockout.forgive(email, client)  # not checked (an outage): no failure
             raise
         await self.lockout.forgive(email, client)
-        return self.start_session(user)
+        return await self.start_session(user, origin)
 
     async def unlock(self, actor: User, user_id: str) -> User:
         """Forget the sign-in failures of an account (admins only): its owner may sign in from anywhere again."""
@@ -148,37 +152,56 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             raise Unauthenticated("this account is disabled")
         return user
 
-    async def user_for_token(self, token: str) -> User:
-        """The user an access token belongs to, while the account is enabled and the token not revoked."""
+    async def user_for_token(self, token: str) -> Caller:
+        """Who an access token belongs to, while the account is enabled and the token's sign-in live."""
         claims = verify_token(self.settings, token, "access")
-        return await self._current_user(claims.user_id, claims.version)
+        user = await self.sign_ins.live_user(claims.user_id, claims.sign_in_id, claims.version)
+        return Caller(user=user, sign_in_id=claims.sign_in_id)
 
     async def refresh(self, refresh_token: str) -> Session:
-        """A new pair of tokens for a valid refresh token."""
+        """The next pair of tokens of a refresh token's sign-in; the presented token is retired."""
         claims = verify_token(self.settings, refresh_token, "refresh")
-        return self.start_session(await self._current_user(claims.user_id, claims.version))
+        user, tokens = await self.sign_ins.rotate(claims)
+        return Session(tokens.access_token, tokens.refresh_token, user, claims.sign_in_id)
 
-    async def still_signed_in(self, user: User) -> User:
-        """The account as it is now, if the session `user` was read for is still valid; UNAUTHENTICATED if not."""
-        return await self._current_user(user.id, user.token_version)
+    async def still_signed_in(self, caller: Caller) -> Caller:
+        """The caller as the account is now, if their sign-in is still live; UNAUTHENTICATED if not."""
+        user = await self.sign_ins.live_user(caller.user.id, caller.sign_in_id, caller.user.token_version)
+        return Caller(user=user, sign_in_id=caller.sign_in_id)
 
-    def start_session(self, user: User) -> Session:
-        """Issue an access and a refresh token for `user`."""
-        return Session(
-            access_token=issue_token(self.settings, user.id, "access", user.token_version),
-            refresh_token=issue_token(self.settings, user.id, "refresh", user.token_version),
-            user=user,
-        )
+    async def start_session(self, user: User, origin: Origin) -> Session:
+        """Record a new sign-in of `user` from `origin` and issue its tokens."""
+        sign_in, tokens = await self.sign_ins.start(user, origin)
+        return Session(tokens.access_token, tokens.refresh_token, user, sign_in.id)
 
-    async def _current_user(self, user_id: UUID, token_version: int) -> User:
-        user = await self.get_one_or_none(id=user_id)
-        if user is None:
-            raise Unauthenticated("the account no longer exists")
-        if user.disabled:
-            raise Unauthenticated("this account is disabled")
-        if token_version != user.token_version:
-            raise Unauthenticated("this token was revoked; sign in again")
-        return user
+    async def my_sign_ins(self, user: User) -> list[SignIn]:
+        """The user's live sign-ins, most recently used first."""
+        return await self.sign_ins.live(user.id)
+
+    async def sign_out(self, caller: Caller, sign_in_id: UUID | None = None) -> int:
+        """End one of the caller's sign-ins (their own by default); the number ended (0 or 1)."""
+        reason = RevokeReason.SIGNED_OUT if sign_in_id in (None, caller.sign_in_id) else RevokeReason.REVOKED_BY_OWNER
+        return await self._revoke(caller.user, reason, sign_in_id=sign_in_id or caller.sign_in_id)
+
+    async def sign_out_everywhere(self, user: User) -> int:
+        """End every sign-in of `user`, this one included; the number ended."""
+        return await self._revoke(user, RevokeReason.SIGNED_OUT_EVERYWHERE)
+
+    async def sign_out_refresh_token(self, refresh_token: str) -> None:
+        """End the sign-in a refresh token belongs to (the web client's sign-out); nothing for a bad token."""
+        try:
+            claims = verify_token(self.settings, refresh_token, "refresh")
+        except Unauthenticated:
+            return
+        user = await self.get_one_or_none(id=claims.user_id)
+        if user is not None:
+            await self._revoke(user, RevokeReason.SIGNED_OUT, sign_in_id=claims.sign_in_id)
+
+    async def _revoke(self, user: User, reason: RevokeReason, *, sign_in_id: UUID | None = None) -> int:
+        revoked = await self.sign_ins.revoke(user.id, reason, sign_in_id=sign_in_id)
+        await self.repository.session.commit()
+        await self.sign_ins.announce(revoked)
+        return len(revoked)
 
     def preferences(self, user: User) -> Preferences:
         """The user's settings."""
@@ -205,8 +228,10 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
     async def set_role(self, admin: User, user_id: str, role: Role) -> User:
         """Give an account a role; an admin cannot change their own (so one always remains)."""
         user = await self._other_account(admin, user_id, "change your own role")
+        if user.role == role:
+            return user
         user.role = role
-        user = await self.update(user, auto_commit=True)
+        user = await self._end_sessions(user, RevokeReason.ROLE_CHANGED)
         log.info("user role changed", user_id=str(user.id), role=role.value, by=str(admin.id))
         return user
 
@@ -217,9 +242,8 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             return user
         user.disabled = disabled
         user.token_version += 1
-        user = await self.update(user, auto_commit=True)
+        user = await self._end_sessions(user, RevokeReason.ACCOUNT_DISABLED)
         log.info("user disabled" if disabled else "user enabled", user_id=str(user.id), by=str(admin.id))
-        await self._end_sessions(user)
         return user
 
     async def reset_password(self, admin: User, user_id: str, password: str) -> User:
@@ -228,16 +252,18 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         user = await self._account(user_id)
         user.password_hash = await hash_password(password)
         user.token_version += 1
-        user = await self.update(user, auto_commit=True)
+        user = await self._end_sessions(user, RevokeReason.PASSWORD_RESET)
         log.info("user password reset", user_id=str(user.id), by=str(admin.id))
-        await self._end_sessions(user)
         return user
 
-    async def _end_sessions(self, user: User) -> None:
-        # Tokens are checked against the row on every request; open sockets are closed by the API
-        # processes that hold them (app/revocations.py). A lost notice leaves a socket open until
-        # it reconnects, but never lets it start anything: each operation checks the account again.
-        await self.redis.publish(self.keys.users_revoked, str(user.id))
+    async def _end_sessions(self, user: User, reason: RevokeReason) -> User:
+        # The account's change and the end of its sign-ins commit together; then the API processes close
+        # the sockets of those sign-ins (accounts/sign_ins.py).
+        user = await self.update(user, auto_commit=False)
+        revoked = await self.sign_ins.revoke(user.id, reason)
+        await self.repository.session.commit()
+        await self.sign_ins.announce(revoked)
+        return user
 
     async def _account(self, user_id: str) -> User:
         try:

@@ -69,14 +69,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
             """Authenticate the socket from `connection_init`; bad credentials close it (4403).
 
-            A signed-in socket is closed as well once its account's sessions end (app/revocations.py).
+            A signed-in socket is closed as well (4403) once its sign-in is revoked (app/revocations.py).
             """
             try:
-                user = await context.user()
+                await context.user()
             except Unauthenticated as error:
                 raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
-            if user is not None and context.websocket is not None:
-                context.websocket.app.state.revocations.watch(user.id, context.websocket)
+            if context.sign_in_id is not None and context.websocket is not None:
+                context.websocket.app.state.revocations.watch(context.sign_in_id, context.websocket)
             return cast(UnsetType, UNSET)
 
     handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router, artifacts_router]

@@ -38,9 +38,9 @@ async def download_artifact(artifact_id: UUID, state: State, request: Request[An
     if not authorization.lower().startswith(BEARER):
         raise Unauthenticated("send Authorization: Bearer <accessToken>")
     async with container.users() as users:
-        user = await users.user_for_token(authorization[len(BEARER) :].strip())
+        caller = await users.user_for_token(authorization[len(BEARER) :].strip())
     async with container.executions() as executions:
-        artifact = await executions.artifact_for_download(user, artifact_id)
+        artifact = await executions.artifact_for_download(caller.user, artifact_id)
     disposition = f"attachment; filename=\"{artifact.name}\"; filename*=UTF-8''{quote(artifact.name)}"
     return Response(
         artifact.content,

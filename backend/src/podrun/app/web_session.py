@@ -3,7 +3,8 @@
 The web client signs in here instead of through the `login` mutation, so that JavaScript never sees a
 long-lived token. The cookie is `SameSite=Strict` and scoped to `/auth`; every endpoint also requires
 the `X-Podrun-CSRF` header, which a cross-site form cannot send and a cross-site script could only
-send after a CORS preflight that this API never answers.
+send after a CORS preflight that this API never answers. Each sign-in here is a sign-in record
+(accounts/sign_ins.py): the cookie rotates at every refresh, and signing out ends the record.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from podrun.accounts.models import User
 from podrun.accounts.service import Session
 from podrun.container import Container
 from podrun.core.errors import Forbidden, PodrunError, RateLimited, Unauthenticated, Unavailable
+from podrun.graphql.context import origin_of
 from podrun.outages import unavailable_service
-from podrun.ratelimit import client_key
 from podrun.settings import Settings
 
 REFRESH_COOKIE = "podrun_refresh"
@@ -104,10 +105,9 @@ async def sign_in(
 ) -> Response[dict[str, Any]]:
     """Check the credentials, set the refresh cookie and answer with an access token."""
     container: Container = state.container
-    client = client_key(request.client.host if request.client else None)
     async with container.users() as users:
-        session = await users.sign_in(data.email, data.password, client)
-    log.info("web session started", user_id=str(session.user.id))
+        session = await users.sign_in(data.email, data.password, origin_of(request, container.settings))
+    log.info("web session started", user_id=str(session.user.id), sign_in_id=str(session.sign_in_id))
     return _session_response(container.settings, session)
 
 
@@ -124,8 +124,13 @@ async def refresh(state: State, request: Request[Any, Any, Any]) -> Response[dic
 
 
 @delete("/session", status_code=200)
-async def sign_out() -> Response[dict[str, bool]]:
-    """Forget the refresh cookie."""
+async def sign_out(state: State, request: Request[Any, Any, Any]) -> Response[dict[str, bool]]:
+    """End the cookie's sign-in on the server (its tokens stop working, its sockets close) and drop the cookie."""
+    container: Container = state.container
+    token = request.cookies.get(REFRESH_COOKIE)
+    if token:
+        async with container.users() as users:
+            await users.sign_out_refresh_token(token)
     response = Response({"signedOut": True}, headers={"cache-control": "no-store"})
     response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH)
     return response

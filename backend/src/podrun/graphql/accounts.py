@@ -96,14 +96,17 @@ class AccountMutation:
     @strawberry.mutation(description="Create an account and sign in.")
     async def register(self, info: Info, email: str, password: str) -> AuthPayload:
         async with info.context.container.users() as users:
-            return AuthPayload.from_session(await users.register(email, password, info.context.client))
+            return AuthPayload.from_session(await users.register(email, password, info.context.origin))
 
     @strawberry.mutation(description="Sign in with email and password.")
     async def login(self, info: Info, email: str, password: str) -> AuthPayload:
         async with info.context.container.users() as users:
-            return AuthPayload.from_session(await users.sign_in(email, password, info.context.client))
+            return AuthPayload.from_session(await users.sign_in(email, password, info.context.origin))
 
-    @strawberry.mutation(description="Trade a refresh token for a new pair of tokens.")
+    @strawberry.mutation(
+        description="Trade a refresh token for a new pair of tokens. A refresh token works once: the one traded "
+        "is retired, and presenting it again ends its whole sign-in."
+    )
     async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
         async with info.context.container.users() as users:
             return AuthPayload.from_session(await users.refresh(refresh_token))

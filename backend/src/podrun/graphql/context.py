@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+from litestar.connection import ASGIConnection
 from msgspec import field
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from podrun.accounts.models import User
+from podrun.accounts.sign_ins import Caller, Origin
+from podrun.client_address import client_address
 from podrun.container import Container
 from podrun.core.errors import Unauthenticated
 from podrun.graphql.snapshots import StatusSnapshots
-from podrun.ratelimit import client_key
+from podrun.settings import Settings
 
 BEARER = "bearer "
 
@@ -25,36 +29,56 @@ class Context(BaseContext, kw_only=True):
     snapshots: StatusSnapshots[Any] = field(default_factory=StatusSnapshots)
     connection_params: dict[str, Any] | None = None
     authenticated: bool = False
-    current_user: User | None = None
+    caller: Caller | None = None
+
+    @property
+    def current_user(self) -> User | None:
+        """The signed-in user, once `user()` has authenticated them."""
+        return self.caller.user if self.caller is not None else None
 
     async def user(self) -> User | None:
         """The caller, or None when no credentials were sent; UNAUTHENTICATED for bad ones.
 
-        A socket's account is checked again at every operation it starts, so one disabled (or whose
-        tokens were revoked) while connected can start nothing more.
+        A socket's sign-in and account are checked again at every operation it starts, so one whose
+        sign-in was revoked (or whose account was disabled or given another role) while connected
+        can start nothing more, nor anything its new role does not allow.
         """
         if not self.authenticated:
-            self.current_user = await self._authenticate(self._authorization())
+            self.caller = await self._authenticate(self._authorization())
             self.authenticated = True
-        elif self.websocket is not None and self.current_user is not None:
-            # Not the token again (it may expire while the socket lives): the account it was issued for.
+        elif self.websocket is not None and self.caller is not None:
+            # Not the token again (it may expire while the socket lives): the sign-in it was issued for.
             async with self.container.users() as users:
-                self.current_user = await users.still_signed_in(self.current_user)
+                self.caller = await users.still_signed_in(self.caller)
         return self.current_user
 
     @property
     def signed_in_user(self) -> User:
         """The caller of a field guarded by `IsAuthenticated` (graphql/permissions.py)."""
-        if self.current_user is None:
+        return self.signed_in.user
+
+    @property
+    def signed_in(self) -> Caller:
+        """The caller and their sign-in, in a field guarded by `IsAuthenticated`."""
+        if self.caller is None:
             raise Unauthenticated("sign in first: send Authorization: Bearer <accessToken>")
-        return self.current_user
+        return self.caller
+
+    @property
+    def sign_in_id(self) -> UUID | None:
+        """The caller's sign-in, if signed in."""
+        return self.caller.sign_in_id if self.caller is not None else None
+
+    @property
+    def origin(self) -> Origin:
+        """Where the request (or the socket) came from."""
+        connection = self.request if self.request is not None else self.websocket
+        return origin_of(connection, self.container.settings)
 
     @property
     def client(self) -> str:
         """The caller's address as per-client limits key it (podrun.ratelimit.client_key)."""
-        connection = self.request if self.request is not None else self.websocket
-        address = connection.client.host if connection is not None and connection.client is not None else None
-        return client_key(address)
+        return self.origin.key
 
     def _authorization(self) -> str | None:
         if self.request is not None:
@@ -64,13 +88,25 @@ class Context(BaseContext, kw_only=True):
         value = params.get("authorization")
         return value if isinstance(value, str) else None
 
-    async def _authenticate(self, authorization: str | None) -> User | None:
+    async def _authenticate(self, authorization: str | None) -> Caller | None:
         if authorization is None:
             return None
         if not authorization.lower().startswith(BEARER):
             raise Unauthenticated("Authorization must be 'Bearer <accessToken>'")
         async with self.container.users() as users:
             return await users.user_for_token(authorization[len(BEARER) :].strip())
+
+
+def origin_of(connection: ASGIConnection[Any, Any, Any, Any] | None, settings: Settings) -> Origin:
+    """The client's address (believing only trusted proxies, client_address.py) and user agent."""
+    if connection is None:
+        return Origin(address=None)
+    peer = connection.client.host if connection.client is not None else None
+    header_values = connection.headers.getall(settings.proxies.header, [])
+    return Origin(
+        address=client_address(peer, header_values, settings.proxies),
+        user_agent=connection.headers.get("user-agent"),
+    )
 
 
 Info = StrawberryInfo[Context, None]

@@ -20,16 +20,17 @@ from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits
 from podrun.graphql.output_budget import OutputBudget
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
+from podrun.graphql.sign_ins import SignInMutation, SignInQuery
 from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery):
+class Query(AccountQuery, SignInQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery):
     """Everything clients can read."""
 
 
 @strawberry.type
-class Mutation(AccountMutation, ExecutionMutation, ScriptMutation, AdminMutation):
+class Mutation(AccountMutation, SignInMutation, ExecutionMutation, ScriptMutation, AdminMutation):
     """Everything clients can change."""
 
 

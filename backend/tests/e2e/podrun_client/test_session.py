@@ -8,12 +8,14 @@ import json
 import stat
 import time
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
-from podrun_client import ExecutionStatus, PodrunClient, StatusChange, SubmitExecutionInput
+import pytest
+from podrun_client import ExecutionStatus, LimitsInput, PodrunClient, StatusChange, SubmitExecutionInput
+from podrun_client.client import Event, NotSignedIn, OutputChunk
 
-from podrun.accounts.tokens import issue_token
+from podrun.accounts.tokens import REFRESH_REFUSED, issue_token
 from podrun.settings import AuthSettings, Settings
 from tests.e2e.podrun_client.conftest import PASSWORD, Deployment, User
 from tests.e2e.podrun_client.prun import Prun
@@ -87,20 +89,40 @@ async def test_without_a_sign_in_commands_exit_77(tmp_path: Path, prun_executabl
 async def test_an_expired_refresh_token_means_signing_in_again(prun: Prun, user: User) -> None:
     me = (await user.client.me()).me
     assert me is not None
-    expired = issue_token(Settings(auth=AuthSettings(refresh_token_ttl_s=-60)), UUID(me.id), "refresh", 0)
+    expired = issue_token(Settings(auth=AuthSettings(refresh_token_ttl_s=1)), UUID(me.id), "refresh", 0, uuid4())
+    await asyncio.sleep(2.1)
     stored = json.loads(prun.credentials.read_text())
     prun.credentials.write_text(json.dumps({**stored, "refresh_token": expired}))
     ran = await prun.run("runs")
-    assert (ran.process.returncode, ran.stderr) == (
-        77,
-        "prun: not signed in (invalid or expired token): run `prun login`\n",
-    )
+    assert (ran.process.returncode, ran.stderr) == (77, f"prun: not signed in ({REFRESH_REFUSED}): run `prun login`\n")
 
 
-async def test_logout_forgets_the_sign_in(prun: Prun) -> None:
+async def test_logout_ends_the_sign_in_on_the_server_so_the_old_credentials_fail(prun: Prun) -> None:
+    kept = prun.credentials.read_text()
     first, second = await prun.run("logout"), await prun.run("logout")
-    assert (first.process.returncode, first.stdout) == (0, "signed out\n")
+    assert (first.process.returncode, first.stdout, first.stderr) == (0, "signed out\n", "")
     assert (second.process.returncode, second.stdout) == (0, "was not signed in\n")
+    assert not prun.credentials.exists()
+    # Someone who copied the credentials file before the logout holds nothing.
+    prun.credentials.write_text(kept)
+    ran = await prun.run("runs")
+    assert (ran.process.returncode, ran.stderr) == (77, f"prun: not signed in ({REFRESH_REFUSED}): run `prun login`\n")
+
+
+async def test_concurrent_pruns_take_turns_refreshing_the_one_stored_token(prun: Prun) -> None:
+    # Each starts with only the stored refresh token, so each refreshes at once; a token works once.
+    ran = await asyncio.gather(*(prun.run("runs") for _ in range(4)))
+    assert [r.process.returncode for r in ran] == [0] * 4, [r.stderr for r in ran]
+    assert (await prun.run("runs")).process.returncode == 0
+
+
+async def test_logout_with_the_server_gone_still_forgets_and_says_so(prun: Prun) -> None:
+    stored = json.loads(prun.credentials.read_text())
+    prun.credentials.write_text(json.dumps({**stored, "url": "http://127.0.0.1:9"}))
+    ran = await prun.run("logout", "--json")
+    assert ran.process.returncode == 69, ran.stderr
+    assert json.loads(ran.stdout) == {"forgotten": True, "revoked": False}
+    assert "still live there until it expires" in ran.stderr
     assert not prun.credentials.exists()
 
 
@@ -141,6 +163,69 @@ async def test_a_client_resumed_from_a_refresh_token_alone_signs_itself_in(user:
         me = (await resumed.me()).me
         assert me is not None
         assert me.email == user.email
+        # It took the sign-in over: the token it traded is retired, and presenting it again ends the sign-in.
+        user.client.tokens.access = None
+        with pytest.raises(NotSignedIn):
+            await user.client.me()
+        # Its access token belonged to the sign-in just ended, and its refresh token too.
+        with pytest.raises(NotSignedIn):
+            await resumed.me()
+
+
+async def test_a_sign_in_and_its_retired_tokens_outlive_an_api_restart(user: User, deployment: Deployment) -> None:
+    retired = user.client.tokens.refresh
+    await user.client.refresh_session()
+    await asyncio.to_thread(deployment.restart_api)
+    me = (await user.client.me()).me
+    assert me is not None
+    assert me.email == user.email
+    # The new process knows the token was traded in: presenting it again ends the sign-in.
+    async with PodrunClient(deployment.base_url, refresh_token=retired) as replay:
+        with pytest.raises(NotSignedIn):
+            await replay.me()
+    user.client.tokens.access = None
+    with pytest.raises(NotSignedIn):
+        await user.client.me()
+
+
+async def test_a_socket_closed_by_signing_out_resumes_after_signing_in_again_without_gap_or_duplicate(
+    user: User, deployment: Deployment
+) -> None:
+    lines = 60
+    script = f"import time\nfor i in range({lines}):\n    print(i, flush=True)\n    time.sleep(0.1)\n"
+    limits = LimitsInput(wallTimeMs=30_000)
+    submitted = await user.client.submit_execution(input=SubmitExecutionInput(script=script, stdin="", limits=limits))
+    execution_id = submitted.submit_execution.id
+    seen: list[tuple[int, str]] = []
+    async with PodrunClient(deployment.base_url) as watcher:
+        await watcher.sign_in(user.email, PASSWORD)
+        with pytest.raises(NotSignedIn):
+            await _follow_and_sign_out(watcher, execution_id, seen)
+        assert "5" in [text for _, text in seen]
+        assert seen[-1][1] != "SUCCEEDED"
+        # Back with a fresh sign-in, after the last event it saw.
+        await watcher.sign_in(user.email, PASSWORD)
+        async for event in watcher.follow(execution_id, after_seq=seen[-1][0]):
+            seen.extend(_flat(event))
+    assert [seq for seq, _ in seen] == list(range(1, lines + 4))
+    assert [text for _, text in seen] == ["STARTING", "RUNNING", *(str(i) for i in range(lines)), "SUCCEEDED"]
+
+
+async def _follow_and_sign_out(watcher: PodrunClient, execution_id: str, seen: list[tuple[int, str]]) -> None:
+    """Follow the run into `seen`; sign out once line "5" is there."""
+    signed_out = False
+    async for event in watcher.follow(execution_id):
+        seen.extend(_flat(event))
+        if not signed_out and any(text == "5" for _, text in seen):
+            # The server closes the socket (4403); the refresh the client then tries is refused.
+            signed_out = (await watcher.sign_out()).sign_out
+
+
+def _flat(event: Event) -> list[tuple[int, str]]:
+    if isinstance(event, OutputChunk):
+        return [(line.seq, line.text) for line in event.lines]
+    assert isinstance(event, StatusChange)
+    return [(event.seq, event.status.value)]
 
 
 async def test_prun_renews_its_token_in_the_middle_of_a_run(prun: Prun, tmp_path: Path) -> None:

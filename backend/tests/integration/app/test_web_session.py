@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
 
+from podrun.accounts.tokens import REFRESH_REFUSED
 from podrun.app import create_app
 from podrun.db.migrate import migrate
 from podrun.settings import Settings
@@ -48,7 +51,7 @@ async def whoami(client: AsyncTestClient[Any], access_token: str) -> str | None:
 
 
 async def test_sign_in_sets_an_httponly_strict_cookie_and_returns_an_access_token(
-    client: AsyncTestClient[Any],
+    client: AsyncTestClient[Any], migrated: Settings
 ) -> None:
     email = await register(client)
     response = await client.post("/auth/session", json={"email": email, "password": PASSWORD}, headers=CSRF)
@@ -56,7 +59,7 @@ async def test_sign_in_sets_an_httponly_strict_cookie_and_returns_an_access_toke
     body = response.json()
     assert body["user"]["email"] == email
     assert body["user"]["role"] == "USER"
-    assert body["expiresInMs"] == 15 * 60 * 1000
+    assert body["expiresInMs"] == migrated.auth.access_token_ttl_s * 1000 == 5 * 60 * 1000
     assert await whoami(client, body["accessToken"]) == email
     cookie = response.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
@@ -84,6 +87,50 @@ async def test_refresh_rotates_the_cookie_and_sign_out_ends_the_session(client: 
     client.cookies.clear()
     after = await client.post("/auth/refresh", headers=CSRF)
     assert (after.status_code, after.json()) == (401, {"code": "UNAUTHENTICATED", "message": "not signed in"})
+
+
+async def test_sign_out_revokes_the_sign_in_so_no_cookie_of_it_refreshes_again(client: AsyncTestClient[Any]) -> None:
+    email = await register(client)
+    signed_in = await client.post("/auth/session", json={"email": email, "password": PASSWORD}, headers=CSRF)
+    first_cookie = signed_in.cookies["podrun_refresh"]
+    refreshed = await client.post("/auth/refresh", headers=CSRF)
+    second_cookie = refreshed.cookies["podrun_refresh"]
+    access_token = refreshed.json()["accessToken"]
+    assert (await client.delete("/auth/session", headers=CSRF)).status_code == 200
+    # Replayed by someone who kept copies: the sign-in is over on the server, whatever the browser forgot.
+    for cookie in (second_cookie, first_cookie):
+        client.cookies.clear()
+        client.cookies.set("podrun_refresh", cookie, path="/auth")
+        replayed = await client.post("/auth/refresh", headers=CSRF)
+        assert (replayed.status_code, replayed.json()) == (401, {"code": "UNAUTHENTICATED", "message": REFRESH_REFUSED})
+    assert await whoami(client, access_token) is None
+
+
+async def test_a_refresh_that_fails_before_its_commit_leaves_the_old_token_valid(client: AsyncTestClient[Any]) -> None:
+    email = await register(client)
+    await client.post("/auth/session", json={"email": email, "password": PASSWORD}, headers=CSRF)
+    cookie = client.cookies["podrun_refresh"]
+    armed = [True]
+
+    def kill_the_connection(session: OrmSession) -> None:
+        # PostgreSQL drops the connection after the UPDATE that retires the token, before COMMIT.
+        if armed.pop() if armed else False:
+            session.connection().exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    event.listen(OrmSession, "before_commit", kill_the_connection)
+    try:
+        failed = await client.post("/auth/refresh", headers=CSRF)
+    finally:
+        event.remove(OrmSession, "before_commit", kill_the_connection)
+    assert (failed.status_code, failed.json()["code"]) == (503, "UNAVAILABLE")
+    assert "set-cookie" not in failed.headers
+    # The old token is still the one in force: it refreshes (no reuse detected), and then it is retired.
+    client.cookies.set("podrun_refresh", cookie, path="/auth")
+    refreshed = await client.post("/auth/refresh", headers=CSRF)
+    assert refreshed.status_code == 200
+    assert await whoami(client, refreshed.json()["accessToken"]) == email
+    client.cookies.set("podrun_refresh", cookie, path="/auth")
+    assert (await client.post("/auth/refresh", headers=CSRF)).status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -117,7 +164,7 @@ async def test_an_access_token_is_not_a_refresh_token(client: AsyncTestClient[An
     response = await client.post("/auth/refresh", headers=CSRF)
     assert (response.status_code, response.json()) == (
         401,
-        {"code": "UNAUTHENTICATED", "message": "expected a refresh token"},
+        {"code": "UNAUTHENTICATED", "message": REFRESH_REFUSED},
     )
 
 

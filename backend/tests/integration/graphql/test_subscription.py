@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from podrun.accounts.models import User
+from podrun.accounts.sign_ins import Caller
 from podrun.container import Container
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
@@ -71,7 +72,11 @@ async def running_execution(container: Container, owner: User) -> tuple[Executio
 
 
 async def subscribe(container: Container, caller: User | None, execution_id: object, after: int = 0) -> Any:
-    context = Context(container=container, current_user=caller, authenticated=True)
+    context = Context(
+        container=container,
+        caller=Caller(user=caller, sign_in_id=uuid.uuid4()) if caller is not None else None,
+        authenticated=True,
+    )
     return await schema.subscribe(EVENTS, {"id": str(execution_id), "after": after}, context_value=context)
 
 

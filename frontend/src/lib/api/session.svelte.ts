@@ -67,7 +67,7 @@ class Session {
 		this.#refreshing ??= (async () => {
 			const hadSession = this.user !== null;
 			try {
-				this.#accept(await authCall('POST', '/auth/refresh'));
+				this.#accept(await acrossTabs(() => authCall('POST', '/auth/refresh')));
 				return this.#accessToken;
 			} catch (error) {
 				if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') {
@@ -115,6 +115,17 @@ class Session {
 	#notify(): void {
 		for (const listener of this.#listeners) listener();
 	}
+}
+
+/**
+ * Run `call` while no other tab of this site runs one: a refresh token works once, and every tab shares
+ * the cookie, so two refreshes at the same instant would look like a stolen token and end the sign-in.
+ * One after the other, the second sends the cookie the first received. (No Web Locks outside a secure
+ * context: then only this tab's refreshes are one at a time.)
+ */
+function acrossTabs<T>(call: () => Promise<T>): Promise<T> {
+	if (typeof navigator === 'undefined' || !navigator.locks) return call();
+	return navigator.locks.request('podrun-refresh', call);
 }
 
 async function authCall(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<SessionAnswer> {

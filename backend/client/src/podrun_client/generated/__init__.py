@@ -61,6 +61,7 @@ from .runtimes import (
     RuntimesRuntimesMaxLimits,
 )
 from .send_input import SendInput
+from .sign_out import SignOut
 from .submit_execution import SubmitExecution, SubmitExecutionSubmitExecution
 
 __all__ = [
@@ -120,6 +121,7 @@ __all__ = [
     "SendInput",
     "Session",
     "SessionUser",
+    "SignOut",
     "SubmitExecution",
     "SubmitExecutionInput",
     "SubmitExecutionSubmitExecution",

@@ -20,6 +20,7 @@ from .refresh_token import RefreshToken
 from .register import Register
 from .runtimes import Runtimes
 from .send_input import SendInput
+from .sign_out import SignOut
 from .submit_execution import SubmitExecution
 
 
@@ -120,6 +121,19 @@ class GeneratedClient(AsyncBaseClient):
         )
         data = self.get_data(response)
         return Me.model_validate(data)
+
+    async def sign_out(self, **kwargs: Any) -> SignOut:
+        query = gql("""
+            mutation SignOut {
+              signOut
+            }
+            """)
+        variables: dict[str, object] = {}
+        response = await self.execute(
+            query=query, operation_name="SignOut", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return SignOut.model_validate(data)
 
     async def execution_events(
         self, id: str, after_seq: int, **kwargs: Any
