@@ -17,6 +17,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from podrun.app.artifacts import artifacts_router
 from podrun.app.health import healthz, readyz
+from podrun.app.metrics import HTTP_METRICS, metrics_routes
 from podrun.app.revocations import SocketRevocations
 from podrun.app.web_client import web_client
 from podrun.app.web_session import web_session_router
@@ -80,7 +81,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             return cast(UnsetType, UNSET)
 
     handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router, artifacts_router]
+    handlers.extend(metrics_routes(settings))
     if (settings.web_dir / "index.html").is_file():
         handlers.extend(web_client(settings.web_dir))
     # logging_config=None: structlog (configure_logging above) owns logging, not Litestar's defaults.
-    return Litestar(route_handlers=handlers, lifespan=[lifespan], logging_config=None, debug=False)
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        middleware=[HTTP_METRICS.middleware],
+        logging_config=None,
+        debug=False,
+    )

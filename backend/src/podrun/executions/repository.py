@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -19,6 +19,14 @@ from podrun.accounts.models import Role, User
 from podrun.core.statuses import ACTIVE, STARTED, ExecutionStatus
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
+
+
+class Ended(NamedTuple):
+    """What the end of a run tells besides its outcome: whose it was, its runtime and when it started."""
+
+    owner_id: UUID
+    runtime: str
+    started_at: datetime | None
 
 
 class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
@@ -62,9 +70,9 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         stderr: str,
         events: list[dict[str, Any]],
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
-    ) -> UUID | None:
-        """Record the outcome and archive the whole event log, in one transaction; the run's owner, or None
-        (and nothing changed) if the run was not in `from_statuses`."""
+    ) -> Ended | None:
+        """Record the outcome and archive the whole event log, in one transaction; the run's owner, runtime and
+        start, or None (and nothing changed) if the run was not in `from_statuses`."""
         statement = (
             update(Execution)
             .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
@@ -82,15 +90,15 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 stdout=stdout,
                 stderr=stderr,
             )
-            .returning(Execution.owner_id)
+            .returning(Execution.owner_id, Execution.runtime, Execution.started_at)
         )
-        owner_id = (await self.session.execute(statement)).scalar_one_or_none()
-        if owner_id is None:
+        row = (await self.session.execute(statement)).one_or_none()
+        if row is None:
             await self.session.rollback()
             return None
         self.session.add(ExecutionLog(execution_id=execution_id, events=events))
         await self.session.commit()
-        return owner_id
+        return Ended(*row)
 
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""

@@ -26,9 +26,10 @@ from podrun.executions.orphans import recover_orphan
 from podrun.executions.outcomes import PLATFORM_ERROR, SHUTDOWN_ERROR, Outcome
 from podrun.executions.pump import SandboxPump
 from podrun.executions.service import ExecutionService, now
+from podrun.observability import metrics
 from podrun.outages import unavailable_service
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, InputFile, Runner, SandboxSpec, sandbox_name
-from podrun.streams.events import Event
+from podrun.streams.events import Event, LineEvent
 from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
@@ -69,6 +70,7 @@ async def run_execution(
     if reattach_from is None:
         await executions.left_queue(execution_id)
     execution = await until_reachable(executions, "load", lambda: executions.get(execution_id))
+    created_at = execution.created_at
     logged: list[Event] = []
     if reattach_from is None:
         # A run leaves QUEUED only here, so a claimed run's log is still empty.
@@ -90,6 +92,8 @@ async def run_execution(
         log.exception("execution failed in the platform", execution_id=str(execution_id))
         outcome = Outcome(ExecutionStatus.ERROR, error=PLATFORM_ERROR)
     await until_reachable(executions, "finish", lambda: executions.finish(execution_id, outcome, writer))
+    if reattach_from is None:
+        metrics.first_output(created_at, next((e.at for e in writer.events if isinstance(e, LineEvent)), None))
     # Watchers wait for the terminal event in Redis; if Redis is away, they fall back to the archive.
     await writer.close(TERMINAL_FLUSH_S)
     return outcome.status.value
@@ -160,6 +164,7 @@ async def _run(
                 await sandbox.wait()
                 return Outcome(ExecutionStatus.CANCELLED)
             await writer.status(writer.status_event(ExecutionStatus.RUNNING))
+            metrics.execution_started(execution.created_at, now())
         pump = SandboxPump(
             execution.id,
             sandbox,

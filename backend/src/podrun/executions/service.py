@@ -30,6 +30,7 @@ from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
+from podrun.observability import metrics
 from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
@@ -157,6 +158,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
             log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
         log.info("execution submitted", execution_id=str(execution.id), runtime=runtime.id)
+        metrics.EXECUTIONS_SUBMITTED.labels(runtime=runtime.id).inc()
         set_committed_value(execution, "owner", owner)
         return execution
 
@@ -282,7 +284,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         if events and is_terminal(events[-1]):
             return False
         terminal = writer.status_event(outcome.status)
-        owner_id = await self.repository.finish(
+        ended = await self.repository.finish(
             execution_id,
             outcome,
             finished_at=terminal.at,
@@ -291,9 +293,10 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             events=[to_json(event) for event in [*events, terminal]],
             from_statuses=from_statuses,
         )
-        if owner_id is None:
+        if ended is None:
             return False
-        await self._release(owner_id, execution_id)
+        metrics.execution_finished(ended.runtime, outcome.status, outcome.limit_exceeded, ended.started_at, terminal.at)
+        await self._release(ended.owner_id, execution_id)
         await writer.status(terminal)
         await writer.expire(self.settings.log_retention_s)
         log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
+from podrun.observability.metrics import OUTPUT_LINES
 from podrun.redis_client import Keys
 from podrun.streams.events import ArtifactEvent, Event, LineEvent, StatusEvent, from_fields, to_fields
 
@@ -119,6 +120,7 @@ class LogWriter:
             LineEvent(seq=seq + i, stream=stream, text=text, at=now, partial=partial)
             for i, (stream, text, partial) in enumerate(lines, 1)
         )
+        OUTPUT_LINES.inc(len(lines))
         await self._store()
 
     async def artifact(self, artifact_id: UUID, name: str, media_type: str, size_bytes: int, at: datetime) -> None:
