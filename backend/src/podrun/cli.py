@@ -45,6 +45,8 @@ def api(host: str, port: int) -> None:
     """Serve the GraphQL API."""
     import uvicorn  # noqa: PLC0415
 
+    _start_tracing("podrun-api")
+
     uvicorn.run(
         "podrun.app:create_app",
         factory=True,
@@ -65,7 +67,18 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    _start_tracing("podrun-worker")
     create_worker(settings).run()
+
+
+def _start_tracing(service_name: str) -> None:
+    """Traces per the OTEL_* variables; a setting they cannot work with stops the process before it takes work."""
+    from podrun.observability.tracing import TracingConfigError, configure_tracing  # noqa: PLC0415
+
+    try:
+        configure_tracing(service_name)
+    except TracingConfigError as error:
+        raise click.ClickException(f"tracing is misconfigured: {error}") from error
 
 
 @main.command("worker-health")

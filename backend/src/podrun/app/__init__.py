@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ControllerRouterHandler
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
@@ -28,6 +29,7 @@ from podrun.graphql.schema import build_schema
 from podrun.graphql.snapshots import StatusSnapshots
 from podrun.graphql.sockets import LimitedSocket
 from podrun.logging import configure_logging
+from podrun.observability import tracing
 from podrun.settings import Settings, get_settings
 
 
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=handlers,
         lifespan=[lifespan],
         middleware=[HTTP_METRICS.middleware],
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())] if tracing.enabled() else [],
         logging_config=None,
         debug=False,
     )

@@ -30,7 +30,7 @@ from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
-from podrun.observability import metrics
+from podrun.observability import metrics, tracing
 from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
@@ -344,9 +344,14 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             await self.send_control(execution.id, {"op": "eof"})
 
     async def enqueue(self, execution_id: UUID) -> None:
-        """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id."""
-        await self.redis.enqueue_job("run_execution", str(execution_id), _job_id=str(execution_id))
-        await self.wake_workers()
+        """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id.
+
+        The job carries the current trace context, so the worker's spans join the submission's trace.
+        """
+        with tracing.tracer.start_as_current_span("enqueue", attributes={"podrun.execution_id": str(execution_id)}):
+            job_id = str(execution_id)
+            await self.redis.enqueue_job("run_execution", job_id, trace=tracing.carrier(), _job_id=job_id)
+            await self.wake_workers()
 
     async def wake_workers(self) -> None:
         """Tell idle workers a job is waiting (they poll as well: a wake that is lost only delays the pickup)."""
