@@ -18,6 +18,7 @@ from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
 from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits
+from podrun.graphql.operations import OperationsQuery
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
 from podrun.observability import tracing
@@ -25,7 +26,7 @@ from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery):
+class Query(AccountQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery, OperationsQuery):
     """Everything clients can read."""
 
 
