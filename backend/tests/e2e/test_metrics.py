@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -127,3 +128,12 @@ def test_metrics_can_be_served_on_a_port_of_their_own_away_from_the_api() -> Non
         text = wait_for_scrape(f"http://127.0.0.1:{port}/metrics")
         assert "podrun_executions_submitted_total" in text
         assert "podrun_dependency_up" in text
+
+
+def test_with_a_multiprocess_directory_the_api_serves_every_process_values(tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR (several API processes behind one port): /metrics reads the shared directory."""
+    with observed_podrun("metrics-multiprocess", {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}) as running:
+        text = wait_for_scrape(running.api_metrics)
+        assert sample(text, "podrun_dependency_up", service="redis") == 1
+        assert sample(text, "podrun_refusals_total", code="INTERNAL") == 0
+        assert any(path.name.startswith("counter_") for path in tmp_path.iterdir())
