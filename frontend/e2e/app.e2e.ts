@@ -421,5 +421,39 @@ describe('the web client', () => {
 		await page.waitForURL(/\/history$/);
 		await expect.poll(() => page.getByTestId('history-row').count()).toBe(before - 2);
 	});
+
+	test('an admin sees the live operations figures: queue, running, runs per minute, first output, errors', async () => {
+		const adminEmail = `ops-${Date.now()}@example.com`;
+		backend.createAdmin(adminEmail, password);
+		const adminContext = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+		try {
+			const admin = await adminContext.newPage();
+			await admin.goto(`${backend.url}/signin`);
+			await admin.getByLabel('Email').fill(adminEmail);
+			await admin.getByLabel('Password').fill(password);
+			await admin.locator('form button[type="submit"]').click();
+			await admin.waitForURL(`${backend.url}/`);
+			// A run that has just ended: the figures count it.
+			await admin.locator('.cm-content').click();
+			await admin.keyboard.press('ControlOrMeta+a');
+			await admin.keyboard.press('Delete');
+			await admin.keyboard.insertText('print("figures")\n');
+			await admin.getByTestId('run').click();
+			await admin.getByTestId('line-text').filter({ hasText: 'figures' }).first().waitFor({ timeout: 20_000 });
+
+			await admin.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
+			await admin.getByTestId('operations').waitFor();
+			const figure = (key: string) => admin.getByTestId(`operations-${key}-value`).textContent();
+			await expect.poll(() => figure('p50')).toMatch(/^\d+(\.\d+)? s$/);
+			expect(await figure('p95')).toMatch(/^\d+(\.\d+)? s$/);
+			expect(Number(await figure('rate'))).toBeGreaterThan(0);
+			for (const key of ['queued', 'running', 'errors']) expect(await figure(key)).toMatch(/^\d+$/);
+			await screenshot(admin, 'admin-operations-light');
+			await admin.emulateMedia({ colorScheme: 'dark' });
+			await screenshot(admin, 'admin-operations-dark');
+		} finally {
+			await adminContext.close();
+		}
+	});
 });
 

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -44,6 +45,8 @@ def api(host: str, port: int) -> None:
     """Serve the GraphQL API."""
     import uvicorn  # noqa: PLC0415
 
+    _start_tracing("podrun-api")
+
     uvicorn.run(
         "podrun.app:create_app",
         factory=True,
@@ -67,7 +70,18 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    _start_tracing("podrun-worker")
     create_worker(settings).run()
+
+
+def _start_tracing(service_name: str) -> None:
+    """Traces per the OTEL_* variables; a setting they cannot work with stops the process before it takes work."""
+    from podrun.observability.tracing import TracingConfigError, configure_tracing  # noqa: PLC0415
+
+    try:
+        configure_tracing(service_name)
+    except TracingConfigError as error:
+        raise click.ClickException(f"tracing is misconfigured: {error}") from error
 
 
 @main.command("worker-health")
@@ -177,10 +191,16 @@ def dev(port: int) -> None:
 
     run_migrations(settings)
     asyncio.run(_ensure_demo_user())
+    metrics = settings.metrics
+    # The children read it from the environment: the worker serves its metrics on a port of its own.
+    worker_metrics_port = metrics.worker_port or _free_port(metrics.host)
+    os.environ["PODRUN_METRICS__WORKER_PORT"] = str(worker_metrics_port)
+    api_metrics = f"http://{metrics.host}:{metrics.api_port}" if metrics.api_port else f"http://127.0.0.1:{port}"
     children = [Supervised("api", "api", "--port", str(port)), Supervised("worker", "worker")]
     click.echo(
         f"\n  Podrun is starting on http://127.0.0.1:{port}/  (GraphiQL: http://127.0.0.1:{port}/graphql)\n"
         f"  demo login: email {DEMO_EMAIL}  password {DEMO_PASSWORD}\n"
+        f"  metrics: API {api_metrics}/metrics  worker http://{metrics.host}:{worker_metrics_port}/metrics\n"
     )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -233,6 +253,12 @@ class Supervised:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         self.process.wait()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _interrupt(*_: object) -> None:

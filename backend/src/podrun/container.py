@@ -15,11 +15,14 @@ from typing import Literal
 
 from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from arq.connections import ArqRedis
+from sqlalchemy import text
 
 from podrun.accounts.service import UserService
 from podrun.db.base import database_config
 from podrun.executions.heartbeats import Heartbeats
 from podrun.executions.service import ExecutionService
+from podrun.observability.dependencies import DependencyWatch
+from podrun.observability.exposition import metrics_server, process_ended
 from podrun.policy.store import PolicyStore
 from podrun.redis_client import Keys, create_redis
 from podrun.runners import build_runner
@@ -76,13 +79,25 @@ class Container:
             container.catalog  # noqa: B018 - fail at start-up, not on the first run, when no runtime is usable
         if container.hub is not None:
             await container.hub.start()
+        dependencies = DependencyWatch({"database": container.ping_database, "redis": redis.ping})
+        if role != "cli":
+            dependencies.start()
+        metrics = settings.metrics
         try:
-            yield container
+            with metrics_server(metrics.host, {"api": metrics.api_port, "worker": metrics.worker_port}.get(role), role):
+                yield container
         finally:
+            await dependencies.stop()
             if container.hub is not None:
                 await container.hub.stop()
             await redis.aclose()
             await container.db.get_engine().dispose()
+            process_ended()
+
+    async def ping_database(self) -> None:
+        """One round trip to PostgreSQL (raises when it does not answer)."""
+        async with self.db.get_engine().connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     @asynccontextmanager
     async def executions(self) -> AsyncIterator[ExecutionService]:

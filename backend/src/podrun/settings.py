@@ -219,6 +219,17 @@ class WorkerSettings(BaseModel):
     retention_batch: int = Field(default=200, gt=0)
 
 
+class MetricsSettings(BaseModel):
+    """Where Prometheus metrics are served (README, "Operating Podrun"). Nothing there names a user or a run."""
+
+    # The address the metrics ports below listen on (0.0.0.0 in a container, for the scraper).
+    host: str = "127.0.0.1"
+    # The API's /metrics on a port of its own instead of beside /graphql, so the public ingress never has it.
+    api_port: int | None = Field(default=None, ge=1, le=65535)
+    # A worker's /metrics; off unless set (`podrun dev` and the manifests set it).
+    worker_port: int | None = Field(default=None, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """Podrun's configuration. Defaults are the embedded development setup."""
 
@@ -248,6 +259,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @property
     def graphiql_enabled(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from podrun.settings import Settings
 from tests.client import GraphQLClient
 from tests.databases import delete_keys, drop_database
 from tests.e2e.helpers import collect, final, lines, submit
+from tests.e2e.observed import wait_for_scrape
 from tests.processes import PodrunProcess, free_port, wait_ready
 
 PREFIX = "podrun-test-dev"
@@ -79,3 +81,12 @@ def _wait_for(probe: object, timeout_s: float = 30.0) -> list[int]:
             return found
         time.sleep(0.1)
     raise AssertionError("no such process appeared")
+
+
+def test_dev_serves_the_api_and_worker_metrics_and_says_where(dev: tuple[str, PodrunProcess]) -> None:
+    url, process = dev
+    printed = re.findall(r"metrics: API (\S+)  worker (\S+)", process.log_path.read_text())
+    api_metrics, worker_metrics = printed[-1]  # the log file is kept across sessions: this session's is last
+    assert api_metrics == f"{url}/metrics"
+    for address in (api_metrics, worker_metrics):
+        assert "# TYPE podrun_dependency_up gauge" in wait_for_scrape(address)

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ControllerRouterHandler
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
@@ -17,6 +18,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from podrun.app.artifacts import artifacts_router
 from podrun.app.health import healthz, readyz
+from podrun.app.metrics import HTTP_METRICS, metrics_routes
 from podrun.app.revocations import SocketRevocations
 from podrun.app.web_client import web_client
 from podrun.app.web_session import web_session_router
@@ -27,6 +29,7 @@ from podrun.graphql.schema import build_schema
 from podrun.graphql.snapshots import StatusSnapshots
 from podrun.graphql.sockets import LimitedSocket
 from podrun.logging import configure_logging
+from podrun.observability import tracing
 from podrun.settings import Settings, get_settings
 
 
@@ -80,7 +83,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             return cast(UnsetType, UNSET)
 
     handlers: list[ControllerRouterHandler] = [GraphQLController, healthz, readyz, web_session_router, artifacts_router]
+    handlers.extend(metrics_routes(settings))
     if (settings.web_dir / "index.html").is_file():
         handlers.extend(web_client(settings.web_dir))
     # logging_config=None: structlog (configure_logging above) owns logging, not Litestar's defaults.
-    return Litestar(route_handlers=handlers, lifespan=[lifespan], logging_config=None, debug=False)
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        middleware=[HTTP_METRICS.middleware],
+        plugins=[OpenTelemetryPlugin(OpenTelemetryConfig())] if tracing.enabled() else [],
+        logging_config=None,
+        debug=False,
+    )

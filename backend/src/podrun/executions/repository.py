@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -30,6 +30,14 @@ class Deleted:
     execution_id: UUID
     owner_id: UUID
     stored_bytes: int
+
+
+class Ended(NamedTuple):
+    """What the end of a run tells besides its outcome: whose it was, its runtime and when it started."""
+
+    owner_id: UUID
+    runtime: str
+    started_at: datetime | None
 
 
 class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
@@ -154,9 +162,9 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         stderr: str,
         events: list[dict[str, Any]],
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
-    ) -> UUID | None:
-        """Record the outcome and archive the whole event log, in one transaction; the run's owner, or None
-        (and nothing changed) if the run was not in `from_statuses`."""
+    ) -> Ended | None:
+        """Record the outcome and archive the whole event log, in one transaction; the run's owner, runtime and
+        start, or None (and nothing changed) if the run was not in `from_statuses`."""
         statement = (
             update(Execution)
             .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
@@ -174,16 +182,16 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 stdout=stdout,
                 stderr=stderr,
             )
-            .returning(Execution.owner_id)
+            .returning(Execution.owner_id, Execution.runtime, Execution.started_at)
         )
-        owner_id = (await self.session.execute(statement)).scalar_one_or_none()
-        if owner_id is None:
+        row = (await self.session.execute(statement)).one_or_none()
+        if row is None:
             await self.session.rollback()
             return None
         await self.add_stored(execution_id, len(stdout.encode()) + len(stderr.encode()))
         self.session.add(ExecutionLog(execution_id=execution_id, events=events))
         await self.session.commit()
-        return owner_id
+        return Ended(*row)
 
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""

@@ -26,9 +26,10 @@ from podrun.executions.orphans import recover_orphan
 from podrun.executions.outcomes import PLATFORM_ERROR, SHUTDOWN_ERROR, Outcome
 from podrun.executions.pump import SandboxPump
 from podrun.executions.service import ExecutionService, now
+from podrun.observability import metrics, tracing
 from podrun.outages import unavailable_service
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, InputFile, Runner, SandboxSpec, sandbox_name
-from podrun.streams.events import Entry
+from podrun.streams.events import Entry, LineBatch
 from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
@@ -66,9 +67,11 @@ async def run_execution(
         )
     if not claimed:
         return await _not_claimable(executions, runner, heartbeats, execution_id)
+    tracing.event("claimed", worker_id=worker_id)
     if reattach_from is None:
         await executions.left_queue(execution_id)
     execution = await until_reachable(executions, "load", lambda: executions.get(execution_id))
+    created_at = execution.created_at
     logged: list[Entry] = []
     if reattach_from is None:
         # A run leaves QUEUED only here, so a claimed run's log is still empty.
@@ -89,7 +92,13 @@ async def run_execution(
     except Exception:
         log.exception("execution failed in the platform", execution_id=str(execution_id))
         outcome = Outcome(ExecutionStatus.ERROR, error=PLATFORM_ERROR)
-    await until_reachable(executions, "finish", lambda: executions.finish(execution_id, outcome, writer))
+    first_line_at = next((e.at for e in writer.entries if isinstance(e, LineBatch)), None)
+    if first_line_at is not None:
+        tracing.event("first output line", at=first_line_at)
+    with tracing.tracer.start_as_current_span("finish", attributes={"podrun.status": outcome.status.value}):
+        await until_reachable(executions, "finish", lambda: executions.finish(execution_id, outcome, writer))
+    if reattach_from is None:
+        metrics.first_output(created_at, first_line_at)
     # Watchers wait for the terminal event in Redis; if Redis is away, they fall back to the archive.
     await writer.close(TERMINAL_FLUSH_S)
     return outcome.status.value
@@ -149,7 +158,8 @@ async def _run(
         files=tuple(InputFile(file["name"], base64.b64decode(file["content"])) for file in files),
         artifact_caps=artifact_caps,
     )
-    sandbox = await runner.start(spec)
+    with tracing.tracer.start_as_current_span("sandbox start"):
+        sandbox = await runner.start(spec)
     try:
         if not execution.stdin_open:
             await sandbox.close_stdin()  # stdin given at submission: the script reads it, then EOF
@@ -160,6 +170,7 @@ async def _run(
                 await sandbox.wait()
                 return Outcome(ExecutionStatus.CANCELLED)
             await writer.status(writer.status_event(ExecutionStatus.RUNNING))
+            metrics.execution_started(execution.created_at, now())
         pump = SandboxPump(
             execution.id,
             sandbox,

@@ -30,6 +30,7 @@ from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
+from podrun.observability import metrics, tracing
 from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
@@ -173,6 +174,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
             log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
         log.info("execution submitted", execution_id=str(execution.id), runtime=runtime.id)
+        metrics.EXECUTIONS_SUBMITTED.labels(runtime=runtime.id).inc()
         set_committed_value(execution, "owner", owner)
         return execution
 
@@ -312,7 +314,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         if entries and is_terminal(entries[-1]):
             return False
         terminal = writer.status_event(outcome.status)
-        owner_id = await self.repository.finish(
+        ended = await self.repository.finish(
             execution_id,
             outcome,
             finished_at=terminal.at,
@@ -321,9 +323,10 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             events=[to_json(entry) for entry in [*entries, terminal]],
             from_statuses=from_statuses,
         )
-        if owner_id is None:
+        if ended is None:
             return False
-        await self._release(owner_id, execution_id)
+        metrics.execution_finished(ended.runtime, outcome.status, outcome.limit_exceeded, ended.started_at, terminal.at)
+        await self._release(ended.owner_id, execution_id)
         await writer.status(terminal)
         await writer.expire(self.settings.log_retention_s)
         log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)
@@ -426,9 +429,14 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             await self.send_control(execution.id, {"op": "eof"})
 
     async def enqueue(self, execution_id: UUID) -> None:
-        """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id."""
-        await self.redis.enqueue_job("run_execution", str(execution_id), _job_id=str(execution_id))
-        await self.wake_workers()
+        """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id.
+
+        The job carries the current trace context, so the worker's spans join the submission's trace.
+        """
+        with tracing.tracer.start_as_current_span("enqueue", attributes={"podrun.execution_id": str(execution_id)}):
+            job_id = str(execution_id)
+            await self.redis.enqueue_job("run_execution", job_id, trace=tracing.carrier(), _job_id=job_id)
+            await self.wake_workers()
 
     async def wake_workers(self) -> None:
         """Tell idle workers a job is waiting (they poll as well: a wake that is lost only delays the pickup)."""

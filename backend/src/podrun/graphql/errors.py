@@ -12,6 +12,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from podrun.core.errors import PodrunError, Unavailable
+from podrun.observability import metrics
 from podrun.outages import unavailable_service
 
 log = structlog.get_logger(__name__)
@@ -27,7 +28,9 @@ class ErrorCodes(MaskErrors):
         super().__init__(error_message=INTERNAL_MESSAGE)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._with_code(error) for error in errors]
+        coded = [self._with_code(error) for error in errors]
+        metrics.refused(str((error.extensions or {}).get("code", "INTERNAL")) for error in coded)
+        return coded
 
     def _with_code(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

@@ -9,6 +9,7 @@ from functools import partial
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
+from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.types import ExecutionContext
 
 from podrun.graphql.accounts import AccountMutation, AccountQuery
@@ -17,15 +18,17 @@ from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
 from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits, output_field_costs
+from podrun.graphql.operations import OperationsQuery
 from podrun.graphql.output_budget import OutputBudget
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
 from podrun.graphql.sign_ins import SignInMutation, SignInQuery
+from podrun.observability import tracing
 from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, SignInQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery):
+class Query(AccountQuery, SignInQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery, OperationsQuery):
     """Everything clients can read."""
 
 
@@ -73,6 +76,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    if tracing.enabled():
+        # No resolver argument becomes a span attribute: they hold scripts, passwords and tokens.
+        extensions.append(partial(OpenTelemetryExtension, arg_filter=lambda _arguments, _info: {}))
     return PodrunSchema(
         query=Query,
         mutation=Mutation,

@@ -29,6 +29,7 @@ import structlog
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
+from podrun.observability import metrics
 from podrun.runners import harness, scientific, seccomp
 from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
@@ -206,6 +207,7 @@ class LocalRunner:
             max_artifact_bytes=spec.artifact_caps.total_bytes,
         )
         await sandbox.begin(header, limits, spec.artifact_caps)
+        metrics.sandbox_started("local", warm=warm is not None)
         log.info(
             "sandbox started", sandbox=spec.name, warm=warm is not None, ms=round((time.monotonic() - began) * 1000, 1)
         )

@@ -23,6 +23,7 @@ from typing import Generic, Protocol, TypeVar
 import structlog
 
 from podrun import tasks
+from podrun.observability.metrics import WARM_POOL_SIZE
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +88,7 @@ class WarmPool(Generic[S]):
                 taken = candidate
             else:
                 self._spawn(candidate.discard())
+        self._report(runtime_id)
         self._schedule_fill(runtime_id, delay=REFILL_DELAY_S)
         return taken
 
@@ -108,6 +110,11 @@ class WarmPool(Generic[S]):
         for pool in self.runtimes.values():
             while pool.ready:
                 await pool.ready.popleft().discard()
+        for runtime_id in self.runtimes:
+            self._report(runtime_id)
+
+    def _report(self, runtime_id: str) -> None:
+        WARM_POOL_SIZE.labels(runtime=runtime_id).set(len(self.runtimes[runtime_id].ready))
 
     def _schedule_fill(self, runtime_id: str, *, delay: float) -> None:
         if self.reaper is None:
@@ -139,6 +146,7 @@ class WarmPool(Generic[S]):
                 await sandbox.discard()
                 return
             pool.ready.append(sandbox)
+            self._report(runtime_id)
 
     async def _stop_idle(self) -> None:
         while True:
@@ -149,3 +157,4 @@ class WarmPool(Generic[S]):
                     log.info("warm sandboxes stopped: runtime idle", runtime=runtime_id, count=len(pool.ready))
                     while pool.ready:
                         await pool.ready.popleft().discard()
+                    self._report(runtime_id)

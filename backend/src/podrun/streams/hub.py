@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio import Redis
 
 from podrun import tasks
+from podrun.observability.metrics import SUBSCRIPTIONS_ACTIVE
 from podrun.redis_client import Keys
 from podrun.streams.events import Event, from_fields, unfold
 from podrun.streams.log import entry_id, entry_seq
@@ -109,9 +110,11 @@ class StreamHub:
             watch = self._watches.setdefault(key, _Watch(cursor=entry_seq(newest[0][0]) if newest else 0))
             await self._wake()
         watch.subscriptions.add(subscription)
+        SUBSCRIPTIONS_ACTIVE.inc()
         try:
             yield subscription
         finally:
+            SUBSCRIPTIONS_ACTIVE.dec()
             watch.subscriptions.discard(subscription)
             if not watch.subscriptions and self._watches.get(key) is watch:
                 del self._watches[key]

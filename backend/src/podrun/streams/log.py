@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
+from podrun.observability.metrics import OUTPUT_LINES
 from podrun.redis_client import Keys
 from podrun.streams.events import (
     ArtifactEvent,
@@ -134,6 +135,7 @@ class LogWriter:
         if not runs:
             return
         self.entries.extend(batch_lines(self.seq + 1, datetime.now(UTC), runs))
+        OUTPUT_LINES.inc(sum(len(texts) for _, texts, _ in runs))
         await self._store()
 
     async def artifact(self, artifact_id: UUID, name: str, media_type: str, size_bytes: int, at: datetime) -> None:

@@ -5,19 +5,27 @@ from __future__ import annotations
 from uuid import UUID
 
 from podrun.executions.run import run_execution as run
+from podrun.observability.tracing import continued
 from podrun.worker.context import JobContext
 
 
-async def run_execution(ctx: JobContext, execution_id: str, reattach_from: str | None = None) -> str:
-    """Run one execution to its end (or, with `reattach_from`, take it over from a dead worker); its final status."""
+async def run_execution(
+    ctx: JobContext, execution_id: str, reattach_from: str | None = None, trace: dict[str, str] | None = None
+) -> str:
+    """Run one execution to its end (or, with `reattach_from`, take it over from a dead worker); its final status.
+
+    `trace` is the submission's trace context: the run's spans continue its trace.
+    """
     worker = ctx["podrun"]
     container = worker.container
-    async with container.executions() as executions:
-        return await run(
-            executions,
-            container.runner,
-            container.heartbeats,
-            worker_id=worker.worker_id,
-            execution_id=UUID(execution_id),
-            reattach_from=reattach_from,
-        )
+    attributes = {"podrun.execution_id": execution_id}
+    with continued("run execution", trace, **attributes):
+        async with container.executions() as executions:
+            return await run(
+                executions,
+                container.runner,
+                container.heartbeats,
+                worker_id=worker.worker_id,
+                execution_id=UUID(execution_id),
+                reattach_from=reattach_from,
+            )

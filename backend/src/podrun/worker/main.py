@@ -16,6 +16,7 @@ from podrun.container import Container
 from podrun.redis_client import Keys, redis_settings
 from podrun.settings import Settings
 from podrun.worker.context import WorkerProcess
+from podrun.worker.gauges import sample_forever
 from podrun.worker.jobs import run_execution
 from podrun.worker.watchdog import beat, keep_watch
 
@@ -116,13 +117,14 @@ def create_worker(settings: Settings) -> Worker:
         resources.push_async_callback(container.runner.close)
         watchdog = asyncio.create_task(keep_watch(worker), name="watchdog")
         resources.push_async_callback(tasks.stop, watchdog)  # stops first: no beat after the heartbeat is gone
+        resources.push_async_callback(tasks.stop, asyncio.create_task(sample_forever(arq_worker, keys), name="gauges"))
         log.info("worker started", worker_id=worker.worker_id, isolation=container.runner.isolation())
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await resources.aclose()
         log.info("worker stopped")
 
-    return PodrunWorker(
+    arq_worker = PodrunWorker(
         wake_channel=keys.queue_wake,
         functions=[func(run_execution, name="run_execution", max_tries=3)],  # type: ignore[arg-type]
         redis_settings=redis_settings(settings),
@@ -136,3 +138,4 @@ def create_worker(settings: Settings) -> Worker:
         on_startup=startup,
         on_shutdown=shutdown,
     )
+    return arq_worker

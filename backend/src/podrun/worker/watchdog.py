@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from podrun.executions.orphans import recover_orphans, requeue_stale
 from podrun.executions.retention import delete_expired
+from podrun.observability.metrics import WORKER_HEARTBEATS
 from podrun.runners.base import DurableRunner
 from podrun.worker.context import WorkerProcess
 
@@ -21,6 +22,7 @@ async def beat(worker: WorkerProcess) -> None:
     """Refresh this worker's heartbeat."""
     container = worker.container
     await container.heartbeats.beat(worker.worker_id, container.settings.worker.heartbeat_ttl_s)
+    WORKER_HEARTBEATS.inc()
 
 
 async def sweep(worker: WorkerProcess, *, heartbeats_current: bool) -> None:

@@ -46,6 +46,7 @@ from kubernetes_asyncio.watch import Watch
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
+from podrun.observability import metrics
 from podrun.runners import harness
 from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import (
@@ -199,10 +200,12 @@ class KubernetesRunner:
         while (warm := self.pool.take(spec.runtime_id)) is not None:
             sandbox = await self.start_warm(warm, spec, execution_id)
             if sandbox is not None:
+                metrics.sandbox_started("kubernetes", warm=True)
                 log.info(
                     "sandbox started", sandbox=warm.name, warm=True, ms=round((time.monotonic() - began) * 1000, 1)
                 )
                 return sandbox
+        metrics.sandbox_started("kubernetes", warm=False)
         return await self.start_cold(spec, execution_id, image)
 
     async def resume(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
