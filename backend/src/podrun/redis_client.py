@@ -94,6 +94,24 @@ class Keys:
         return f"{self.prefix}:quota:queued"
 
     @property
+    def fair_users(self) -> str:
+        """The users with runs waiting for a worker (a sorted set; see fair_queue.py)."""
+        return f"{self.prefix}:fair:users"
+
+    def fair_queued(self, user_id: str) -> str:
+        """One user's runs waiting for a worker (a sorted set: execution id -> when it was queued, in ms)."""
+        return f"{self.prefix}:fair:queued:{user_id}"
+
+    def fair_running(self, user_id: str) -> str:
+        """One user's runs a worker claimed and that have not ended (a sorted set: execution id -> lapse, in ms)."""
+        return f"{self.prefix}:fair:running:{user_id}"
+
+    @property
+    def fair_need(self) -> str:
+        """The memory limit (MiB) of each waiting run (a hash), so a claim takes only runs that fit."""
+        return f"{self.prefix}:fair:need"
+
+    @property
     def queue_wake(self) -> str:
         """The channel a job's enqueuer publishes on, so an idle worker picks the job up at once."""
         return f"{self.prefix}:queue:wake"

@@ -182,7 +182,12 @@ class KubernetesSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """Worker processes."""
 
-    concurrency: int = 4
+    # Runs one worker holds at most at once, whatever their size (each costs a task and a few file descriptors);
+    # the memory budget is what usually bounds them, and a sleeping run costs no CPU slot.
+    concurrency: int = Field(default=256, ge=1)
+    # The memory limits of one worker's runs, summed, stay within this (MiB); None: 3/4 of the host's memory.
+    # A worker running nothing still takes a run larger than its budget.
+    memory_mib: int | None = Field(default=None, gt=0)
     # A worker refreshes its heartbeat this often; a run whose worker is silent for `heartbeat_ttl_s`
     # is ended (or handed over) by the watchdog of a live worker.
     heartbeat_interval_s: float = 2.0

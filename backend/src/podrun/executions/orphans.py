@@ -66,5 +66,5 @@ async def end_orphan(executions: ExecutionService, runner: Runner, execution: Ex
 
 async def requeue_stale(executions: ExecutionService) -> None:
     """Enqueue again the QUEUED runs that have waited too long (their job may have been lost)."""
-    for execution_id in await executions.repository.queued_before(now() - REQUEUE_AFTER):
-        await executions.enqueue(execution_id)
+    for run in await executions.repository.queued_before(now() - REQUEUE_AFTER):
+        await executions.enqueue(run)

@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import structlog
@@ -30,6 +30,7 @@ from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
+from podrun.fair_queue import HELD_UNTIL, FairQueue, QueuedRun
 from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
@@ -48,6 +49,8 @@ ACTIVE_RETRY_MS = 1000
 # cancelExecution waits this long for a started run to stop, so it can answer with CANCELLED.
 CANCEL_WAIT_S = 2.0
 CONTROL_TTL_S = 24 * 3600
+# A held job outlives any wait in the queue; one lost with it is enqueued again by the sweep.
+JOB_EXPIRES = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         self.catalog = catalog
         self.policy = policy
         self.quotas = SubmitQuotas(redis, keys)
+        self.fair = FairQueue(redis, keys)
 
     async def submit(self, owner: User, request: SubmitRequest) -> Execution:
         """Validate, store as QUEUED, commit, then enqueue. A repeated idempotency key returns the first run."""
@@ -152,7 +156,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
                 return existing
             raise
         try:
-            await self.enqueue(execution.id)
+            await self.enqueue(QueuedRun(execution.id, owner.id, limits.memory_mib, execution.created_at))
         except RedisError as exc:
             # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
             log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
@@ -252,6 +256,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
     async def _release(self, owner_id: UUID, execution_id: UUID) -> None:
         try:
             await self.quotas.release(str(owner_id), str(execution_id))
+            await self.fair.release(owner_id, execution_id)
         except RedisError as exc:
             # The next refusal of this user's submissions finds the ended run and frees its slot.
             log.warning("quota slots not released", execution_id=str(execution_id), error=type(exc).__name__)
@@ -340,9 +345,16 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         if eof:
             await self.send_control(execution.id, {"op": "eof"})
 
-    async def enqueue(self, execution_id: UUID) -> None:
-        """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id."""
-        await self.redis.enqueue_job("run_execution", str(execution_id), _job_id=str(execution_id))
+    async def enqueue(self, run: QueuedRun) -> None:
+        """Enqueue the job for a stored execution, held until a worker claims the run fairly (fair_queue.py).
+
+        arq ignores a second enqueue of the same id; the run is queued for the claim again either way.
+        """
+        job_id = str(run.execution_id)
+        await self.redis.enqueue_job(
+            "run_execution", job_id, _job_id=job_id, _defer_until=HELD_UNTIL, _expires=JOB_EXPIRES
+        )
+        await self.fair.add(run)
         await self.wake_workers()
 
     async def wake_workers(self) -> None:
