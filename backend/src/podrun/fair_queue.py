@@ -7,8 +7,10 @@ the worker has left (memory), and takes the one whose user has the fewest runs i
 workers; between users with as many, the run waiting longest. A user holding many slots therefore
 never delays another user's run by more than the time it takes one slot to free up.
 
-The claimed run's arq job, enqueued held (due in the far future, so arq's own queue read never picks
-it), is made due now in the same script; the worker then starts it through arq. A run leaves its
+The claimed run's arq job, enqueued held (due in the far future), is made due now in the same script;
+the worker that claimed it then starts it through arq (workers never read arq's queue themselves, so
+no other worker takes it). Jobs that take over a run from a dead worker (executions/orphans.py) wait
+in a list of hand-overs, claimed before any queued run: their run is already in progress. A run leaves its
 user's in-progress set when it ends (`release`); an entry whose release was lost lapses. PostgreSQL
 stays the record: after Redis lost its data the watchdog's sweep enqueues every QUEUED run again
 (executions/orphans.py), and only runs already in progress go uncounted until they end.
@@ -34,9 +36,18 @@ RUNNING_LAPSE_MS = 3600 * 1000
 ANY_SIZE = -1
 
 _CLAIM = """
-local users_key, need_key, arq_queue = KEYS[1], KEYS[2], KEYS[3]
+local users_key, need_key, arq_queue, handovers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local queued_prefix, running_prefix = ARGV[1], ARGV[2]
 local room, now, lapse = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+while true do
+  local handover = redis.call('ZRANGE', handovers, 0, 0)[1]
+  if handover == nil then break end
+  redis.call('ZREM', handovers, handover)
+  if redis.call('ZSCORE', arq_queue, handover) then
+    redis.call('ZADD', arq_queue, 'XX', now, handover)
+    return {handover, '0'}
+  end
+end
 local best, best_user, best_need, best_running, best_at
 for _, user in ipairs(redis.call('ZRANGE', users_key, 0, -1)) do
   local queued = queued_prefix .. user
@@ -112,13 +123,15 @@ class FairQueue:
             await pipe.execute()
 
     async def claim(self, room_mib: int) -> Claimed | None:
-        """Take the fairest run that fits in `room_mib` (ANY_SIZE: any run), and make its job due; None if none."""
+        """Take a hand-over job, else the fairest run that fits in `room_mib` (ANY_SIZE: any run), and make its
+        job due; None if there is none."""
         claimed = await self.redis.eval(  # type: ignore[misc]
             _CLAIM,
-            3,
+            4,
             self.keys.fair_users,
             self.keys.fair_need,
             self.keys.queue,
+            self.keys.fair_handovers,
             self.keys.fair_queued(""),
             self.keys.fair_running(""),
             str(room_mib),
@@ -129,6 +142,10 @@ class FairQueue:
             return None
         job_id, need = claimed
         return Claimed(job_id=job_id.decode(), memory_mib=int(need))
+
+    async def hand_over(self, job_id: str) -> None:
+        """Queue a job that takes over a run whose worker died (its sandbox lives on); it goes before any run."""
+        await self.redis.zadd(self.keys.fair_handovers, {job_id: int(time.time() * 1000)}, nx=True)
 
     async def release(self, owner_id: UUID, execution_id: UUID) -> None:
         """The run ended (or was cancelled while queued): it no longer waits nor counts as in progress.

@@ -107,6 +107,11 @@ class Keys:
         return f"{self.prefix}:fair:running:{user_id}"
 
     @property
+    def fair_handovers(self) -> str:
+        """Jobs that take over a run from a dead worker (a sorted set: job id -> when it was queued, in ms)."""
+        return f"{self.prefix}:fair:handovers"
+
+    @property
     def fair_need(self) -> str:
         """The memory limit (MiB) of each waiting run (a hash), so a claim takes only runs that fit."""
         return f"{self.prefix}:fair:need"

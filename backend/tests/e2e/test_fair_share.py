@@ -1,7 +1,8 @@
-"""Runs start in an order fair between users, across several workers sharing one Redis.
+"""Runs start in an order fair between users, across several workers sharing one Redis, as many at once
+as the workers' memory holds.
 
-Its own API and two workers (two runs each) on its own database and Redis key prefix, so the
-session's worker never takes these runs and the slots are known.
+Its own API and two workers on its own database and Redis key prefix, so the session's worker never
+takes these runs and the room the workers have is known.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from podrun.settings import Settings
+from podrun.settings import Settings, WorkerSettings
 from tests.client import GraphQLClient
 from tests.databases import delete_keys, drop_database, fresh_database
 from tests.e2e.helpers import submit, wait_for_status
@@ -21,11 +22,12 @@ from tests.processes import PodrunDeployment, wait_ready
 
 FAIR_PREFIX = "podrun-test-fair"
 WORKERS = 2
-RUNS_PER_WORKER = 2
-# Waits for stdin, which only the test closes: the run holds its slot for as long as the test wants.
+# Each worker's memory budget: its runs' memory limits together stay within it (not a number of runs).
+BUDGET_MIB = 1024
+# Waits for stdin, which nobody sends: the run holds its slot until the test cancels it.
 HOLDER = "input()\n"
-LONG = {"wallTimeMs": 60_000}
 CANCEL = "mutation($id: ID!) { cancelExecution(id: $id) { status } }"
+STATUS = "query($id: ID!) { execution(id: $id) { status stdout } }"
 USERS = "query { users(first: 50) { edges { node { id queuedExecutions runningExecutions } } } }"
 ADMIN_PASSWORD = "admin horse battery staple"
 
@@ -41,7 +43,9 @@ def deployment(settings: Settings) -> Iterator[PodrunDeployment]:
         {
             "PODRUN_DATABASE_URL": database_url,
             "PODRUN_REDIS_PREFIX": FAIR_PREFIX,
-            "PODRUN_WORKER__CONCURRENCY": str(RUNS_PER_WORKER),
+            # The default (the session's workers run fewer, so tests can fill them).
+            "PODRUN_WORKER__CONCURRENCY": str(WorkerSettings().concurrency),
+            "PODRUN_WORKER__MEMORY_MIB": str(BUDGET_MIB),
         },
     )
     for _ in range(WORKERS):
@@ -69,8 +73,28 @@ async def admin_of(deployment: PodrunDeployment) -> GraphQLClient:
 
 
 async def statuses(client: GraphQLClient, ids: list[str]) -> list[str]:
-    query = "query($id: ID!) { execution(id: $id) { status } }"
-    return [(await client.execute(query, {"id": execution_id}))["execution"]["status"] for execution_id in ids]
+    return [(await client.execute(STATUS, {"id": execution_id}))["execution"]["status"] for execution_id in ids]
+
+
+async def cancel_all(client: GraphQLClient, ids: list[str]) -> None:
+    for execution_id in ids:
+        await client.execute(CANCEL, {"id": execution_id})
+
+
+async def test_a_user_with_all_their_runs_in_progress_leaves_room_for_others(deployment: PodrunDeployment) -> None:
+    alice = await GraphQLClient(deployment.base_url).register()
+    bob = await GraphQLClient(deployment.base_url).register()
+    # Alice's whole quota of runs, small ones: the workers' memory has room for all of them and more.
+    small = {"wallTimeMs": 60_000, "memoryMiB": 128}
+    held = [await submit(alice, HOLDER, limits=small) for _ in range(8)]
+    try:
+        for execution_id in held:
+            await wait_for_status(alice, execution_id, "RUNNING", timeout=60)
+        fair = await submit(bob, "print('fair')\n")
+        assert (await wait_for_status(bob, fair, "SUCCEEDED", timeout=30))["status"] == "SUCCEEDED"
+        assert await statuses(alice, held) == ["RUNNING"] * len(held)
+    finally:
+        await cancel_all(alice, held)
 
 
 async def test_a_user_holding_every_slot_delays_another_users_run_by_one_slot_only(
@@ -79,18 +103,19 @@ async def test_a_user_holding_every_slot_delays_another_users_run_by_one_slot_on
     alice = await GraphQLClient(deployment.base_url).register()
     bob = await GraphQLClient(deployment.base_url).register()
     admin = await admin_of(deployment)
-    slots = WORKERS * RUNS_PER_WORKER
+    # Runs of half a worker's budget: two fit on each worker, whatever the workers' concurrency.
+    large = {"wallTimeMs": 60_000, "memoryMiB": BUDGET_MIB // 2}
+    slots = WORKERS * 2
     # Alice's whole quota: as many runs as there are slots hold them, as many again wait behind.
-    held = [await submit(alice, HOLDER, limits=LONG) for _ in range(slots)]
-    for execution_id in held:
-        await wait_for_status(alice, execution_id, "RUNNING", timeout=60)
-    waiting = [await submit(alice, HOLDER, limits=LONG) for _ in range(slots)]
+    held = [await submit(alice, HOLDER, limits=large) for _ in range(slots)]
+    waiting: list[str] = []
     try:
+        for execution_id in held:
+            await wait_for_status(alice, execution_id, "RUNNING", timeout=60)
+        waiting = [await submit(alice, HOLDER, limits=large) for _ in range(slots)]
         fair = await submit(bob, "print('fair')\n")
         assert await statuses(alice, waiting) == ["QUEUED"] * slots
-        assert (await bob.execute("query($id: ID!) { execution(id: $id) { status } }", {"id": fair}))["execution"][
-            "status"
-        ] == "QUEUED"
+        assert await statuses(bob, [fair]) == ["QUEUED"]
         users = {edge["node"]["id"]: edge["node"] for edge in (await admin.execute(USERS))["users"]["edges"]}
         assert (users[alice.user_id]["runningExecutions"], users[alice.user_id]["queuedExecutions"]) == (slots, slots)
         assert (users[bob.user_id]["runningExecutions"], users[bob.user_id]["queuedExecutions"]) == (0, 1)
@@ -100,8 +125,6 @@ async def test_a_user_holding_every_slot_delays_another_users_run_by_one_slot_on
         await wait_for_status(bob, fair, "SUCCEEDED", timeout=30)
         # Bob's run has ended, so at most one of Alice's waiting runs took its slot; the rest still wait.
         assert (await statuses(alice, waiting))[1:] == ["QUEUED"] * (slots - 1)
-        stdout = await bob.execute("query($id: ID!) { execution(id: $id) { stdout } }", {"id": fair})
-        assert stdout["execution"]["stdout"] == "fair\n"
+        assert (await bob.execute(STATUS, {"id": fair}))["execution"]["stdout"] == "fair\n"
     finally:
-        for execution_id in [*waiting, *held]:
-            await alice.execute(CANCEL, {"id": execution_id})
+        await cancel_all(alice, [*waiting, *held])

@@ -36,8 +36,9 @@ WAKE_READ_TIMEOUT_S = 1.0
 class PodrunWorker(Worker):
     """arq's worker, starting runs in a fair order, woken instead of polling, and riding out Redis outages.
 
-    Runs are claimed from the per-user queues (fair_queue.py) while the memory limits of this worker's
-    runs leave room for the next one and fewer than `max_jobs` run; their arq jobs then start as usual.
+    Jobs are not read from arq's queue in order of arrival: runs are claimed from the per-user queues
+    (fair_queue.py) while the memory limits of this worker's runs leave room for the next one and fewer
+    than `max_jobs` run; their arq jobs then start as usual.
 
     arq reads the queue every `poll_delay`, which puts up to that long between a submission and its
     start. Here the queue is read again as soon as an enqueuer publishes on the wake channel or a
@@ -60,8 +61,8 @@ class PodrunWorker(Worker):
     async def _poll_iteration(self) -> None:
         try:
             await self._start_claimed_runs()
-            # arq's own read: due jobs only, which are hand-overs (a claimed run's job is started just above).
-            await super()._poll_iteration()
+            self._forget_ended_jobs()
+            await self.heart_beat()
         except (RedisError, OSError) as exc:
             log.warning("job queue unavailable; retrying", error=type(exc).__name__, in_s=self.outage_delay_s)
             await self._recount_slots()
@@ -83,6 +84,13 @@ class PodrunWorker(Worker):
                 return
             self.claimed_mib[claimed.job_id] = claimed.memory_mib
             await self.start_jobs([claimed.job_id.encode()])
+
+    def _forget_ended_jobs(self) -> None:
+        # As arq's own poll does (which this worker's replaces: it reads arq's queue in order of arrival).
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # a failure of arq's job wrapper itself surfaces here
 
     async def _wait_for_work(self) -> None:
         if self.listener is None:
