@@ -62,6 +62,10 @@ class Keys:
         """Commands for the worker running one execution: stdin data, EOF, cancel (a Redis stream)."""
         return f"{self.prefix}:control:{execution_id}"
 
+    def input_window(self, execution_id: UUID) -> str:
+        """Stdin bytes of one execution accepted and delivered into its sandbox so far (a hash; streams/control.py)."""
+        return f"{self.prefix}:input:{execution_id}"
+
     def worker(self, worker_id: str) -> str:
         """A worker's heartbeat; it expires when the worker stops refreshing it."""
         return f"{self.prefix}:worker:{worker_id}"

@@ -45,6 +45,8 @@ class LimitSettings(BaseModel):
     stdin_bytes: int = 64 * 1024
     # One sendInput call.
     input_bytes: int = 64 * 1024
+    # Stdin of one run accepted by sendInput and not yet taken by its sandbox; past it sendInput is RATE_LIMITED.
+    pending_input_bytes: int = Field(default=1024 * 1024, gt=0)
     # Input files of one run: how many, and their decoded bytes in all.
     files_count: int = 16
     files_bytes: int = 512 * 1024
@@ -74,6 +76,8 @@ class QuotaSettings(BaseModel):
     active_executions_per_user: int = Field(default=8, ge=1, le=10_000)
     submissions_per_minute: int = Field(default=60, ge=1, le=100_000)
     login_attempts_per_minute: int = 10
+    # sendInput calls per user (all their runs together).
+    input_calls_per_minute: int = Field(default=1200, gt=0)
     # Runs waiting for a worker, all users together: past it submissions are refused instead of queued.
     queued_executions_cap: int = Field(default=1000, ge=1, le=1_000_000)
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from podrun.runners import harness
+from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient, GraphQLFailure
 from tests.e2e.helpers import assert_consecutive, collect, execution, final, flatten, lines, submit, wait_for_status
 
@@ -146,3 +148,32 @@ async def test_cancelling_twice_is_fine(alice: GraphQLClient) -> None:
     events = await collect(alice, execution_id)
     assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "CANCELLED"]
     assert (await cancel(alice, execution_id))["status"] == "CANCELLED"
+
+
+# Reads nothing until it has slept through the client's flood of input, then everything until EOF.
+READS_LATE = "import sys, time\ntime.sleep(10)\nprint(len(sys.stdin.buffer.read()))\n"
+
+
+async def test_input_a_run_does_not_read_is_refused_past_the_cap_and_what_was_accepted_arrives(
+    alice: GraphQLClient, settings: Settings
+) -> None:
+    execution_id = await submit(alice, READS_LATE, limits={"wallTimeMs": 60_000})
+    await wait_for_status(alice, execution_id, "RUNNING", timeout=60)
+    chunk = "x" * 60_000
+    accepted = 0
+    refused: list[GraphQLFailure] = []
+    for _ in range(200):
+        try:
+            assert await send_input(alice, execution_id, chunk) is True
+            accepted += len(chunk)
+        except GraphQLFailure as failure:
+            refused.append(failure)
+    # What waits for the script: within the cap in Redis, plus what the sandbox's harness and pipes hold.
+    cap = settings.limits.pending_input_bytes
+    assert cap - len(chunk) < accepted <= cap + harness.MAX_PENDING_STDIN + 4 * 64 * 1024
+    assert {failure.code for failure in refused} == {"RATE_LIMITED"}
+    assert all(failure.errors[0]["extensions"]["retryAfterMs"] > 0 for failure in refused)
+    assert await send_input(alice, execution_id, "", eof=True) is True
+    events = await collect(alice, execution_id)
+    assert final(events)["status"] == "SUCCEEDED"
+    assert lines(events) == [str(accepted)]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from uuid_utils.compat import uuid7
 
+from podrun import ratelimit
 from podrun.accounts.models import Role, User
 from podrun.core import pages
 from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, RateLimited
@@ -39,6 +40,7 @@ from podrun.runners import harness
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
+from podrun.streams.control import ControlStream
 from podrun.streams.events import Event, from_json, is_terminal, joined_output, to_json
 from podrun.streams.log import EventLog, LogWriter
 
@@ -48,7 +50,8 @@ CURSOR_KIND = "execution"
 ACTIVE_RETRY_MS = 1000
 # cancelExecution waits this long for a started run to stop, so it can answer with CANCELLED.
 CANCEL_WAIT_S = 2.0
-CONTROL_TTL_S = 24 * 3600
+# When a client may try again after the input window of a run was full: the script decides when it reads.
+INPUT_FULL_RETRY_MS = 1000
 # A held job outlives any wait in the queue; one lost with it is enqueued again by the sweep.
 JOB_EXPIRES = timedelta(days=1)
 
@@ -340,10 +343,18 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             raise Conflict(f"execution already ended with status {execution.status.value}")
         if not execution.stdin_open:
             raise Conflict("stdin was given at submission and is closed")
-        if data:
-            await self.send_control(execution.id, {"op": "input", "data": data})
+        await ratelimit.hit(
+            self.redis, self.keys.rate("input", str(user.id)), self.settings.quotas.input_calls_per_minute, 60, "inputs"
+        )
+        control = ControlStream(self.redis, self.keys, execution.id)
+        cap = self.settings.limits.pending_input_bytes
+        if data and not await control.add_input(data, cap):
+            raise RateLimited(
+                f"this run has {cap} bytes of input it has not read yet; send more once it has",
+                retry_after_ms=INPUT_FULL_RETRY_MS,
+            )
         if eof:
-            await self.send_control(execution.id, {"op": "eof"})
+            await control.send({"op": "eof"})
 
     async def enqueue(self, run: QueuedRun) -> None:
         """Enqueue the job for a stored execution, held until a worker claims the run fairly (fair_queue.py).
@@ -363,11 +374,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
 
     async def send_control(self, execution_id: UUID, message: dict[str, str]) -> None:
         """Append a command for the worker holding the run; it reads them in order."""
-        key = self.keys.control(execution_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, message)  # type: ignore[arg-type]
-            pipe.expire(key, CONTROL_TTL_S)
-            await pipe.execute()
+        await ControlStream(self.redis, self.keys, execution_id).send(message)
 
 
 def now() -> datetime:
