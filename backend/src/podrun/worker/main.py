@@ -79,7 +79,8 @@ class PodrunWorker(Worker):
             # A run leaves the count when its job ends, or at once if arq did not start it (another worker had).
             self.claimed_mib = {job_id: mib for job_id, mib in self.claimed_mib.items() if _running(self.tasks, job_id)}
             used = sum(self.claimed_mib.values())
-            claimed = await queue.claim(self.memory_budget_mib - used if self.claimed_mib else ANY_SIZE)
+            # A worker running nothing takes any run, even one larger than its budget (which then leaves no room).
+            claimed = await queue.claim(max(self.memory_budget_mib - used, 0) if self.claimed_mib else ANY_SIZE)
             if claimed is None:
                 return
             self.claimed_mib[claimed.job_id] = claimed.memory_mib
