@@ -25,12 +25,15 @@ from sqlalchemy.engine import make_url
 
 from bench.report import Failed
 from podrun.db.migrate import create_database, migrate
-from podrun.settings import Settings
+from podrun.settings import Settings, WorkerSettings
 
 DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/podrun_bench"
 REDIS_URL = "redis://127.0.0.1:6379/10"
 REDIS_PREFIX = "podrun-bench"
 JWT_SECRET = "bench-secret-" + "x" * 40
+# Runs the worker takes at once, and bare sandboxes the baselines run at once: as in the runs measured before
+# a worker's room followed its memory (a default worker now takes as many as its memory budget holds).
+WORKER_CONCURRENCY = 4
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 40.0
 # Enough descriptors for 5,000 WebSockets on each side; children (the API) inherit the limit.
@@ -75,6 +78,7 @@ class Target:
             "PODRUN_GRAPHQL__OPERATIONS_PER_SOCKET_PER_SECOND": "100000",
             # The fan-out run waits (idle) while thousands of watchers connect.
             "PODRUN_LIMITS__MAXIMUM__WALL_TIME_MS": "300000",
+            "PODRUN_WORKER__CONCURRENCY": str(WORKER_CONCURRENCY),
         }
 
     def settings(self) -> Settings:
@@ -84,6 +88,7 @@ class Target:
             redis_url=self.redis_url,
             redis_prefix=self.redis_prefix,
             jwt_secret=JWT_SECRET,
+            worker=WorkerSettings(concurrency=WORKER_CONCURRENCY),
         )
 
 

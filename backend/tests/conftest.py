@@ -23,6 +23,8 @@ TEST_ENV = {
     "PODRUN_WORKER__SHUTDOWN_GRACE_S": "5",
     # So the retention test sees the workers' sweep within a second.
     "PODRUN_WORKER__RETENTION_SWEEP_INTERVAL_S": "1",
+    # Few enough runs at once that a test can keep every slot of the worker busy (tests/e2e/test_quota.py).
+    "PODRUN_WORKER__CONCURRENCY": "4",
     # Every test signs in and registers from 127.0.0.1; tests of these limits run an API of their own with the
     # defaults and give each client an address of its own (tests/e2e/test_sign_in.py).
     "PODRUN_SIGNIN__ATTEMPTS_PER_CLIENT_PER_MINUTE": "1000000",

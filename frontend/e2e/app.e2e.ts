@@ -365,6 +365,7 @@ describe('the web client', () => {
 			await admin.getByTestId('system-settings').waitFor();
 			await admin.getByLabel('Search by email').fill(email);
 			await expect.poll(() => admin.getByTestId('user-row-email').allTextContents()).toEqual([email]);
+			await expect.poll(() => admin.getByTestId('user-row-runs').textContent()).toMatch(/^\d+ running · \d+ queued$/);
 			await expect.poll(async () => (await admin.getByTestId('admin-run-owner').allTextContents()).includes(email)).toBe(true);
 			await admin.getByLabel('Search by email').fill('');
 			await screenshot(admin, 'admin-light');

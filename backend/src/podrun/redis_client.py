@@ -62,6 +62,10 @@ class Keys:
         """Commands for the worker running one execution: stdin data, EOF, cancel (a Redis stream)."""
         return f"{self.prefix}:control:{execution_id}"
 
+    def input_window(self, execution_id: UUID) -> str:
+        """Stdin bytes of one execution accepted and delivered into its sandbox so far (a hash; streams/control.py)."""
+        return f"{self.prefix}:input:{execution_id}"
+
     def worker(self, worker_id: str) -> str:
         """A worker's heartbeat; it expires when the worker stops refreshing it."""
         return f"{self.prefix}:worker:{worker_id}"
@@ -92,6 +96,29 @@ class Keys:
     def queued_runs(self) -> str:
         """The runs waiting for a worker, of all users (a sorted set: execution id -> when the entry lapses)."""
         return f"{self.prefix}:quota:queued"
+
+    @property
+    def fair_users(self) -> str:
+        """The users with runs waiting for a worker (a sorted set; see fair_queue.py)."""
+        return f"{self.prefix}:fair:users"
+
+    def fair_queued(self, user_id: str) -> str:
+        """One user's runs waiting for a worker (a sorted set: execution id -> when it was queued, in ms)."""
+        return f"{self.prefix}:fair:queued:{user_id}"
+
+    def fair_running(self, user_id: str) -> str:
+        """One user's runs a worker claimed and that have not ended (a sorted set: execution id -> lapse, in ms)."""
+        return f"{self.prefix}:fair:running:{user_id}"
+
+    @property
+    def fair_handovers(self) -> str:
+        """Jobs that take over a run from a dead worker (a sorted set: job id -> when it was queued, in ms)."""
+        return f"{self.prefix}:fair:handovers"
+
+    @property
+    def fair_need(self) -> str:
+        """The memory limit (MiB) of each waiting run (a hash), so a claim takes only runs that fit."""
+        return f"{self.prefix}:fair:need"
 
     @property
     def queue_wake(self) -> str:

@@ -47,6 +47,8 @@ class LimitSettings(BaseModel):
     stdin_bytes: int = 64 * 1024
     # One sendInput call.
     input_bytes: int = 64 * 1024
+    # Stdin of one run accepted by sendInput and not yet taken by its sandbox; past it sendInput is RATE_LIMITED.
+    pending_input_bytes: int = Field(default=1024 * 1024, gt=0)
     # Input files of one run: how many, and their decoded bytes in all.
     files_count: int = 16
     files_bytes: int = 512 * 1024
@@ -76,6 +78,8 @@ class QuotaSettings(BaseModel):
     active_executions_per_user: int = Field(default=8, ge=1, le=10_000)
     submissions_per_minute: int = Field(default=60, ge=1, le=100_000)
     login_attempts_per_minute: int = 10
+    # sendInput calls per user (all their runs together).
+    input_calls_per_minute: int = Field(default=1200, gt=0)
     # Runs waiting for a worker, all users together: past it submissions are refused instead of queued.
     queued_executions_cap: int = Field(default=1000, ge=1, le=1_000_000)
     # What one user's runs may hold (script, stdin, input files, output, artifacts); past it submissions are refused.
@@ -206,7 +210,12 @@ class KubernetesSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """Worker processes."""
 
-    concurrency: int = 4
+    # Runs one worker holds at most at once, whatever their size (each costs a task and a few file descriptors);
+    # the memory budget is what usually bounds them, and a sleeping run costs no CPU slot.
+    concurrency: int = Field(default=256, ge=1)
+    # The memory limits of one worker's runs, summed, stay within this (MiB); None: 3/4 of the host's memory.
+    # A worker running nothing still takes a run larger than its budget.
+    memory_mib: int | None = Field(default=None, gt=0)
     # A worker refreshes its heartbeat this often; a run whose worker is silent for `heartbeat_ttl_s`
     # is ended (or handed over) by the watchdog of a live worker.
     heartbeat_interval_s: float = 2.0

@@ -7,7 +7,10 @@ import time
 from typing import Any
 
 import pytest
+import redis
 
+from podrun.runners import harness
+from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient, GraphQLFailure
 from tests.e2e.helpers import assert_consecutive, collect, execution, final, flatten, lines, submit, wait_for_status
 
@@ -146,3 +149,39 @@ async def test_cancelling_twice_is_fine(alice: GraphQLClient) -> None:
     events = await collect(alice, execution_id)
     assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "CANCELLED"]
     assert (await cancel(alice, execution_id))["status"] == "CANCELLED"
+
+
+# Never reads its stdin while the test runs (the test cancels it).
+NEVER_READS = "import time\nprint('ready', flush=True)\ntime.sleep(55)\n"
+
+
+async def test_input_a_run_does_not_read_is_refused_past_the_cap_and_what_was_accepted_is_kept(
+    alice: GraphQLClient, settings: Settings
+) -> None:
+    execution_id = await submit(alice, NEVER_READS, limits={"wallTimeMs": 60_000})
+    try:
+        await wait_for_status(alice, execution_id, "RUNNING", timeout=60)
+        chunk = "x" * 60_000
+        refused: list[GraphQLFailure] = []
+        sending = asyncio.Semaphore(10)
+
+        async def send() -> int:
+            async with sending:
+                try:
+                    assert await send_input(alice, execution_id, chunk) is True
+                except GraphQLFailure as failure:
+                    refused.append(failure)
+                    return 0
+                return len(chunk)
+
+        accepted = sum(await asyncio.gather(*(send() for _ in range(200))))
+        # What waits for the script: within the cap in Redis, plus what the sandbox's harness and pipes hold.
+        cap = settings.limits.pending_input_bytes
+        assert cap - len(chunk) < accepted <= cap + harness.MAX_PENDING_STDIN + 4 * 64 * 1024
+        assert {failure.code for failure in refused} == {"RATE_LIMITED"}
+        assert all(failure.errors[0]["extensions"]["retryAfterMs"] > 0 for failure in refused)
+        # Every accepted call is in the run's control stream, in order for the worker, and no refused one.
+        control = redis.Redis.from_url(settings.redis_url).xrange(f"{settings.redis_prefix}:control:{execution_id}")
+        assert [fields[b"data"] for _, fields in control] == [chunk.encode()] * (accepted // len(chunk))
+    finally:
+        await cancel(alice, execution_id)

@@ -44,13 +44,10 @@ async def recover_orphan(executions: ExecutionService, runner: Runner, execution
         await end_orphan(executions, runner, execution)
         return
     # One job per dead holder: every live worker's sweep may get here, arq keeps the first.
-    job = await executions.redis.enqueue_job(
-        "run_execution",
-        str(execution.id),
-        execution.worker_id,
-        _job_id=f"{execution.id}:reattach:{execution.worker_id}",
-    )
+    job_id = f"{execution.id}:reattach:{execution.worker_id}"
+    job = await executions.redis.enqueue_job("run_execution", str(execution.id), execution.worker_id, _job_id=job_id)
     if job is not None:
+        await executions.fair.hand_over(job_id)
         await executions.wake_workers()
         log.warning("orphaned execution handed over", execution_id=str(execution.id), worker_id=execution.worker_id)
 
@@ -66,5 +63,5 @@ async def end_orphan(executions: ExecutionService, runner: Runner, execution: Ex
 
 async def requeue_stale(executions: ExecutionService) -> None:
     """Enqueue again the QUEUED runs that have waited too long (their job may have been lost)."""
-    for execution_id in await executions.repository.queued_before(now() - REQUEUE_AFTER):
-        await executions.enqueue(execution_id)
+    for run in await executions.repository.queued_before(now() - REQUEUE_AFTER):
+        await executions.enqueue(run)

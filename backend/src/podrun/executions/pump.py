@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from uuid import UUID
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from podrun import tasks
@@ -15,6 +15,7 @@ from podrun.executions.already_logged import AlreadyLogged
 from podrun.executions.models import Artifact
 from podrun.executions.outcomes import Outcome, classify
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, OutputBytes, Sandbox, SandboxOutput
+from podrun.streams.control import ControlStream
 from podrun.streams.lines import LineAssembler, line_count
 from podrun.streams.log import LogWriter
 
@@ -23,6 +24,8 @@ log = structlog.get_logger(__name__)
 CONTROL_BLOCK_MS = 250
 CONTROL_RETRY_FIRST_S = 0.1
 CONTROL_RETRY_MAX_S = 2.0
+# Commands read at once by the follower of cancels (which skips the others).
+CONTROL_BATCH = 100
 # Lines appended to the log in one round trip at most.
 BATCH_LINES = 1000
 
@@ -40,16 +43,14 @@ class SandboxPump:
         artifact_caps: ArtifactCaps,
         store_artifact: Callable[[ArtifactOutput], Awaitable[Artifact]],
         stdin_open: bool,
-        redis: Redis,
-        control_key: str,
+        control: ControlStream,
         already_logged: AlreadyLogged,
     ) -> None:
         self.execution_id = execution_id
         self.sandbox = sandbox
         self.writer = writer
         self.stdin_open = stdin_open
-        self.redis = redis
-        self.control_key = control_key
+        self.control = control
         self.already_logged = already_logged
         self.lines = LineAssembler(output_limit)
         self.lines.output_bytes = already_logged.output_bytes
@@ -63,11 +64,15 @@ class SandboxPump:
     async def run(self) -> Outcome:
         """Pump until the sandbox has ended; how it ended."""
         control = asyncio.create_task(self._follow_control(), name="control")
+        # Apart from cancels: input waits (in the control stream) while the sandbox takes none, a cancel never.
+        feeding = asyncio.create_task(self._feed_input(), name="input") if self.stdin_open else None
         try:
             await self._pump_output()
             result = await self.sandbox.wait()
         finally:
             await tasks.stop(control)
+            if feeding is not None:
+                await tasks.stop(feeding)
         return classify(result, cancelled=self.cancelled, output_truncated=self.lines.truncated)
 
     async def _pump_output(self) -> None:
@@ -149,12 +154,36 @@ class SandboxPump:
         await self.writer.artifact(stored.id, stored.name, stored.media_type, stored.size_bytes, stored.created_at)
 
     async def _follow_control(self) -> None:
+        """Act on cancels as soon as they come."""
+        async for fields in self._commands(CONTROL_BATCH):
+            if fields.get(b"op") == b"cancel":
+                self.cancelled = True
+                await self.sandbox.kill()
+                log.info("execution cancelled", execution_id=str(self.execution_id))
+
+    async def _feed_input(self) -> None:
+        """Write input and EOF into the sandbox in order, one command at a time: a write waits while the
+        sandbox's harness holds as much as it may, and the rest waits in the control stream (streams/control.py)."""
+        async for fields in self._commands(1):
+            op = fields.get(b"op")
+            if op == b"input":
+                data = fields.get(b"data", b"")
+                await self.sandbox.write_stdin(data)
+                with contextlib.suppress(RedisError):  # a delivery not counted only narrows the window
+                    await self.control.delivered(len(data))
+            elif op == b"eof":
+                await self.sandbox.close_stdin()
+                return
+
+    async def _commands(self, count: int) -> AsyncIterator[dict[bytes, bytes]]:
+        """The control stream's commands from its start, `count` read at a time, waiting out Redis outages."""
         cursor = "0-0"
-        stdin_open = self.stdin_open
         delay = CONTROL_RETRY_FIRST_S
         while True:
             try:
-                response = await self.redis.xread({self.control_key: cursor}, block=CONTROL_BLOCK_MS)
+                response = await self.control.redis.xread(
+                    {self.control.key: cursor}, count=count, block=CONTROL_BLOCK_MS
+                )
             except RedisError:
                 # Cancel and input wait for Redis; the run itself goes on.
                 await asyncio.sleep(delay)
@@ -164,13 +193,4 @@ class SandboxPump:
             for _, entries in response or []:
                 for entry_id, fields in entries:
                     cursor = entry_id.decode()
-                    op = fields.get(b"op")
-                    if op == b"cancel":
-                        self.cancelled = True
-                        await self.sandbox.kill()
-                        log.info("execution cancelled", execution_id=str(self.execution_id))
-                    elif op == b"input" and stdin_open:
-                        await self.sandbox.write_stdin(fields.get(b"data", b""))
-                    elif op == b"eof" and stdin_open:
-                        stdin_open = False
-                        await self.sandbox.close_stdin()
+                    yield fields

@@ -21,6 +21,15 @@ from podrun.core.output import Stream
 from podrun.core.statuses import ACTIVE, STARTED, TERMINAL, ExecutionStatus
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
+from podrun.fair_queue import QueuedRun
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """How many runs of one user wait for a worker, and how many a worker holds."""
+
+    queued: int = 0
+    running: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +226,29 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         """Every run a worker holds (STARTING or RUNNING)."""
         return (await self.session.scalars(select(Execution).where(Execution.status.in_(STARTED)))).unique().all()
 
-    async def queued_before(self, moment: datetime) -> Sequence[UUID]:
-        """Runs still QUEUED that were submitted before `moment`."""
-        query = select(Execution.id).where(Execution.status == ExecutionStatus.QUEUED, Execution.created_at < moment)
-        return (await self.session.scalars(query)).all()
+    async def queued_before(self, moment: datetime) -> list[QueuedRun]:
+        """Runs still QUEUED that were submitted before `moment`, as the scheduler queues them."""
+        query = select(Execution.id, Execution.owner_id, Execution.limits, Execution.created_at).where(
+            Execution.status == ExecutionStatus.QUEUED, Execution.created_at < moment
+        )
+        rows = await self.session.execute(query)
+        return [QueuedRun(row.id, row.owner_id, row.limits.memory_mib, row.created_at) for row in rows]
+
+    async def run_counts(self, owner_ids: Collection[UUID]) -> dict[UUID, RunCounts]:
+        """Queued and running (STARTING or RUNNING) runs of each of `owner_ids`, in one query."""
+        if not owner_ids:
+            return {}
+        query = (
+            select(Execution.owner_id, Execution.status, func.count())
+            .where(Execution.owner_id.in_(owner_ids), Execution.status.in_(ACTIVE))
+            .group_by(Execution.owner_id, Execution.status)
+        )
+        queued: dict[UUID, int] = {}
+        running: dict[UUID, int] = {}
+        for owner_id, status, count in await self.session.execute(query):
+            tally = queued if status is ExecutionStatus.QUEUED else running
+            tally[owner_id] = tally.get(owner_id, 0) + count
+        return {owner: RunCounts(queued.get(owner, 0), running.get(owner, 0)) for owner in owner_ids}
 
     async def ended_among(self, execution_ids: Collection[UUID]) -> Sequence[UUID]:
         """Those of `execution_ids` whose run has ended (ids without a row are not among them)."""

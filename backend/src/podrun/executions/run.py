@@ -29,6 +29,7 @@ from podrun.executions.service import ExecutionService, now
 from podrun.observability import metrics, tracing
 from podrun.outages import unavailable_service
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, InputFile, Runner, SandboxSpec, sandbox_name
+from podrun.streams.control import ControlStream
 from podrun.streams.events import Entry, LineBatch
 from podrun.streams.log import LogWriter
 
@@ -179,8 +180,7 @@ async def _run(
             artifact_caps=artifact_caps,
             store_artifact=partial(_store_artifact, executions, execution.id),
             stdin_open=execution.stdin_open,
-            redis=executions.redis,
-            control_key=executions.keys.control(execution.id),
+            control=ControlStream(executions.redis, executions.keys, execution.id),
             already_logged=AlreadyLogged(logged),
         )
         return await pump.run()

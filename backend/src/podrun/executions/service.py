@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import structlog
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from uuid_utils.compat import uuid7
 
+from podrun import ratelimit
 from podrun.accounts.models import Role, User
 from podrun.core import pages
 from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, RateLimited
@@ -30,6 +31,7 @@ from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.repository import ExecutionRepository
+from podrun.fair_queue import HELD_UNTIL, FairQueue, QueuedRun
 from podrun.observability import metrics, tracing
 from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
@@ -39,6 +41,7 @@ from podrun.runners import harness
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
+from podrun.streams.control import ControlStream
 from podrun.streams.events import Entry, from_json, is_terminal, joined_output, to_json
 from podrun.streams.log import EventLog, LogWriter
 
@@ -56,6 +59,10 @@ DELETE_WAIT_S = 5.0
 TERMINAL_EVENT_WAIT_S = 2.0
 CONTROL_TTL_S = 24 * 3600
 MIB = 1024 * 1024
+# When a client may try again after the input window of a run was full: the script decides when it reads.
+INPUT_FULL_RETRY_MS = 1000
+# A held job outlives any wait in the queue; one lost with it is enqueued again by the sweep.
+JOB_EXPIRES = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         self.catalog = catalog
         self.policy = policy
         self.quotas = SubmitQuotas(redis, keys)
+        self.fair = FairQueue(redis, keys)
 
     async def submit(self, owner: User, request: SubmitRequest) -> Execution:
         """Validate, store as QUEUED, commit, then enqueue. A repeated idempotency key returns the first run."""
@@ -169,7 +177,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
                 return existing
             raise
         try:
-            await self.enqueue(execution.id)
+            await self.enqueue(QueuedRun(execution.id, owner.id, limits.memory_mib, execution.created_at))
         except RedisError as exc:
             # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
             log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
@@ -282,6 +290,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
     async def _release(self, owner_id: UUID, execution_id: UUID) -> None:
         try:
             await self.quotas.release(str(owner_id), str(execution_id))
+            await self.fair.release(owner_id, execution_id)
         except RedisError as exc:
             # The next refusal of this user's submissions finds the ended run and frees its slot.
             log.warning("quota slots not released", execution_id=str(execution_id), error=type(exc).__name__)
@@ -401,18 +410,18 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         log.warning("terminal event missing; deleting the run's log anyway", execution_id=str(execution_id))
 
     async def forget_redis(self, execution_ids: Sequence[UUID]) -> None:
-        """Delete the Redis keys of deleted runs (their event logs and control streams)."""
+        """Delete the Redis keys of deleted runs (their event logs, control streams and input windows)."""
         keys = [key for execution_id in execution_ids for key in self._redis_keys(execution_id)]
         if not keys:
             return
         try:
             await self.redis.delete(*keys)
         except RedisError as exc:
-            # Both kinds of key expire on their own (a day at most).
+            # Each kind of key expires on its own (a day at most).
             log.warning("redis keys of deleted runs left to expire", count=len(keys), error=type(exc).__name__)
 
-    def _redis_keys(self, execution_id: UUID) -> tuple[str, str]:
-        return self.keys.events(execution_id), self.keys.control(execution_id)
+    def _redis_keys(self, execution_id: UUID) -> tuple[str, str, str]:
+        return self.keys.events(execution_id), self.keys.control(execution_id), self.keys.input_window(execution_id)
 
     async def send_input(self, user: User, execution_id: str, data: str, *, eof: bool) -> None:
         """Queue stdin data (and EOF) for the worker running this execution."""
@@ -423,19 +432,37 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             raise Conflict(f"execution already ended with status {execution.status.value}")
         if not execution.stdin_open:
             raise Conflict("stdin was given at submission and is closed")
-        if data:
-            await self.send_control(execution.id, {"op": "input", "data": data})
+        await ratelimit.hit(
+            self.redis, self.keys.rate("input", str(user.id)), self.settings.quotas.input_calls_per_minute, 60, "inputs"
+        )
+        control = ControlStream(self.redis, self.keys, execution.id)
+        cap = self.settings.limits.pending_input_bytes
+        if data and not await control.add_input(data, cap):
+            raise RateLimited(
+                f"this run has {cap} bytes of input it has not read yet; send more once it has",
+                retry_after_ms=INPUT_FULL_RETRY_MS,
+            )
         if eof:
-            await self.send_control(execution.id, {"op": "eof"})
+            await control.send({"op": "eof"})
 
-    async def enqueue(self, execution_id: UUID) -> None:
-        """Enqueue the job for a stored execution; arq ignores a second enqueue of the same id.
+    async def enqueue(self, run: QueuedRun) -> None:
+        """Enqueue the job for a stored execution, held until a worker claims the run fairly (fair_queue.py).
 
-        The job carries the current trace context, so the worker's spans join the submission's trace.
+        arq ignores a second enqueue of the same id; the run is queued for the claim again either way. The job
+        carries the current trace context, so the worker's spans join the submission's trace.
         """
+        execution_id = run.execution_id
         with tracing.tracer.start_as_current_span("enqueue", attributes={"podrun.execution_id": str(execution_id)}):
             job_id = str(execution_id)
-            await self.redis.enqueue_job("run_execution", job_id, trace=tracing.carrier(), _job_id=job_id)
+            await self.redis.enqueue_job(
+                "run_execution",
+                job_id,
+                trace=tracing.carrier(),
+                _job_id=job_id,
+                _defer_until=HELD_UNTIL,
+                _expires=JOB_EXPIRES,
+            )
+            await self.fair.add(run)
             await self.wake_workers()
 
     async def wake_workers(self) -> None:
@@ -444,11 +471,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
 
     async def send_control(self, execution_id: UUID, message: dict[str, str]) -> None:
         """Append a command for the worker holding the run; it reads them in order."""
-        key = self.keys.control(execution_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, message)  # type: ignore[arg-type]
-            pipe.expire(key, CONTROL_TTL_S)
-            await pipe.execute()
+        await ControlStream(self.redis, self.keys, execution_id).send(message)
 
 
 def now() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 import strawberry
 from strawberry.permission import BasePermission
@@ -10,13 +11,15 @@ from strawberry.permission import BasePermission
 from podrun.accounts.models import Role, User
 from podrun.accounts.preferences import Preferences, Theme
 from podrun.accounts.service import Session
+from podrun.executions.repository import RunCounts
 from podrun.graphql.context import Info
-from podrun.graphql.permissions import IsAuthenticated
+from podrun.graphql.permissions import IsAdmin, IsAuthenticated
 
 strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's and manages the system.")
 strawberry.enum(Theme, description="The colour scheme: light, dark, or the device's.")
 
 SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
+ADMIN: list[type[BasePermission]] = [IsAdmin]
 
 
 @strawberry.type(name="User")
@@ -28,17 +31,38 @@ class UserType:
     role: Role
     created_at: datetime
     disabled: bool = strawberry.field(description="A disabled account cannot sign in; its tokens do not work.")
+    # Counted for a whole page of users at once by the admin's `users`; otherwise on first use.
+    run_counts: strawberry.Private[RunCounts | None] = None
 
     @classmethod
-    def from_model(cls, user: User) -> UserType:
-        """The GraphQL view of a user row."""
+    def from_model(cls, user: User, run_counts: RunCounts | None = None) -> UserType:
+        """The GraphQL view of a user row (with its run counts, if already known)."""
         return cls(
             id=strawberry.ID(str(user.id)),
             email=user.email,
             role=user.role,
             created_at=user.created_at,
             disabled=user.disabled,
+            run_counts=run_counts,
         )
+
+    @strawberry.field(description="Runs of this user waiting for a worker (admins only).", permission_classes=ADMIN)
+    async def queued_executions(self, info: Info) -> int:
+        return (await self._run_counts(info)).queued
+
+    @strawberry.field(
+        description="Runs of this user a worker has started and that have not ended (admins only).",
+        permission_classes=ADMIN,
+    )
+    async def running_executions(self, info: Info) -> int:
+        return (await self._run_counts(info)).running
+
+    async def _run_counts(self, info: Info) -> RunCounts:
+        if self.run_counts is None:
+            owner = UUID(self.id)
+            async with info.context.container.executions() as executions:
+                self.run_counts = (await executions.repository.run_counts([owner]))[owner]
+        return self.run_counts
 
 
 @strawberry.experimental.pydantic.type(model=Preferences, all_fields=True, name="UserSettings")

@@ -5,21 +5,20 @@ An admin also sees and cancels anyone's executions through the ordinary executio
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import strawberry
-from strawberry.permission import BasePermission
 
 from podrun.accounts.models import Role
 from podrun.accounts.service import CURSOR_KIND, UserPage
 from podrun.core import pages
-from podrun.graphql.accounts import UserType
+from podrun.executions.repository import RunCounts
+from podrun.graphql.accounts import ADMIN, UserType
 from podrun.graphql.connections import PageInfo
 from podrun.graphql.context import Info
 from podrun.graphql.limits import LimitsInput, LimitsType
-from podrun.graphql.permissions import IsAdmin
 from podrun.policy.changes import PolicyChange, RoleChange, changed_policy
 from podrun.policy.values import SystemPolicy
-
-ADMIN: list[type[BasePermission]] = [IsAdmin]
 
 
 @strawberry.type
@@ -38,10 +37,12 @@ class UserConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: UserPage) -> UserConnection:
-        """The GraphQL view of a page."""
+    def from_page(cls, page: UserPage, run_counts: dict[UUID, RunCounts]) -> UserConnection:
+        """The GraphQL view of a page, with each user's run counts."""
         edges = [
-            UserEdge(cursor=pages.encode_cursor(CURSOR_KIND, user.id), node=UserType.from_model(user))
+            UserEdge(
+                cursor=pages.encode_cursor(CURSOR_KIND, user.id), node=UserType.from_model(user, run_counts[user.id])
+            )
             for user in page.users
         ]
         return cls(
@@ -145,7 +146,10 @@ class AdminQuery:
         self, info: Info, first: int | None = 20, after: str | None = None, search: str | None = None
     ) -> UserConnection:
         async with info.context.container.users() as users:
-            return UserConnection.from_page(await users.page(20 if first is None else first, after, search))
+            page = await users.page(20 if first is None else first, after, search)
+        async with info.context.container.executions() as executions:
+            run_counts = await executions.repository.run_counts([user.id for user in page.users])
+        return UserConnection.from_page(page, run_counts)
 
     @strawberry.field(description="The limits, quotas and registration policy.", permission_classes=ADMIN)
     async def system_settings(self, info: Info) -> SystemSettingsType:

@@ -80,6 +80,9 @@ SCRIPT_PATH = SANDBOX_TMP + "/main.py"
 READ_CHUNK = 64 * 1024
 # A header carries the script and the initial stdin, both capped far below this by the API.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+# Input for the script the harness holds at most: past it, it reads no more frames from the runner until the
+# script has taken some, so input a script does not read waits outside the sandbox (streams/control.py).
+MAX_PENDING_STDIN = 256 * 1024
 # After the script exits, how long background processes that still hold its pipes may keep writing.
 DRAIN_AFTER_EXIT_S = 0.2
 PR_SET_DUMPABLE = 4
@@ -582,6 +585,8 @@ class Harness:
         self.selector = selectors.DefaultSelector()
         self.control_buffer = b""
         self.control_open = True
+        # Not reading the runner's frames while the script's pending input is at its bound.
+        self.control_paused = False
         self.child: ScriptProcess | None = None
         self.pending_stdin = bytearray()
         self.stdin_eof_requested = False
@@ -833,6 +838,9 @@ class Harness:
             raise FrameError("control frame too long")
         self.handle_control_lines()
         self.flush_stdin()
+        if len(self.pending_stdin) >= MAX_PENDING_STDIN:
+            self.selector.unregister(self.control_in)
+            self.control_paused = True
 
     def handle_control_lines(self) -> None:
         """Apply every complete frame in the control buffer."""
@@ -863,6 +871,10 @@ class Harness:
             # The script closed its stdin: later input has nowhere to go.
             self.pending_stdin.clear()
             self.stdin_eof_requested = True
+        finally:
+            if self.control_paused and len(self.pending_stdin) < MAX_PENDING_STDIN:
+                self.selector.register(self.control_in, selectors.EVENT_READ, "control")
+                self.control_paused = False
         self.watch_stdin(fd, watch=False)
         if self.stdin_eof_requested:
             self.child.close_stdin()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from redis.exceptions import RedisError
 
 from podrun import tasks
 from podrun.container import Container
+from podrun.fair_queue import ANY_SIZE, FairQueue
 from podrun.redis_client import Keys, redis_settings
 from podrun.settings import Settings
 from podrun.worker.context import WorkerProcess
@@ -33,7 +35,11 @@ WAKE_READ_TIMEOUT_S = 1.0
 
 
 class PodrunWorker(Worker):
-    """arq's worker, woken instead of polling, and riding out Redis outages.
+    """arq's worker, starting runs in a fair order, woken instead of polling, and riding out Redis outages.
+
+    Jobs are not read from arq's queue in order of arrival: runs are claimed from the per-user queues
+    (fair_queue.py) while the memory limits of this worker's runs leave room for the next one and fewer
+    than `max_jobs` run; their arq jobs then start as usual.
 
     arq reads the queue every `poll_delay`, which puts up to that long between a submission and its
     start. Here the queue is read again as soon as an enqueuer publishes on the wake channel or a
@@ -42,16 +48,22 @@ class PodrunWorker(Worker):
     need Redis to progress).
     """
 
-    def __init__(self, *, wake_channel: str, **kwargs: Any) -> None:
+    def __init__(self, *, wake_channel: str, keys: Keys, memory_budget_mib: int, **kwargs: Any) -> None:
         super().__init__(poll_delay=0, **kwargs)
         self.wake_channel = wake_channel
         self.wake = asyncio.Event()
         self.listener: asyncio.Task[None] | None = None
         self.outage_delay_s = OUTAGE_FIRST_DELAY_S
+        self.keys = keys
+        self.memory_budget_mib = memory_budget_mib
+        # The memory limit of each run this worker claimed, by job id, while its job runs.
+        self.claimed_mib: dict[str, int] = {}
 
     async def _poll_iteration(self) -> None:
         try:
-            await super()._poll_iteration()
+            await self._start_claimed_runs()
+            self._forget_ended_jobs()
+            await self.heart_beat()
         except (RedisError, OSError) as exc:
             log.warning("job queue unavailable; retrying", error=type(exc).__name__, in_s=self.outage_delay_s)
             await self._recount_slots()
@@ -60,6 +72,27 @@ class PodrunWorker(Worker):
             return
         self.outage_delay_s = OUTAGE_FIRST_DELAY_S
         await self._wait_for_work()
+
+    async def _start_claimed_runs(self) -> None:
+        """Claim runs fairly (fair_queue.py) and start their jobs while this worker has room for them."""
+        queue = FairQueue(self.pool, self.keys)
+        while self.allow_pick_jobs and self.job_counter < self.max_jobs:
+            # A run leaves the count when its job ends, or at once if arq did not start it (another worker had).
+            self.claimed_mib = {job_id: mib for job_id, mib in self.claimed_mib.items() if _running(self.tasks, job_id)}
+            used = sum(self.claimed_mib.values())
+            # A worker running nothing takes any run, even one larger than its budget (which then leaves no room).
+            claimed = await queue.claim(max(self.memory_budget_mib - used, 0) if self.claimed_mib else ANY_SIZE)
+            if claimed is None:
+                return
+            self.claimed_mib[claimed.job_id] = claimed.memory_mib
+            await self.start_jobs([claimed.job_id.encode()])
+
+    def _forget_ended_jobs(self) -> None:
+        # As arq's own poll does (which this worker's replaces: it reads arq's queue in order of arrival).
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # a failure of arq's job wrapper itself surfaces here
 
     async def _wait_for_work(self) -> None:
         if self.listener is None:
@@ -102,6 +135,19 @@ class PodrunWorker(Worker):
             await self.sem.acquire()
 
 
+def _running(tasks: dict[str, asyncio.Task[Any]], job_id: str) -> bool:
+    task = tasks.get(job_id)
+    return task is not None and not task.done()
+
+
+def memory_budget_mib(settings: Settings) -> int:
+    """The memory one worker's runs may be given in all: the setting, or 3/4 of this host's memory."""
+    if settings.worker.memory_mib is not None:
+        return settings.worker.memory_mib
+    host_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return host_mib * 3 // 4
+
+
 def create_worker(settings: Settings) -> Worker:
     """An arq worker for Podrun's queue."""
     keys = Keys(settings.redis_prefix)
@@ -124,8 +170,12 @@ def create_worker(settings: Settings) -> Worker:
         await resources.aclose()
         log.info("worker stopped")
 
+    budget = memory_budget_mib(settings)
+    log.info("worker capacity", memory_budget_mib=budget, max_runs=settings.worker.concurrency)
     arq_worker = PodrunWorker(
         wake_channel=keys.queue_wake,
+        keys=keys,
+        memory_budget_mib=budget,
         functions=[func(run_execution, name="run_execution", max_tries=3)],  # type: ignore[arg-type]
         redis_settings=redis_settings(settings),
         queue_name=keys.queue,

@@ -17,7 +17,7 @@ import pytest
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
-from podrun.runners import local
+from podrun.runners import harness, local
 from podrun.runners.base import FailedSandbox, OutputBytes, SandboxResult, SandboxSpec, SandboxUsage, sandbox_name
 from podrun.runners.cgroups import Cgroups
 from podrun.runners.local import LocalRunner, LocalSandbox
@@ -553,3 +553,21 @@ async def test_threads_atexit_handlers_and_finalizers_run_before_the_end(runner:
     )
     assert result.exit_code == 0
     assert stdout.decode().splitlines() == ["main", "thread", "atexit", "released"]
+
+
+async def test_input_the_script_does_not_read_stops_being_taken_past_the_harness_bound(runner: LocalRunner) -> None:
+    sandbox = await start(runner, spec_for("import sys, time\nprint('ready', flush=True)\ntime.sleep(30)\n"))
+    output = sandbox.output()
+    await read_stdout(output, b"ready\n")
+    chunk = b"x" * 60_000
+    taken = 0
+    # Each write returns once the sandbox has taken the data; past the bound (and the pipes' buffers) one waits.
+    while taken <= harness.MAX_PENDING_STDIN + 4 * 64 * 1024:
+        try:
+            await asyncio.wait_for(sandbox.write_stdin(chunk), 2)
+        except TimeoutError:
+            break
+        taken += len(chunk)
+    await sandbox.kill()
+    await sandbox.wait()
+    assert harness.MAX_PENDING_STDIN <= taken <= harness.MAX_PENDING_STDIN + 4 * 64 * 1024

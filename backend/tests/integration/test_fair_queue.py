@@ -1,0 +1,93 @@
+"""The fair claim against real Redis: which run a worker with some room takes next."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from arq.connections import ArqRedis
+
+from podrun.fair_queue import ANY_SIZE, HELD_UNTIL, FairQueue, QueuedRun
+from podrun.redis_client import Keys, create_redis
+from podrun.settings import Settings
+from tests.databases import delete_keys
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[FairQueue]:
+    settings = Settings()
+    prefix = f"podrun-test-fair-{uuid.uuid4().hex[:8]}"
+    redis = await create_redis(settings, "test")
+    yield FairQueue(redis, Keys(prefix))
+    await redis.aclose()
+    delete_keys(settings.redis_url, prefix)
+
+
+async def add(queue: FairQueue, owner: UUID, second: int, memory_mib: int = 256) -> str:
+    """Queue a run of `owner` submitted `second` seconds after START, with its held arq job."""
+    execution_id = uuid.uuid4()
+    redis: ArqRedis = queue.redis  # type: ignore[assignment]
+    await redis.zadd(queue.keys.queue, {str(execution_id): HELD_UNTIL.timestamp() * 1000})
+    await queue.add(QueuedRun(execution_id, owner, memory_mib, START + timedelta(seconds=second)))
+    return str(execution_id)
+
+
+async def claims(queue: FairQueue, count: int, room_mib: int = ANY_SIZE) -> list[str | None]:
+    taken = [await queue.claim(room_mib) for _ in range(count)]
+    return [claimed.job_id if claimed else None for claimed in taken]
+
+
+async def test_the_user_with_fewest_runs_in_progress_goes_first_then_the_longest_waiting(queue: FairQueue) -> None:
+    alice, bob, carol = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    a = [await add(queue, alice, second) for second in range(4)]
+    b = await add(queue, bob, 10)
+    c = await add(queue, carol, 11)
+    assert await claims(queue, 7) == [a[0], b, c, a[1], a[2], a[3], None]
+
+
+async def test_a_run_that_ended_frees_its_users_share(queue: FairQueue) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    a = [await add(queue, alice, second) for second in range(3)]
+    b = [await add(queue, bob, 10 + second) for second in range(3)]
+    assert await claims(queue, 2) == [a[0], b[0]]
+    await queue.release(alice, UUID(a[0]))
+    # Alice has none in progress now: her next run goes first; then, as many each, the longest waiting.
+    assert await claims(queue, 4) == [a[1], a[2], b[1], b[2]]
+
+
+async def test_a_claimed_job_is_due_now_and_a_run_cancelled_in_the_queue_leaves_no_job(queue: FairQueue) -> None:
+    alice = uuid.uuid4()
+    first, second = await add(queue, alice, 0), await add(queue, alice, 1)
+    await queue.release(alice, UUID(second))
+    assert await claims(queue, 2) == [first, None]
+    assert (await queue.redis.zscore(queue.keys.queue, first) or 0) < HELD_UNTIL.timestamp() * 1000
+    assert await queue.redis.zscore(queue.keys.queue, second) is None
+
+
+async def test_only_runs_that_fit_the_room_left_are_taken(queue: FairQueue) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    large = await add(queue, alice, 0, memory_mib=1024)
+    small = await add(queue, bob, 1, memory_mib=128)
+    assert await claims(queue, 2, room_mib=512) == [small, None]
+    # A worker running nothing takes any run, however large.
+    claimed = await queue.claim(ANY_SIZE)
+    assert claimed is not None
+    assert (claimed.job_id, claimed.memory_mib) == (large, 1024)
+
+
+async def test_a_hand_over_goes_before_every_queued_run_and_a_run_whose_job_is_gone_is_skipped(
+    queue: FairQueue,
+) -> None:
+    alice = uuid.uuid4()
+    lost, kept = await add(queue, alice, 0), await add(queue, alice, 1)
+    await queue.redis.zrem(queue.keys.queue, lost)
+    handover = f"{uuid.uuid4()}:reattach:dead-worker"
+    await queue.redis.zadd(queue.keys.queue, {handover: 1})
+    await queue.hand_over(handover)
+    assert await claims(queue, 3, room_mib=0) == [handover, None, None]
+    assert await claims(queue, 2) == [kept, None]
