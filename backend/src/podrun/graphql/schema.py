@@ -19,16 +19,17 @@ from podrun.graphql.flat_objects import FlatObjectsExecutionContext
 from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
+from podrun.graphql.tools import ToolMutation, ToolQuery
 from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery):
+class Query(AccountQuery, ExecutionQuery, ScriptQuery, ToolQuery, QuotaQuery, AdminQuery):
     """Everything clients can read."""
 
 
 @strawberry.type
-class Mutation(AccountMutation, ExecutionMutation, ScriptMutation, AdminMutation):
+class Mutation(AccountMutation, ExecutionMutation, ScriptMutation, ToolMutation, AdminMutation):
     """Everything clients can change."""
 
 
