@@ -281,6 +281,8 @@ def check_inputs(
             inputs[field.name] = given.name
             continue
         value = values.get(field.name)
+        if value == "" and field.kind in (ToolFieldKind.TEXT, ToolFieldKind.MULTILINE_TEXT) and field.required:
+            value = None  # an empty box is no answer to a required question
         if value is None:
             if field.required and field.default is None:
                 raise FieldError(field.name, "is required")

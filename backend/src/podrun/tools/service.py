@@ -233,6 +233,8 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
         return SubmitRequest(
             script=version.script,
             runtime=version.runtime,
+            # A tool's inputs are its form: its stdin is empty and closed, so a script reading it never waits.
+            stdin="",
             limits=request.limits,
             tool_version_id=version.id,
             tool_inputs=placed,

@@ -4,7 +4,15 @@ from .async_base_client import AsyncBaseClient
 from .base_model import BaseModel
 from .cancel_execution import CancelExecution, CancelExecutionCancelExecution
 from .client import GeneratedClient
-from .enums import ExecutionStatus, LimitKind, OutputStream, Role, Theme
+from .enums import (
+    ExecutionStatus,
+    LimitKind,
+    OutputStream,
+    Role,
+    Theme,
+    ToolFieldKind,
+    ToolVersionStatus,
+)
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -39,20 +47,26 @@ from .fragments import (
     LimitValues,
     Session,
     SessionUser,
+    ToolFieldDetails,
 )
 from .input_types import (
     InputFile,
     LimitsInput,
+    PublishToolInput,
     RoleSettingsInput,
+    RunToolInput,
     SaveScriptInput,
     SubmitExecutionInput,
     SystemSettingsInput,
+    ToolFieldInput,
+    ToolFileInput,
     UserSettingsInput,
 )
 from .login import Login, LoginSession
 from .me import Me, MeMe
 from .refresh_token import RefreshToken, RefreshTokenSession
 from .register import Register, RegisterSession
+from .run_tool import RunTool, RunToolRunTool
 from .runtimes import (
     Runtimes,
     RuntimesRuntimes,
@@ -61,6 +75,23 @@ from .runtimes import (
 )
 from .send_input import SendInput
 from .submit_execution import SubmitExecution, SubmitExecutionSubmitExecution
+from .tool_form import (
+    ToolForm,
+    ToolFormTool,
+    ToolFormToolLatest,
+    ToolFormToolLatestFields,
+    ToolFormToolVersions,
+    ToolFormToolVersionsFields,
+)
+from .tools import (
+    Tools,
+    ToolsTools,
+    ToolsToolsEdges,
+    ToolsToolsEdgesNode,
+    ToolsToolsEdgesNodeAuthor,
+    ToolsToolsEdgesNodeLatest,
+    ToolsToolsPageInfo,
+)
 
 __all__ = [
     "ArtifactDetails",
@@ -104,12 +135,16 @@ __all__ = [
     "Me",
     "MeMe",
     "OutputStream",
+    "PublishToolInput",
     "RefreshToken",
     "RefreshTokenSession",
     "Register",
     "RegisterSession",
     "Role",
     "RoleSettingsInput",
+    "RunTool",
+    "RunToolInput",
+    "RunToolRunTool",
     "Runtimes",
     "RuntimesRuntimes",
     "RuntimesRuntimesDefaultLimits",
@@ -123,5 +158,23 @@ __all__ = [
     "SubmitExecutionSubmitExecution",
     "SystemSettingsInput",
     "Theme",
+    "ToolFieldDetails",
+    "ToolFieldInput",
+    "ToolFieldKind",
+    "ToolFileInput",
+    "ToolForm",
+    "ToolFormTool",
+    "ToolFormToolLatest",
+    "ToolFormToolLatestFields",
+    "ToolFormToolVersions",
+    "ToolFormToolVersionsFields",
+    "ToolVersionStatus",
+    "Tools",
+    "ToolsTools",
+    "ToolsToolsEdges",
+    "ToolsToolsEdgesNode",
+    "ToolsToolsEdgesNodeAuthor",
+    "ToolsToolsEdgesNodeLatest",
+    "ToolsToolsPageInfo",
     "UserSettingsInput",
 ]
