@@ -260,7 +260,8 @@ def _publish_input(script_id: str, slug: str, fields: list[dict[str, Any]] | Non
 @pytest.mark.parametrize(
     ("field", "name", "message"),
     [
-        ({"name": "Pass mark", "label": "x", "kind": "TEXT"}, "Pass mark", None),
+        ({"name": "Pass mark", "label": "x", "kind": "TEXT"}, "(a field name that is not valid)", None),
+        ({"name": "a", "label": "A\udc80", "kind": "TEXT"}, "a", "a: is not valid Unicode"),
         ({"name": "a", "label": " ", "kind": "TEXT"}, "a", "a: the label must be 1 to 100 characters long"),
         ({"name": "a", "label": "A", "kind": "TEXT", "min": 1}, "a", "a: min does not apply to a TEXT field"),
         ({"name": "a", "label": "A", "kind": "NUMBER", "min": 2, "max": 1}, "a", "a: min must not be greater than max"),
@@ -344,6 +345,8 @@ async def test_the_catalog_is_paged_newest_first_and_searched(
     assert seen == slugs[::-1]
     assert (await failure(bob, TOOLS, {"first": 0})).code == "BAD_USER_INPUT"
     assert (await failure(bob, TOOLS, {"after": "nonsense"})).code == "BAD_USER_INPUT"
+    assert (await failure(bob, TOOLS, {"search": "a\x00b"})).code == "BAD_USER_INPUT"
+    assert (await failure(bob, TOOL, {"slug": "a\x00b"})).code == "NOT_FOUND"
     assert (await bob.execute(TOOLS, {"search": f"100%{word}"}))["tools"]["edges"] == []
 
 

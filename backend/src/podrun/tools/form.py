@@ -140,7 +140,8 @@ def check_form(fields: Sequence[FormField], max_file_bytes: int) -> list[FormFie
     for field in fields:
         if FIELD_NAME.fullmatch(field.name) is None:
             raise FieldError(
-                field.name[:40], "a field name is 1 to 40 lower-case letters, digits or '_', starting with a letter"
+                shown_name(field.name),
+                "a field name is 1 to 40 lower-case letters, digits or '_', starting with a letter",
             )
         if field.name in seen:
             raise FieldError(field.name, "two fields have this name")
@@ -151,6 +152,8 @@ def check_form(fields: Sequence[FormField], max_file_bytes: int) -> list[FormFie
 
 def _checked_field(field: FormField, max_file_bytes: int) -> FormField:
     name, kind = field.name, field.kind
+    for text in (field.label, field.help or "", *(field.choices or ())):
+        _check_text(name, text)
     if not 1 <= len(field.label.strip()) <= MAX_LABEL:
         raise FieldError(name, f"the label must be 1 to {MAX_LABEL} characters long")
     if field.help is not None and len(field.help) > MAX_HELP:
@@ -216,8 +219,7 @@ def check_value(field: FormField, value: Any) -> Any:
     if kind in (ToolFieldKind.TEXT, ToolFieldKind.MULTILINE_TEXT):
         if not isinstance(value, str):
             raise FieldError(name, "must be text")
-        if "\x00" in value:
-            raise FieldError(name, "must not contain NUL characters")
+        _check_text(name, value)
         if kind is ToolFieldKind.TEXT and ("\n" in value or "\r" in value):
             raise FieldError(name, "must be a single line")
         limit = MAX_TEXT if kind is ToolFieldKind.TEXT else MAX_MULTILINE_TEXT
@@ -252,12 +254,12 @@ def check_inputs(
     by_name = {field.name: field for field in fields}
     for key in values:
         if key not in by_name:
-            raise FieldError(str(key)[:40], "the form has no such field")
+            raise FieldError(shown_name(str(key)), "the form has no such field")
     files_by_field: dict[str, SubmittedFile] = {}
     for file in files:
         field = by_name.get(file.field)
         if field is None or field.kind is not ToolFieldKind.FILE:
-            raise FieldError(file.field[:40], "the form has no such file field")
+            raise FieldError(shown_name(file.field), "the form has no such file field")
         if file.field in files_by_field:
             raise FieldError(file.field, "is given two files")
         files_by_field[file.field] = file
@@ -311,6 +313,21 @@ def _check_file(field: FormField, file: SubmittedFile) -> int:
     if field.max_bytes is not None and size > field.max_bytes:
         raise FieldError(field.name, f"the file must be at most {field.max_bytes} bytes")
     return size
+
+
+def shown_name(name: str) -> str:
+    """A field name as an error may repeat it: as given if it could be one, else a placeholder."""
+    return name if FIELD_NAME.fullmatch(name) else "(a field name that is not valid)"
+
+
+def _check_text(field: str, value: str) -> None:
+    """Text that can be stored and sent: valid Unicode, no NUL."""
+    if "\x00" in value:
+        raise FieldError(field, "must not contain NUL characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError as error:
+        raise FieldError(field, "is not valid Unicode") from error
 
 
 def _number(value: float) -> str:

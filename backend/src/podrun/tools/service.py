@@ -177,15 +177,17 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
     async def page(self, user: User, first: int, after: str | None, search: str | None, *, mine: bool) -> ToolPage:
         """The catalog (tools with an approved version), or with `mine` the user's own tools; newest first."""
         check_first(first)
-        if search is not None and len(search) > MAX_SEARCH:
-            raise BadUserInput(f"search must be at most {MAX_SEARCH} characters long")
+        if search is not None:
+            check_text("search", search, MAX_SEARCH * 4)
+            if len(search) > MAX_SEARCH:
+                raise BadUserInput(f"search must be at most {MAX_SEARCH} characters long")
         before = decode_cursor(after, CURSOR_KIND) if after is not None else None
         rows = await self.repository.page(first + 1, before, search, user.id if mine else None)
         return ToolPage(tools=rows[:first], has_next_page=len(rows) > first)
 
     async def visible(self, user: User | None, slug: str) -> Tool:
         """The tool of this slug if `user` may see it: once approved everyone, before its author and admins."""
-        tool = await self.repository.by_slug(slug) if len(slug) <= 50 else None
+        tool = await self.repository.by_slug(slug) if SLUG.fullmatch(slug) else None
         if tool is None or (tool.approved_version is None and not may_manage(user, tool)):
             raise NotFound("tool not found")
         return tool
