@@ -261,7 +261,7 @@ def _publish_input(script_id: str, slug: str, fields: list[dict[str, Any]] | Non
     ("field", "name", "message"),
     [
         ({"name": "Pass mark", "label": "x", "kind": "TEXT"}, "(a field name that is not valid)", None),
-        ({"name": "a", "label": "A\udc80", "kind": "TEXT"}, "a", "a: is not valid Unicode"),
+        ({"name": "a", "label": "A\x00", "kind": "TEXT"}, "a", "a: must not contain NUL characters"),
         ({"name": "a", "label": " ", "kind": "TEXT"}, "a", "a: the label must be 1 to 100 characters long"),
         ({"name": "a", "label": "A", "kind": "TEXT", "min": 1}, "a", "a: min does not apply to a TEXT field"),
         ({"name": "a", "label": "A", "kind": "NUMBER", "min": 2, "max": 1}, "a", "a: min must not be greater than max"),
