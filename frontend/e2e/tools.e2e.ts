@@ -191,6 +191,7 @@ describe('tools', () => {
 		await page.emulateMedia({ colorScheme: 'light' });
 		await screenshot(page, 'tool-run-phone-light');
 		await page.goto(`${backend.url}/tools`);
+		await page.getByTestId('tool-card').first().waitFor();
 		await screenshot(page, 'tools-catalog-phone-light');
 		await page.setViewportSize({ width: 1280, height: 900 });
 		await screenshot(page, 'tools-catalog-light');
