@@ -31,6 +31,7 @@ from podrun.runners.catalog import RuntimeCatalog
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
 from podrun.streams.hub import StreamHub
+from podrun.tools.service import ToolService
 
 Role = Literal["api", "worker", "cli"]
 
@@ -123,6 +124,12 @@ class Container:
         """A saved-script service with its own database session."""
         async with self.db.get_session() as session:
             yield ScriptService(session, settings=self.settings, catalog=self.catalog)
+
+    @asynccontextmanager
+    async def tools(self) -> AsyncIterator[ToolService]:
+        """A tool service with its own database session."""
+        async with self.db.get_session() as session:
+            yield ToolService(session, settings=self.settings, catalog=self.catalog)
 
     @property
     def stream_hub(self) -> StreamHub:

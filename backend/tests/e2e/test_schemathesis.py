@@ -10,14 +10,36 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.generation.case import Case
+from schemathesis.graphql import nodes
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schema" / "schema.graphql"
 CODES = {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT", "RATE_LIMITED", "CONFLICT", "UNAVAILABLE"}
 EXAMPLES_PER_FIELD = 8
+NAMES = st.from_regex(r"[_A-Za-z][_0-9A-Za-z]{0,10}", fullmatch=True)
+
+
+def _object(fields: dict[str, graphql.ValueNode]) -> graphql.ValueNode:
+    return nodes.Object([graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v) for k, v in fields.items()])
+
+
+# Any JSON value (runTool's values, a form field's default), written inline as GraphQL literals.
+JSON_VALUES = st.recursive(
+    st.text(st.characters(codec="utf-8"), max_size=20).map(nodes.String)
+    | st.integers(-(10**6), 10**6).map(nodes.Int)
+    | st.floats(allow_nan=False, allow_infinity=False).map(nodes.Float)
+    | st.booleans().map(nodes.Boolean),
+    lambda children: (
+        st.lists(children, max_size=4).map(nodes.List) | st.dictionaries(NAMES, children, max_size=4).map(_object)
+    ),
+    max_leaves=8,
+)
+schemathesis.graphql.scalar("JSON", JSON_VALUES)
 REGISTER = "mutation($e: String!, $p: String!) { register(email: $e, password: $p) { accessToken } }"
 
 

@@ -4,6 +4,8 @@
     prun run FILE [options]         submit, stream stdout/stderr live, exit with the script's code
     prun watch ID [--after SEQ]     follow a run (or replay a finished one)
     prun runs                       your recent runs
+    prun tools [--search TEXT]      the tools you may run
+    prun tool SLUG [options]        run a tool: --set name=value, --file field=path
     prun cancel ID                  stop a run
     prun delete ID                  delete a run with its output and files (a run still going is stopped first)
     prun logout                     end the sign-in on the server and forget it
@@ -20,7 +22,7 @@ import getpass
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from podrun_client import credentials, limits
+from podrun_client import credentials, limits, tool_inputs
 from podrun_client.artifacts import save as save_artifact
 from podrun_client.client import (
     TERMINAL,
@@ -47,6 +49,7 @@ from podrun_client.generated import (
     GraphQLClientGraphQLMultiError,
     GraphQLClientHttpError,
     LimitsInput,
+    RunToolInput,
     Session,
     SubmitExecutionInput,
 )
@@ -76,7 +79,7 @@ def _exit_code(run: Callable[[], int]) -> int:
         return run()
     except KeyboardInterrupt:
         return CANCELLED
-    except UsageError as error:
+    except (UsageError, tool_inputs.FormError) as error:
         _say(str(error))
         return USAGE
     except NotSignedIn as error:
@@ -116,15 +119,25 @@ def parser() -> argparse.ArgumentParser:
     run_parser.add_argument(
         "--stdin", type=Path, metavar="FILE", help="the script's whole stdin (default: prun's own stdin)"
     )
-    run_parser.add_argument("--wall", type=limits.duration_ms, metavar="TIME", help="wall-time limit, e.g. 5s")
-    run_parser.add_argument("--cpu", type=limits.duration_ms, metavar="TIME", help="CPU-time limit, e.g. 2s")
-    run_parser.add_argument("--memory", type=limits.memory_mib, metavar="SIZE", help="memory limit, e.g. 256M")
-    run_parser.add_argument("--output", type=limits.size_bytes, metavar="SIZE", help="output limit, e.g. 1M")
-    run_parser.add_argument("--processes", type=int, metavar="N", help="process limit")
-    run_parser.add_argument(
-        "--artifacts", type=Path, metavar="DIR", help="save the run's figures and output files in DIR as they come"
-    )
+    _add_run_options(run_parser)
     run_parser.set_defaults(command=run)
+
+    tools_parser = commands.add_parser("tools", parents=[json_option], help="list the tools you may run")
+    tools_parser.add_argument("--search", metavar="TEXT", help="only tools whose name or description has TEXT")
+    tools_parser.add_argument("--first", type=int, default=20, metavar="N", help="how many (default 20)")
+    tools_parser.set_defaults(command=tools)
+
+    tool_parser = commands.add_parser("tool", parents=[json_option], help="run a tool with its form's values")
+    tool_parser.add_argument("slug", help="the tool's name in the catalog")
+    tool_parser.add_argument("--version", type=int, metavar="N", help="this version (default: the latest approved)")
+    tool_parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="a field's value (repeat for each field)"
+    )
+    tool_parser.add_argument(
+        "--file", action="append", default=[], metavar="FIELD=PATH", help="a file field's file (repeat for each)"
+    )
+    _add_run_options(tool_parser)
+    tool_parser.set_defaults(command=tool)
 
     watch_parser = commands.add_parser("watch", parents=[json_option], help="follow or replay a run")
     watch_parser.add_argument("id", help="the run's id")
@@ -149,6 +162,18 @@ def parser() -> argparse.ArgumentParser:
     )
     logout_parser.set_defaults(command=logout)
     return top
+
+
+def _add_run_options(command: argparse.ArgumentParser) -> None:
+    """The limits and the artifacts directory, as `prun run` and `prun tool` take them."""
+    command.add_argument("--wall", type=limits.duration_ms, metavar="TIME", help="wall-time limit, e.g. 5s")
+    command.add_argument("--cpu", type=limits.duration_ms, metavar="TIME", help="CPU-time limit, e.g. 2s")
+    command.add_argument("--memory", type=limits.memory_mib, metavar="SIZE", help="memory limit, e.g. 256M")
+    command.add_argument("--output", type=limits.size_bytes, metavar="SIZE", help="output limit, e.g. 1M")
+    command.add_argument("--processes", type=int, metavar="N", help="process limit")
+    command.add_argument(
+        "--artifacts", type=Path, metavar="DIR", help="save the run's figures and output files in DIR as they come"
+    )
 
 
 async def login(args: argparse.Namespace) -> int:
@@ -223,6 +248,48 @@ async def run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+async def tool(args: argparse.Namespace) -> int:
+    """Run a tool with the values and files given, show its output as it comes, and return its exit status."""
+    files = tool_inputs.files(args.file)
+    view = _view(args)
+    async with _signed_in() as client:
+        form = (await client.tool_form(slug=args.slug)).tool
+        if form is None:
+            raise UsageError(f"no tool {args.slug}")
+        fields = next((v.fields for v in form.versions if v.version == args.version), None) if args.version else None
+        if fields is None:
+            fields = form.latest.fields if form.latest is not None else []
+        values = tool_inputs.values(args.set, fields)
+        with CancelOnInterrupt(client, view) as interrupts:
+            submitted = await client.run_tool(
+                input=RunToolInput(
+                    slug=args.slug, version=args.version, values=values, files=files or None, limits=_limits(args)
+                )
+            )
+            view.submitted(submitted.run_tool, operation="runTool")
+            interrupts.follow(submitted.run_tool.id)
+            final = await _show(client, submitted.run_tool.id, 0, view, artifacts=args.artifacts)
+    result = outcome(final)
+    view.finished(result)
+    return result.exit_code
+
+
+async def tools(args: argparse.Namespace) -> int:
+    """List the tools in the catalog, newest first."""
+    async with _signed_in() as client:
+        result = await client.tools(first=args.first, search=args.search)
+    if args.json:
+        write_json(_stdout(), {"tools": result.tools})
+        return 0
+    rows = [("SLUG", "VERSION", "TITLE", "AUTHOR")]
+    for edge in result.tools.edges:
+        node = edge.node
+        version = "" if node.latest is None else str(node.latest.version)
+        rows.append((node.slug, version, node.title, node.author.email))
+    _print_table(rows)
+    return 0
+
+
 async def watch(args: argparse.Namespace) -> int:
     """Follow a run (or replay a finished one) and return its exit status, as `prun run` would have."""
     view = _view(args)
@@ -254,9 +321,7 @@ async def runs(args: argparse.Namespace) -> int:
                 node.runtime.id,
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _print_table(rows)
     return 0
 
 
@@ -386,6 +451,12 @@ def _limits(args: argparse.Namespace) -> LimitsInput | None:
     }
     given = {name: value for name, value in values.items() if value is not None}
     return LimitsInput(**given) if given else None
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _exit_column(execution: ExecutionSummary) -> str:

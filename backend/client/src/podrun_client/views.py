@@ -17,8 +17,8 @@ _CLEAR_LINE = b"\r\x1b[2K"
 class View(Protocol):
     """What `prun run` and `prun watch` tell a view."""
 
-    def submitted(self, execution: ExecutionSummary) -> None:
-        """The run was accepted (`prun run` only)."""
+    def submitted(self, execution: ExecutionSummary, operation: str = "submitExecution") -> None:
+        """The run was accepted (`prun run` and `prun tool`; `operation` is the mutation that started it)."""
 
     def event(self, event: Event) -> None:
         """An event of the run, in `seq` order."""
@@ -44,7 +44,7 @@ class TextView:
         self._progress = progress
         self._progress_shown = False
 
-    def submitted(self, execution: ExecutionSummary) -> None:
+    def submitted(self, execution: ExecutionSummary, operation: str = "submitExecution") -> None:
         self._show_progress(f"queued {execution.id}")
 
     def event(self, event: Event) -> None:
@@ -93,16 +93,17 @@ class TextView:
 class JsonView:
     """One JSON object per line on stdout, shaped like the GraphQL API's `data`.
 
-    First `{"submitExecution": {...}}` (`prun run`), then `{"executionEvents": {...}}` for every event,
-    with the `__typename`s and camelCase field names of the schema. prun's own messages go to stderr.
+    First `{"submitExecution": {...}}` (`prun run`; `{"runTool": {...}}` for `prun tool`), then
+    `{"executionEvents": {...}}` for every event, with the `__typename`s and camelCase field names of the
+    schema. prun's own messages go to stderr.
     """
 
     def __init__(self, stdout: BinaryIO, stderr: BinaryIO) -> None:
         self._stdout = stdout
         self._stderr = stderr
 
-    def submitted(self, execution: ExecutionSummary) -> None:
-        write_json(self._stdout, {"submitExecution": execution})
+    def submitted(self, execution: ExecutionSummary, operation: str = "submitExecution") -> None:
+        write_json(self._stdout, {operation: execution})
 
     def event(self, event: Event) -> None:
         write_json(self._stdout, {"executionEvents": event})

@@ -6,7 +6,9 @@ import enum
 
 
 class Role(enum.StrEnum):
-    """USER sees their own executions; ADMIN sees everyone's and manages users and system settings."""
+    """USER sees their own executions; CONTRIBUTOR may also publish tools; ADMIN sees everyone's executions,
+    reviews tools and manages users and system settings."""
 
     USER = "USER"
+    CONTRIBUTOR = "CONTRIBUTOR"
     ADMIN = "ADMIN"

@@ -64,6 +64,8 @@ class Execution(UUIDv7AuditBase):
     limits: Mapped[Limits] = mapped_column(LimitsColumn())
     # Input files as [{"name": str, "content": base64}], placed read-only beside the script.
     files: Mapped[list[dict[str, str]] | None] = deferred(mapped_column(JSONB))
+    # The tool version this run ran (runTool), if any; its form's inputs are among the files.
+    tool_version_id: Mapped[UUID | None] = mapped_column(ForeignKey("tool_versions.id", ondelete="SET NULL"))
 
     status: Mapped[ExecutionStatus] = mapped_column(
         Enum(ExecutionStatus, native_enum=False, length=16), default=ExecutionStatus.QUEUED

@@ -78,6 +78,10 @@ class SubmitRequest:
     files: Sequence[tuple[str, str]] = ()
     # A saved script to run instead of `script` (exactly one of the two is given).
     script_id: str | None = None
+    # A tool's run: the version it runs, and (path, base64 content) of the inputs its form made of the
+    # values (already checked: "inputs.json" and "inputs/<name>"), placed beside `files`.
+    tool_version_id: UUID | None = None
+    tool_inputs: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             if existing := await self._by_idempotency_key(owner, script, request):
                 return existing
         files, files_bytes = _check_files(request.files, caps.files_count, caps.files_bytes)
+        files += [{"name": path, "content": content} for path, content in request.tool_inputs]
+        # A tool's inputs were checked against its form (tools/form.py); they are stored, so they count too.
+        files_bytes += sum(len(base64.b64decode(content)) for _, content in request.tool_inputs)
         system = await self.policy.current()
         role = system.for_role(owner.role)
         runtime = self.catalog.get(runtime_id)
@@ -151,6 +158,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             idempotency_key=request.idempotency_key,
             limits=limits,
             files=files or None,
+            tool_version_id=request.tool_version_id,
             status=ExecutionStatus.QUEUED,
             stored_bytes=len(script.encode()) + len((request.stdin or "").encode()) + files_bytes,
         )

@@ -15,7 +15,13 @@ from podrun.executions.repository import RunCounts
 from podrun.graphql.context import Info
 from podrun.graphql.permissions import IsAdmin, IsAuthenticated
 
-strawberry.enum(Role, description="USER sees their own executions; ADMIN sees everyone's and manages the system.")
+strawberry.enum(
+    Role,
+    description=(
+        "USER sees their own executions; CONTRIBUTOR may also publish tools; "
+        "ADMIN sees everyone's, reviews tools and manages the system."
+    ),
+)
 strawberry.enum(Theme, description="The colour scheme: light, dark, or the device's.")
 
 SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from functools import partial
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 from uuid import UUID
 
 import strawberry
@@ -32,6 +32,9 @@ from podrun.runners.base import RuntimeSpec
 from podrun.runners.catalog import role_limits
 from podrun.streams.events import ArtifactEvent, Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
+
+if TYPE_CHECKING:
+    from podrun.graphql.tools import ToolVersionType
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
 strawberry.enum(Stream, name="OutputStream")
@@ -216,6 +219,16 @@ class ExecutionType:
     @strawberry.field
     def owner(self) -> UserType:
         return UserType.from_model(self.model.owner)
+
+    @strawberry.field(description="The tool version this run ran (runTool); null for any other run.")
+    async def tool(self, info: Info) -> Annotated[ToolVersionType, strawberry.lazy("podrun.graphql.tools")] | None:
+        from podrun.graphql.tools import ToolVersionType  # noqa: PLC0415 - the two modules refer to each other
+
+        if self.model.tool_version_id is None:
+            return None
+        async with info.context.container.tools() as tools:
+            version = await tools.by_id(self.model.tool_version_id)
+        return None if version is None else ToolVersionType.from_model(version)
 
     @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stdout"))
     async def stdout(self, info: Info) -> str:

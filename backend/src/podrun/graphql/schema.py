@@ -23,17 +23,18 @@ from podrun.graphql.output_budget import OutputBudget
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
 from podrun.graphql.sign_ins import SignInMutation, SignInQuery
+from podrun.graphql.tools import ToolMutation, ToolQuery
 from podrun.observability import tracing
 from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, SignInQuery, ExecutionQuery, ScriptQuery, QuotaQuery, AdminQuery, OperationsQuery):
+class Query(AccountQuery, SignInQuery, ExecutionQuery, ScriptQuery, ToolQuery, QuotaQuery, AdminQuery, OperationsQuery):
     """Everything clients can read."""
 
 
 @strawberry.type
-class Mutation(AccountMutation, SignInMutation, ExecutionMutation, ScriptMutation, AdminMutation):
+class Mutation(AccountMutation, SignInMutation, ExecutionMutation, ScriptMutation, ToolMutation, AdminMutation):
     """Everything clients can change."""
 
 

@@ -48,6 +48,14 @@ class SystemPolicy(BaseModel):
     queued_executions_cap: int = Field(ge=1, le=1_000_000)
     registration_open: bool
 
+    @model_validator(mode="before")
+    @classmethod
+    def _every_role(cls, data: Any) -> Any:
+        """A policy saved before a role existed gives that role USER's values."""
+        if isinstance(data, dict) and isinstance(roles := data.get("roles"), dict) and Role.USER.value in roles:
+            data = {**data, "roles": {**{role.value: roles[Role.USER.value] for role in Role}, **roles}}
+        return data
+
     def for_role(self, role: Role) -> RolePolicy:
         """The policy of one role."""
         return self.roles[role]

@@ -21,7 +21,8 @@ log stream), one frame per line, a tag, a space, a payload:
                       "files": [{"name": str, "content": base64}], "max_artifacts": int,
                       "max_artifact_bytes": int}
                       (a null limit means "enforced elsewhere, for example by a cgroup"; files are
-                      placed read-only beside the script; the artifact caps are per run)
+                      placed read-only beside the script, those named "inputs/<name>" in a read-only
+                      /tmp/inputs, a tool's file fields; the artifact caps are per run)
         I <base64>    bytes for the script's stdin
         C             close the script's stdin (EOF); so does the end of the harness's stdin
 
@@ -125,6 +126,8 @@ ARTIFACT_TYPES = {
 # Input files and artifacts: a plain name, never a path.
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 RESERVED_NAMES = frozenset({"main.py", "outputs"})
+# A tool's file fields are placed in this directory of the working directory (files named "inputs/<name>").
+INPUTS_DIR = "inputs"
 # The announcement that precedes a figure on the artifact pipe: {"name": str, "size": int}.
 MAX_ANNOUNCEMENT = 1024
 
@@ -197,7 +200,7 @@ def _files(value: object) -> tuple[tuple[str, bytes], ...]:
     for item in value:
         name = item.get("name") if isinstance(item, dict) else None
         content = item.get("content") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not is_file_name(name) or not isinstance(content, str):
+        if not isinstance(name, str) or not is_input_path(name) or not isinstance(content, str):
             raise FrameError("header has an invalid file")
         files.append((name, decode_b64(content)))
     if len({name for name, _ in files}) != len(files):
@@ -208,6 +211,12 @@ def _files(value: object) -> tuple[tuple[str, bytes], ...]:
 def is_file_name(name: str) -> bool:
     """Whether `name` may name an input file or an artifact: a plain name, no path, nothing the harness uses."""
     return FILE_NAME.fullmatch(name) is not None and name not in RESERVED_NAMES
+
+
+def is_input_path(path: str) -> bool:
+    """Whether `path` may name a file placed for the script: a file name, or "inputs/" and a file name."""
+    directory, slash, name = path.rpartition("/")
+    return is_file_name(name) and (not slash or directory == INPUTS_DIR)
 
 
 def artifact_media_type(name: str) -> str | None:
@@ -666,8 +675,13 @@ class Harness:
     def run_script(self, header: Header) -> int | None:
         """Start the script and pump its pipes until it has exited and its output is drained; then send its files."""
         _write_file(SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
+        inputs_dir = f"{SANDBOX_TMP}/{INPUTS_DIR}"
         for name, data in header.files:
+            if name.startswith(INPUTS_DIR + "/") and not os.path.isdir(inputs_dir):
+                os.mkdir(inputs_dir, 0o755)
             _write_file(f"{SANDBOX_TMP}/{name}", data, 0o444)
+        if os.path.isdir(inputs_dir):
+            os.chmod(inputs_dir, 0o555)  # noqa: S103 - read-only (no writes), as the files in it
         os.mkdir(OUTPUTS_DIR, 0o755)
         self.max_artifacts, self.max_artifact_bytes = header.max_artifacts, header.max_artifact_bytes
         assert self.child is not None

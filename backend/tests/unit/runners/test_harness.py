@@ -115,3 +115,26 @@ def test_invalid_headers_are_rejected(value: object) -> None:
 def test_invalid_exits_are_rejected(value: object) -> None:
     with pytest.raises(FrameError):
         Exit.from_json(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("data.csv", True),
+        ("inputs.json", True),
+        ("inputs/data.csv", True),
+        ("outputs/data.csv", False),
+        ("inputs/../main.py", False),
+        ("inputs/", False),
+        ("inputs/sub/data.csv", False),
+        ("/tmp/data.csv", False),
+    ],
+)
+def test_a_header_file_is_a_plain_name_or_one_in_inputs(name: str, valid: bool) -> None:
+    payload = Header(script="", stdin=b"", stdin_eof=False, cpu_time_ms=1).to_json()
+    payload["files"] = [{"name": name, "content": ""}]
+    if valid:
+        assert Header.from_json(payload).files == ((name, b""),)
+    else:
+        with pytest.raises(FrameError):
+            Header.from_json(payload)

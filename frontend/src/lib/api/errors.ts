@@ -14,12 +14,15 @@ export type ErrorCode =
 export class ApiError extends Error {
 	readonly code: ErrorCode;
 	readonly retryAfterMs: number | undefined;
+	/** The form field a BAD_USER_INPUT is about (a tool's form), if the server named one. */
+	readonly field: string | undefined;
 
-	constructor(code: ErrorCode, message: string, retryAfterMs?: number) {
+	constructor(code: ErrorCode, message: string, retryAfterMs?: number, field?: string) {
 		super(message);
 		this.name = 'ApiError';
 		this.code = code;
 		this.retryAfterMs = retryAfterMs;
+		this.field = field;
 	}
 }
 
@@ -36,7 +39,7 @@ const KNOWN: ReadonlySet<string> = new Set([
 
 interface FormattedError {
 	message?: unknown;
-	extensions?: { code?: unknown; retryAfterMs?: unknown } | null;
+	extensions?: { code?: unknown; retryAfterMs?: unknown; field?: unknown } | null;
 	code?: unknown;
 	retryAfterMs?: unknown;
 }
@@ -48,10 +51,12 @@ export function toApiError(raw: unknown): ApiError {
 	const code = error.extensions?.code ?? error.code;
 	const retry = error.extensions?.retryAfterMs ?? error.retryAfterMs;
 	const message = typeof error.message === 'string' ? error.message : 'Something went wrong.';
+	const field = error.extensions?.field;
 	return new ApiError(
 		typeof code === 'string' && KNOWN.has(code) ? (code as ErrorCode) : 'INTERNAL',
 		message,
-		typeof retry === 'number' ? retry : undefined
+		typeof retry === 'number' ? retry : undefined,
+		typeof field === 'string' ? field : undefined
 	);
 }
 

@@ -8,7 +8,7 @@ import { ApiError, toApiError } from './errors';
 export interface SessionUser {
 	id: string;
 	email: string;
-	role: 'USER' | 'ADMIN';
+	role: 'USER' | 'CONTRIBUTOR' | 'ADMIN';
 }
 
 interface SessionAnswer {

@@ -5,7 +5,15 @@ from .base_model import BaseModel
 from .cancel_execution import CancelExecution, CancelExecutionCancelExecution
 from .client import GeneratedClient
 from .delete_execution import DeleteExecution
-from .enums import ExecutionStatus, LimitKind, OutputStream, Role, Theme
+from .enums import (
+    ExecutionStatus,
+    LimitKind,
+    OutputStream,
+    Role,
+    Theme,
+    ToolFieldKind,
+    ToolVersionStatus,
+)
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -40,20 +48,26 @@ from .fragments import (
     LimitValues,
     Session,
     SessionUser,
+    ToolFieldDetails,
 )
 from .input_types import (
     InputFile,
     LimitsInput,
+    PublishToolInput,
     RoleSettingsInput,
+    RunToolInput,
     SaveScriptInput,
     SubmitExecutionInput,
     SystemSettingsInput,
+    ToolFieldInput,
+    ToolFileInput,
     UserSettingsInput,
 )
 from .login import Login, LoginSession
 from .me import Me, MeMe
 from .refresh_token import RefreshToken, RefreshTokenSession
 from .register import Register, RegisterSession
+from .run_tool import RunTool, RunToolRunTool
 from .runtimes import (
     Runtimes,
     RuntimesRuntimes,
@@ -63,6 +77,23 @@ from .runtimes import (
 from .send_input import SendInput
 from .sign_out import SignOut
 from .submit_execution import SubmitExecution, SubmitExecutionSubmitExecution
+from .tool_form import (
+    ToolForm,
+    ToolFormTool,
+    ToolFormToolLatest,
+    ToolFormToolLatestFields,
+    ToolFormToolVersions,
+    ToolFormToolVersionsFields,
+)
+from .tools import (
+    Tools,
+    ToolsTools,
+    ToolsToolsEdges,
+    ToolsToolsEdgesNode,
+    ToolsToolsEdgesNodeAuthor,
+    ToolsToolsEdgesNodeLatest,
+    ToolsToolsPageInfo,
+)
 
 __all__ = [
     "ArtifactDetails",
@@ -107,12 +138,16 @@ __all__ = [
     "Me",
     "MeMe",
     "OutputStream",
+    "PublishToolInput",
     "RefreshToken",
     "RefreshTokenSession",
     "Register",
     "RegisterSession",
     "Role",
     "RoleSettingsInput",
+    "RunTool",
+    "RunToolInput",
+    "RunToolRunTool",
     "Runtimes",
     "RuntimesRuntimes",
     "RuntimesRuntimesDefaultLimits",
@@ -127,5 +162,23 @@ __all__ = [
     "SubmitExecutionSubmitExecution",
     "SystemSettingsInput",
     "Theme",
+    "ToolFieldDetails",
+    "ToolFieldInput",
+    "ToolFieldKind",
+    "ToolFileInput",
+    "ToolForm",
+    "ToolFormTool",
+    "ToolFormToolLatest",
+    "ToolFormToolLatestFields",
+    "ToolFormToolVersions",
+    "ToolFormToolVersionsFields",
+    "ToolVersionStatus",
+    "Tools",
+    "ToolsTools",
+    "ToolsToolsEdges",
+    "ToolsToolsEdgesNode",
+    "ToolsToolsEdgesNodeAuthor",
+    "ToolsToolsEdgesNodeLatest",
+    "ToolsToolsPageInfo",
     "UserSettingsInput",
 ]

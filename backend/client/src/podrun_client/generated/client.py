@@ -13,15 +13,18 @@ from .execution import Execution
 from .execution_details import ExecutionDetails
 from .execution_events import ExecutionEvents
 from .executions import Executions
-from .input_types import SubmitExecutionInput
+from .input_types import RunToolInput, SubmitExecutionInput
 from .login import Login
 from .me import Me
 from .refresh_token import RefreshToken
 from .register import Register
+from .run_tool import RunTool
 from .runtimes import Runtimes
 from .send_input import SendInput
 from .sign_out import SignOut
 from .submit_execution import SubmitExecution
+from .tool_form import ToolForm
+from .tools import Tools
 
 
 def gql(q: str) -> str:
@@ -543,3 +546,127 @@ class GeneratedClient(AsyncBaseClient):
         )
         _data = self.get_data(response)
         return SendInput.model_validate(_data)
+
+    async def tools(
+        self, first: int, search: Union[Optional[str], UnsetType] = UNSET, **kwargs: Any
+    ) -> Tools:
+        query = gql("""
+            query Tools($first: Int!, $search: String) {
+              tools(first: $first, search: $search) {
+                edges {
+                  node {
+                    slug
+                    title
+                    description
+                    author {
+                      email
+                    }
+                    latest {
+                      version
+                    }
+                  }
+                }
+                pageInfo {
+                  hasNextPage
+                  endCursor
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"first": first, "search": search}
+        response = await self.execute(
+            query=query, operation_name="Tools", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Tools.model_validate(data)
+
+    async def tool_form(self, slug: str, **kwargs: Any) -> ToolForm:
+        query = gql("""
+            query ToolForm($slug: String!) {
+              tool(slug: $slug) {
+                slug
+                title
+                latest {
+                  version
+                  fields {
+                    ...ToolFieldDetails
+                  }
+                }
+                versions {
+                  version
+                  status
+                  fields {
+                    ...ToolFieldDetails
+                  }
+                }
+              }
+            }
+
+            fragment ToolFieldDetails on ToolField {
+              name
+              label
+              kind
+              required
+              default
+              help
+              min
+              max
+              choices
+              accept
+              maxBytes
+            }
+            """)
+        variables: dict[str, object] = {"slug": slug}
+        response = await self.execute(
+            query=query, operation_name="ToolForm", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ToolForm.model_validate(data)
+
+    async def run_tool(self, input: RunToolInput, **kwargs: Any) -> RunTool:
+        query = gql("""
+            mutation RunTool($input: RunToolInput!) {
+              runTool(input: $input) {
+                ...ExecutionSummary
+              }
+            }
+
+            fragment ExecutionSummary on Execution {
+              id
+              status
+              exitCode
+              signal
+              limitExceeded
+              error
+              outputTruncated
+              createdAt
+              startedAt
+              finishedAt
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+              usage {
+                wallTimeMs
+                cpuTimeMs
+                peakMemoryKiB
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="RunTool", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return RunTool.model_validate(data)

@@ -30,6 +30,7 @@ class OutputStream(str, Enum):
 
 class Role(str, Enum):
     USER = "USER"
+    CONTRIBUTOR = "CONTRIBUTOR"
     ADMIN = "ADMIN"
 
 
@@ -37,3 +38,18 @@ class Theme(str, Enum):
     SYSTEM = "SYSTEM"
     LIGHT = "LIGHT"
     DARK = "DARK"
+
+
+class ToolFieldKind(str, Enum):
+    TEXT = "TEXT"
+    MULTILINE_TEXT = "MULTILINE_TEXT"
+    NUMBER = "NUMBER"
+    CHOICE = "CHOICE"
+    BOOLEAN = "BOOLEAN"
+    FILE = "FILE"
+
+
+class ToolVersionStatus(str, Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"

@@ -2,12 +2,12 @@
 # Source: operations
 
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import ExecutionStatus, LimitKind, Role
+from .enums import ExecutionStatus, LimitKind, Role, ToolFieldKind
 
 
 class ArtifactDetails(BaseModel):
@@ -70,7 +70,22 @@ class SessionUser(BaseModel):
     role: Role
 
 
+class ToolFieldDetails(BaseModel):
+    name: str
+    label: str
+    kind: ToolFieldKind
+    required: bool
+    default: Optional[Any]
+    help: Optional[str]
+    min: Optional[float]
+    max: Optional[float]
+    choices: Optional[list[str]]
+    accept: Optional[list[str]]
+    max_bytes: Optional[int] = Field(alias="maxBytes")
+
+
 ArtifactDetails.model_rebuild()
 LimitValues.model_rebuild()
 ExecutionSummary.model_rebuild()
 Session.model_rebuild()
+ToolFieldDetails.model_rebuild()

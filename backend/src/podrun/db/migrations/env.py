@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import podrun.accounts.models
 import podrun.executions.models
 import podrun.policy.models
-import podrun.scripts.models  # noqa: F401 - registers the tables on the metadata
+import podrun.scripts.models
+import podrun.tools.models  # noqa: F401 - registers the tables on the metadata
 from podrun.db.base import metadata
 
 config = context.config
