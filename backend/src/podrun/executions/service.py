@@ -260,6 +260,10 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         """The Redis event log of one execution."""
         return EventLog(self.redis, self.keys, execution_id)
 
+    async def input_files(self, execution: Execution) -> list[tuple[str, str]]:
+        """The (name, base64 content) of the files a run was given, in the order they were given."""
+        return [(file["name"], file["content"]) for file in await self.repository.input_files(execution.id)]
+
     async def output(self, execution: Execution, stream: Stream) -> str:
         """Everything written to `stream` so far: from the row once the run has ended, else from its log."""
         if execution.status.terminal:
