@@ -43,9 +43,18 @@ class NotFound(PodrunError):
 
 
 class BadUserInput(PodrunError):
-    """The request is invalid; the message says why."""
+    """The request is invalid; the message says why, and `field` (in `extensions`) which input, when one is to blame."""
 
     code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """The code, and the field at fault if known."""
+        return {"code": self.code, "field": self.field} if self.field else {"code": self.code}
 
 
 class Conflict(PodrunError):
