@@ -3,10 +3,10 @@
  * the states a run can be in that are not "it printed something": missing, silent, killed by a signal.
  * Screenshots: test-results/screenshots/{rerun,missing,not-found,signal}-*.png.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { launch, outputLines, screenshot, signIn } from './browser';
+import { accessibilityProblems, launch, outputLines, screenshot, signIn } from './browser';
 
 const backend = new Backend();
 let browser: Browser;
@@ -70,6 +70,10 @@ beforeAll(async () => {
 	page = await context.newPage();
 });
 
+afterEach(async ({ task }) => {
+	if (task.result?.state === 'fail') await screenshot(page, `failed-${task.name.replace(/\W+/g, '-')}`);
+});
+
 afterAll(async () => {
 	await browser?.close();
 	await backend.stop();
@@ -115,7 +119,8 @@ describe('the editor and runs', () => {
 
 		await page.getByRole('button', { name: 'Open in editor' }).click();
 		await page.waitForURL(`${backend.url}/`);
-		await expect.poll(() => page.locator('#runtime').inputValue()).toBe(scientific);
+		await page.getByTestId('runtime-packages').waitFor();
+		expect(await page.locator('#runtime').inputValue()).toBe(scientific);
 		await expect.poll(() => page.getByTestId('input-file-list').textContent()).toContain('sales.csv');
 		await screenshot(page, 'rerun-open-in-editor-1440');
 		await page.locator('#runtime').selectOption({ index: 0 });
@@ -158,6 +163,79 @@ describe('the editor and runs', () => {
 		expect(shortIds[0]).toBe(silent.replaceAll('-', '').slice(-8));
 	});
 
+	test('Tab indents, Escape then Tab leaves; saving asks before replacing; opening asks before losing work; Ctrl+S', async () => {
+		await page.goto(`${backend.url}/`);
+		await setScript('if True:\n');
+		await page.keyboard.press('Tab');
+		await page.keyboard.type('x = 1');
+		await expect.poll(() => page.locator('.cm-content').innerText()).toMatch(/^if True:\n {4}x = 1$/);
+		await page.keyboard.press('Shift+Tab');
+		await expect.poll(() => page.locator('.cm-content').innerText()).toMatch(/^if True:\nx = 1$/);
+		await page.keyboard.press('Escape');
+		await page.keyboard.press('Tab');
+		expect(await page.evaluate(() => document.activeElement?.classList.contains('cm-content'))).toBe(false);
+
+		await setScript('print("one")\n');
+		await page.getByText('Saved scripts', { exact: true }).click();
+		await page.getByLabel('Name for the saved script').fill('tool.py');
+		await page.getByRole('button', { name: 'Save', exact: true }).click();
+		await expect.poll(() => page.getByTestId('editor-title').innerText()).toBe('tool.py');
+		await setScript('print("two")\n');
+		await expect.poll(() => page.getByTestId('editor-title').innerText()).toMatch(/^tool\.py\s*•/);
+		// Saving under a name already taken asks, then replaces it: one script of that name.
+		let asked = '';
+		page.once('dialog', (dialog) => {
+			asked = dialog.message();
+			void dialog.accept();
+		});
+		await page.getByLabel('Name for the saved script').fill('tool.py');
+		await page.getByLabel('Name for the saved script').press('Enter');
+		await expect.poll(() => asked).toContain('Replace the saved script “tool.py”');
+		await expect.poll(() => page.getByTestId('editor-title').innerText()).toBe('tool.py');
+		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['tool.py']);
+
+		// Ctrl+S saves the opened script in place.
+		await setScript('print("three")\n');
+		await page.keyboard.press('ControlOrMeta+s');
+		await expect.poll(() => page.getByTestId('editor-title').innerText()).toBe('tool.py');
+
+		// Opening a saved script over unsaved work asks first; dismissing keeps the work.
+		await setScript('print("unsaved work")\n');
+		page.once('dialog', (dialog) => void dialog.dismiss());
+		await page.getByRole('button', { name: 'Open tool.py' }).click();
+		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("unsaved work")');
+		page.once('dialog', (dialog) => void dialog.accept());
+		await page.getByRole('button', { name: 'Open tool.py' }).click();
+		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("three")');
+		await screenshot(page, 'editing-saved-script-1440');
+	});
+
+	test('GraphiQL comes from this site, signed in as the page is', async () => {
+		const elsewhere: string[] = [];
+		const listen = (request: { url: () => string }) => {
+			if (!request.url().startsWith(backend.url) && !request.url().startsWith('ws://127.0.0.1')) elsewhere.push(request.url());
+		};
+		page.on('request', listen);
+		try {
+			await page.goto(`${backend.url}/graphiql`);
+			const response = page.locator('.graphiql-response');
+			// Run is a no-op until GraphiQL has set itself up: press it until an answer shows.
+			await expect
+				.poll(
+					async () => {
+						await page.locator('.graphiql-execute-button').click();
+						return response.innerText();
+					},
+					{ timeout: 20_000, interval: 1_000 }
+				)
+				.toContain(ann);
+			await screenshot(page, 'graphiql-1440');
+			expect(elsewhere).toEqual([]);
+		} finally {
+			page.off('request', listen);
+		}
+	});
+
 	test('a bad or foreign run id shows one "not found" and nothing to cancel; unknown pages a styled 404', async () => {
 		await signOut();
 		await signIn(page, backend.url, bob, password);
@@ -188,5 +266,41 @@ describe('the editor and runs', () => {
 			await screenshot(page, `not-found-${width}`);
 		}
 		await page.setViewportSize({ width: 1440, height: 900 });
+	});
+
+	test('signed out: a landing page, a show-password toggle, and a guessable password refused by the form and the server', async () => {
+		await signOut();
+		await page.goto(`${backend.url}/signin`);
+		expect(await page.getByTestId('landing').innerText()).toContain('sandbox');
+		await page.getByRole('button', { name: 'Register' }).click();
+		await page.getByLabel('Email').fill(`carol-${stamp}@example.com`);
+		await page.getByLabel('Password', { exact: true }).fill('password123');
+		await expect.poll(() => page.getByTestId('password-strength').innerText(), { timeout: 10_000 }).toMatch(/too easy to guess/);
+		await page.getByRole('button', { name: 'Show' }).click();
+		expect(await page.getByLabel('Password', { exact: true }).getAttribute('type')).toBe('text');
+		for (const width of [390, 1440]) {
+			await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
+			await screenshot(page, `register-weak-${width}`);
+			expect(await accessibilityProblems(page)).toEqual([]);
+		}
+		await page.getByRole('button', { name: 'Create account' }).click();
+		await expect.poll(() => page.getByRole('alert').innerText()).toContain('harder to guess');
+		expect(page.url()).toContain('/signin');
+
+		// The server holds the same rule for any client, naming the field.
+		const response = await fetch(`${backend.url}/graphql`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({
+				query: 'mutation { register(email: "dave-' + stamp + '@example.com", password: "password123") { user { id } } }'
+			})
+		});
+		const [refused] = (await response.json()).errors;
+		expect(refused.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'password' });
+
+		await page.getByLabel('Password', { exact: true }).fill('tidal quartz lantern');
+		await expect.poll(() => page.getByTestId('password-strength').innerText()).toMatch(/Strong|Very strong/);
+		await page.getByRole('button', { name: 'Create account' }).click();
+		await page.waitForURL((url) => url.pathname === '/');
 	});
 });

@@ -16,6 +16,20 @@ export interface Draft {
 	files: InputFile[];
 	/** The run the editor last started: coming back to the editor shows it. */
 	run: string | null;
+	/** The saved script being edited, and its text as last saved (to tell unsaved changes). */
+	opened: OpenedScript | null;
+}
+
+export interface OpenedScript {
+	id: string;
+	name: string;
+	saved: string;
+}
+
+/** Whether the editor holds work that opening something else would lose. */
+export function unsaved(draft: Draft): boolean {
+	if (draft.opened) return draft.script !== draft.opened.saved;
+	return draft.script.trim() !== '' && draft.script !== EXAMPLE;
 }
 
 /** Where the draft of the account with this id is kept. */
@@ -36,7 +50,7 @@ for i in range(5):
 `;
 
 export function emptyDraft(): Draft {
-	return { script: EXAMPLE, stdin: '', useStdin: false, runtime: null, limits: {}, files: [], run: null };
+	return { script: EXAMPLE, stdin: '', useStdin: false, runtime: null, limits: {}, files: [], run: null, opened: null };
 }
 
 export function loadDraft(userId: string): Draft {
