@@ -174,6 +174,8 @@ describe('the editor and runs', () => {
 		await page.keyboard.press('Escape');
 		await page.keyboard.press('Tab');
 		expect(await page.evaluate(() => document.activeElement?.classList.contains('cm-content'))).toBe(false);
+		await page.getByText('Keyboard shortcuts', { exact: true }).click();
+		expect(await page.getByTestId('shortcuts').innerText()).toMatch(/Escape, then Tab\s+Leave the editor/);
 
 		await setScript('print("one")\n');
 		await page.getByText('Saved scripts', { exact: true }).click();
@@ -208,6 +210,17 @@ describe('the editor and runs', () => {
 		await page.getByRole('button', { name: 'Open tool.py' }).click();
 		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("three")');
 		await screenshot(page, 'editing-saved-script-1440');
+	});
+
+	test('a prompt puts the cursor in the Input box', async () => {
+		await page.goto(`${backend.url}/`);
+		await setScript('name = input("Name: ")\nprint("hi", name)\n');
+		await page.keyboard.press('ControlOrMeta+Enter');
+		await page.getByTestId('line-text').filter({ hasText: 'Name:' }).waitFor();
+		await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('run-input');
+		await page.keyboard.type('Ada\n');
+		await waitForStatus('SUCCEEDED');
+		await expect.poll(() => outputLines(page)).toEqual(['Name: Ada', 'hi Ada']);
 	});
 
 	test('GraphiQL comes from this site, signed in as the page is', async () => {
