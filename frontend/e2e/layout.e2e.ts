@@ -97,6 +97,13 @@ describe.each(SIZES)('at $width×$height', (size) => {
 			expect(editor!.height, 'the editor shows more than a few lines').toBeGreaterThanOrEqual(size.height * 0.35);
 		});
 
+		test('admin: Unlock forgets failed sign-ins; runs show short ids', async () => {
+			await page.goto(`${backend.url}/admin`);
+			await page.getByRole('button', { name: `Unlock sign-in of ${email}` }).click();
+			await expect.poll(() => page.getByTestId('user-unlocked').innerText()).toBe(`${email} may sign in again from anywhere.`);
+			await expect.poll(() => page.getByRole('link', { name: /^Run [0-9a-f]{8} · Python/ }).count()).toBeGreaterThan(0);
+		});
+
 		test('history shows a readable preview of each script', async () => {
 			await page.goto(`${backend.url}/history`);
 			const preview = page.getByTestId('history-preview').first();
