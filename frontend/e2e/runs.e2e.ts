@@ -223,6 +223,12 @@ describe('the editor and runs', () => {
 		await expect.poll(() => outputLines(page)).toEqual(['Name: Ada', 'hi Ada']);
 	});
 
+	test('a script that tries the network is told the sandbox has none', async () => {
+		await runToEnd('import urllib.request\nurllib.request.urlopen("http://example.com", timeout=5)\n', 'FAILED');
+		await page.getByTestId('no-network').waitFor();
+		expect(await page.getByTestId('no-network').innerText()).toContain('without network access');
+	});
+
 	test('GraphiQL comes from this site, signed in as the page is', async () => {
 		const elsewhere: string[] = [];
 		const listen = (request: { url: () => string }) => {
