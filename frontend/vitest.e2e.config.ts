@@ -7,6 +7,8 @@ export default defineConfig({
 		environment: 'node',
 		fileParallelism: false,
 		testTimeout: 60_000,
-		hookTimeout: 120_000
+		hookTimeout: 120_000,
+		// A page answers within a second on a quiet machine, not always on a shared, busy one.
+		expect: { poll: { timeout: 10_000 } }
 	}
 });

@@ -32,6 +32,8 @@ class AuthSettings(BaseModel):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, gt=0)
     # Whether anyone may create an account with `register` (admins can change it at run time).
     registration_open: bool = True
+    # The zxcvbn score (0 to 4) a new password must reach; 3 resists an offline attack on a slow hash.
+    min_password_score: int = Field(default=3, ge=0, le=4)
 
 
 class LimitSettings(BaseModel):

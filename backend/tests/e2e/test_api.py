@@ -117,6 +117,27 @@ async def test_registering_with_a_short_password_or_a_bad_email_is_bad_input(
     assert failure.value.code == "BAD_USER_INPUT"
 
 
+@pytest.mark.parametrize(
+    ("password", "hint"),
+    [
+        ("password", "top-10 common password"),
+        ("password123", "very common password"),
+        ("qwertyuiop", "common password"),
+        ("{user}{user}", "easy to guess"),
+    ],
+)
+async def test_a_guessable_password_is_refused_naming_the_field(
+    anonymous: GraphQLClient, password: str, hint: str
+) -> None:
+    user = f"guess{uuid.uuid4().hex[:8]}"
+    with pytest.raises(GraphQLFailure) as failure:
+        await anonymous.execute(REGISTER, {"e": f"{user}@example.com", "p": password.format(user=user)})
+    assert failure.value.code == "BAD_USER_INPUT"
+    assert failure.value.errors[0]["extensions"]["field"] == "password"
+    assert failure.value.message.startswith("password is too easy to guess")
+    assert hint in failure.value.message.lower()
+
+
 @pytest.mark.parametrize("kind", FORGED)
 async def test_forged_tokens_are_refused_over_http(idle: GraphQLClient, kind: str) -> None:
     forged = idle.with_token(forged_tokens(idle)[kind])

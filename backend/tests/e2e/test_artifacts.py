@@ -218,3 +218,19 @@ async def test_bad_input_files_are_refused(alice: GraphQLClient, files: list[dic
         await submit(alice, "print(1)", files=files)
     assert failure.value.code == "BAD_USER_INPUT"
     assert message in failure.value.message
+
+
+async def test_a_run_lists_its_input_files_for_its_owner_only(alice: GraphQLClient, bob: GraphQLClient) -> None:
+    given = [{"name": "data.csv", "content": b64(b"a,b\n1,2\n")}, {"name": "empty.txt", "content": ""}]
+    execution_id = final(await run(alice, "print(open('data.csv').read())", files=given))["id"]
+    query = "query($id: ID!) { execution(id: $id) { inputFiles { name sizeBytes content } } }"
+    listed = (await alice.execute(query, {"id": execution_id}))["execution"]["inputFiles"]
+    assert listed == [
+        {"name": "data.csv", "sizeBytes": 8, "content": given[0]["content"]},
+        {"name": "empty.txt", "sizeBytes": 0, "content": ""},
+    ]
+    without = final(await run(alice, "print(1)"))["id"]
+    assert (await alice.execute(query, {"id": without}))["execution"]["inputFiles"] == []
+    with pytest.raises(GraphQLFailure) as failure:
+        await bob.execute(query, {"id": execution_id})
+    assert failure.value.code == "NOT_FOUND"

@@ -43,3 +43,39 @@ export function when(iso: string): string {
 	const date = new Date(iso);
 	return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }
+
+// The Linux numbers of the signals a run can die of, as `kill -l` names them.
+const SIGNALS: Record<number, string> = {
+	1: 'SIGHUP',
+	2: 'SIGINT',
+	3: 'SIGQUIT',
+	4: 'SIGILL',
+	5: 'SIGTRAP',
+	6: 'SIGABRT',
+	7: 'SIGBUS',
+	8: 'SIGFPE',
+	9: 'SIGKILL',
+	10: 'SIGUSR1',
+	11: 'SIGSEGV',
+	12: 'SIGUSR2',
+	13: 'SIGPIPE',
+	14: 'SIGALRM',
+	15: 'SIGTERM',
+	24: 'SIGXCPU',
+	25: 'SIGXFSZ',
+	31: 'SIGSYS'
+};
+
+/** "SIGXCPU (24)": the signal's name where it has one, with its number. */
+export function signalName(signal: number): string {
+	const name = SIGNALS[signal];
+	return name ? `${name} (${signal})` : `signal ${signal}`;
+}
+
+/**
+ * The last 8 hex digits of a run id. Ids are UUIDv7: their first digits are the submission time,
+ * the same for runs a minute apart, so the short form is taken from the random tail.
+ */
+export function shortId(id: string): string {
+	return id.replaceAll('-', '').slice(-8);
+}

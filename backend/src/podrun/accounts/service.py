@@ -20,6 +20,7 @@ from podrun.accounts.models import Role, SignIn, User
 from podrun.accounts.passwords import hash_password, verify_password
 from podrun.accounts.preferences import Preferences
 from podrun.accounts.sign_ins import Caller, Origin, RevokeReason, SignIns
+from podrun.accounts.strength import check_strength
 from podrun.accounts.tokens import verify_token
 from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from podrun.core.pages import check_first, decode_cursor
@@ -91,6 +92,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         """Create an account; BAD_USER_INPUT for a malformed email or weak password, CONFLICT if taken."""
         email = normalise_email(email)
         check_password(password)
+        check_strength(password, self.settings.auth.min_password_score, [email, email.partition("@")[0]])
         if await self.repository.exists(email=email):
             raise Conflict("an account with this email already exists")
         try:
@@ -250,6 +252,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         """Set the password an admin chose; every session of the account ends (it signs in with the new one)."""
         check_password(password)
         user = await self._account(user_id)
+        check_strength(password, self.settings.auth.min_password_score, [user.email, user.email.partition("@")[0]])
         user.password_hash = await hash_password(password)
         user.token_version += 1
         user = await self._end_sessions(user, RevokeReason.PASSWORD_RESET)
@@ -293,4 +296,6 @@ def normalise_email(email: str) -> str:
 def check_password(password: str) -> None:
     """BAD_USER_INPUT for a password that is too short or too long."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise BadUserInput(f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long")
+        raise BadUserInput(
+            f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long", field="password"
+        )

@@ -43,19 +43,22 @@ class NotFound(PodrunError):
 
 
 class BadUserInput(PodrunError):
-    """The request is invalid; the message says why, and `reason` (when given) says it for programs:
-    STORAGE_FULL (delete runs first), OUTPUT_BUDGET (page with a smaller `first`, or stream executionEvents)."""
+    """The request is invalid; the message says why. For programs, `extensions` may say more: `field`, the input
+    to blame, and `reason`: STORAGE_FULL (delete runs first), OUTPUT_BUDGET (page with a smaller `first`, or stream
+    executionEvents)."""
 
     code = "BAD_USER_INPUT"
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.field = field
 
     @property
     def extensions(self) -> dict[str, Any]:
-        """Also the reason, when there is one."""
-        return {"code": self.code} if self.reason is None else {"code": self.code, "reason": self.reason}
+        """The code, and the field at fault and the reason when known."""
+        extra = {"field": self.field, "reason": self.reason}
+        return {"code": self.code} | {key: value for key, value in extra.items() if value is not None}
 
 
 class Conflict(PodrunError):

@@ -315,6 +315,10 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             return None
         return {stream: joined_output(events, stream) for stream in Stream}
 
+    async def input_files(self, execution: Execution) -> list[tuple[str, str]]:
+        """The (name, base64 content) of the files a run was given, in the order they were given."""
+        return [(file["name"], file["content"]) for file in await self.repository.input_files(execution.id)]
+
     async def finish(
         self,
         execution_id: UUID,

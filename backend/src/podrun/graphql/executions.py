@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncGenerator, Iterator
 from datetime import datetime
 from functools import partial
@@ -161,6 +162,15 @@ class Artifact:
         )
 
 
+@strawberry.type
+class ExecutionInputFile:
+    """A file a run was given to read, as it was sent: "Run again" sends it once more."""
+
+    name: str
+    size_bytes: int
+    content: str = strawberry.field(description="The file's bytes, base64-encoded.")
+
+
 @strawberry.type(name="Execution")
 class ExecutionType:
     """One submitted script and its run."""
@@ -237,6 +247,15 @@ class ExecutionType:
     @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stderr"))
     async def stderr(self, info: Info) -> str:
         return await _output(info, self.model, Stream.STDERR)
+
+    @strawberry.field(description="The files the run was given to read, in the order they were given.")
+    async def input_files(self, info: Info) -> list[ExecutionInputFile]:
+        async with info.context.container.executions() as executions:
+            files = await executions.input_files(self.model)
+        return [
+            ExecutionInputFile(name=name, size_bytes=len(base64.b64decode(content)), content=content)
+            for name, content in files
+        ]
 
     @strawberry.field(description="The files the run has produced so far, in the order it produced them.")
     async def artifacts(self, info: Info) -> list[Artifact]:

@@ -48,13 +48,7 @@ class FieldError(BadUserInput):
     """BAD_USER_INPUT about one field of a form; `extensions.field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-    @property
-    def extensions(self) -> dict[str, Any]:
-        """The code, and the field's name."""
-        return {"code": self.code, "field": self.field}
+        super().__init__(f"{field}: {message}", field=field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,11 @@ export class OutputBuffer {
 	#openStyle: Record<Stream, Style> = { STDOUT: plainStyle(), STDERR: plainStyle() };
 	#style: Record<Stream, Style> = { STDOUT: plainStyle(), STDERR: plainStyle() };
 
+	/** Whether stdout ends in a line without its newline yet: a prompt such as "Name: " awaiting input. */
+	get prompting(): boolean {
+		return this.#open.STDOUT !== null;
+	}
+
 	get terminal(): boolean {
 		return this.status !== null && isTerminal(this.status);
 	}

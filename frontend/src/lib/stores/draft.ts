@@ -1,5 +1,9 @@
-/** The script being edited, kept in localStorage so a reload or an expired session never loses it. */
+/**
+ * The script being edited, kept in localStorage so a reload or an expired session never loses it.
+ * Each account has its own draft: whoever signs in next in this browser never sees another's code.
+ */
 import type { LimitsInput } from '$lib/gql/graphql';
+import type { InputFile } from '$lib/input-files';
 
 export interface Draft {
 	script: string;
@@ -8,9 +12,33 @@ export interface Draft {
 	useStdin: boolean;
 	runtime: string | null;
 	limits: LimitsInput;
+	/** Files sent with each run (at most the API's 512 KiB in all, so they fit in localStorage). */
+	files: InputFile[];
+	/** The run the editor last started: coming back to the editor shows it. */
+	run: string | null;
+	/** The saved script being edited, and its text as last saved (to tell unsaved changes). */
+	opened: OpenedScript | null;
 }
 
-export const DRAFT_KEY = 'podrun:draft';
+export interface OpenedScript {
+	id: string;
+	name: string;
+	saved: string;
+}
+
+/** Whether the editor holds work that opening something else would lose. */
+export function unsaved(draft: Draft): boolean {
+	if (draft.opened) return draft.script !== draft.opened.saved;
+	return draft.script.trim() !== '' && draft.script !== EXAMPLE;
+}
+
+/** Where the draft of the account with this id is kept. */
+export function draftKey(userId: string): string {
+	return `podrun:draft:${userId}`;
+}
+
+// Before drafts were per account there was one for the whole browser; whose it was is unknown.
+const SHARED_KEY = 'podrun:draft';
 
 export const EXAMPLE = `import time
 
@@ -22,21 +50,22 @@ for i in range(5):
 `;
 
 export function emptyDraft(): Draft {
-	return { script: EXAMPLE, stdin: '', useStdin: false, runtime: null, limits: {} };
+	return { script: EXAMPLE, stdin: '', useStdin: false, runtime: null, limits: {}, files: [], run: null, opened: null };
 }
 
-export function loadDraft(): Draft {
+export function loadDraft(userId: string): Draft {
 	try {
-		const stored = localStorage.getItem(DRAFT_KEY);
+		localStorage.removeItem(SHARED_KEY);
+		const stored = localStorage.getItem(draftKey(userId));
 		return stored ? { ...emptyDraft(), ...(JSON.parse(stored) as Partial<Draft>) } : emptyDraft();
 	} catch {
 		return emptyDraft();
 	}
 }
 
-export function saveDraft(draft: Draft): void {
+export function saveDraft(userId: string, draft: Draft): void {
 	try {
-		localStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
+		localStorage.setItem(draftKey(userId), JSON.stringify(draft));
 	} catch {
 		// Storage full or disabled: the draft still lives in the page.
 	}
