@@ -19,7 +19,8 @@ ERROR_WINDOW = timedelta(hours=1)
 # The newest runs of the latency window that are measured: enough for a p95, bounded for a busy install.
 LATENCY_SAMPLE = 500
 
-# The first output line of each recently finished run, from its archived log (line events have a stream).
+# The first output line of each recently finished run, from its archived log: a batch of lines has `codes`
+# (streams/events.py), a line archived before batches a `stream`.
 FIRST_OUTPUT_PERCENTILES = text(
     """
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s),
@@ -31,7 +32,7 @@ FIRST_OUTPUT_PERCENTILES = text(
         CROSS JOIN LATERAL (
             SELECT (event ->> 'at')::timestamptz AS at
             FROM jsonb_array_elements(execution_logs.events) AS event
-            WHERE event ? 'stream'
+            WHERE event ? 'codes' OR event ? 'stream'
             LIMIT 1
         ) AS first_line
         WHERE executions.finished_at > :since
