@@ -30,7 +30,8 @@ def wants_graphql_response(request: Request[Any, Any, Any]) -> bool:
 
 def is_request_error(result: ExecutionResult) -> bool:
     """A result that never reached execution: no data and no error tied to a field (parse, validation, coercion)."""
-    return result.data is None and bool(result.errors) and all(error.path is None for error in result.errors)
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(error.path is None for error in errors)
 
 
 class GraphQLResponseMedia:
