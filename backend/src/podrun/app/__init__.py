@@ -17,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from podrun.app.artifacts import artifacts_router
+from podrun.app.graphql_media import GraphQLResponseMedia
 from podrun.app.health import healthz, readyz
 from podrun.app.metrics import HTTP_METRICS, metrics_routes
 from podrun.app.revocations import SocketRevocations
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     socket_handler = LimitedSocket.with_settings(settings.graphql)
 
-    class GraphQLController(base):  # type: ignore[valid-type,misc]
+    class GraphQLController(GraphQLResponseMedia, base):  # type: ignore[valid-type,misc]
         graphql_transport_ws_handler_class = socket_handler
 
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
