@@ -59,4 +59,4 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
         reason = skipped[0].longrepr[2].removeprefix("Skipped: ").removeprefix(f"{NOT_TESTED}: ")
         terminalreporter.section(NOT_TESTED, sep="!", red=True, bold=True)
         terminalreporter.line(f"{len(skipped)} tests did not run: {reason}", red=True, bold=True)
-        terminalreporter.line("See README.md, 'A real Kubernetes on this machine'.", red=True)
+        terminalreporter.line("See docs/kubernetes.md, 'A real Kubernetes on this machine'.", red=True)

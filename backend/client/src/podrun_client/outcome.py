@@ -1,7 +1,7 @@
 """How a finished run becomes prun's exit status, and the message it prints on stderr.
 
 The script's own exit code passes through; Podrun's own outcomes get codes a shell user knows. The
-repository's README has the table.
+repository's docs/prun.md has the table.
 """
 
 from __future__ import annotations
