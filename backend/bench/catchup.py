@@ -147,7 +147,7 @@ async def _measure(settings: Settings, port: int) -> list[Figure]:
     ws_url = f"ws://127.0.0.1:{port}/graphql"
     async with Container.running(settings, "api") as container:
         async with container.users() as users:
-            owner = await users.create_user(f"bench-{uuid.uuid4().hex[:12]}@example.com", "password-123")
+            owner = await users.create_user(f"bench-{uuid.uuid4().hex[:12]}@example.com", "bench horse battery staple")
             token = (await users.start_session(owner, Origin(address="127.0.0.1", user_agent="bench"))).access_token
         execution_id = await _finished_run(container, owner)
         await _until_ready(f"http://127.0.0.1:{port}/readyz")

@@ -45,7 +45,7 @@ async def container() -> AsyncIterator[Container]:
 
 async def user(container: Container) -> User:
     async with container.users() as users:
-        return await users.create_user(f"sub-{uuid.uuid4().hex[:12]}@example.com", "password-123")
+        return await users.create_user(f"sub-{uuid.uuid4().hex[:12]}@example.com", "subscriber horse battery staple")
 
 
 async def running_execution(container: Container, owner: User) -> tuple[Execution, LogWriter]:

@@ -38,7 +38,7 @@ async def running_execution(container: Container, owner: User | None = None) -> 
     """A RUNNING run (of a new user, unless given) that no worker drives, so nothing takes its input."""
     if owner is None:
         async with container.users() as users:
-            owner = await users.create_user(f"input-{uuid.uuid4().hex[:12]}@example.com", "password-123")
+            owner = await users.create_user(f"input-{uuid.uuid4().hex[:12]}@example.com", "input horse battery staple")
     holder = f"test-holder-{uuid.uuid4().hex}"
     await container.heartbeats.beat(holder, 120)  # keeps other tests' watchdogs away from the run
     async with container.executions() as executions:
