@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { accessibilityProblems, launch, screenshot, signIn } from './browser';
+import { accessibilityProblems, launch, outputLines, screenshot, signIn } from './browser';
 
 const backend = new Backend();
 let browser: Browser;
@@ -80,7 +80,7 @@ test('share a run, open it signed out without its stdin, fork it signed in, revo
 	]) {
 		await page.setViewportSize({ width, height });
 		await page.goto(url);
-		await expect.poll(() => page.getByTestId('shared-stdout').textContent()).toBe('hello secret-stdin\n');
+		await expect.poll(() => outputLines(page)).toEqual(['hello secret-stdin']);
 		expect(await page.getByTestId('shared-script').textContent()).toBe(script);
 		expect(new URL(page.url()).pathname).toBe(new URL(url).pathname);
 		await page.getByTestId('fork-sign-in').waitFor();
@@ -98,4 +98,31 @@ test('share a run, open it signed out without its stdin, fork it signed in, revo
 	await graphql('mutation($id: ID!) { unshareExecution(id: $id) }', { id }, token);
 	await page.goto(url);
 	await page.getByTestId('shared-missing').waitFor();
+});
+
+test('a run still going streams to a signed-out viewer of its link', async () => {
+	const token = await register(`carol-share-${stamp}@example.com`);
+	const submitted = await graphql<{ submitExecution: { id: string } }>(
+		'mutation($input: SubmitExecutionInput!) { submitExecution(input: $input) { id } }',
+		{ input: { script: 'print("waiting", flush=True)\nprint("got", input())\n' } },
+		token
+	);
+	const id = submitted.submitExecution.id;
+	const shared = await graphql<{ shareExecution: { url: string } }>(
+		'mutation($id: ID!) { shareExecution(id: $id) { url } }',
+		{ id },
+		token
+	);
+	const viewer = await browser.newContext({ viewport: { width: 390, height: 844 } });
+	try {
+		const anonymous = await viewer.newPage();
+		await anonymous.goto(shared.shareExecution.url);
+		await expect.poll(() => outputLines(anonymous)).toEqual(['waiting']);
+		await graphql('mutation($id: ID!) { sendInput(id: $id, data: "more\\n", eof: true) }', { id }, token);
+		await expect.poll(() => outputLines(anonymous)).toEqual(['waiting', 'got more']);
+		await anonymous.waitForSelector('[data-testid="status"][data-status="SUCCEEDED"]');
+		await anonymous.getByTestId('shared-exit-code').waitFor();
+	} finally {
+		await viewer.close();
+	}
 });
