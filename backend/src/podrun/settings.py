@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     # The built web client (`./taskw build:web`), served at `/` when the directory exists.
     web_dir: Path = REPO_ROOT / "frontend" / "build"
+    # The address people open Podrun at (e.g. https://podrun.example.org), for links the API hands out (a shared
+    # run's URL); unset, the request's own base URL, which behind a proxy may be an internal one.
+    public_url: str | None = None
     runner: Literal["local", "kubernetes"] = "local"
     # How long a finished run's output log stays in Redis before replays come from PostgreSQL.
     log_retention_s: int = 3600

@@ -116,3 +116,15 @@ class Artifact(UUIDv7AuditBase):
     size_bytes: Mapped[int] = mapped_column(Integer)
     # Loaded only by a download.
     content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+
+class ExecutionShare(UUIDv7AuditBase):
+    """A run made viewable by link. Only the token's SHA-256 is kept; revoking deletes the row, and the row goes
+    when its execution goes."""
+
+    __tablename__ = "execution_shares"
+
+    execution_id: Mapped[UUID] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Whether viewers also see the run's stdin and input files (never, unless the owner said so).
+    include_input: Mapped[bool] = mapped_column(default=False)

@@ -122,6 +122,17 @@ class UsageType:
     cpu_time_ms: int | None
     peak_memory_ki_b: int | None = strawberry.field(name="peakMemoryKiB")
 
+    @classmethod
+    def of(cls, execution: Execution) -> UsageType | None:
+        """What a run used; None before it has used anything measured."""
+        if execution.usage_wall_time_ms is None and execution.usage_cpu_time_ms is None:
+            return None
+        return cls(
+            wall_time_ms=execution.usage_wall_time_ms,
+            cpu_time_ms=execution.usage_cpu_time_ms,
+            peak_memory_ki_b=execution.usage_peak_memory_kib,
+        )
+
 
 @strawberry.type
 class Artifact:
@@ -132,15 +143,20 @@ class Artifact:
     media_type: str
     size_bytes: int
     created_at: datetime
+    # Set when it is shown to the viewers of a shared run: its url then carries the share's token.
+    share_token: strawberry.Private[str | None] = None
 
     @strawberry.field(
-        description="Where its owner (or an admin) downloads it: GET with the same Authorization header as /graphql."
+        description=(
+            "Where its owner (or an admin) downloads it: GET with the same Authorization header as /graphql. "
+            "In a sharedExecution, a link that needs no sign-in (it carries the share's token)."
+        )
     )
     def url(self) -> str:
-        return artifact_url(self.id)
+        return artifact_url(self.id, self.share_token)
 
     @classmethod
-    def from_model(cls, artifact: ArtifactModel) -> Artifact:
+    def from_model(cls, artifact: ArtifactModel, share_token: str | None = None) -> Artifact:
         """The GraphQL view of an artifact row."""
         return cls(
             id=strawberry.ID(str(artifact.id)),
@@ -148,10 +164,11 @@ class Artifact:
             media_type=artifact.media_type,
             size_bytes=artifact.size_bytes,
             created_at=artifact.created_at,
+            share_token=share_token,
         )
 
     @classmethod
-    def from_event(cls, event: ArtifactEvent) -> Artifact:
+    def from_event(cls, event: ArtifactEvent, share_token: str | None = None) -> Artifact:
         """The artifact an event announces (the event holds everything the type shows)."""
         return cls(
             id=strawberry.ID(str(event.artifact_id)),
@@ -159,6 +176,7 @@ class Artifact:
             media_type=event.media_type,
             size_bytes=event.size_bytes,
             created_at=event.at,
+            share_token=share_token,
         )
 
 
@@ -218,13 +236,7 @@ class ExecutionType:
 
     @strawberry.field
     def usage(self) -> UsageType | None:
-        if self.model.usage_wall_time_ms is None and self.model.usage_cpu_time_ms is None:
-            return None
-        return UsageType(
-            wall_time_ms=self.model.usage_wall_time_ms,
-            cpu_time_ms=self.model.usage_cpu_time_ms,
-            peak_memory_ki_b=self.model.usage_peak_memory_kib,
-        )
+        return UsageType.of(self.model)
 
     @strawberry.field
     def owner(self) -> UserType:
@@ -242,20 +254,15 @@ class ExecutionType:
 
     @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stdout"))
     async def stdout(self, info: Info) -> str:
-        return await _output(info, self.model, Stream.STDOUT)
+        return await run_output(info, self.model, Stream.STDOUT)
 
     @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stderr"))
     async def stderr(self, info: Info) -> str:
-        return await _output(info, self.model, Stream.STDERR)
+        return await run_output(info, self.model, Stream.STDERR)
 
     @strawberry.field(description="The files the run was given to read, in the order they were given.")
     async def input_files(self, info: Info) -> list[ExecutionInputFile]:
-        async with info.context.container.executions() as executions:
-            files = await executions.input_files(self.model)
-        return [
-            ExecutionInputFile(name=name, size_bytes=len(base64.b64decode(content)), content=content)
-            for name, content in files
-        ]
+        return await input_files_of(info, self.model)
 
     @strawberry.field(description="The files the run has produced so far, in the order it produced them.")
     async def artifacts(self, info: Info) -> list[Artifact]:
@@ -473,26 +480,35 @@ class ExecutionSubscription:
             raise BadUserInput("afterSeq must not be negative")
         async with container.executions() as executions:
             execution_id = (await executions.visible(info.context.signed_in_user, id)).id
-            event_log = executions.event_log(execution_id)
+        async for group in run_messages(container, execution_id, after_seq):
+            if isinstance(group, StatusEvent):
+                load = partial(_load, container, execution_id)
+                execution = await info.context.snapshots.get(execution_id, group.seq, load)
+                yield StatusChange(seq=group.seq, status=group.status, execution=execution)
+            elif isinstance(group, ArtifactEvent):
+                yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
+            else:
+                # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
+                yield OutputChunk(lines=cast("list[OutputLine]", group))
 
-        async def load_archive() -> list[Entry] | None:
-            async with container.executions() as executions:
-                return await executions.archived_events(execution_id)
 
-        async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
-            for group in _messages(batch):
-                if isinstance(group, StatusEvent):
-                    load = partial(_load, container, execution_id)
-                    execution = await info.context.snapshots.get(execution_id, group.seq, load)
-                    yield StatusChange(seq=group.seq, status=group.status, execution=execution)
-                elif isinstance(group, ArtifactEvent):
-                    yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
-                else:
-                    # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
-                    yield OutputChunk(lines=cast("list[OutputLine]", group))
-                    # A replay of a million lines is hundreds of chunks with nothing to wait on in between: the
-                    # process's other requests and subscribers get their turn after each one.
-                    await asyncio.sleep(0)
+async def run_messages(
+    container: Container, execution_id: UUID, after_seq: int
+) -> AsyncGenerator[StatusEvent | ArtifactEvent | list[LineEvent], None]:
+    """A run's events after `after_seq` as they are sent, replayed then live, ending with the terminal status."""
+    async with container.executions() as executions:
+        event_log = executions.event_log(execution_id)
+
+    async def load_archive() -> list[Entry] | None:
+        async with container.executions() as executions:
+            return await executions.archived_events(execution_id)
+
+    async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
+        for group in _messages(batch):
+            yield group
+            # A replay of a million lines is hundreds of chunks with nothing to wait on in between: the
+            # process's other requests and subscribers get their turn after each one.
+            await asyncio.sleep(0)
 
 
 def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list[LineEvent]]:
@@ -516,7 +532,17 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list
         yield lines
 
 
-async def _output(info: Info, execution: Execution, stream: Stream) -> str:
+async def input_files_of(info: Info, execution: Execution) -> list[ExecutionInputFile]:
+    """The files a run was given, as they were sent."""
+    async with info.context.container.executions() as executions:
+        files = await executions.input_files(execution)
+    return [
+        ExecutionInputFile(name=name, size_bytes=len(base64.b64decode(content)), content=content)
+        for name, content in files
+    ]
+
+
+async def run_output(info: Info, execution: Execution, stream: Stream) -> str:
     """A run's output on one stream, within the operation's output budget: a live run's from its log (read once
     per operation for both streams), an ended run's from its row (its size taken from the budget first)."""
     budget = output_budget.current()

@@ -53,7 +53,12 @@ from podrun.settings import GraphQLSettings, Settings
 
 # An output field costs one per this many bytes it may return.
 OUTPUT_COST_BYTES = 16 * 1024
-OUTPUT_FIELDS = (("Execution", "stdout"), ("Execution", "stderr"))
+OUTPUT_FIELDS = (
+    ("Execution", "stdout"),
+    ("Execution", "stderr"),
+    ("SharedExecution", "stdout"),
+    ("SharedExecution", "stderr"),
+)
 # Distinct documents whose parse and validation results are kept (each is at most `max_tokens` long).
 DOCUMENT_CACHE_SIZE = 256
 _META_FIELDS = {"__typename": TypeNameMetaFieldDef, "__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}

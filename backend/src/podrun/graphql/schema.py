@@ -22,6 +22,7 @@ from podrun.graphql.operations import OperationsQuery
 from podrun.graphql.output_budget import OutputBudget
 from podrun.graphql.quota import QuotaQuery
 from podrun.graphql.scripts import ScriptMutation, ScriptQuery
+from podrun.graphql.shares import ShareMutation, ShareQuery, ShareSubscription
 from podrun.graphql.sign_ins import SignInMutation, SignInQuery
 from podrun.graphql.tools import ToolMutation, ToolQuery
 from podrun.observability import tracing
@@ -29,17 +30,29 @@ from podrun.settings import Settings
 
 
 @strawberry.type
-class Query(AccountQuery, SignInQuery, ExecutionQuery, ScriptQuery, ToolQuery, QuotaQuery, AdminQuery, OperationsQuery):
+class Query(
+    AccountQuery,
+    SignInQuery,
+    ExecutionQuery,
+    ShareQuery,
+    ScriptQuery,
+    ToolQuery,
+    QuotaQuery,
+    AdminQuery,
+    OperationsQuery,
+):
     """Everything clients can read."""
 
 
 @strawberry.type
-class Mutation(AccountMutation, SignInMutation, ExecutionMutation, ScriptMutation, ToolMutation, AdminMutation):
+class Mutation(
+    AccountMutation, SignInMutation, ExecutionMutation, ShareMutation, ScriptMutation, ToolMutation, AdminMutation
+):
     """Everything clients can change."""
 
 
 @strawberry.type
-class Subscription(ExecutionSubscription):
+class Subscription(ExecutionSubscription, ShareSubscription):
     """Everything clients can watch."""
 
 

@@ -5,14 +5,20 @@
  * from the last seq it holds, which a blind replay of the original request could not do.
  */
 import { createClient, type Client, type Sink } from 'graphql-ws';
-import { print } from 'graphql';
-import { ExecutionEventsDocument, type ExecutionEventsSubscription } from '$lib/gql/graphql';
+import { print, type FormattedExecutionResult } from 'graphql';
+import {
+	ExecutionEventsDocument,
+	SharedExecutionEventsDocument,
+	type ExecutionEventsSubscription,
+	type SharedExecutionEventsSubscription
+} from '$lib/gql/graphql';
 import { session } from './session.svelte';
 import type { SubscribeEvents } from '$lib/output/follow';
 
 const PING_MS = 10_000;
 const PONG_TIMEOUT_MS = 5_000;
 const EVENTS_QUERY = print(ExecutionEventsDocument);
+const SHARED_EVENTS_QUERY = print(SharedExecutionEventsDocument);
 
 let client: Client | null = null;
 let isConnected = false;
@@ -70,13 +76,14 @@ session.onChange(() => {
 	isConnected = false;
 });
 
-/** executionEvents(id, afterSeq) over the shared socket. */
-export const subscribeEvents: SubscribeEvents = (variables, sink) => {
+/** Subscribe on the one socket, telling the sink once it is connected; the unsubscribe function. */
+function open<Data>(
+	query: string,
+	variables: Record<string, unknown>,
+	sink: Sink<FormattedExecutionResult<Data>> & { connected?: () => void }
+): () => void {
 	client ??= create();
-	const dispose = client.subscribe(
-		{ query: EVENTS_QUERY, variables },
-		sink as Sink<{ data?: ExecutionEventsSubscription | null }>
-	);
+	const dispose = client.subscribe<Data>({ query, variables }, sink);
 	const connected = () => sink.connected?.();
 	// Already connected: the subscribe message goes out on the open socket at once.
 	if (isConnected) queueMicrotask(connected);
@@ -85,4 +92,27 @@ export const subscribeEvents: SubscribeEvents = (variables, sink) => {
 		waiting.delete(connected);
 		dispose();
 	};
-};
+}
+
+/** executionEvents(id, afterSeq) over the shared socket. */
+export const subscribeEvents: SubscribeEvents = (variables, sink) =>
+	open(EVENTS_QUERY, variables, sink as Sink<FormattedExecutionResult<ExecutionEventsSubscription>>);
+
+/**
+ * sharedExecutionEvents(token, afterSeq) for a viewer of a run's link (no sign-in needed), its events
+ * handed on as executionEvents ones so that the same Follower and OutputBuffer show them.
+ */
+export function subscribeSharedEvents(token: string): SubscribeEvents {
+	return ({ afterSeq }, sink) =>
+		open<SharedExecutionEventsSubscription>(
+			SHARED_EVENTS_QUERY,
+			{ token, afterSeq },
+			{
+				next: ({ data, errors }) =>
+					sink.next({ data: data ? { executionEvents: data.sharedExecutionEvents } : data, errors }),
+				error: (error) => sink.error(error),
+				complete: () => sink.complete(),
+				connected: () => sink.connected?.()
+			}
+		);
+}

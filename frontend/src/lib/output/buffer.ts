@@ -8,12 +8,16 @@ import type {
 	ArtifactFieldsFragment,
 	ExecutionEventsSubscription,
 	ExecutionStatus,
-	ExecutionSummaryFragment
+	ExecutionSummaryFragment,
+	SharedExecutionEventsSubscription
 } from '$lib/gql/graphql';
 import { isTerminal } from '$lib/statuses';
 import { parseAnsi, plainStyle, stripAnsi, type Segment, type Style } from './ansi';
 
-export type ExecutionEvent = ExecutionEventsSubscription['executionEvents'];
+/** An event of a run followed by its owner, or by a viewer of its link (whose status events carry no execution). */
+export type ExecutionEvent =
+	| ExecutionEventsSubscription['executionEvents']
+	| SharedExecutionEventsSubscription['sharedExecutionEvents'];
 export type Stream = 'STDOUT' | 'STDERR';
 
 export interface DisplayLine {
@@ -66,11 +70,11 @@ export class OutputBuffer {
 
 	/** Apply one subscription event; returns whether anything changed. */
 	apply(event: ExecutionEvent): boolean {
-		if (event.__typename === 'StatusChange') {
+		if (event.__typename === 'StatusChange' || event.__typename === 'SharedStatusChange') {
 			if (event.seq <= this.lastSeq) return false;
 			this.lastSeq = event.seq;
 			this.status = event.status;
-			this.execution = event.execution;
+			if (event.__typename === 'StatusChange') this.execution = event.execution;
 			return true;
 		}
 		if (event.__typename === 'ArtifactCreated') {

@@ -3,12 +3,11 @@
  * for the events after the last seq the buffer holds, so nothing is lost, and the buffer ignores
  * anything it already has, so nothing shows twice.
  */
-import type { ExecutionEventsSubscription } from '$lib/gql/graphql';
 import { ApiError, toApiError } from '$lib/api/errors';
-import type { OutputBuffer } from './buffer';
+import type { ExecutionEvent, OutputBuffer } from './buffer';
 
 export interface EventsSink {
-	next(value: { data?: ExecutionEventsSubscription | null; errors?: readonly unknown[] }): void;
+	next(value: { data?: { executionEvents: ExecutionEvent } | null; errors?: readonly unknown[] }): void;
 	error(error: unknown): void;
 	complete(): void;
 	/** The transport is connected (it may say so before any event arrives). */
