@@ -103,7 +103,7 @@ class GraphQLSettings(BaseModel):
     max_depth: int = Field(default=15, gt=0)
     max_aliases: int = Field(default=30, ge=0)
     # Fields an operation may resolve, each counted once per item of the lists around it.
-    max_cost: int = Field(default=50_000, gt=0)
+    max_cost: int = Field(default=100_000, gt=0)
     # How many items a list field without a `first` argument is assumed to hold.
     assumed_list_size: int = Field(default=10, gt=0)
     # Operations in progress on one WebSocket (subscriptions, and queries or mutations sent over it).

@@ -165,8 +165,8 @@ async def test_a_log_written_one_line_per_entry_before_batches_is_continued_and_
         writer = await LogWriter.resume(executions.event_log(execution.id))
         await writer.lines([(Stream.STDOUT, [" new 1", "new 2"], False)])
         assert await executions.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
-        ended = await executions.get(execution.id)
-        assert (ended.stdout, ended.stderr) == ("old 1\nold part new 1\nnew 2\n", "old err\n")
+        archived = [await executions.repository.output(execution.id, stream) for stream in Stream]
+        assert archived == ["old 1\nold part new 1\nnew 2\n", "old err\n"]
     expected = [
         (4, "STDERR", "old err", False),
         (5, "STDOUT", "old part", True),
