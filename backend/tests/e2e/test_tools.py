@@ -76,11 +76,12 @@ def new_slug() -> str:
 
 
 @pytest.fixture
-async def contributor(admin: GraphQLClient, alice: GraphQLClient) -> GraphQLClient:
-    """Alice, made a CONTRIBUTOR by an admin."""
+async def contributor(admin: GraphQLClient, alice: GraphQLClient, anonymous: GraphQLClient) -> GraphQLClient:
+    """Alice, made a CONTRIBUTOR by an admin; a role change ends her sign-ins, so she signs in again."""
+    email = (await alice.execute("{ me { email } }"))["me"]["email"]
     changed = await admin.execute(SET_ROLE, {"id": alice.user_id, "role": "CONTRIBUTOR"})
     assert changed["setUserRole"]["role"] == "CONTRIBUTOR"
-    return alice
+    return await anonymous.login(email, "correct horse battery")
 
 
 async def save_script(client: GraphQLClient, script: str, script_id: str | None = None) -> str:
