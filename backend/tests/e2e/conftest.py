@@ -104,8 +104,9 @@ def guarded(podrun: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def exposed(podrun: str) -> Iterator[str]:
     """Base URL of an API like `guarded`, but with no proxy in front of it (the default): X-Forwarded-For is the
-    client's own say and must not be believed."""
-    yield from _guarded_api("exposed", {})
+    client's own say and must not be believed. Every client of it is 127.0.0.1, so its per-client counters live
+    under a key prefix of its own: the session's other APIs count their many sign-ins from 127.0.0.1 too."""
+    yield from _guarded_api("exposed", {"PODRUN_REDIS_PREFIX": f"podrun-test-exposed-{uuid.uuid4().hex[:8]}"})
 
 
 def _guarded_api(name: str, env: dict[str, str]) -> Iterator[str]:

@@ -209,8 +209,10 @@ async def test_admins_list_one_users_runs_and_cancel_anyones(
 async def test_system_settings_changed_by_an_admin_apply_to_the_next_submission(
     admin: GraphQLClient, alice: GraphQLClient, settings: Settings, system_settings: dict[str, Any]
 ) -> None:
-    before = await submit_limits(alice)
-    assert before["wallTimeMs"] == settings.limits.default.wall_time_ms
+    submitted = (await alice.execute(SUBMIT, {"input": {"script": "pass"}}))["submitExecution"]
+    assert submitted["limits"]["wallTimeMs"] == settings.limits.default.wall_time_ms
+    # Ended before the policy allows one run at a time: the submissions below are the only ones in progress.
+    await wait_for_status(alice, submitted["id"], "SUCCEEDED", timeout=60)
     changed = (
         await admin.execute(
             UPDATE_SYSTEM_SETTINGS,
