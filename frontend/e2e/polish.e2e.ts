@@ -1,0 +1,144 @@
+/**
+ * The output search and wrapped output, the admin page's units, field errors and user paging, the
+ * history filter in the URL, the run timer and the editor/output split.
+ * Screenshots: test-results/screenshots/polish-*.png.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Backend } from './backend';
+import { accessibilityProblems, launch, screenshot, signIn } from './browser';
+
+const backend = new Backend();
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const admin = `polish-${Date.now()}@example.com`;
+const password = 'correct horse battery';
+let runId = '';
+
+const SIZES = [
+	{ width: 390, height: 844 },
+	{ width: 1440, height: 900 }
+] as const;
+
+async function setScript(script: string): Promise<void> {
+	await page.locator('.cm-content').click();
+	await page.keyboard.press('ControlOrMeta+a');
+	await page.keyboard.press('Delete');
+	await page.keyboard.insertText(script);
+}
+
+async function waitForStatus(...values: string[]): Promise<void> {
+	await page.waitForFunction(
+		(wanted) => wanted.includes(document.querySelector('[data-testid="status"]')?.getAttribute('data-status') ?? ''),
+		values,
+		{ timeout: 30_000 }
+	);
+}
+
+/** Run the script in the editor; the run's id (it may still be going). */
+async function start(script: string): Promise<string> {
+	await page.goto(`${backend.url}/`);
+	await setScript(script);
+	const submitted = page.waitForResponse((response) => response.request().postData()?.includes('SubmitExecution') ?? false);
+	await page.getByTestId('run').click();
+	const id: string = (await (await submitted).json()).data.submitExecution.id;
+	await page.waitForURL((url) => url.searchParams.get('run') === id);
+	return id;
+}
+
+async function setWrap(on: boolean): Promise<void> {
+	await page.goto(`${backend.url}/settings`);
+	await page.getByTestId('settings-sync').waitFor();
+	const box = page.getByLabel('Wrap long lines');
+	if ((await box.isChecked()) !== on) await box.click();
+}
+
+beforeAll(async () => {
+	await backend.start();
+	backend.createAdmin(admin, password);
+	browser = await launch();
+	context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+	page = await context.newPage();
+	await signIn(page, backend.url, admin, password);
+	runId = await start(
+		'for i in range(1, 301):\n    print(f"row {i}" + (" NEEDLE here" if i in (17, 250) else ""))\nprint("x" * 400)\n'
+	);
+	await waitForStatus('SUCCEEDED');
+});
+
+afterEach(async ({ task }) => {
+	if (task.result?.state === 'fail') await screenshot(page, `failed-${task.name.replace(/\W+/g, '-')}`);
+});
+
+afterAll(async () => {
+	await browser?.close();
+	await backend.stop();
+});
+
+describe('output', () => {
+	test('the search finds lines the virtualised view has not drawn, steps through them, and filters', async () => {
+		await page.setViewportSize(SIZES[1]);
+		await page.goto(`${backend.url}/runs/${runId}`);
+		await page.getByTestId('line-text').first().waitFor();
+		const search = page.getByTestId('output-search');
+		await search.fill('needle');
+		await expect.poll(() => page.getByTestId('output-matches').textContent()).toBe('1 of 2');
+		await expect.poll(() => page.locator('[data-match="current"]').getAttribute('data-line')).toBe('17');
+		expect(await page.locator('[data-match="current"] mark').textContent()).toBe('NEEDLE');
+
+		await search.press('Enter');
+		await expect.poll(() => page.getByTestId('output-matches').textContent()).toBe('2 of 2');
+		// Line 250 is far below the first screen: the view scrolled to it.
+		await expect.poll(() => page.locator('[data-match="current"]').getAttribute('data-line')).toBe('250');
+		expect(await page.locator('[data-match="current"]').isVisible()).toBe(true);
+		await page.getByRole('button', { name: 'Next match' }).click();
+		await expect.poll(() => page.getByTestId('output-matches').textContent()).toBe('1 of 2');
+		await page.getByRole('button', { name: 'Previous match' }).click();
+		await expect.poll(() => page.getByTestId('output-matches').textContent()).toBe('2 of 2');
+
+		await page.getByTestId('only-matches').check();
+		await expect.poll(() => page.locator('[data-testid="output"] [data-line]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-line')))).toEqual(['17', '250']);
+		expect(await page.getByTestId('output-empty').count()).toBe(0);
+		for (const size of SIZES) {
+			await page.setViewportSize(size);
+			await screenshot(page, `polish-output-search-${size.width}`);
+			expect(await accessibilityProblems(page)).toEqual([]);
+		}
+
+		await search.fill('no such text');
+		await expect.poll(() => page.getByTestId('output-matches').textContent()).toBe('No match');
+		await page.getByTestId('only-matches').uncheck();
+		await search.fill('');
+		await expect.poll(() => page.locator('[data-testid="output"] [data-line]').count()).toBeGreaterThan(2);
+
+		// Ctrl/Cmd+F in the output goes to the search box (the browser's find cannot see unrendered rows).
+		await page.getByTestId('output').focus();
+		await page.keyboard.press('ControlOrMeta+f');
+		expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('output-search');
+	});
+
+	test('"Wrap long lines" wraps the output too', async () => {
+		for (const wrap of [true, false]) {
+			await setWrap(wrap);
+			for (const size of SIZES) {
+				await page.setViewportSize(size);
+				await page.goto(`${backend.url}/runs/${runId}`);
+				const output = page.getByTestId('output');
+				await page.locator('[data-line="301"]').waitFor();
+				expect(await output.getAttribute('data-wrap')).toBe(String(wrap));
+				const row = await page.locator('[data-line="301"]').boundingBox();
+				const sideways = await output.evaluate((element) => element.scrollWidth > element.clientWidth);
+				if (wrap) {
+					// 400 characters take several rows and nothing scrolls sideways.
+					expect(row!.height).toBeGreaterThan(40);
+					expect(sideways).toBe(false);
+					await screenshot(page, `polish-output-wrapped-${size.width}`);
+				} else {
+					expect(row!.height).toBe(20);
+					expect(sideways).toBe(true);
+				}
+			}
+		}
+	});
+});
