@@ -142,3 +142,65 @@ describe('output', () => {
 		}
 	});
 });
+
+describe('admin', () => {
+	test('limits are shown and saved in seconds, MiB and KiB; an error sits beside its field', async () => {
+		await page.setViewportSize(SIZES[1]);
+		await page.goto(`${backend.url}/admin`);
+		await page.getByTestId('system-settings').waitFor();
+		const wall = page.getByLabel('USER maximum Wall time in s', { exact: true });
+		const output = page.getByLabel('USER maximum Output in KiB', { exact: true });
+		const ceiling = Number((await page.getByTestId('ceiling-wallTimeMs').textContent())!.replace(' s', ''));
+		// The API holds milliseconds and bytes; the form shows seconds and KiB.
+		const settings = await (
+			await fetch(`${backend.url}/graphql`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json', authorization: `Bearer ${await token()}` },
+				body: JSON.stringify({ query: '{ systemSettings { roles { role maxLimits { wallTimeMs outputBytes } } } }' })
+			})
+		).json();
+		const user = settings.data.systemSettings.roles.find((r: { role: string }) => r.role === 'USER').maxLimits;
+		expect(Number(await wall.inputValue())).toBe(user.wallTimeMs / 1000);
+		expect(Number(await output.inputValue())).toBe(user.outputBytes / 1024);
+
+		await wall.fill(String(ceiling + 10));
+		await page.getByRole('button', { name: 'Save settings' }).click();
+		const problem = page.locator('#policy-error-roles\\.user\\.maxlimits\\.walltimems');
+		await problem.waitFor();
+		expect(await problem.textContent()).toContain(`between 0.001 s and ${ceiling} s`);
+		expect(await wall.getAttribute('aria-invalid')).toBe('true');
+		expect(await page.evaluate(() => document.activeElement?.id)).toBe('policy-roles.user.maxlimits.walltimems');
+		// Beside the field, not at the top of the page, and no internal path in sight.
+		const [fieldBox, problemBox] = [await wall.boundingBox(), await problem.boundingBox()];
+		expect(Math.abs(problemBox!.y - (fieldBox!.y + fieldBox!.height))).toBeLessThan(30);
+		expect(await page.getByTestId('admin-error').count()).toBe(0);
+		expect(await page.locator('body').textContent()).not.toContain('maxLimits');
+		for (const size of SIZES) {
+			await page.setViewportSize(size);
+			await screenshot(page, `polish-admin-field-error-${size.width}`);
+		}
+		expect(await accessibilityProblems(page)).toEqual([]);
+
+		await page.setViewportSize(SIZES[1]);
+		await wall.fill('12.5');
+		await page.getByRole('button', { name: 'Save settings' }).click();
+		await page.getByTestId('settings-saved').waitFor();
+		expect(await problem.count()).toBe(0);
+		await page.reload();
+		await page.getByTestId('system-settings').waitFor();
+		expect(await page.getByLabel('USER maximum Wall time in s', { exact: true }).inputValue()).toBe('12.5');
+	});
+});
+
+/** An access token of the admin, from the `login` mutation (a sign-in of its own, beside the page's). */
+async function token(): Promise<string> {
+	const answer = await fetch(`${backend.url}/graphql`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({
+			query: 'mutation($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken } }',
+			variables: { email: admin, password }
+		})
+	});
+	return (await answer.json()).data.login.accessToken;
+}
