@@ -204,3 +204,40 @@ async function token(): Promise<string> {
 	});
 	return (await answer.json()).data.login.accessToken;
 }
+
+describe('history', () => {
+	test('the status filter and a text search over the scripts live in the URL', async () => {
+		await page.setViewportSize(SIZES[1]);
+		await start('import sys\nsys.exit(3)\n');
+		await waitForStatus('FAILED');
+		await page.goto(`${backend.url}/history?status=FAILED`);
+		await page.getByTestId('history-row').first().waitFor();
+		expect(await page.locator('#status-filter').inputValue()).toBe('FAILED');
+		const statuses = () => page.locator('[data-testid="history-row"] [data-testid="status"]').evaluateAll((e) => e.map((x) => x.getAttribute('data-status')));
+		await expect.poll(statuses).toEqual(['FAILED']);
+
+		await page.locator('#status-filter').selectOption('SUCCEEDED');
+		await expect.poll(() => new URL(page.url()).searchParams.get('status')).toBe('SUCCEEDED');
+		await expect.poll(statuses).toEqual(['SUCCEEDED']);
+		await page.locator('#status-filter').selectOption('');
+		await expect.poll(() => new URL(page.url()).searchParams.has('status')).toBe(false);
+		await expect.poll(() => page.getByTestId('history-row').count()).toBe(2);
+
+		await page.getByLabel('Script contains').fill('sys.exit');
+		await expect.poll(() => new URL(page.url()).searchParams.get('q')).toBe('sys.exit');
+		await expect.poll(statuses).toEqual(['FAILED']);
+		await page.reload();
+		await page.getByTestId('history-row').first().waitFor();
+		expect(await page.getByLabel('Script contains').inputValue()).toBe('sys.exit');
+		await expect.poll(statuses).toEqual(['FAILED']);
+		await page.getByLabel('Script contains').fill('nothing like this');
+		await expect.poll(() => page.getByTestId('history').textContent()).toContain('No run loaded has “nothing like this” in its script');
+		await page.getByLabel('Script contains').fill('sys.exit');
+		for (const size of SIZES) {
+			await page.setViewportSize(size);
+			await screenshot(page, `polish-history-filter-${size.width}`);
+			expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(size.width);
+			expect(await accessibilityProblems(page)).toEqual([]);
+		}
+	});
+});
