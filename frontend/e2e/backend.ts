@@ -95,6 +95,15 @@ export class Backend {
 		});
 	}
 
+	/** Stop the worker (runs stay queued) while the API keeps answering. */
+	async stopWorker(): Promise<void> {
+		if (this.worker) await stop(this.worker);
+	}
+
+	startWorker(): void {
+		this.worker = start('worker', ['worker']);
+	}
+
 	/** Stop the API (every WebSocket drops) while the worker keeps running. */
 	async stopApi(): Promise<void> {
 		if (this.api) await stop(this.api);

@@ -241,3 +241,29 @@ describe('history', () => {
 		}
 	});
 });
+
+describe('a run in progress', () => {
+	test('shows how long it has waited and how long the queue is, then how long it has run', async () => {
+		await page.setViewportSize(SIZES[1]);
+		await backend.stopWorker();
+		try {
+			await start('import time\ntime.sleep(4)\nprint("done")\n');
+			await waitForStatus('QUEUED');
+			await expect.poll(() => page.getByTestId('elapsed').textContent()).toMatch(/^\s*Waiting 0:0\d/);
+			await expect.poll(() => page.getByTestId('queue-length').textContent()).toContain('1 run in the queue');
+			const before = await page.getByTestId('elapsed').textContent();
+			await expect.poll(() => page.getByTestId('elapsed').textContent()).not.toBe(before);
+			for (const size of SIZES) {
+				await page.setViewportSize(size);
+				await screenshot(page, `polish-queued-${size.width}`);
+			}
+		} finally {
+			backend.startWorker();
+		}
+		await waitForStatus('RUNNING');
+		await expect.poll(() => page.getByTestId('elapsed').textContent()).toMatch(/Running 0:0[1-9]/);
+		expect(await page.getByTestId('queue-length').count()).toBe(0);
+		await waitForStatus('SUCCEEDED');
+		expect(await page.getByTestId('elapsed').count()).toBe(0);
+	});
+});
