@@ -267,3 +267,45 @@ describe('a run in progress', () => {
 		expect(await page.getByTestId('elapsed').count()).toBe(0);
 	});
 });
+
+describe('the editor page', () => {
+	test('a divider between editor and output is dragged or moved with the arrow keys, and remembered', async () => {
+		await page.setViewportSize(SIZES[1]);
+		await page.goto(`${backend.url}/`);
+		const split = page.getByTestId('split');
+		await split.waitFor();
+		const editorWidth = async () => (await page.locator('section[aria-labelledby="editor-title"]').boundingBox())!.width;
+		expect(await split.getAttribute('aria-valuenow')).toBe('50');
+
+		await split.focus();
+		for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
+		expect(await split.getAttribute('aria-valuenow')).toBe('40');
+		expect(Math.abs((await editorWidth()) - 1440 * 0.4)).toBeLessThan(12);
+		await page.keyboard.press('End');
+		expect(await split.getAttribute('aria-valuenow')).toBe('80');
+
+		const box = (await split.boundingBox())!;
+		await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+		await page.mouse.down();
+		await page.mouse.move(1000, box.y + box.height / 2, { steps: 5 });
+		await page.mouse.up();
+		expect(Number(await split.getAttribute('aria-valuenow'))).toBe(Math.round((1000 / 1440) * 100));
+		await screenshot(page, 'polish-split-1440');
+		expect(await accessibilityProblems(page)).toEqual([]);
+
+		await page.reload();
+		await split.waitFor();
+		expect(Number(await split.getAttribute('aria-valuenow'))).toBe(69);
+
+		// A phone stacks editor and output: no divider, nothing wider than the screen.
+		await page.setViewportSize(SIZES[0]);
+		expect(await split.isVisible()).toBe(false);
+		expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+		await screenshot(page, 'polish-split-390');
+		await page.setViewportSize(SIZES[1]);
+		await split.focus();
+		await page.keyboard.press('Home');
+		for (let i = 0; i < 15; i++) await page.keyboard.press('ArrowRight');
+		expect(await split.getAttribute('aria-valuenow')).toBe('50');
+	});
+});
