@@ -8,7 +8,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Backend } from './backend';
 import { accessibilityProblems, launch, screenshot, signIn } from './browser';
 
-const backend = new Backend();
+// Enough registrations from one address to page the admin's list of users past 50.
+const backend = new Backend({ PODRUN_SIGNIN__REGISTRATIONS_PER_CLIENT_PER_HOUR: '500' });
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -307,5 +308,47 @@ describe('the editor page', () => {
 		await page.keyboard.press('Home');
 		for (let i = 0; i < 15; i++) await page.keyboard.press('ArrowRight');
 		expect(await split.getAttribute('aria-valuenow')).toBe('50');
+	});
+});
+
+describe('admin users', () => {
+	test('the list of users pages past 50 with "Load more"', async () => {
+		await page.setViewportSize(SIZES[1]);
+		const emails = Array.from({ length: 55 }, (_, i) => `paged-${String(i).padStart(2, '0')}-${Date.now()}@example.com`);
+		for (let i = 0; i < emails.length; i += 5) {
+			await Promise.all(
+				emails.slice(i, i + 5).map(async (email) => {
+					const answer = await fetch(`${backend.url}/graphql`, {
+						method: 'POST',
+						headers: { 'content-type': 'application/json' },
+						body: JSON.stringify({
+							query: 'mutation($email: String!, $password: String!) { register(email: $email, password: $password) { user { id } } }',
+							variables: { email, password }
+						})
+					});
+					expect((await answer.json()).errors).toBeUndefined();
+				})
+			);
+		}
+		await page.goto(`${backend.url}/admin`);
+		const rows = page.getByTestId('user-row');
+		await expect.poll(() => rows.count()).toBe(50);
+		await page.getByTestId('users-more').click();
+		await expect.poll(() => rows.count()).toBe(56);
+		expect(await page.getByTestId('users-more').count()).toBe(0);
+		const shown = await page.getByTestId('user-row-email').allTextContents();
+		expect(new Set(shown).size).toBe(56);
+		expect(shown).toEqual(expect.arrayContaining([...emails, admin]));
+
+		// A search starts from its own first page.
+		await page.getByLabel('Search by email').fill('paged-');
+		await expect.poll(() => rows.count()).toBe(50);
+		await page.getByTestId('users-more').click();
+		await expect.poll(() => rows.count()).toBe(55);
+		await page.getByTestId('users-more').waitFor({ state: 'detached' });
+		for (const size of SIZES) {
+			await page.setViewportSize(size);
+			await screenshot(page, `polish-admin-users-${size.width}`);
+		}
 	});
 });
