@@ -36,10 +36,10 @@ async function freePort(): Promise<number> {
 	});
 }
 
-function start(name: string, args: string[]): ChildProcess {
+function start(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
 	mkdirSync(RESULTS, { recursive: true });
 	const log = openSync(resolve(RESULTS, `${name}.log`), 'a');
-	return spawn(PYTHON, ['-m', 'podrun.cli', ...args], { env: ENV, cwd: resolve(ROOT, 'backend'), stdio: ['ignore', log, log] });
+	return spawn(PYTHON, ['-m', 'podrun.cli', ...args], { env, cwd: resolve(ROOT, 'backend'), stdio: ['ignore', log, log] });
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -59,20 +59,27 @@ export class Backend {
 	worker: ChildProcess | null = null;
 	port = 0;
 
+	/** Settings of this test file's API and worker on top of the common ones (PODRUN_… variables). */
+	constructor(private readonly settings: Record<string, string> = {}) {}
+
+	get env(): NodeJS.ProcessEnv {
+		return { ...ENV, ...this.settings };
+	}
+
 	get url(): string {
 		return `http://127.0.0.1:${this.port}`;
 	}
 
 	async start(): Promise<void> {
 		// A fresh, migrated podrun_web_test and no keys under the prefix (backend/tests/databases.py).
-		execFileSync(PYTHON, ['-m', 'tests.databases'], { env: ENV, cwd: resolve(ROOT, 'backend'), stdio: 'inherit' });
+		execFileSync(PYTHON, ['-m', 'tests.databases'], { env: this.env, cwd: resolve(ROOT, 'backend'), stdio: 'inherit' });
 		this.port = await freePort();
-		this.worker = start('worker', ['worker']);
+		this.worker = start('worker', ['worker'], this.env);
 		await this.startApi();
 	}
 
 	async startApi(): Promise<void> {
-		this.api = start('api', ['api', '--port', String(this.port)]);
+		this.api = start('api', ['api', '--port', String(this.port)], this.env);
 		const deadline = Date.now() + 60_000;
 		while (Date.now() < deadline) {
 			if (this.api.exitCode !== null) throw new Error(`API exited early; see ${RESULTS}/api.log`);
@@ -89,10 +96,19 @@ export class Backend {
 	/** Make an administrator the way an operator does (`podrun create-user --admin`). */
 	createAdmin(email: string, password: string): void {
 		execFileSync(PYTHON, ['-m', 'podrun.cli', 'create-user', '--email', email, '--password', password, '--admin'], {
-			env: ENV,
+			env: this.env,
 			cwd: resolve(ROOT, 'backend'),
 			stdio: 'ignore'
 		});
+	}
+
+	/** Stop the worker (runs stay queued) while the API keeps answering. */
+	async stopWorker(): Promise<void> {
+		if (this.worker) await stop(this.worker);
+	}
+
+	startWorker(): void {
+		this.worker = start('worker', ['worker'], this.env);
 	}
 
 	/** Stop the API (every WebSocket drops) while the worker keeps running. */

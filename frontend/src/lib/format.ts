@@ -8,6 +8,14 @@ export function duration(ms: number | null | undefined): string {
 	return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
+/** Time gone by as a clock shows it: 0:07, 12:30, 1:02:03. */
+export function clock(ms: number): string {
+	const total = Math.max(0, Math.floor(ms / 1000));
+	const [hours, minutes, seconds] = [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60];
+	const pad = (n: number) => String(n).padStart(2, '0');
+	return hours ? `${hours}:${pad(minutes)}:${pad(seconds)}` : `${minutes}:${pad(seconds)}`;
+}
+
 export function memoryKiB(kib: number | null | undefined): string {
 	if (kib === null || kib === undefined) return '—';
 	if (kib < 1024) return `${kib} KiB`;
