@@ -2,14 +2,21 @@
  * The teacher's journey with tools, in Chromium against a real API and worker: a contributor publishes a
  * script with a three-field form, an admin approves it, a plain user finds it, fills the form, uploads a CSV
  * and sees the output and a figure; a new version goes through review while the old one keeps working.
- * Screenshots in both themes and at 390×844 go to test-results/screenshots.
+ * Screenshots in both themes and at 390×844 go to test-results/screenshots; each page shown is checked with
+ * axe-core (no serious or critical violation).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { launch, screenshot } from './browser';
+import { accessibilityProblems, launch, screenshot } from './browser';
 
 const backend = new Backend();
+
+/** A screenshot of the page as it is, and no serious or critical axe-core violation on it. */
+async function looked(page: Page, name: string): Promise<void> {
+	await screenshot(page, name);
+	expect(await accessibilityProblems(page), name).toEqual([]);
+}
 let browser: Browser;
 const pages: Page[] = [];
 const stamp = Date.now();
@@ -154,7 +161,7 @@ describe('tools', () => {
 		await expect.poll(() => page.getByTestId('tool-field').evaluateAll((els) => els.map((e) => e.getAttribute('data-field')))).toEqual(['threshold', 'marks', 'course']);
 		await page.getByRole('button', { name: 'Move marks down' }).click();
 		await expect.poll(() => page.getByTestId('tool-field').evaluateAll((els) => els.map((e) => e.getAttribute('data-field')))).toEqual(['threshold', 'course', 'marks']);
-		await screenshot(page, 'tool-publish-light');
+		await looked(page, 'tool-publish-light');
 		await page.getByRole('button', { name: 'Publish for review' }).click();
 		await page.waitForURL(`${backend.url}/tools/${slug}`);
 		await expect.poll(() => page.getByTestId('version-status').textContent()).toBe('pending');
@@ -165,7 +172,7 @@ describe('tools', () => {
 		await adminPage.goto(`${backend.url}/tools/review`);
 		const pending = adminPage.getByTestId('pending-version').filter({ hasText: slug });
 		await pending.waitFor();
-		await screenshot(adminPage, 'tool-review-new-light');
+		await looked(adminPage, 'tool-review-new-light');
 		await pending.getByRole('button', { name: 'Approve' }).click();
 		await expect.poll(() => adminPage.getByTestId('pending-version').filter({ hasText: slug }).count()).toBe(0);
 	});
@@ -183,18 +190,18 @@ describe('tools', () => {
 		await expect.poll(() => page.getByTestId('tool-field').filter({ hasText: 'Pass mark' }).getByTestId('field-error').textContent()).toBe('must be at most 100');
 		expect(await page.getByTestId('tool-source').count()).toBe(0);
 		expect(await runTool(page, '60')).toEqual(['v1 maths passed: Ada, Cleo']);
-		await screenshot(page, 'tool-run-light');
+		await looked(page, 'tool-run-light');
 		await page.emulateMedia({ colorScheme: 'dark' });
-		await screenshot(page, 'tool-run-dark');
+		await looked(page, 'tool-run-dark');
 		await page.setViewportSize({ width: 390, height: 844 });
-		await screenshot(page, 'tool-run-phone-dark');
+		await looked(page, 'tool-run-phone-dark');
 		await page.emulateMedia({ colorScheme: 'light' });
-		await screenshot(page, 'tool-run-phone-light');
+		await looked(page, 'tool-run-phone-light');
 		await page.goto(`${backend.url}/tools`);
 		await page.getByTestId('tool-card').first().waitFor();
-		await screenshot(page, 'tools-catalog-phone-light');
+		await looked(page, 'tools-catalog-phone-light');
 		await page.setViewportSize({ width: 1280, height: 900 });
-		await screenshot(page, 'tools-catalog-light');
+		await looked(page, 'tools-catalog-light');
 	});
 
 	test('a new version goes through review while the old one keeps working', async () => {
@@ -211,9 +218,9 @@ describe('tools', () => {
 		const pending = adminPage.getByTestId('pending-version').filter({ hasText: slug });
 		await pending.waitFor();
 		await expect.poll(() => pending.locator('[data-change="added"]').allTextContents()).toContain('+ print("v2", inputs["course"], "passed:", ", ".join(passed["name"]))');
-		await screenshot(adminPage, 'tool-review-diff-light');
+		await looked(adminPage, 'tool-review-diff-light');
 		await adminPage.emulateMedia({ colorScheme: 'dark' });
-		await screenshot(adminPage, 'tool-review-diff-dark');
+		await looked(adminPage, 'tool-review-diff-dark');
 		await pending.getByRole('button', { name: 'Approve' }).click();
 		await expect.poll(() => adminPage.getByTestId('pending-version').filter({ hasText: slug }).count()).toBe(0);
 
