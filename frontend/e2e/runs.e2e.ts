@@ -215,6 +215,8 @@ describe('the editor and runs', () => {
 	test('a prompt puts the cursor in the Input box', async () => {
 		await page.goto(`${backend.url}/`);
 		await setScript('name = input("Name: ")\nprint("hi", name)\n');
+		// The editor comes back to the run it started last; Ctrl+Enter only runs once Run is enabled again.
+		await expect.poll(() => page.getByTestId('run').isEnabled()).toBe(true);
 		await page.keyboard.press('ControlOrMeta+Enter');
 		await page.getByTestId('line-text').filter({ hasText: 'Name:' }).waitFor();
 		await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('run-input');
