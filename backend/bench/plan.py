@@ -1,4 +1,4 @@
-"""How much each benchmark does: the full run the README's table comes from, and a quick one for the smoke test."""
+"""How much each benchmark does: the full run of docs/performance.md's table, and a quick one for the smoke test."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class AuthSettings(BaseModel):
-    """Token lifetimes (README, "Authentication")."""
+    """Token lifetimes (docs/auth.md, "Authentication")."""
 
     # Short: an access token is checked against its sign-in on every request, but a copy works until it expires.
     access_token_ttl_s: int = Field(default=5 * 60, gt=0)
@@ -117,7 +117,7 @@ class GraphQLSettings(BaseModel):
 
 
 class SignInSettings(BaseModel):
-    """Protection of sign-in and registration against guessing and floods (README, "Sign-in protection")."""
+    """Protection of sign-in and registration against guessing and floods (docs/auth.md, "Sign-in protection")."""
 
     # Per client address (IPv6: per /64): login attempts per minute and registrations per hour.
     attempts_per_client_per_minute: int = Field(default=30, gt=0)
@@ -200,7 +200,7 @@ class KubernetesSettings(BaseModel):
     # How often the reaper removes execution pods nobody will come back for.
     reap_interval_s: float = 60.0
     # Pods created ahead of their run and waiting for it, per runtime in use. Off by default: each one holds
-    # the largest limits on a node while it waits (README, "Warm pods").
+    # the largest limits on a node while it waits (docs/kubernetes.md, "Warm pods").
     warm_pool_size: int = Field(default=0, ge=0)
     # A runtime without a run for this long has its warm pods deleted.
     warm_pool_idle_s: float = Field(default=300.0, gt=0)
@@ -231,7 +231,7 @@ class WorkerSettings(BaseModel):
 
 
 class MetricsSettings(BaseModel):
-    """Where Prometheus metrics are served (README, "Operating Podrun"). Nothing there names a user or a run."""
+    """Where Prometheus metrics are served (docs/operating.md). Nothing there names a user or a run."""
 
     # The address the metrics ports below listen on (0.0.0.0 in a container, for the scraper).
     host: str = "127.0.0.1"

@@ -60,7 +60,7 @@ async def rows_left(database: AsyncEngine, execution_id: str) -> dict[str, int]:
 
 
 async def keys_left(redis: aioredis.Redis, settings: Settings, execution_id: str) -> list[str]:
-    """Podrun's Redis keys naming the run (arq's own job and result keys are not Podrun's: README)."""
+    """Podrun's Redis keys naming the run (arq's own job and result keys are not Podrun's: docs/operating.md)."""
     return sorted(key.decode() for key in await redis.keys(f"{settings.redis_prefix}:*{execution_id}*"))
 
 

@@ -1,4 +1,4 @@
-"""Failed sign-ins slow one account down, but only for the clients that failed (README, "Sign-in protection").
+"""Failed sign-ins slow one account down, but only for the clients that failed (docs/auth.md, "Sign-in protection").
 
 Every attempt at an account counts as a failure until the password proves right, so parallel guesses
 can never slip past the count. Once an account has taken `failures_before_delay` failures, each further

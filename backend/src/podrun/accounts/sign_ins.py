@@ -1,4 +1,4 @@
-"""Sign-ins: one row per login, which its tokens belong to (README, "Authentication").
+"""Sign-ins: one row per login, which its tokens belong to (docs/auth.md, "Authentication").
 
 A refresh token is single-use: refreshing moves its sign-in's `generation` on in one conditional UPDATE
 and commits, so a refresh that fails before the commit leaves the old token valid and one that commits
