@@ -37,6 +37,15 @@ export async function signIn(page: Page, url: string, email: string, password: s
 
 /** axe-core's serious and critical violations on the page, as "rule: targets" lines (none is a pass). */
 export async function accessibilityProblems(page: Page): Promise<string[]> {
+	// Colours caught mid-transition (a theme just switched, a button just enabled) are not the page's colours.
+	await page.evaluate(() =>
+		Promise.all(
+			document
+				.getAnimations()
+				.filter((animation) => animation.effect?.getTiming().iterations !== Infinity)
+				.map((animation) => animation.finished.catch(() => undefined))
+		)
+	);
 	await page.addScriptTag({ path: AXE });
 	const violations = await page.evaluate(async () => {
 		const axe = (window as unknown as { axe: { run: (context: Document) => Promise<{ violations: Violation[] }> } }).axe;
