@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { launch, outputLines, screenshot } from './browser';
+import { launch, outputLines, screenshot, setScript, waitForStatus } from './browser';
 
 const backend = new Backend();
 let browser: Browser;
@@ -45,25 +45,8 @@ afterAll(async () => {
 	await backend.stop();
 });
 
-async function setScript(script: string): Promise<void> {
-	const editor = page.locator('.cm-content');
-	await editor.click();
-	await page.keyboard.press('ControlOrMeta+a');
-	await page.keyboard.press('Delete');
-	// insertText types it as one edit, without the editor's auto-indent.
-	await page.keyboard.insertText(script);
-}
-
 async function status(): Promise<string | null> {
 	return page.getByTestId('status').first().getAttribute('data-status');
-}
-
-async function waitForStatus(...values: string[]): Promise<void> {
-	await page.waitForFunction(
-		(wanted) => wanted.includes(document.querySelector('[data-testid="status"]')?.getAttribute('data-status') ?? ''),
-		values,
-		{ timeout: 30_000 }
-	);
 }
 
 /** The settings page once the account's settings have loaded (until then they win over a change made here). */
@@ -98,14 +81,14 @@ describe('the web client', () => {
 
 	test('streams output while the script runs, then shows how it ended', async () => {
 		await page.goto(`${backend.url}/`);
-		await setScript(TICKER);
+		await setScript(page, TICKER);
 		await page.keyboard.press('ControlOrMeta+Enter');
 		await waitForLine('tick 2');
 		// The first lines are on screen well before the run (6 s) ends.
 		expect(await status()).toBe('RUNNING');
 		await screenshot(page, 'editor-running-light');
 
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(Array.from({ length: 20 }, (_, i) => `tick ${i + 1}`));
 		expect(await page.getByTestId('exit-code').textContent()).toBe('0');
 		expect(await page.getByTestId('run-summary').textContent()).toMatch(/Wall.*CPU.*Memory/);
@@ -113,20 +96,20 @@ describe('the web client', () => {
 	});
 
 	test('cancels a long run', async () => {
-		await setScript('import time\nwhile True:\n    print("still going", flush=True)\n    time.sleep(0.2)\n');
+		await setScript(page, 'import time\nwhile True:\n    print("still going", flush=True)\n    time.sleep(0.2)\n');
 		await page.getByTestId('run').click();
 		await waitForLine('still going');
 		await page.getByTestId('cancel').click();
-		await waitForStatus('CANCELLED');
+		await waitForStatus(page, 'CANCELLED');
 		expect(await page.getByTestId('cancel').count()).toBe(0);
 	});
 
 	test('feeds stdin given up front', async () => {
-		await setScript('import sys\nfor line in sys.stdin:\n    print("got", line.strip().upper())\n');
+		await setScript(page, 'import sys\nfor line in sys.stdin:\n    print("got", line.strip().upper())\n');
 		await page.getByLabel('Give stdin up front').check();
 		await page.getByLabel('Standard input').fill('ann\nbob\n');
 		await page.getByTestId('run').click();
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(['got ANN', 'got BOB']);
 		await page.getByLabel('Give stdin up front').uncheck();
 	});
@@ -144,9 +127,9 @@ describe('the web client', () => {
 			buffer: Buffer.from('day,sales\n1,3\n2,5\n3,4\n')
 		});
 		await page.getByTestId('input-file-list').getByText('sales.csv').waitFor();
-		await setScript(FIGURE);
+		await setScript(page, FIGURE);
 		await page.getByTestId('run').click();
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await page.waitForFunction(() => {
 			const image = document.querySelector<HTMLImageElement>('[data-testid="artifact-image"]');
 			return image !== null && image.complete && image.naturalWidth === 640;
@@ -165,7 +148,7 @@ describe('the web client', () => {
 
 	test('takes interactive input while the script runs, joining the prompt like a terminal', async () => {
 		await page.goto(`${backend.url}/`);
-		await setScript('name = input("Name: ")\nprint(f"Hello, {name}!")\nimport sys\nprint("rest:", sys.stdin.read().split())\n');
+		await setScript(page, 'name = input("Name: ")\nprint(f"Hello, {name}!")\nimport sys\nprint("rest:", sys.stdin.read().split())\n');
 		await page.getByTestId('run').click();
 		await waitForLine('Name:');
 		const input = page.getByLabel('Input', { exact: true });
@@ -174,27 +157,27 @@ describe('the web client', () => {
 		await waitForLine('Hello, Ada!');
 		await input.fill('more words');
 		await input.press('Control+d');
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(['Name: Ada', 'Hello, Ada!', 'more words', "rest: ['more', 'words']"]);
 	});
 
 	test('a reload mid-run resumes the output with no gap or duplicate', async () => {
-		await setScript('import time\nfor i in range(1, 31):\n    print(f"n={i}", flush=True)\n    time.sleep(0.15)\n');
+		await setScript(page, 'import time\nfor i in range(1, 31):\n    print(f"n={i}", flush=True)\n    time.sleep(0.15)\n');
 		await page.getByTestId('run').click();
 		await waitForLine('n=5');
 		await page.reload();
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(Array.from({ length: 30 }, (_, i) => `n=${i + 1}`));
 	});
 
 	test('shows a reconnecting state when the API goes away and resumes when it is back', async () => {
-		await setScript('import time\nfor i in range(1, 41):\n    print(f"r={i}", flush=True)\n    time.sleep(0.15)\n');
+		await setScript(page, 'import time\nfor i in range(1, 41):\n    print(f"r={i}", flush=True)\n    time.sleep(0.15)\n');
 		await page.getByTestId('run').click();
 		await waitForLine('r=3');
 		await backend.stopApi();
 		await page.getByTestId('reconnecting').waitFor({ timeout: 20_000 });
 		await backend.startApi();
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(Array.from({ length: 40 }, (_, i) => `r=${i + 1}`));
 		expect(await page.getByTestId('reconnecting').count()).toBe(0);
 	});
@@ -209,18 +192,18 @@ describe('the web client', () => {
 		await expect.poll(() => page.getByTestId('history-row').count()).toBe(1);
 		await page.getByTestId('history-row').click();
 		await page.waitForURL(/\/runs\//);
-		await waitForStatus('CANCELLED');
+		await waitForStatus(page, 'CANCELLED');
 		await waitForLine('still going');
 
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
 		await page.getByLabel('Status').selectOption('');
 		await page.getByTestId('history-row').last().click();
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toHaveLength(20);
 		expect(await page.getByTestId('run-script').textContent()).toBe(TICKER);
 		await page.getByRole('button', { name: 'Run again' }).click();
 		await waitForLine('tick 1');
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 	});
 
 	test('dark theme, remembered across reloads', async () => {
@@ -232,11 +215,11 @@ describe('the web client', () => {
 		expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
 
 		await page.goto(`${backend.url}/`);
-		await setScript(TICKER.replace('print(f"tick {i}"', 'print(f"\\033[1;32mtick\\033[0m {i}"'));
+		await setScript(page, TICKER.replace('print(f"tick {i}"', 'print(f"\\033[1;32mtick\\033[0m {i}"'));
 		await page.keyboard.press('ControlOrMeta+Enter');
 		await waitForLine('tick 3');
 		await screenshot(page, 'editor-running-dark');
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await screenshot(page, 'finished-dark');
 		await page.goto(`${backend.url}/history`);
 		await page.getByTestId('history-row').first().waitFor();
@@ -252,7 +235,7 @@ describe('the web client', () => {
 		await page.getByLabel('Password').fill(password);
 		await page.locator('form button[type="submit"]').click();
 		await page.waitForURL((url) => url.pathname === '/');
-		await setScript('print("my unsaved work")\n');
+		await setScript(page, 'print("my unsaved work")\n');
 		await context.clearCookies();
 		// The server forgets nothing here; the next refresh finds no cookie, as after expiry.
 		await page.reload();
@@ -267,11 +250,11 @@ describe('the web client', () => {
 	test('saves, renames, opens and deletes scripts in the Scripts panel', async () => {
 		await page.goto(`${backend.url}/`);
 		await page.getByText('Saved scripts', { exact: true }).click();
-		await setScript('print("first saved")\n');
+		await setScript(page, 'print("first saved")\n');
 		await page.getByLabel('Name for the saved script').fill('first');
 		await page.getByRole('button', { name: 'Save', exact: true }).click();
 		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['first']);
-		await setScript('print("second saved")\n');
+		await setScript(page, 'print("second saved")\n');
 		await page.getByLabel('Name for the saved script').fill('second');
 		await page.getByRole('button', { name: 'Save', exact: true }).click();
 		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['second', 'first']);
@@ -379,7 +362,7 @@ describe('the web client', () => {
 			// The user's quota indicator says so before the next run is refused.
 			await page.goto(`${backend.url}/`);
 			await expect.poll(() => page.getByTestId('quota-runs').getAttribute('data-level')).toBe('ok');
-			await setScript('import time\nprint("holding the slot", flush=True)\ntime.sleep(20)\n');
+			await setScript(page, 'import time\nprint("holding the slot", flush=True)\ntime.sleep(20)\n');
 			await page.getByTestId('run').click();
 			await waitForLine('holding the slot');
 			await expect.poll(() => page.getByTestId('quota-runs').getAttribute('data-level')).toBe('full');
@@ -389,7 +372,7 @@ describe('the web client', () => {
 			// The admin cancels the user's run from the list of everyone's runs.
 			await admin.getByRole('button', { name: 'Refresh' }).click();
 			await admin.getByTestId('admin-run').filter({ hasText: email }).getByRole('button', { name: 'Cancel' }).first().click();
-			await waitForStatus('CANCELLED');
+			await waitForStatus(page, 'CANCELLED');
 
 			await admin.getByLabel('USER runs in progress').fill('8');
 			await admin.getByRole('button', { name: 'Save settings' }).click();
@@ -402,10 +385,10 @@ describe('the web client', () => {
 	test('deletes a run from the history and one from its page; the quota shows the storage runs hold', async () => {
 		await page.goto(`${backend.url}/`);
 		await expect.poll(() => page.getByTestId('quota-storage').textContent()).toMatch(/Storage.*MiB/);
-		await setScript('print("to be deleted")\n');
+		await setScript(page, 'print("to be deleted")\n');
 		await page.getByTestId('run').click();
 		await waitForLine('to be deleted');
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
 		await page.getByTestId('history-row').first().waitFor();

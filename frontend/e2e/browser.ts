@@ -61,3 +61,20 @@ interface Violation {
 	impact: string | null;
 	nodes: { target: string[] }[];
 }
+
+/** Replace the editor's script; insertText types it as one edit, without the editor's auto-indent. */
+export async function setScript(page: Page, script: string): Promise<void> {
+	await page.locator('.cm-content').click();
+	await page.keyboard.press('ControlOrMeta+a');
+	await page.keyboard.press('Delete');
+	await page.keyboard.insertText(script);
+}
+
+/** Wait until the first status badge on the page shows one of `values`. */
+export async function waitForStatus(page: Page, ...values: string[]): Promise<void> {
+	await page.waitForFunction(
+		(wanted) => wanted.includes(document.querySelector('[data-testid="status"]')?.getAttribute('data-status') ?? ''),
+		values,
+		{ timeout: 30_000 }
+	);
+}

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { accessibilityProblems, launch, screenshot, signIn } from './browser';
+import { accessibilityProblems, launch, screenshot, setScript, signIn, waitForStatus } from './browser';
 
 // Enough registrations from one address to page the admin's list of users past 50.
 const backend = new Backend({ PODRUN_SIGNIN__REGISTRATIONS_PER_CLIENT_PER_HOUR: '500' });
@@ -22,25 +22,10 @@ const SIZES = [
 	{ width: 1440, height: 900 }
 ] as const;
 
-async function setScript(script: string): Promise<void> {
-	await page.locator('.cm-content').click();
-	await page.keyboard.press('ControlOrMeta+a');
-	await page.keyboard.press('Delete');
-	await page.keyboard.insertText(script);
-}
-
-async function waitForStatus(...values: string[]): Promise<void> {
-	await page.waitForFunction(
-		(wanted) => wanted.includes(document.querySelector('[data-testid="status"]')?.getAttribute('data-status') ?? ''),
-		values,
-		{ timeout: 30_000 }
-	);
-}
-
 /** Run the script in the editor; the run's id (it may still be going). */
 async function start(script: string): Promise<string> {
 	await page.goto(`${backend.url}/`);
-	await setScript(script);
+	await setScript(page, script);
 	const submitted = page.waitForResponse((response) => response.request().postData()?.includes('SubmitExecution') ?? false);
 	await page.getByTestId('run').click();
 	const id: string = (await (await submitted).json()).data.submitExecution.id;
@@ -50,9 +35,12 @@ async function start(script: string): Promise<string> {
 
 async function setWrap(on: boolean): Promise<void> {
 	await page.goto(`${backend.url}/settings`);
-	await page.getByTestId('settings-sync').waitFor();
+	const sync = page.getByTestId('settings-sync');
+	await sync.filter({ hasText: 'Saved to your account' }).waitFor();
 	const box = page.getByLabel('Wrap long lines');
 	if ((await box.isChecked()) !== on) await box.click();
+	// Saved to the account before the page is left (the run page reads it from there).
+	await expect.poll(async () => JSON.parse((await sync.getAttribute('data-saved')) || '{}').lineWrapping).toBe(on);
 }
 
 beforeAll(async () => {
@@ -65,7 +53,7 @@ beforeAll(async () => {
 	runId = await start(
 		'for i in range(1, 301):\n    print(f"row {i}" + (" NEEDLE here" if i in (17, 250) else ""))\nprint("x" * 400)\n'
 	);
-	await waitForStatus('SUCCEEDED');
+	await waitForStatus(page, 'SUCCEEDED');
 });
 
 afterEach(async ({ task }) => {
@@ -210,7 +198,7 @@ describe('history', () => {
 	test('the status filter and a text search over the scripts live in the URL', async () => {
 		await page.setViewportSize(SIZES[1]);
 		await start('import sys\nsys.exit(3)\n');
-		await waitForStatus('FAILED');
+		await waitForStatus(page, 'FAILED');
 		await page.goto(`${backend.url}/history?status=FAILED`);
 		await page.getByTestId('history-row').first().waitFor();
 		expect(await page.locator('#status-filter').inputValue()).toBe('FAILED');
@@ -249,7 +237,7 @@ describe('a run in progress', () => {
 		await backend.stopWorker();
 		try {
 			await start('import time\ntime.sleep(4)\nprint("done")\n');
-			await waitForStatus('QUEUED');
+			await waitForStatus(page, 'QUEUED');
 			await expect.poll(() => page.getByTestId('elapsed').textContent()).toMatch(/^\s*Waiting 0:0\d/);
 			await expect.poll(() => page.getByTestId('queue-length').textContent()).toContain('1 run in the queue');
 			const before = await page.getByTestId('elapsed').textContent();
@@ -261,10 +249,10 @@ describe('a run in progress', () => {
 		} finally {
 			backend.startWorker();
 		}
-		await waitForStatus('RUNNING');
+		await waitForStatus(page, 'RUNNING');
 		await expect.poll(() => page.getByTestId('elapsed').textContent()).toMatch(/Running 0:0[1-9]/);
 		expect(await page.getByTestId('queue-length').count()).toBe(0);
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		expect(await page.getByTestId('elapsed').count()).toBe(0);
 	});
 });

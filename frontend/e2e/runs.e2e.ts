@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { accessibilityProblems, launch, outputLines, screenshot, signIn } from './browser';
+import { accessibilityProblems, launch, outputLines, screenshot, setScript, signIn, waitForStatus } from './browser';
 
 const backend = new Backend();
 let browser: Browser;
@@ -29,30 +29,15 @@ async function register(email: string): Promise<void> {
 	expect((await response.json()).errors).toBeUndefined();
 }
 
-async function setScript(script: string): Promise<void> {
-	await page.locator('.cm-content').click();
-	await page.keyboard.press('ControlOrMeta+a');
-	await page.keyboard.press('Delete');
-	await page.keyboard.insertText(script);
-}
-
-async function waitForStatus(...values: string[]): Promise<void> {
-	await page.waitForFunction(
-		(wanted) => wanted.includes(document.querySelector('[data-testid="status"]')?.getAttribute('data-status') ?? ''),
-		values,
-		{ timeout: 30_000 }
-	);
-}
-
 /** Run the script in the editor to its end; the run's id. */
 async function runToEnd(script: string, ...statuses: string[]): Promise<string> {
 	await page.goto(`${backend.url}/`);
-	await setScript(script);
+	await setScript(page, script);
 	const submitted = page.waitForResponse((response) => response.request().postData()?.includes('SubmitExecution') ?? false);
 	await page.getByTestId('run').click();
 	const id: string = (await (await submitted).json()).data.submitExecution.id;
 	await page.waitForURL((url) => url.searchParams.get('run') === id);
-	await waitForStatus(...(statuses.length ? statuses : ['SUCCEEDED']));
+	await waitForStatus(page, ...(statuses.length ? statuses : ['SUCCEEDED']));
 	return id;
 }
 
@@ -82,7 +67,7 @@ afterAll(async () => {
 describe('the editor and runs', () => {
 	test('each account has its own draft, and signing out takes it off the screen', async () => {
 		await signIn(page, backend.url, ann, password);
-		await setScript('API_KEY = "ann-secret"\n');
+		await setScript(page, 'API_KEY = "ann-secret"\n');
 		await signOut();
 		expect(await page.locator('.cm-content').count()).toBe(0);
 		expect(await page.evaluate(() => document.body.innerText)).not.toContain('ann-secret');
@@ -113,7 +98,7 @@ describe('the editor and runs', () => {
 		}
 		await page.getByRole('button', { name: 'Run again' }).click();
 		await page.waitForURL((url) => url.pathname.startsWith('/runs/') && !url.pathname.endsWith(id));
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(["['day,sales', '1,3', '2,5']"]);
 		await expect.poll(() => page.getByTestId('run-input-files').textContent()).toContain('sales.csv');
 
@@ -129,18 +114,18 @@ describe('the editor and runs', () => {
 
 	test('back in the editor mid-run, the run is still there and Run stays disabled', async () => {
 		await page.goto(`${backend.url}/`);
-		await setScript('import time\nfor i in range(100):\n    print("beat", i, flush=True)\n    time.sleep(0.2)\n');
+		await setScript(page, 'import time\nfor i in range(100):\n    print("beat", i, flush=True)\n    time.sleep(0.2)\n');
 		await page.getByTestId('run').click();
 		await page.getByTestId('line-text').filter({ hasText: 'beat 2' }).waitFor();
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
 		await page.getByTestId('history-row').first().waitFor();
 		await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Editor' }).click();
 		await page.waitForURL(/\?run=/);
-		await waitForStatus('RUNNING');
+		await waitForStatus(page, 'RUNNING');
 		await page.getByTestId('line-text').filter({ hasText: 'beat 5' }).waitFor();
 		expect(await page.getByTestId('run').isDisabled()).toBe(true);
 		await page.getByTestId('cancel').click();
-		await waitForStatus('CANCELLED');
+		await waitForStatus(page, 'CANCELLED');
 		expect(await page.getByTestId('run').isDisabled()).toBe(false);
 		await page.getByRole('button', { name: 'Clear', exact: true }).click();
 		await page.waitForURL(`${backend.url}/`);
@@ -165,7 +150,7 @@ describe('the editor and runs', () => {
 
 	test('Tab indents, Escape then Tab leaves; saving asks before replacing; opening asks before losing work; Ctrl+S', async () => {
 		await page.goto(`${backend.url}/`);
-		await setScript('if True:\n');
+		await setScript(page, 'if True:\n');
 		await page.keyboard.press('Tab');
 		await page.keyboard.type('x = 1');
 		await expect.poll(() => page.locator('.cm-content').innerText()).toMatch(/^if True:\n {4}x = 1$/);
@@ -177,12 +162,12 @@ describe('the editor and runs', () => {
 		await page.getByText('Keyboard shortcuts', { exact: true }).click();
 		expect(await page.getByTestId('shortcuts').innerText()).toMatch(/Escape, then Tab\s+Leave the editor/);
 
-		await setScript('print("one")\n');
+		await setScript(page, 'print("one")\n');
 		await page.getByText('Saved scripts', { exact: true }).click();
 		await page.getByLabel('Name for the saved script').fill('tool.py');
 		await page.getByRole('button', { name: 'Save', exact: true }).click();
 		await expect.poll(() => page.getByTestId('editor-title').innerText()).toBe('tool.py');
-		await setScript('print("two")\n');
+		await setScript(page, 'print("two")\n');
 		await expect.poll(() => page.getByTestId('editor-title').innerText()).toMatch(/^tool\.py\s*•/);
 		// Saving under a name already taken asks, then replaces it: one script of that name.
 		let asked = '';
@@ -197,12 +182,12 @@ describe('the editor and runs', () => {
 		await expect.poll(() => page.getByTestId('saved-script-name').allTextContents()).toEqual(['tool.py']);
 
 		// Ctrl+S saves the opened script in place.
-		await setScript('print("three")\n');
+		await setScript(page, 'print("three")\n');
 		await page.keyboard.press('ControlOrMeta+s');
 		await expect.poll(() => page.getByTestId('editor-title').innerText()).toBe('tool.py');
 
 		// Opening a saved script over unsaved work asks first; dismissing keeps the work.
-		await setScript('print("unsaved work")\n');
+		await setScript(page, 'print("unsaved work")\n');
 		page.once('dialog', (dialog) => void dialog.dismiss());
 		await page.getByRole('button', { name: 'Open tool.py' }).click();
 		await expect.poll(() => page.locator('.cm-content').textContent()).toBe('print("unsaved work")');
@@ -214,14 +199,14 @@ describe('the editor and runs', () => {
 
 	test('a prompt puts the cursor in the Input box', async () => {
 		await page.goto(`${backend.url}/`);
-		await setScript('name = input("Name: ")\nprint("hi", name)\n');
+		await setScript(page, 'name = input("Name: ")\nprint("hi", name)\n');
 		// The editor comes back to the run it started last; Ctrl+Enter only runs once Run is enabled again.
 		await expect.poll(() => page.getByTestId('run').isEnabled()).toBe(true);
 		await page.keyboard.press('ControlOrMeta+Enter');
 		await page.getByTestId('line-text').filter({ hasText: 'Name:' }).waitFor();
 		await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('run-input');
 		await page.keyboard.type('Ada\n');
-		await waitForStatus('SUCCEEDED');
+		await waitForStatus(page, 'SUCCEEDED');
 		await expect.poll(() => outputLines(page)).toEqual(['Name: Ada', 'hi Ada']);
 	});
 

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { Backend } from './backend';
-import { accessibilityProblems, launch, screenshot } from './browser';
+import { accessibilityProblems, launch, screenshot, setScript } from './browser';
 
 const backend = new Backend();
 
@@ -62,13 +62,6 @@ async function signedIn(email: string, colorScheme: 'light' | 'dark' = 'light'):
 	await page.locator('form button[type="submit"]').click();
 	await page.waitForURL(`${backend.url}/`);
 	return page;
-}
-
-async function setScript(page: Page, script: string): Promise<void> {
-	await page.locator('.cm-content').click();
-	await page.keyboard.press('ControlOrMeta+a');
-	await page.keyboard.press('Delete');
-	await page.keyboard.insertText(script);
 }
 
 /** The teacher saves a script (on the scientific runtime) and opens "Publish as tool" for it. */
