@@ -183,6 +183,7 @@ describe('tools', () => {
 		await expect.poll(() => page.getByTestId('tool-field').filter({ hasText: 'Pass mark' }).getByTestId('field-error').textContent()).toBe('must be at most 100');
 		expect(await page.getByTestId('tool-source').count()).toBe(0);
 		expect(await runTool(page, '60')).toEqual(['v1 maths passed: Ada, Cleo']);
+		const runId = await page.getByTestId('tool-run').getAttribute('data-run');
 		await looked(page, 'tool-run-light');
 		await page.emulateMedia({ colorScheme: 'dark' });
 		await looked(page, 'tool-run-dark');
@@ -195,6 +196,13 @@ describe('tools', () => {
 		await looked(page, 'tools-catalog-phone-light');
 		await page.setViewportSize({ width: 1280, height: 900 });
 		await looked(page, 'tools-catalog-light');
+		// The run in its own page: run again through the form; the script its author keeps hidden is not shown.
+		await page.goto(`${backend.url}/runs/${runId}`);
+		await page.getByTestId('run-script-hidden').waitFor();
+		expect(await page.getByTestId('run-script').count()).toBe(0);
+		expect(await page.getByRole('button', { name: 'Open in editor' }).count()).toBe(0);
+		expect(await page.getByTestId('run-tool-again').getAttribute('href')).toBe(`/tools/${slug}`);
+		await looked(page, 'tool-run-page-light');
 	});
 
 	test('a new version goes through review while the old one keeps working', async () => {
