@@ -162,6 +162,8 @@ class SandboxSettings(BaseModel):
     cpu_weight: int = Field(default=100, ge=1, le=10000)
     # Sandboxes kept started and waiting for a run, per runtime in use (0: every run starts its own).
     warm_pool_size: int = Field(default=2, ge=0)
+    # While runs arrive faster than a sandbox starts, up to this many wait per runtime (within the memory budget).
+    warm_pool_max: int = Field(default=8, ge=0)
     # A runtime without a run for this long has its warm sandboxes stopped.
     warm_pool_idle_s: float = Field(default=300.0, gt=0)
 
@@ -202,6 +204,8 @@ class KubernetesSettings(BaseModel):
     # Pods created ahead of their run and waiting for it, per runtime in use. Off by default: each one holds
     # the largest limits on a node while it waits (docs/kubernetes.md, "Warm pods").
     warm_pool_size: int = Field(default=0, ge=0)
+    # While runs arrive faster than a pod starts, up to this many wait per runtime.
+    warm_pool_max: int = Field(default=4, ge=0)
     # A runtime without a run for this long has its warm pods deleted.
     warm_pool_idle_s: float = Field(default=300.0, gt=0)
     # A warm pod nobody claimed for this long is replaced; one that no worker looks after any more is ended

@@ -132,7 +132,11 @@ class LocalRunner:
         """Sandboxes started ahead of their runs."""
         sandbox = self.settings.sandbox
         return WarmPool(
-            sandbox.warm_pool_size, sandbox.warm_pool_idle_s, self.launch_warm, may_grow=self.memory_to_spare
+            sandbox.warm_pool_size,
+            sandbox.warm_pool_idle_s,
+            self.launch_warm,
+            max_size=sandbox.warm_pool_max,
+            may_grow=self.memory_to_spare,
         )
 
     @cached_property

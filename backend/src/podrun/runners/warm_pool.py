@@ -6,6 +6,10 @@ destroyed after it like any other, and a fresh one is started in its place, in t
 a moment after the take, so the start does not compete with the run it serves. A runtime nobody
 ran for `idle_s` has its warm sandboxes stopped; its next run starts cold and warms it again.
 
+The pool holds `size` per runtime in use, more while runs arrive faster than a replacement starts: enough
+for the recent arrival rate over the time a launch takes (measured), up to `max_size`, so back-to-back runs
+keep finding one waiting. Replacements start side by side; the extra ones are stopped once demand falls.
+
 The pool does not know what a sandbox is: a runner gives it a `launch` for one runtime and gets
 back the sandboxes it launched. The local runner's are bubblewrap sandboxes; a Kubernetes runner's
 would be pods waiting for their script.
@@ -14,6 +18,7 @@ would be pods waiting for their script.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -31,6 +36,14 @@ log = structlog.get_logger(__name__)
 REFILL_DELAY_S = 0.1
 # After a launch fails, the pool waits this long before trying again (a broken runtime must not spin).
 RETRY_DELAY_S = 5.0
+# The arrival rate is read from the takes of this window (at most RECENT_TAKES of them) ...
+DEMAND_WINDOW_S = 30.0
+RECENT_TAKES = 16
+# ... and the pool holds what that rate takes while this many launches' time passes.
+HEADROOM = 2.0
+# The time a launch is assumed to take until one has been measured; later ones are averaged in by this weight.
+FIRST_LAUNCH_S = 1.0
+LAUNCH_WEIGHT = 0.3
 
 
 class WarmSandbox(Protocol):
@@ -52,10 +65,22 @@ class _RuntimePool(Generic[S]):
     starting: int = 0
     last_take: float = field(default_factory=time.monotonic)
     retry_at: float = 0.0
+    takes: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_TAKES))
+    launch_s: float = FIRST_LAUNCH_S
+
+    def wanted(self, size: int, max_size: int) -> int:
+        """How many to hold: `size`, or what the recent arrival rate takes while replacements start."""
+        now = time.monotonic()
+        while self.takes and self.takes[0] < now - DEMAND_WINDOW_S:
+            self.takes.popleft()
+        if len(self.takes) < 2:
+            return size
+        rate = (len(self.takes) - 1) / max(now - self.takes[0], 1e-3)
+        return max(size, min(max_size, math.ceil(rate * self.launch_s * HEADROOM)))
 
 
 class WarmPool(Generic[S]):
-    """Up to `size` waiting sandboxes per runtime that is in use."""
+    """`size` waiting sandboxes per runtime that is in use, up to `max_size` while runs arrive quickly."""
 
     def __init__(
         self,
@@ -63,9 +88,11 @@ class WarmPool(Generic[S]):
         idle_s: float,
         launch: Callable[[str], Awaitable[S | None]],
         *,
+        max_size: int = 0,
         may_grow: Callable[[], bool] = lambda: True,
     ) -> None:
         self.size = size
+        self.max_size = max(size, max_size)
         self.idle_s = idle_s
         self.launch = launch
         # Asked before every launch: False (the host is short of memory, say) leaves the pool as it is.
@@ -81,6 +108,7 @@ class WarmPool(Generic[S]):
             return None
         pool = self.runtimes.setdefault(runtime_id, _RuntimePool())
         pool.last_take = time.monotonic()
+        pool.takes.append(pool.last_take)
         taken: S | None = None
         while pool.ready and taken is None:
             candidate = pool.ready.popleft()
@@ -130,31 +158,43 @@ class WarmPool(Generic[S]):
         if delay:
             await asyncio.sleep(delay)
         pool = self.runtimes[runtime_id]
-        while not self.closed and len(pool.ready) + pool.starting < self.size:
-            if time.monotonic() < pool.retry_at or not self.may_grow():
+        missing = pool.wanted(self.size, self.max_size) - len(pool.ready) - pool.starting
+        if missing > 0 and not self.closed and time.monotonic() >= pool.retry_at:
+            # Counted as starting at once, so a fill that runs meanwhile does not launch the same ones again.
+            pool.starting += missing
+            await asyncio.gather(*(self._launch_one(runtime_id, pool) for _ in range(missing)))
+
+    async def _launch_one(self, runtime_id: str, pool: _RuntimePool[S]) -> None:
+        began = time.monotonic()
+        try:
+            if not self.may_grow():
                 return
-            pool.starting += 1
-            try:
-                sandbox = await self.launch(runtime_id)
-            finally:
-                pool.starting -= 1
-            if sandbox is None:
-                pool.retry_at = time.monotonic() + RETRY_DELAY_S
-                log.warning("warm sandbox not started", runtime=runtime_id, retry_in_s=RETRY_DELAY_S)
-                return
-            if self.closed:
-                await sandbox.discard()
-                return
-            pool.ready.append(sandbox)
-            self._report(runtime_id)
+            sandbox = await self.launch(runtime_id)
+        finally:
+            pool.starting -= 1
+        if sandbox is None:
+            pool.retry_at = time.monotonic() + RETRY_DELAY_S
+            log.warning("warm sandbox not started", runtime=runtime_id, retry_in_s=RETRY_DELAY_S)
+            return
+        pool.launch_s += LAUNCH_WEIGHT * (time.monotonic() - began - pool.launch_s)
+        if self.closed:
+            await sandbox.discard()
+            return
+        pool.ready.append(sandbox)
+        self._report(runtime_id)
+
+    async def trim(self) -> None:
+        """Stop what demand no longer needs: the extra sandboxes once runs slow down, all of an idle runtime's."""
+        now = time.monotonic()
+        for runtime_id, pool in self.runtimes.items():
+            keep = 0 if now - pool.last_take >= self.idle_s else pool.wanted(self.size, self.max_size)
+            if len(pool.ready) > keep:
+                log.info("warm sandboxes stopped: demand fell", runtime=runtime_id, count=len(pool.ready) - keep)
+                while len(pool.ready) > keep:
+                    await pool.ready.pop().discard()
+                self._report(runtime_id)
 
     async def _stop_idle(self) -> None:
         while True:
-            await asyncio.sleep(max(0.05, min(self.idle_s / 2, 30.0)))
-            now = time.monotonic()
-            for runtime_id, pool in self.runtimes.items():
-                if pool.ready and now - pool.last_take >= self.idle_s:
-                    log.info("warm sandboxes stopped: runtime idle", runtime=runtime_id, count=len(pool.ready))
-                    while pool.ready:
-                        await pool.ready.popleft().discard()
-                    self._report(runtime_id)
+            await asyncio.sleep(max(0.05, min(self.idle_s / 2, DEMAND_WINDOW_S / 2)))
+            await self.trim()

@@ -114,3 +114,55 @@ async def test_close_discards_what_waits_and_stops_filling() -> None:
     pool.warm("py")
     await settle()
     assert len(launch.launched) == 2
+
+
+class SlowLauncher(Launcher):
+    """Launches that take a while, counting how many run at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most_at_once = 0
+
+    async def __call__(self, runtime_id: str) -> Standin | None:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        await asyncio.sleep(0.05)
+        self.running -= 1
+        return await super().__call__(runtime_id)
+
+
+async def test_runs_arriving_faster_than_a_launch_grow_the_pool_up_to_its_maximum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(warm_pool, "REFILL_DELAY_S", 0.0)
+    launch = SlowLauncher()
+    pool = WarmPool(1, 60, launch, max_size=4)
+    for _ in range(6):  # back-to-back runs, each faster than a replacement starts
+        pool.take("py")
+        await asyncio.sleep(0.01)
+    for _ in range(100):
+        if pool.sizes()["py"] >= 4:
+            break
+        await asyncio.sleep(0.01)
+    assert pool.sizes() == {"py": 4}
+    assert launch.most_at_once > 1  # replacements start side by side, not one after another
+    await settle()
+    assert pool.sizes() == {"py": 4}  # never past the maximum
+    await pool.close()
+
+
+async def test_the_extra_sandboxes_stop_once_runs_slow_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm_pool, "REFILL_DELAY_S", 0.0)
+    launch = SlowLauncher()
+    pool = WarmPool(1, 60, launch, max_size=4)
+    for _ in range(6):
+        pool.take("py")
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    assert pool.sizes() == {"py": 4}
+    monkeypatch.setattr(warm_pool, "DEMAND_WINDOW_S", 0.0)  # the burst is now long past
+    await pool.trim()
+    assert pool.sizes() == {"py": 1}
+    assert sum(sandbox.discarded for sandbox in launch.launched) == 3
+    await pool.close()

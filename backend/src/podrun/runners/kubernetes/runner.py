@@ -140,7 +140,9 @@ class KubernetesRunner:
     def pool(self) -> WarmPool[WarmPod]:
         """Pods made ahead of their runs (none unless `warm_pool_size` is set)."""
         kubernetes = self.settings.kubernetes
-        return WarmPool(kubernetes.warm_pool_size, kubernetes.warm_pool_idle_s, self.launch_warm)
+        return WarmPool(
+            kubernetes.warm_pool_size, kubernetes.warm_pool_idle_s, self.launch_warm, max_size=kubernetes.warm_pool_max
+        )
 
     async def api(self) -> client.CoreV1Api:
         """The API client, from the configured kubeconfig or the in-cluster service account."""
