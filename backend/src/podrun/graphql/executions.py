@@ -248,8 +248,7 @@ class ExecutionType:
 
         if self.model.tool_version_id is None:
             return None
-        async with info.context.container.tools() as tools:
-            version = await tools.by_id(self.model.tool_version_id)
+        version = await info.context.loaders.tool_versions.load(self.model.tool_version_id)
         return None if version is None else ToolVersionType.from_model(version)
 
     @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stdout"))
@@ -266,8 +265,7 @@ class ExecutionType:
 
     @strawberry.field(description="The files the run has produced so far, in the order it produced them.")
     async def artifacts(self, info: Info) -> list[Artifact]:
-        async with info.context.container.executions() as executions:
-            rows = await executions.artifacts.of_execution(self.model.id)
+        rows = await info.context.loaders.artifacts.load(self.model.id)
         return [Artifact.from_model(artifact) for artifact in rows]
 
 
@@ -534,11 +532,12 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list
 
 async def input_files_of(info: Info, execution: Execution) -> list[ExecutionInputFile]:
     """The files a run was given, as they were sent."""
-    async with info.context.container.executions() as executions:
-        files = await executions.input_files(execution)
+    files = await info.context.loaders.input_files.load(execution.id)
     return [
-        ExecutionInputFile(name=name, size_bytes=len(base64.b64decode(content)), content=content)
-        for name, content in files
+        ExecutionInputFile(
+            name=file.name, size_bytes=len(file.content), content=base64.b64encode(file.content).decode()
+        )
+        for file in files
     ]
 
 

@@ -119,8 +119,7 @@ class SharedExecution:
 
     @strawberry.field(description="Its figures and files; their urls download without sign-in.")
     async def artifacts(self, info: Info) -> list[Artifact]:
-        async with info.context.container.executions() as executions:
-            rows = await executions.artifacts.of_execution(self.model.id)
+        rows = await info.context.loaders.artifacts.load(self.model.id)
         return [Artifact.from_model(artifact, self.token) for artifact in rows]
 
 
