@@ -12,7 +12,7 @@ from podrun.core import pages
 from podrun.graphql.accounts import UserType
 from podrun.graphql.connections import PageInfo
 from podrun.graphql.context import Info
-from podrun.graphql.executions import ExecutionType, RuntimeType, runtime_view
+from podrun.graphql.execution_types import ExecutionType, RuntimeType, runtime_view
 from podrun.graphql.limits import LimitsInput
 from podrun.graphql.permissions import IsAdmin, IsAuthenticated
 from podrun.tools.form import FormField, SubmittedFile, ToolFieldKind
