@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import strawberry
@@ -17,7 +18,7 @@ from podrun.graphql.limits import LimitsInput
 from podrun.graphql.permissions import IsAdmin, IsAuthenticated
 from podrun.tools.form import FormField, SubmittedFile, ToolFieldKind
 from podrun.tools.models import Tool, ToolVersion, ToolVersionStatus
-from podrun.tools.service import CURSOR_KIND, PublishRequest, RunRequest, ToolPage, form_of, may_read_source
+from podrun.tools.service import CURSOR_KIND, PublishRequest, RunRequest, ToolPage, form_of, may_manage, may_read_source
 
 strawberry.enum(
     ToolFieldKind,
@@ -144,8 +145,13 @@ class ToolType:
         )
 
     @strawberry.field
-    def author(self) -> UserType:
-        return UserType.from_model(self.model.author)
+    async def author(self, info: Info) -> UserType:
+        author = UserType.from_model(self.model.author)
+        if may_manage(await info.context.user(), self.model):
+            return author
+        # Everyone else sees the part of the address before the @ as a display name: the catalog shows who
+        # published a tool, not how to mail them (User has no other name to show, and the schema stays).
+        return dataclasses.replace(author, email=author.email.partition("@")[0])
 
     @strawberry.field(description="The latest approved version: what the catalog shows and runTool runs.")
     async def latest(self, info: Info) -> ToolVersionType | None:
