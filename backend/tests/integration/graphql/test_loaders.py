@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 
 from podrun.accounts.models import User
@@ -17,12 +15,10 @@ from podrun.accounts.sign_ins import Caller
 from podrun.container import Container
 from podrun.core.limits import Limits
 from podrun.core.statuses import ExecutionStatus
-from podrun.db.migrate import migrate
 from podrun.executions.models import Execution
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
 from podrun.runners.base import InputFile
-from podrun.settings import Settings
 
 LIMITS = Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1 << 20, processes=4)
 PAGE = """
@@ -33,14 +29,6 @@ query($first: Int) {
 }
 """
 ROWS = 20
-
-
-@pytest.fixture(scope="module")
-async def container() -> AsyncIterator[Container]:
-    settings = Settings()
-    await asyncio.to_thread(migrate, settings)  # alembic runs its own event loop
-    async with Container.running(settings, "api") as running:
-        yield running
 
 
 @contextmanager

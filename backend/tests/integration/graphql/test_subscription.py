@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from podrun.accounts.models import User
 from podrun.accounts.sign_ins import Caller
@@ -15,12 +11,10 @@ from podrun.container import Container
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
-from podrun.db.migrate import migrate
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
-from podrun.settings import Settings
 from podrun.streams.log import LogWriter
 
 EVENTS = """
@@ -33,14 +27,6 @@ subscription($id: ID!, $after: Int) {
 }
 """
 LIMITS = Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1 << 20, processes=4)
-
-
-@pytest.fixture(scope="module")
-async def container() -> AsyncIterator[Container]:
-    settings = Settings()
-    await asyncio.to_thread(migrate, settings)  # alembic runs its own event loop
-    async with Container.running(settings, "api") as running:
-        yield running
 
 
 async def user(container: Container) -> User:
