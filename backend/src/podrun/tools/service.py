@@ -196,11 +196,10 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
         """The versions of a tool `user` may see, newest first."""
         return [version for version in await self.versions.of_tool(tool.id) if may_see(user, version)]
 
-    async def approved(self, tool: Tool) -> ToolVersion | None:
-        """The version the catalog shows."""
-        if tool.approved_version is None:
-            return None
-        return await self.versions.numbered(tool.id, tool.approved_version)
+    async def approved(self, tools: Sequence[Tool]) -> dict[UUID, ToolVersion]:
+        """The version the catalog shows of each of these tools (those with one approved), in one query."""
+        keys = [(tool.id, tool.approved_version) for tool in tools if tool.approved_version is not None]
+        return {version.tool_id: version for version in await self.versions.numbered_many(keys)}
 
     async def previous(self, user: User | None, version: ToolVersion) -> ToolVersion | None:
         """The newest version before this one that `user` may see (what a reviewer compares it with)."""

@@ -19,6 +19,7 @@ from podrun.executions.models import Execution
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
 from podrun.runners.base import InputFile
+from podrun.tools.models import Tool, ToolVersion, ToolVersionStatus
 
 LIMITS = Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1 << 20, processes=4)
 PAGE = """
@@ -26,6 +27,11 @@ query($first: Int) {
   executions(first: $first) {
     edges { node { id owner { email } tool { id } inputFiles { name sizeBytes content } artifacts { name } } }
   }
+}
+"""
+TOOLS = """
+query($search: String) {
+  tools(first: 20, search: $search) { edges { node { slug author { email } latest { version title } } } }
 }
 """
 ROWS = 20
@@ -82,3 +88,40 @@ async def test_the_artifacts_and_files_of_twenty_runs_are_one_query_each(contain
         assert node["inputFiles"] == (expected if index % 2 else [])
     assert sum("FROM artifacts" in statement for statement in sent) == 1
     assert sum("executions.files" in statement for statement in sent) == 1
+
+
+async def test_the_approved_versions_of_a_page_of_tools_are_one_query(container: Container) -> None:
+    async with container.users() as users:
+        author: User = await users.create_user(f"tools-{uuid.uuid4().hex[:12]}@example.com", "horse battery staple")
+    tag = uuid.uuid4().hex[:8]
+    async with container.tools() as tools:
+        session = tools.versions.session
+        for index in range(ROWS):
+            tool = Tool(slug=f"t{tag}-{index}", author_id=author.id, title=tag, description="", approved_version=2)
+            session.add(tool)
+            await session.flush()
+            for number in (1, 2, 3):
+                status = ToolVersionStatus.APPROVED if number < 3 else ToolVersionStatus.PENDING
+                session.add(
+                    ToolVersion(
+                        tool_id=tool.id,
+                        version=number,
+                        status=status,
+                        title=f"{tag} v{number}",
+                        description="",
+                        script="",
+                        runtime="python-3.12",
+                        fields=[],
+                    )
+                )
+        await session.commit()
+    context = Context(container=container, caller=Caller(user=author, sign_in_id=uuid.uuid4()), authenticated=True)
+    with statements(container) as sent:
+        result = await schema.execute(TOOLS, {"search": tag}, context_value=context)
+    assert result.errors is None, result.errors
+    assert result.data is not None
+    nodes = [edge["node"] for edge in result.data["tools"]["edges"]]
+    assert [node["slug"] for node in nodes] == [f"t{tag}-{index}" for index in reversed(range(ROWS))]
+    assert all(node["latest"] == {"version": 2, "title": f"{tag} v2"} for node in nodes)
+    assert all(node["author"] == {"email": author.email} for node in nodes)
+    assert sum("FROM tool_versions" in statement for statement in sent) == 1
