@@ -503,6 +503,7 @@ def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: in
     if len(files) > max_count:
         raise BadUserInput(f"at most {max_count} files may be given")
     total = 0
+    seen: set[str] = set()
     decoded: list[InputFile] = []
     for name, content in files:
         if not harness.is_file_name(name):
@@ -510,8 +511,9 @@ def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: in
                 "a file name must be 1 to 100 letters, digits, '.', '_' or '-', start with a letter or digit, "
                 "and not be main.py or outputs"
             )
-        if any(file.name == name for file in decoded):
+        if name in seen:
             raise BadUserInput(f"the file name {name} is given twice")
+        seen.add(name)
         try:
             decoded.append(InputFile(name, base64.b64decode(content, validate=True)))
         except (binascii.Error, ValueError) as error:
