@@ -354,3 +354,16 @@ async def test_the_catalog_is_paged_newest_first_and_searched(
 async def test_signed_out_callers_see_no_tools(anonymous: GraphQLClient) -> None:
     for query, variables in ((TOOLS, {}), (TOOL, {"slug": "grades"}), (RUN, {"input": {"slug": "x", "values": {}}})):
         assert (await failure(anonymous, query, variables)).code == "UNAUTHENTICATED"
+
+
+async def test_the_authors_address_is_shown_whole_only_to_the_author_and_admins(
+    contributor: GraphQLClient, admin: GraphQLClient, bob: GraphQLClient
+) -> None:
+    slug = await approved_tool(contributor, admin)
+    email = (await contributor.execute("{ me { email } }"))["me"]["email"]
+    query = "query($slug: String!) { tool(slug: $slug) { author { id email } } }"
+    shown = {}
+    for name, client in (("author", contributor), ("admin", admin), ("other", bob)):
+        shown[name] = (await client.execute(query, {"slug": slug}))["tool"]["author"]
+    assert shown["author"] == shown["admin"] == {"id": contributor.user_id, "email": email}
+    assert shown["other"] == {"id": contributor.user_id, "email": email.partition("@")[0]}

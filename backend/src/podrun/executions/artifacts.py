@@ -37,10 +37,13 @@ class ArtifactRepository(SQLAlchemyAsyncRepository[Artifact]):
         await self.session.commit()
         return artifact
 
-    async def of_execution(self, execution_id: UUID) -> Sequence[Artifact]:
-        """An execution's artifacts in the order they were produced, without their content."""
-        query = select(Artifact).where(Artifact.execution_id == execution_id).order_by(Artifact.id)
-        return (await self.session.scalars(query)).all()
+    async def of_executions(self, execution_ids: Sequence[UUID]) -> dict[UUID, list[Artifact]]:
+        """The artifacts of these executions (those with any), each's in the order produced, without content."""
+        query = select(Artifact).where(Artifact.execution_id.in_(execution_ids)).order_by(Artifact.id)
+        produced: dict[UUID, list[Artifact]] = {}
+        for artifact in await self.session.scalars(query):
+            produced.setdefault(artifact.execution_id, []).append(artifact)
+        return produced
 
     async def with_content(self, artifact_id: UUID) -> tuple[Artifact, UUID] | None:
         """An artifact with its content, and the owner of its execution; None if there is none."""

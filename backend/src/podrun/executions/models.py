@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from podrun.accounts.models import User
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.statuses import ExecutionStatus
+from podrun.runners.base import InputFile
 
 
 class LimitsColumn(TypeDecorator[Limits]):
@@ -42,6 +44,21 @@ class LimitsColumn(TypeDecorator[Limits]):
     def process_result_value(self, value: dict[str, int] | None, dialect: Dialect) -> Limits | None:
         """Read them back into the model."""
         return None if value is None else Limits.model_validate(value)
+
+
+class InputFilesColumn(TypeDecorator[list[InputFile]]):
+    """Input files in one JSONB column as [{"name": str, "content": base64}]: decoded once, when read."""
+
+    impl = JSONB
+    cache_ok = True
+
+    def process_bind_param(self, value: list[InputFile] | None, dialect: Dialect) -> list[dict[str, str]] | None:
+        """Store each file's name and base64 content."""
+        return None if value is None else msgspec.to_builtins(value)
+
+    def process_result_value(self, value: list[dict[str, str]] | None, dialect: Dialect) -> list[InputFile] | None:
+        """Read them back with their bytes."""
+        return None if value is None else msgspec.convert(value, list[InputFile])
 
 
 class Execution(UUIDv7AuditBase):
@@ -62,8 +79,8 @@ class Execution(UUIDv7AuditBase):
     stdin: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     limits: Mapped[Limits] = mapped_column(LimitsColumn())
-    # Input files as [{"name": str, "content": base64}], placed read-only beside the script.
-    files: Mapped[list[dict[str, str]] | None] = deferred(mapped_column(JSONB))
+    # Input files, placed read-only beside the script.
+    files: Mapped[list[InputFile] | None] = deferred(mapped_column(InputFilesColumn()))
     # The tool version this run ran (runTool), if any; its form's inputs are among the files.
     tool_version_id: Mapped[UUID | None] = mapped_column(ForeignKey("tool_versions.id", ondelete="SET NULL"))
 

@@ -22,6 +22,7 @@ from podrun.core.statuses import ACTIVE, STARTED, TERMINAL, ExecutionStatus
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.fair_queue import QueuedRun
+from podrun.runners.base import InputFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +218,15 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         size = await self.session.scalar(select(func.octet_length(column)).where(Execution.id == execution_id))
         return int(size or 0)
 
-    async def input_files(self, execution_id: UUID) -> list[dict[str, str]]:
+    async def input_files(self, execution_id: UUID) -> list[InputFile]:
         """The input files of a run (a deferred column: only the worker starting the run reads it)."""
         files = await self.session.scalar(select(Execution.files).where(Execution.id == execution_id))
         return files or []
+
+    async def input_files_of(self, execution_ids: Sequence[UUID]) -> dict[UUID, list[InputFile]]:
+        """The input files of each of these runs, in one query."""
+        query = select(Execution.id, Execution.files).where(Execution.id.in_(execution_ids))
+        return {execution_id: files or [] for execution_id, files in await self.session.execute(query)}
 
     async def started(self) -> Sequence[Execution]:
         """Every run a worker holds (STARTING or RUNNING)."""

@@ -9,7 +9,6 @@ taken over and its sandbox, which a durable runner keeps alive, followed again.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -28,7 +27,7 @@ from podrun.executions.pump import SandboxPump
 from podrun.executions.service import ExecutionService, now
 from podrun.observability import metrics, tracing
 from podrun.outages import unavailable_service
-from podrun.runners.base import ArtifactCaps, ArtifactOutput, InputFile, Runner, SandboxSpec, sandbox_name
+from podrun.runners.base import ArtifactCaps, ArtifactOutput, Runner, SandboxSpec, sandbox_name
 from podrun.streams.control import ControlStream
 from podrun.streams.events import Entry, LineBatch
 from podrun.streams.log import LogWriter
@@ -156,7 +155,7 @@ async def _run(
         stdin=execution.stdin.encode() if execution.stdin is not None else None,
         limits=execution.limits,
         resume=resume,
-        files=tuple(InputFile(file["name"], base64.b64decode(file["content"])) for file in files),
+        files=tuple(files),
         artifact_caps=artifact_caps,
     )
     with tracing.tracer.start_as_current_span("sandbox start"):

@@ -38,6 +38,7 @@ from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
 from podrun.redis_client import Keys
 from podrun.runners import harness
+from podrun.runners.base import InputFile
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
@@ -78,10 +79,10 @@ class SubmitRequest:
     files: Sequence[tuple[str, str]] = ()
     # A saved script to run instead of `script` (exactly one of the two is given).
     script_id: str | None = None
-    # A tool's run: the version it runs, and (path, base64 content) of the inputs its form made of the
-    # values (already checked: "inputs.json" and "inputs/<name>"), placed beside `files`.
+    # A tool's run: the version it runs, and the inputs its form made of the values (already checked:
+    # "inputs.json" and "inputs/<name>"), placed beside `files`.
     tool_version_id: UUID | None = None
-    tool_inputs: Sequence[tuple[str, str]] = ()
+    tool_inputs: Sequence[InputFile] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +143,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             if existing := await self._by_idempotency_key(owner, script, request):
                 return existing
         files, files_bytes = _check_files(request.files, caps.files_count, caps.files_bytes)
-        files += [{"name": path, "content": content} for path, content in request.tool_inputs]
+        files += request.tool_inputs
         # A tool's inputs were checked against its form (tools/form.py); they are stored, so they count too.
-        files_bytes += sum(len(base64.b64decode(content)) for _, content in request.tool_inputs)
+        files_bytes += sum(len(file.content) for file in request.tool_inputs)
         system = await self.policy.current()
         role = system.for_role(owner.role)
         runtime = self.catalog.get(runtime_id)
@@ -315,9 +316,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             return None
         return {stream: joined_output(events, stream) for stream in Stream}
 
-    async def input_files(self, execution: Execution) -> list[tuple[str, str]]:
-        """The (name, base64 content) of the files a run was given, in the order they were given."""
-        return [(file["name"], file["content"]) for file in await self.repository.input_files(execution.id)]
+    async def input_files(self, execution_ids: Sequence[UUID]) -> dict[UUID, list[InputFile]]:
+        """The files each of these runs was given, in the order they were given."""
+        return await self.repository.input_files_of(execution_ids)
 
     async def finish(
         self,
@@ -496,13 +497,14 @@ def encode_cursor(execution: Execution) -> str:
     return pages.encode_cursor(CURSOR_KIND, execution.id)
 
 
-def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: int) -> tuple[list[dict[str, str]], int]:
-    """Input files as stored, and their decoded bytes: plain, distinct names and valid base64 content, within
-    the count and size caps."""
+def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: int) -> tuple[list[InputFile], int]:
+    """Input files given as (name, base64 content), decoded, and their bytes in all: plain, distinct names and
+    valid base64 content, within the count and size caps."""
     if len(files) > max_count:
         raise BadUserInput(f"at most {max_count} files may be given")
     total = 0
     seen: set[str] = set()
+    decoded: list[InputFile] = []
     for name, content in files:
         if not harness.is_file_name(name):
             raise BadUserInput(
@@ -513,9 +515,10 @@ def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: in
             raise BadUserInput(f"the file name {name} is given twice")
         seen.add(name)
         try:
-            total += len(base64.b64decode(content, validate=True))
+            decoded.append(InputFile(name, base64.b64decode(content, validate=True)))
         except (binascii.Error, ValueError) as error:
             raise BadUserInput(f"the content of {name} is not base64") from error
+        total += len(decoded[-1].content)
         if total > max_bytes:
             raise BadUserInput(f"the files must be at most {max_bytes} bytes in all")
-    return [{"name": name, "content": content} for name, content in files], total
+    return decoded, total

@@ -15,6 +15,7 @@ from podrun.accounts.sign_ins import Caller, Origin
 from podrun.client_address import client_address
 from podrun.container import Container
 from podrun.core.errors import Unauthenticated
+from podrun.graphql.loaders import Loaders
 from podrun.graphql.snapshots import StatusSnapshots
 from podrun.settings import Settings
 
@@ -30,6 +31,14 @@ class Context(BaseContext, kw_only=True):
     connection_params: dict[str, Any] | None = None
     authenticated: bool = False
     caller: Caller | None = None
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        """The DataLoaders of per-row fields (graphql/loaders.py), made on first use."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.container)
+        return self._loaders
 
     @property
     def current_user(self) -> User | None:

@@ -10,7 +10,7 @@ from strawberry.permission import BasePermission
 from podrun.core import pages
 from podrun.graphql.connections import PageInfo
 from podrun.graphql.context import Info
-from podrun.graphql.executions import RuntimeType, runtime_view
+from podrun.graphql.execution_types import RuntimeType, runtime_view
 from podrun.graphql.permissions import IsAuthenticated
 from podrun.scripts.models import Script
 from podrun.scripts.service import CURSOR_KIND, SaveRequest, ScriptPage

@@ -21,8 +21,7 @@ from podrun.core.statuses import ExecutionStatus
 from podrun.executions.models import Execution
 from podrun.executions.shares import SharedRun, Shares
 from podrun.graphql.context import Info
-from podrun.graphql.executions import (
-    SIGNED_IN,
+from podrun.graphql.execution_types import (
     Artifact,
     ArtifactCreated,
     ExecutionInputFile,
@@ -32,10 +31,11 @@ from podrun.graphql.executions import (
     RuntimeType,
     UsageType,
     input_files_of,
-    run_messages,
+    row_fields,
     run_output,
     runtime_view,
 )
+from podrun.graphql.executions import SIGNED_IN, run_messages
 from podrun.streams.events import ArtifactEvent, StatusEvent
 
 SHARED_PATH = "/shared/"
@@ -75,23 +75,7 @@ class SharedExecution:
     @classmethod
     def from_shared(cls, shared: SharedRun, token: str) -> SharedExecution:
         """The view of a shared run."""
-        execution = shared.execution
-        return cls(
-            model=execution,
-            token=token,
-            id=strawberry.ID(str(execution.id)),
-            status=execution.status,
-            script=execution.script,
-            exit_code=execution.exit_code,
-            signal=execution.signal,
-            limit_exceeded=execution.limit_exceeded,
-            error=execution.error,
-            output_truncated=execution.output_truncated,
-            created_at=execution.created_at,
-            started_at=execution.started_at,
-            finished_at=execution.finished_at,
-            includes_input=shared.include_input,
-        )
+        return cls(**row_fields(shared.execution), token=token, includes_input=shared.include_input)
 
     @strawberry.field
     def runtime(self, info: Info) -> RuntimeType:
@@ -119,8 +103,7 @@ class SharedExecution:
 
     @strawberry.field(description="Its figures and files; their urls download without sign-in.")
     async def artifacts(self, info: Info) -> list[Artifact]:
-        async with info.context.container.executions() as executions:
-            rows = await executions.artifacts.of_execution(self.model.id)
+        rows = await info.context.loaders.artifacts.load(self.model.id)
         return [Artifact.from_model(artifact, self.token) for artifact in rows]
 
 

@@ -4,6 +4,9 @@ What the log stores (a Redis stream entry, an archived record) is an `Entry`: a 
 or a `LineBatch` of consecutive lines encoded once, so a line costs its bytes and not an object, an entry and
 a record of its own. Readers see `Event`s: a batch unfolds into its lines, each with its own seq. Logs written
 before batches hold one `LineEvent` per entry; they are read (and restored) as they are.
+
+One codec serves both stores: an entry is a msgspec Struct tagged by kind, stored as the same JSON object in a
+Redis stream entry and in the archive. What older code wrote is read by `legacy_events`.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from itertools import accumulate
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
+from podrun.streams import legacy_events
 
 # What an OutputLine adds to its text in a WebSocket message, at most: the other fields and the punctuation.
 LINE_ENVELOPE_BYTES = 128
@@ -37,8 +41,11 @@ _CODES = {
 _LINE_OF_CODE = {code: key for key, code in _CODES.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class LineEvent:
+class _Stored(msgspec.Struct, frozen=True, tag_field="k", omit_defaults=True):
+    """What both stores hold: the entry as one JSON object tagged by kind ("k")."""
+
+
+class LineEvent(_Stored, frozen=True, tag="l"):
     """One line of output (without its newline), or a piece of a long or partial line.
 
     `partial` is true when the text did not end with a newline (a flushed partial line or a piece
@@ -65,8 +72,7 @@ class LineEvent:
         return len(json.dumps(text)) + LINE_ENVELOPE_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class StatusEvent:
+class StatusEvent(_Stored, frozen=True, tag="s"):
     """The execution moved to `status`."""
 
     seq: int
@@ -79,8 +85,7 @@ class StatusEvent:
         return self.seq
 
 
-@dataclass(frozen=True, slots=True)
-class ArtifactEvent:
+class ArtifactEvent(_Stored, frozen=True, tag="a"):
     """The script produced the artifact `artifact_id` (stored in PostgreSQL) at this point of its output."""
 
     seq: int
@@ -96,8 +101,7 @@ class ArtifactEvent:
         return self.seq
 
 
-@dataclass(frozen=True, slots=True)
-class LineBatch:
+class LineBatch(_Stored, frozen=True, tag="b"):
     """Consecutive lines written at one moment, seqs `seq` to `last`, kept in their stored form.
 
     `codes` has one character per line (o, e: stdout, stderr; upper case when partial) and `text` the
@@ -182,97 +186,40 @@ def is_terminal(entry: Entry) -> bool:
     return isinstance(entry, StatusEvent) and entry.status.terminal
 
 
-def to_fields(entry: Entry) -> dict[str, str]:
+# A Redis stream entry holds one field: the entry's JSON, the same object the archive keeps.
+_FIELD = "e"
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Entry)
+
+
+def to_fields(entry: Entry) -> dict[str, bytes]:
     """The Redis stream entry for an entry (the seq of its last event is the entry id)."""
-    at = str(int(entry.at.timestamp() * 1000))
-    if isinstance(entry, LineBatch):
-        return {"k": "b", "c": entry.codes, "t": entry.text, "at": at}
-    if isinstance(entry, LineEvent):
-        stream = "o" if entry.stream is Stream.STDOUT else "e"
-        return {"k": "l", "s": stream, "t": entry.text, "at": at, "p": "1" if entry.partial else ""}
-    if isinstance(entry, ArtifactEvent):
-        return {
-            "k": "a",
-            "id": str(entry.artifact_id),
-            "n": entry.name,
-            "m": entry.media_type,
-            "z": str(entry.size_bytes),
-            "at": at,
-        }
-    return {"k": "s", "st": entry.status.value, "at": at}
-
-
-@lru_cache(maxsize=4096)
-def _moment(epoch_ms: int) -> datetime:
-    # The lines of one write share a timestamp: one object for all of them, made once.
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return {_FIELD: _ENCODER.encode(entry)}
 
 
 def from_fields(last: int, fields: dict[bytes, bytes]) -> Entry:
     """The entry a Redis stream entry holds, given the seq of its last event (its id)."""
-    at = _moment(int(fields[b"at"]))
-    kind = fields[b"k"]
-    if kind == b"b":
-        codes = fields[b"c"].decode()
-        return LineBatch(seq=last - len(codes) + 1, at=at, codes=codes, text=fields[b"t"].decode())
-    if kind == b"l":  # one line per entry, as logs were written before batches
-        stream = Stream.STDOUT if fields[b"s"] == b"o" else Stream.STDERR
-        return LineEvent(seq=last, stream=stream, text=fields[b"t"].decode(), at=at, partial=bool(fields.get(b"p")))
-    if kind == b"a":
-        return ArtifactEvent(
-            seq=last,
-            artifact_id=UUID(fields[b"id"].decode()),
-            name=fields[b"n"].decode(),
-            media_type=fields[b"m"].decode(),
-            size_bytes=int(fields[b"z"]),
-            at=at,
-        )
-    return StatusEvent(seq=last, status=ExecutionStatus(fields[b"st"].decode()), at=at)
+    encoded = fields.get(_FIELD.encode())
+    if encoded is None:
+        return _convert(legacy_events.from_fields(last, fields))
+    entry: Entry = _DECODER.decode(encoded)
+    return entry
 
 
 def to_json(entry: Entry) -> dict[str, Any]:
     """The archived (PostgreSQL JSONB) form of an entry."""
-    at = entry.at.isoformat()
-    if isinstance(entry, LineBatch):
-        return {"seq": entry.seq, "codes": entry.codes, "text": entry.text, "at": at}
-    if isinstance(entry, LineEvent):
-        return {"seq": entry.seq, "stream": entry.stream.value, "text": entry.text, "at": at, "partial": entry.partial}
-    if isinstance(entry, ArtifactEvent):
-        artifact = {
-            "id": str(entry.artifact_id),
-            "name": entry.name,
-            "media_type": entry.media_type,
-            "size_bytes": entry.size_bytes,
-        }
-        return {"seq": entry.seq, "artifact": artifact, "at": at}
-    return {"seq": entry.seq, "status": entry.status.value, "at": at}
-
-
-@lru_cache(maxsize=4096)
-def _moment_of(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
+    record: dict[str, Any] = msgspec.to_builtins(entry)
+    return record
 
 
 def from_json(data: dict[str, Any]) -> Entry:
-    """The entry an archived record holds (archives written before batches hold one record per line)."""
-    at = _moment_of(data["at"])
-    if "codes" in data:
-        return LineBatch(seq=data["seq"], at=at, codes=data["codes"], text=data["text"])
-    if "status" in data:
-        return StatusEvent(seq=data["seq"], status=ExecutionStatus(data["status"]), at=at)
-    if "artifact" in data:
-        artifact = data["artifact"]
-        return ArtifactEvent(
-            seq=data["seq"],
-            artifact_id=UUID(artifact["id"]),
-            name=artifact["name"],
-            media_type=artifact["media_type"],
-            size_bytes=artifact["size_bytes"],
-            at=at,
-        )
-    return LineEvent(
-        seq=data["seq"], stream=Stream(data["stream"]), text=data["text"], at=at, partial=data.get("partial", False)
-    )
+    """The entry an archived record holds, of today's form or an older one."""
+    return _convert(data if "k" in data else legacy_events.from_json(data))
+
+
+def _convert(record: dict[str, Any]) -> Entry:
+    entry: Entry = msgspec.convert(record, Entry)
+    return entry
 
 
 def joined_output(entries: Iterable[Entry], stream: Stream) -> str:

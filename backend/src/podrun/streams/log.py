@@ -43,6 +43,12 @@ RESTORE_FIRST_DELAY_S = 0.1
 RESTORE_MAX_DELAY_S = 2.0
 
 
+def _now() -> datetime:
+    # To the millisecond, as live subscribers have always been told: a replay from the archive tells the same.
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def entry_id(seq: int) -> str:
     """The stream entry id of an event."""
     return f"0-{seq}"
@@ -134,7 +140,7 @@ class LogWriter:
         """Append output lines given as runs of (stream, texts, partial)."""
         if not runs:
             return
-        self.entries.extend(batch_lines(self.seq + 1, datetime.now(UTC), runs))
+        self.entries.extend(batch_lines(self.seq + 1, _now(), runs))
         OUTPUT_LINES.inc(sum(len(texts) for _, texts, _ in runs))
         await self._store()
 
@@ -145,7 +151,7 @@ class LogWriter:
 
     def status_event(self, status: ExecutionStatus) -> StatusEvent:
         """The next status event, not yet appended (the terminal one is archived first)."""
-        return StatusEvent(seq=self.seq + 1, status=status, at=datetime.now(UTC))
+        return StatusEvent(seq=self.seq + 1, status=status, at=_now())
 
     async def status(self, event: StatusEvent) -> None:
         """Append a status event made by `status_event`."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from podrun.core.errors import BadUserInput
 from podrun.runners import harness
+from podrun.runners.base import InputFile
 
 MAX_FIELDS = 20
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -112,10 +113,10 @@ class SubmittedFile:
 
 @dataclass(frozen=True, slots=True)
 class FormInputs:
-    """What a run's script gets: the values for /tmp/inputs.json, and (name, base64) files for /tmp/inputs/."""
+    """What a run's script gets: the values for /tmp/inputs.json, and the files for /tmp/inputs/ (decoded)."""
 
     values: dict[str, Any]
-    files: list[tuple[str, str]]
+    files: list[InputFile]
 
     def values_json(self) -> bytes:
         """The content of /tmp/inputs.json."""
@@ -258,7 +259,7 @@ def check_inputs(
             raise FieldError(file.field, "is given two files")
         files_by_field[file.field] = file
     inputs: dict[str, Any] = {}
-    placed: list[tuple[str, str]] = []
+    placed: list[InputFile] = []
     total = 0
     for field in fields:
         if field.kind is ToolFieldKind.FILE:
@@ -270,10 +271,10 @@ def check_inputs(
                     raise FieldError(field.name, "is required")
                 inputs[field.name] = None
                 continue
-            if any(name == given.name for name, _ in placed):
+            if any(file.name == given.name for file in placed):
                 raise FieldError(field.name, f"another field's file is also named {given.name}")
-            total += _check_file(field, given)
-            placed.append((given.name, given.content))
+            placed.append(_checked_file(field, given))
+            total += len(placed[-1].content)
             inputs[field.name] = given.name
             continue
         value = values.get(field.name)
@@ -292,8 +293,8 @@ def check_inputs(
     return checked
 
 
-def _check_file(field: FormField, file: SubmittedFile) -> int:
-    """The file's size, if its name, type, content and size suit the field."""
+def _checked_file(field: FormField, file: SubmittedFile) -> InputFile:
+    """The file, decoded, if its name, type, content and size suit the field."""
     if not harness.is_file_name(file.name):
         raise FieldError(
             field.name, "a file name must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -301,12 +302,12 @@ def _check_file(field: FormField, file: SubmittedFile) -> int:
     if field.accept is not None and not file.name.lower().endswith(tuple(field.accept)):
         raise FieldError(field.name, f"must be a file of type {', '.join(field.accept)}")
     try:
-        size = len(base64.b64decode(file.content, validate=True))
+        content = base64.b64decode(file.content, validate=True)
     except (binascii.Error, ValueError) as error:
         raise FieldError(field.name, "the file's content is not base64") from error
-    if field.max_bytes is not None and size > field.max_bytes:
+    if field.max_bytes is not None and len(content) > field.max_bytes:
         raise FieldError(field.name, f"the file must be at most {field.max_bytes} bytes")
-    return size
+    return InputFile(file.name, content)
 
 
 def shown_name(name: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, tuple_
 
 from podrun.tools.models import Tool, ToolVersion, ToolVersionStatus
 
@@ -64,6 +65,13 @@ class ToolVersionRepository(SQLAlchemyAsyncRepository[ToolVersion]):
         """Version `version` of a tool."""
         query = select(ToolVersion).where(ToolVersion.tool_id == tool_id, ToolVersion.version == version)
         return await self.session.scalar(query)
+
+    async def numbered_many(self, keys: Sequence[tuple[UUID, int]]) -> Sequence[ToolVersion]:
+        """The versions of these (tool, version number) pairs."""
+        if not keys:
+            return []
+        query = select(ToolVersion).where(tuple_(ToolVersion.tool_id, ToolVersion.version).in_(keys))
+        return (await self.session.scalars(query)).all()
 
     async def last_number(self, tool_id: UUID) -> int:
         """The highest version number of a tool (0 for none)."""

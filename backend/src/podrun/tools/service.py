@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from podrun.core.pages import MAX_PAGE, check_first, decode_cursor
 from podrun.core.text import check_text
 from podrun.executions.service import SubmitRequest
 from podrun.runners import harness
+from podrun.runners.base import InputFile
 from podrun.runners.catalog import RuntimeCatalog
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
@@ -196,11 +196,10 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
         """The versions of a tool `user` may see, newest first."""
         return [version for version in await self.versions.of_tool(tool.id) if may_see(user, version)]
 
-    async def approved(self, tool: Tool) -> ToolVersion | None:
-        """The version the catalog shows."""
-        if tool.approved_version is None:
-            return None
-        return await self.versions.numbered(tool.id, tool.approved_version)
+    async def approved(self, tools: Sequence[Tool]) -> dict[UUID, ToolVersion]:
+        """The version the catalog shows of each of these tools (those with one approved), in one query."""
+        keys = [(tool.id, tool.approved_version) for tool in tools if tool.approved_version is not None]
+        return {version.tool_id: version for version in await self.versions.numbered_many(keys)}
 
     async def previous(self, user: User | None, version: ToolVersion) -> ToolVersion | None:
         """The newest version before this one that `user` may see (what a reviewer compares it with)."""
@@ -215,9 +214,10 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
             raise Forbidden("only administrators may review tools")
         return await self.versions.pending(MAX_PAGE)
 
-    async def by_id(self, version_id: UUID) -> ToolVersion | None:
-        """A version by id, for the run that ran it (whoever sees the run sees which version it was)."""
-        return await self.versions.get_one_or_none(id=version_id)
+    async def by_ids(self, version_ids: Sequence[UUID]) -> dict[UUID, ToolVersion]:
+        """Versions by id (those that still exist), for the runs that ran them (whoever sees a run sees which
+        version it was)."""
+        return {version.id: version for version in await self.versions.list(ToolVersion.id.in_(version_ids))}
 
     async def submission(self, user: User, request: RunRequest) -> SubmitRequest:
         """The execution a run of the tool is: its version's script, with the form's inputs checked and placed.
@@ -230,8 +230,8 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
         if version is None or not may_see(user, version):
             raise NotFound(f"tool {tool.slug} has no such version" if number is not None else "tool not found")
         inputs = check_inputs(form_of(version), request.values, request.files, self.settings.limits.files_bytes)
-        placed = [(INPUTS_JSON, base64.b64encode(inputs.values_json()).decode("ascii"))]
-        placed += [(f"{harness.INPUTS_DIR}/{name}", content) for name, content in inputs.files]
+        placed = [InputFile(INPUTS_JSON, inputs.values_json())]
+        placed += [InputFile(f"{harness.INPUTS_DIR}/{file.name}", file.content) for file in inputs.files]
         return SubmitRequest(
             script=version.script,
             runtime=version.runtime,

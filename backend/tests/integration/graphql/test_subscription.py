@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from podrun.accounts.models import User
 from podrun.accounts.sign_ins import Caller
@@ -15,12 +11,10 @@ from podrun.container import Container
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
-from podrun.db.migrate import migrate
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
-from podrun.settings import Settings
 from podrun.streams.log import LogWriter
 
 EVENTS = """
@@ -33,14 +27,6 @@ subscription($id: ID!, $after: Int) {
 }
 """
 LIMITS = Limits(wall_time_ms=1000, cpu_time_ms=1000, memory_mib=64, output_bytes=1 << 20, processes=4)
-
-
-@pytest.fixture(scope="module")
-async def container() -> AsyncIterator[Container]:
-    settings = Settings()
-    await asyncio.to_thread(migrate, settings)  # alembic runs its own event loop
-    async with Container.running(settings, "api") as running:
-        yield running
 
 
 async def user(container: Container) -> User:
@@ -203,4 +189,53 @@ async def test_an_archive_written_one_record_per_line_before_batches_replays(con
         (3, "STDOUT", "one", False),
         (4, "STDERR", "two", True),
         (5, "FAILED"),
+    ]
+
+
+async def test_batches_written_by_the_previous_codec_are_continued_and_replayed(container: Container) -> None:
+    owner = await user(container)
+    execution, _ = await running_execution(container, owner)
+    key = container.keys.events(execution.id)
+    # Exactly as the worker of the previous codec appended a batch: one field per attribute, its id its last seq.
+    fields = {"k": "b", "c": "oeO", "t": "old 1\nold err\nold part", "at": "1767323045678"}
+    await container.redis.xadd(key, fields, id="0-5")  # type: ignore[arg-type]
+    async with container.executions() as executions:
+        writer = await LogWriter.resume(executions.event_log(execution.id))
+        await writer.lines([(Stream.STDOUT, [" new"], False)])
+        assert await executions.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
+    expected = [
+        (3, "STDOUT", "old 1", False),
+        (4, "STDERR", "old err", False),
+        (5, "STDOUT", "old part", True),
+        (6, "STDOUT", " new", False),
+        (7, "SUCCEEDED"),
+    ]
+    assert await replayed(container, owner, execution.id, after=2) == expected
+    await container.redis.delete(key)  # from the archive, written by today's codec
+    assert await replayed(container, owner, execution.id, after=2) == expected
+
+
+async def test_an_archive_of_batches_written_by_the_previous_codec_replays(container: Container) -> None:
+    owner = await user(container)
+    async with container.executions() as executions:
+        execution = await executions.repository.add(
+            Execution(
+                owner_id=owner.id, runtime="python-3.12", script="", limits=LIMITS, status=ExecutionStatus.SUCCEEDED
+            ),
+            auto_commit=True,
+        )
+        at = "2026-11-30T10:17:48.123456+00:00"
+        # The archive row exactly as the previous codec wrote it (captured by running it).
+        records = [
+            {"seq": 1, "status": "STARTING", "at": at},
+            {"seq": 2, "status": "RUNNING", "at": at},
+            {"seq": 3, "codes": "oeO", "text": "one\ntwo\nthree", "at": at},
+            {"seq": 6, "status": "SUCCEEDED", "at": at},
+        ]
+        executions.repository.session.add(ExecutionLog(execution_id=execution.id, events=records))
+        await executions.repository.session.commit()
+    assert await replayed(container, owner, execution.id, after=3) == [
+        (4, "STDERR", "two", False),
+        (5, "STDOUT", "three", True),
+        (6, "SUCCEEDED"),
     ]

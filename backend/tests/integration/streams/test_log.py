@@ -17,8 +17,8 @@ from podrun.streams.events import Entry, LineBatch, to_fields, unfold
 from podrun.streams.log import EventLog, LogWriter, entry_id
 
 
-def stored(entries: list[Entry]) -> list[tuple[int, dict[str, str]]]:
-    """Each entry as Redis stores it (times to the millisecond)."""
+def stored(entries: list[Entry]) -> list[tuple[int, dict[str, bytes]]]:
+    """Each entry as Redis stores it."""
     return [(entry.last, to_fields(entry)) for entry in entries]
 
 
