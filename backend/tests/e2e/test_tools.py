@@ -367,3 +367,20 @@ async def test_the_authors_address_is_shown_whole_only_to_the_author_and_admins(
         shown[name] = (await client.execute(query, {"slug": slug}))["tool"]["author"]
     assert shown["author"] == shown["admin"] == {"id": contributor.user_id, "email": email}
     assert shown["other"] == {"id": contributor.user_id, "email": email.partition("@")[0]}
+
+
+async def test_a_run_of_a_tool_shows_its_script_only_to_those_who_may_read_the_tool(
+    contributor: GraphQLClient, admin: GraphQLClient, bob: GraphQLClient, anonymous: GraphQLClient
+) -> None:
+    slug = await approved_tool(contributor, admin)
+    script = "query($id: ID!) { execution(id: $id) { script } }"
+    share = "mutation($id: ID!) { shareExecution(id: $id) { token } }"
+    shared = "query($token: String!) { sharedExecution(token: $token) { script } }"
+    bobs = await run_tool(bob, slug, {"threshold": 50})
+    authors = await run_tool(contributor, slug, {"threshold": 50})
+    # The author keeps the source (sourceVisible false): Bob's own run does not show it, nor does his link.
+    assert (await bob.execute(script, {"id": bobs["id"]}))["execution"]["script"] == ""
+    token = (await bob.execute(share, {"id": bobs["id"]}))["shareExecution"]["token"]
+    assert (await anonymous.execute(shared, {"token": token}))["sharedExecution"]["script"] == ""
+    assert (await admin.execute(script, {"id": bobs["id"]}))["execution"]["script"].startswith("VERSION")
+    assert (await contributor.execute(script, {"id": authors["id"]}))["execution"]["script"].startswith("VERSION")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, TypedDict
+from typing import TYPE_CHECKING, Annotated, Protocol, TypedDict
 
 import strawberry
 
@@ -24,6 +24,7 @@ from podrun.graphql.limits import LimitsInput, LimitsType
 from podrun.runners import scientific
 from podrun.runners.base import RuntimeSpec
 from podrun.streams.events import ArtifactEvent
+from podrun.tools.service import may_read_source
 
 if TYPE_CHECKING:
     from podrun.graphql.tools import ToolVersionType
@@ -182,7 +183,6 @@ class RowFields(TypedDict):
     model: Execution
     id: strawberry.ID
     status: ExecutionStatus
-    script: str
     exit_code: int | None
     signal: int | None
     limit_exceeded: LimitKind | None
@@ -193,13 +193,33 @@ class RowFields(TypedDict):
     finished_at: datetime | None
 
 
+SCRIPT_DESCRIPTION = (
+    "The script it ran; empty for a run of a tool whose author keeps the tool's script to themselves "
+    "(its author and admins see it)."
+)
+
+
+class _RunView(Protocol):
+    model: Execution
+
+
+async def visible_script(root: _RunView, info: Info) -> str:
+    """The run's script, unless it is the script of a tool version the viewer may not read."""
+    execution = root.model
+    if execution.tool_version_id is None:
+        return execution.script
+    version = await info.context.loaders.tool_versions.load(execution.tool_version_id)
+    if version is None or may_read_source(info.context.current_user, version):
+        return execution.script
+    return ""
+
+
 def row_fields(execution: Execution) -> RowFields:
     """What every view of a run takes from its row."""
     return RowFields(
         model=execution,
         id=strawberry.ID(str(execution.id)),
         status=execution.status,
-        script=execution.script,
         exit_code=execution.exit_code,
         signal=execution.signal,
         limit_exceeded=execution.limit_exceeded,
@@ -218,7 +238,7 @@ class ExecutionType:
     model: strawberry.Private[Execution]
     id: strawberry.ID
     status: ExecutionStatus
-    script: str
+    script: str = strawberry.field(resolver=visible_script, description=SCRIPT_DESCRIPTION)
     stdin: str | None
     exit_code: int | None
     signal: int | None

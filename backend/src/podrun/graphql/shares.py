@@ -22,6 +22,7 @@ from podrun.executions.models import Execution
 from podrun.executions.shares import SharedRun, Shares
 from podrun.graphql.context import Info
 from podrun.graphql.execution_types import (
+    SCRIPT_DESCRIPTION,
     Artifact,
     ArtifactCreated,
     ExecutionInputFile,
@@ -34,6 +35,7 @@ from podrun.graphql.execution_types import (
     row_fields,
     run_output,
     runtime_view,
+    visible_script,
 )
 from podrun.graphql.executions import SIGNED_IN, run_messages
 from podrun.streams.events import ArtifactEvent, StatusEvent
@@ -61,7 +63,7 @@ class SharedExecution:
     token: strawberry.Private[str]
     id: strawberry.ID
     status: ExecutionStatus
-    script: str
+    script: str = strawberry.field(resolver=visible_script, description=SCRIPT_DESCRIPTION)
     exit_code: int | None
     signal: int | None
     limit_exceeded: LimitKind | None
