@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import structlog
 
-from podrun.executions.service import ExecutionService, now
+from podrun.executions.repository import now
+from podrun.executions.service import ExecutionService
 
 log = structlog.get_logger(__name__)
 
