@@ -42,7 +42,7 @@ from podrun.runners import harness
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
-from podrun.streams.control import ControlStream
+from podrun.streams.control import Cancel, ControlStream, Eof
 from podrun.streams.events import Entry, from_json, is_terminal, joined_output
 from podrun.streams.log import EventLog, LogWriter
 
@@ -346,7 +346,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         queued = (ExecutionStatus.QUEUED,)
         cancelled_in_queue = await self.finish(execution_id, Outcome(ExecutionStatus.CANCELLED), writer, queued)
         if not cancelled_in_queue:
-            await self.send_control(execution_id, {"op": "cancel"})
+            await ControlStream(self.redis, self.keys, execution_id).send(Cancel())
         log.info("execution cancel requested", execution_id=str(execution_id), queued=cancelled_in_queue)
 
     async def _until_ended(self, execution: Execution, timeout_s: float) -> Execution:
@@ -423,11 +423,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
                 retry_after_ms=INPUT_FULL_RETRY_MS,
             )
         if eof:
-            await control.send({"op": "eof"})
-
-    async def send_control(self, execution_id: UUID, message: dict[str, str]) -> None:
-        """Append a command for the worker holding the run; it reads them in order."""
-        await ControlStream(self.redis, self.keys, execution_id).send(message)
+            await control.send(Eof())
 
 
 def encode_cursor(execution: Execution) -> str:
