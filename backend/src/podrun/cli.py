@@ -15,7 +15,7 @@ import time
 import click
 
 from podrun.core.backoff import Backoff
-from podrun.settings import Settings, get_settings
+from podrun.settings import Settings, get_settings, warn_of_unknown_variables
 
 DEMO_EMAIL = "demo@podrun.dev"
 DEMO_PASSWORD = "podrun-demo"  # noqa: S105 - development only: `podrun dev` refuses to run in production mode
@@ -71,6 +71,7 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    warn_of_unknown_variables()
     _start_tracing("podrun-worker")
     create_worker(settings).run()
 
