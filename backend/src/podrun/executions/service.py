@@ -7,6 +7,7 @@ import base64
 import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -373,7 +374,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         deleted = await self.repository.delete_ended(key)
         if deleted is None:
             raise NotFound("execution not found")  # deleted meanwhile by another request or the retention sweep
-        await self.forget_redis([deleted.execution_id])
+        await self._forget_redis([deleted.execution_id])
         await self.queue.release(deleted.owner_id, key)
         log.info("execution deleted", execution_id=str(key), freed_bytes=deleted.stored_bytes)
         return key
@@ -389,7 +390,14 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             await asyncio.sleep(0.02)
         log.warning("terminal event missing; deleting the run's log anyway", execution_id=str(execution_id))
 
-    async def forget_redis(self, execution_ids: Sequence[UUID]) -> None:
+    async def delete_expired(self, role: Role, finished_before: datetime, batch: int) -> int:
+        """Delete up to `batch` of `role`'s users' runs that finished before `finished_before` (one transaction),
+        then their Redis keys; how many were deleted."""
+        deleted = await self.repository.delete_expired(role, finished_before, batch)
+        await self._forget_redis([run.execution_id for run in deleted])
+        return len(deleted)
+
+    async def _forget_redis(self, execution_ids: Sequence[UUID]) -> None:
         """Delete the Redis keys of deleted runs (their event logs, control streams and input windows)."""
         keys = [key for execution_id in execution_ids for key in self._redis_keys(execution_id)]
         if not keys:

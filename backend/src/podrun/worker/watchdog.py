@@ -58,7 +58,7 @@ async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_curre
 async def expire(worker: WorkerProcess) -> None:
     """Delete the runs past their retention (policy: executions/retention.py)."""
     async with worker.container.executions() as executions:
-        await delete_expired(executions, worker.container.settings.worker.retention_batch)
+        await delete_expired(executions, worker.container.policy, worker.container.settings.worker.retention_batch)
 
 
 async def keep_watch(worker: WorkerProcess) -> None:
