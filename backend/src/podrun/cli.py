@@ -14,7 +14,8 @@ import time
 
 import click
 
-from podrun.settings import Settings, get_settings
+from podrun.core.backoff import Backoff
+from podrun.settings import Settings, get_settings, warn_of_unknown_variables
 
 DEMO_EMAIL = "demo@podrun.dev"
 DEMO_PASSWORD = "podrun-demo"  # noqa: S105 - development only: `podrun dev` refuses to run in production mode
@@ -70,6 +71,7 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
+    warn_of_unknown_variables()
     _start_tracing("podrun-worker")
     create_worker(settings).run()
 
@@ -221,7 +223,7 @@ class Supervised:
     def __init__(self, name: str, *args: str) -> None:
         self.name = name
         self.args = args
-        self.delay_s = RESTART_FIRST_DELAY_S
+        self.restarts = Backoff(RESTART_FIRST_DELAY_S, RESTART_MAX_DELAY_S)
         self.restart_at: float | None = None
         self.started = time.monotonic()
         self.process = self._start()
@@ -238,12 +240,11 @@ class Supervised:
             if code is None:
                 return
             # A child that ran for a while before it ended gets a quick restart; one that keeps crashing, slower ones.
-            self.delay_s = RESTART_FIRST_DELAY_S if now - self.started > RESTART_RESET_S else self.delay_s
-            self.restart_at = now + self.delay_s
-            click.echo(
-                f"podrun dev: the {self.name} ended (exit code {code}); restarting in {self.delay_s:.0f} s", err=True
-            )
-            self.delay_s = min(self.delay_s * 2, RESTART_MAX_DELAY_S)
+            if now - self.started > RESTART_RESET_S:
+                self.restarts.reset()
+            delay_s = self.restarts.next()
+            self.restart_at = now + delay_s
+            click.echo(f"podrun dev: the {self.name} ended (exit code {code}); restarting in {delay_s:.0f} s", err=True)
         elif now >= self.restart_at:
             self.restart_at = None
             self.process = self._start()

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from podrun.accounts.service import UserService
 from podrun.db.base import database_config
 from podrun.executions.heartbeats import Heartbeats
+from podrun.executions.lifecycle import RunLifecycle
 from podrun.executions.service import ExecutionService
 from podrun.observability.dependencies import DependencyWatch
 from podrun.observability.exposition import metrics_server, process_ended
@@ -130,6 +131,11 @@ class Container:
         """A tool service with its own database session."""
         async with self.db.get_session() as session:
             yield ToolService(session, settings=self.settings, catalog=self.catalog)
+
+    @cached_property
+    def lifecycle(self) -> RunLifecycle:
+        """The worker's side of runs: it opens a short session per step of a run."""
+        return RunLifecycle(self.db, self.redis, self.keys, self.settings)
 
     @property
     def stream_hub(self) -> StreamHub:

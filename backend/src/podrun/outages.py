@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
+import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from podrun.core.backoff import Backoff
+
+log = structlog.get_logger(__name__)
+
+RETRY_FIRST_DELAY_S = 0.1
+RETRY_MAX_DELAY_S = 5.0
+
+T = TypeVar("T")
 
 Service = Literal["database", "redis"]
 
@@ -39,3 +50,20 @@ def _from_asyncpg(error: BaseException) -> bool:
             return True
         traceback = traceback.tb_next
     return False
+
+
+async def until_reachable(what: str, step: Callable[[], Awaitable[T]]) -> T:
+    """Do `step`, waiting out an outage of PostgreSQL or Redis with growing pauses; other errors go through.
+
+    `step` opens its own session (or just calls Redis), so a try that failed leaves nothing to roll back.
+    """
+    backoff = Backoff(RETRY_FIRST_DELAY_S, RETRY_MAX_DELAY_S)
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            service = unavailable_service(exc)
+            if service is None:
+                raise
+            log.warning("service unavailable; retrying", service=service, step=what, in_s=backoff.delay_s)
+            await backoff.sleep()

@@ -9,16 +9,23 @@ development signing secret when none is configured.
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_origin
 
+import structlog
 from pydantic import BaseModel, Field, IPvAnyNetwork, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podrun.core.limits import Limits
 
+ENV_PREFIX = "PODRUN_"
+# Variables under the prefix that are no settings: the test suites' and the benchmark's own, which the API and
+# worker processes they start inherit.
+NOT_SETTINGS = ("PODRUN_TEST_", "PODRUN_WEB_TEST_", "PODRUN_BENCH_")
 DEV_SECRET_FILE = Path.home() / ".config" / "podrun" / "jwt-secret"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -248,7 +255,7 @@ class MetricsSettings(BaseModel):
 class Settings(BaseSettings):
     """Podrun's configuration. Defaults are the embedded development setup."""
 
-    model_config = SettingsConfigDict(env_prefix="PODRUN_", env_nested_delimiter="__")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__")
 
     mode: Literal["development", "production"] = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/podrun"
@@ -321,3 +328,31 @@ def get_settings() -> Settings:
     if not settings.jwt_secret:
         settings = settings.model_copy(update={"jwt_secret": machine_dev_secret()})
     return settings
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The `PODRUN_*` variables in `environ` that name no setting (an old name, a typo), which Settings ignores."""
+    ours = [
+        name for name in environ if name.upper().startswith(ENV_PREFIX) and not name.upper().startswith(NOT_SETTINGS)
+    ]
+    return sorted(name for name in ours if not _names_a_setting(Settings, name[len(ENV_PREFIX) :].lower().split("__")))
+
+
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _names_a_setting(annotation, path[1:])
+    # A mapping setting takes its keys from the rest of the name (PODRUN_KUBERNETES__NODE_SELECTOR__ZONE).
+    return get_origin(annotation) is dict and len(path) == 2
+
+
+def warn_of_unknown_variables(environ: Mapping[str, str] = os.environ) -> None:
+    """Log a warning for each `PODRUN_*` variable that names no setting: without it, it would be ignored silently."""
+    log = structlog.get_logger(__name__)
+    for name in unknown_variables(environ):
+        log.warning("environment variable names no setting; ignored", variable=name, see="docs/operating.md")

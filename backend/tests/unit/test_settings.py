@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 from pydantic import ValidationError
 
 from podrun import settings as settings_module
 from podrun.core.limits import Limits
-from podrun.settings import Settings
+from podrun.settings import Settings, unknown_variables, warn_of_unknown_variables
 
 
 def test_grouped_settings_come_from_double_underscore_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,3 +51,28 @@ def test_production_needs_a_signing_secret(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("PODRUN_JWT_SECRET", raising=False)
     with pytest.raises(ValidationError, match="PODRUN_JWT_SECRET must be set in production mode"):
         Settings(mode="production")
+
+
+def test_variables_that_name_no_setting_are_found_and_each_warned_of() -> None:
+    environ = {
+        "PODRUN_DATABASE_URL": "postgresql+asyncpg://db/podrun",
+        "PODRUN_LIMITS__DEFAULT__WALL_TIME_MS": "20000",
+        "podrun_worker__concurrency": "8",
+        "PODRUN_KUBERNETES__NODE_SELECTOR__ZONE": "a",
+        "PODRUN_TEST_DATABASE_URL": "the test suite's own",
+        "PODRUN_WORKER_CONCURRENCY": "8",  # the flat name used until November 2026
+        "PODRUN_SANDBOX__FILE_SIZE_MIB": "16",  # removed
+        "PODRUN_LIMITS__DEFAULT__WALLTIME_MS": "1",  # a typo
+        "PODRUN_MODE__X": "1",
+        "OTHER_PODRUN_THING": "1",
+    }
+    unknown = [
+        "PODRUN_LIMITS__DEFAULT__WALLTIME_MS",
+        "PODRUN_MODE__X",
+        "PODRUN_SANDBOX__FILE_SIZE_MIB",
+        "PODRUN_WORKER_CONCURRENCY",
+    ]
+    assert unknown_variables(environ) == unknown
+    with structlog.testing.capture_logs() as logs:
+        warn_of_unknown_variables(environ)
+    assert [(entry["log_level"], entry["variable"]) for entry in logs] == [("warning", name) for name in unknown]

@@ -31,13 +31,14 @@ from podrun.graphql.snapshots import StatusSnapshots
 from podrun.graphql.sockets import LimitedSocket
 from podrun.logging import configure_logging
 from podrun.observability import tracing
-from podrun.settings import Settings, get_settings
+from podrun.settings import Settings, get_settings, warn_of_unknown_variables
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """The ASGI app."""
     settings = settings or get_settings()
     configure_logging(settings)
+    warn_of_unknown_variables()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -19,9 +19,10 @@ import structlog
 
 from podrun.core.statuses import ExecutionStatus
 from podrun.executions.heartbeats import Heartbeats
+from podrun.executions.lifecycle import RunLifecycle
 from podrun.executions.models import Execution
 from podrun.executions.outcomes import LOST_WORKER_ERROR, Outcome
-from podrun.executions.service import ExecutionService, now
+from podrun.executions.repository import now
 from podrun.runners.base import DurableRunner, Runner, sandbox_name
 from podrun.streams.log import LogWriter
 
@@ -31,37 +32,32 @@ log = structlog.get_logger(__name__)
 REQUEUE_AFTER = timedelta(seconds=10)
 
 
-async def recover_orphans(executions: ExecutionService, runner: Runner, heartbeats: Heartbeats) -> None:
+async def recover_orphans(lifecycle: RunLifecycle, runner: Runner, heartbeats: Heartbeats) -> None:
     """Hand over or end every started run whose worker is gone."""
-    for execution in await executions.repository.started():
+    for execution in await lifecycle.started():
         if not await heartbeats.alive(execution.worker_id):
-            await recover_orphan(executions, runner, execution)
+            await recover_orphan(lifecycle, runner, execution)
 
 
-async def recover_orphan(executions: ExecutionService, runner: Runner, execution: Execution) -> None:
+async def recover_orphan(lifecycle: RunLifecycle, runner: Runner, execution: Execution) -> None:
     """A started run whose worker is gone: re-attach to its sandbox where it survives, else end it as ERROR."""
     if not isinstance(runner, DurableRunner):
-        await end_orphan(executions, runner, execution)
+        await end_orphan(lifecycle, runner, execution)
         return
-    # One job per dead holder: every live worker's sweep may get here, arq keeps the first.
-    job_id = f"{execution.id}:reattach:{execution.worker_id}"
-    job = await executions.redis.enqueue_job("run_execution", str(execution.id), execution.worker_id, _job_id=job_id)
-    if job is not None:
-        await executions.fair.hand_over(job_id)
-        await executions.wake_workers()
+    if execution.worker_id is not None and await lifecycle.queue.hand_over(execution.id, execution.worker_id):
         log.warning("orphaned execution handed over", execution_id=str(execution.id), worker_id=execution.worker_id)
 
 
-async def end_orphan(executions: ExecutionService, runner: Runner, execution: Execution) -> None:
+async def end_orphan(lifecycle: RunLifecycle, runner: Runner, execution: Execution) -> None:
     """End a run whose worker is gone as ERROR and remove what its sandbox left on this host."""
     await runner.cleanup(sandbox_name(execution.id))
-    writer = await LogWriter.resume(executions.event_log(execution.id))
+    writer = await LogWriter.resume(lifecycle.event_log(execution.id))
     lost = Outcome(ExecutionStatus.ERROR, error=LOST_WORKER_ERROR)
-    if await executions.finish(execution.id, lost, writer):
+    if await lifecycle.finish(execution.id, lost, writer):
         log.warning("orphaned execution ended", execution_id=str(execution.id), worker_id=execution.worker_id)
 
 
-async def requeue_stale(executions: ExecutionService) -> None:
+async def requeue_stale(lifecycle: RunLifecycle) -> None:
     """Enqueue again the QUEUED runs that have waited too long (their job may have been lost)."""
-    for run in await executions.repository.queued_before(now() - REQUEUE_AFTER):
-        await executions.enqueue(run)
+    for run in await lifecycle.queued_before(now() - REQUEUE_AFTER):
+        await lifecycle.queue.enqueue(run)

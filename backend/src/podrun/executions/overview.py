@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from podrun.core.statuses import STARTED, ExecutionStatus
 from podrun.executions.models import Execution
-from podrun.executions.service import now
+from podrun.executions.repository import now
 
 THROUGHPUT_WINDOW = timedelta(minutes=5)
 LATENCY_WINDOW = timedelta(minutes=15)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import structlog
@@ -15,15 +15,12 @@ from podrun.executions.already_logged import AlreadyLogged
 from podrun.executions.models import Artifact
 from podrun.executions.outcomes import Outcome, classify
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, OutputBytes, Sandbox, SandboxOutput
-from podrun.streams.control import ControlStream
+from podrun.streams.control import Cancel, ControlStream, Eof, Input
 from podrun.streams.lines import LineAssembler, line_count
 from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
 
-CONTROL_BLOCK_MS = 250
-CONTROL_RETRY_FIRST_S = 0.1
-CONTROL_RETRY_MAX_S = 2.0
 # Commands read at once by the follower of cancels (which skips the others).
 CONTROL_BATCH = 100
 # Lines appended to the log in one round trip at most.
@@ -155,8 +152,8 @@ class SandboxPump:
 
     async def _follow_control(self) -> None:
         """Act on cancels as soon as they come."""
-        async for fields in self._commands(CONTROL_BATCH):
-            if fields.get(b"op") == b"cancel":
+        async for command in self.control.commands(CONTROL_BATCH):
+            if isinstance(command, Cancel):
                 self.cancelled = True
                 await self.sandbox.kill()
                 log.info("execution cancelled", execution_id=str(self.execution_id))
@@ -164,33 +161,12 @@ class SandboxPump:
     async def _feed_input(self) -> None:
         """Write input and EOF into the sandbox in order, one command at a time: a write waits while the
         sandbox's harness holds as much as it may, and the rest waits in the control stream (streams/control.py)."""
-        async for fields in self._commands(1):
-            op = fields.get(b"op")
-            if op == b"input":
-                data = fields.get(b"data", b"")
+        async for command in self.control.commands(1):
+            if isinstance(command, Input):
+                data = command.data.encode()
                 await self.sandbox.write_stdin(data)
                 with contextlib.suppress(RedisError):  # a delivery not counted only narrows the window
                     await self.control.delivered(len(data))
-            elif op == b"eof":
+            elif isinstance(command, Eof):
                 await self.sandbox.close_stdin()
                 return
-
-    async def _commands(self, count: int) -> AsyncIterator[dict[bytes, bytes]]:
-        """The control stream's commands from its start, `count` read at a time, waiting out Redis outages."""
-        cursor = "0-0"
-        delay = CONTROL_RETRY_FIRST_S
-        while True:
-            try:
-                response = await self.control.redis.xread(
-                    {self.control.key: cursor}, count=count, block=CONTROL_BLOCK_MS
-                )
-            except RedisError:
-                # Cancel and input wait for Redis; the run itself goes on.
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, CONTROL_RETRY_MAX_S)
-                continue
-            delay = CONTROL_RETRY_FIRST_S
-            for _, entries in response or []:
-                for entry_id, fields in entries:
-                    cursor = entry_id.decode()
-                    yield fields

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -48,6 +48,11 @@ class Ended(NamedTuple):
     owner_id: UUID
     runtime: str
     started_at: datetime | None
+
+
+def now() -> datetime:
+    """The current time, as rows record it."""
+    return datetime.now(UTC)
 
 
 class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):

@@ -11,7 +11,9 @@ from datetime import timedelta
 
 import structlog
 
-from podrun.executions.service import ExecutionService, now
+from podrun.executions.repository import now
+from podrun.executions.service import ExecutionService
+from podrun.policy.store import PolicyStore
 
 log = structlog.get_logger(__name__)
 
@@ -19,17 +21,16 @@ log = structlog.get_logger(__name__)
 MAX_BATCHES_PER_SWEEP = 10
 
 
-async def delete_expired(executions: ExecutionService, batch: int) -> int:
+async def delete_expired(executions: ExecutionService, policies: PolicyStore, batch: int) -> int:
     """Delete runs past their retention, at most `batch` per transaction; how many were deleted."""
-    policy = await executions.policy.current()
+    policy = await policies.current()
     total = 0
     for role, values in policy.roles.items():
         finished_before = now() - timedelta(days=values.retention_days)
         for _ in range(MAX_BATCHES_PER_SWEEP):
-            deleted = await executions.repository.delete_expired(role, finished_before, batch)
-            await executions.forget_redis([run.execution_id for run in deleted])
-            total += len(deleted)
-            if len(deleted) < batch:
+            deleted = await executions.delete_expired(role, finished_before, batch)
+            total += deleted
+            if deleted < batch:
                 break
     if total:
         log.info("expired executions deleted", count=total)

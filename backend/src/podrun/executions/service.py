@@ -7,7 +7,7 @@ import base64
 import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -27,23 +27,25 @@ from podrun.core.output import Stream
 from podrun.core.pages import check_first, decode_cursor
 from podrun.core.statuses import ACTIVE, ExecutionStatus
 from podrun.core.text import check_text
+from podrun.executions import ending
 from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
+from podrun.executions.queue import RunQueue
 from podrun.executions.repository import ExecutionRepository
-from podrun.fair_queue import HELD_UNTIL, FairQueue, QueuedRun
-from podrun.observability import metrics, tracing
+from podrun.fair_queue import QueuedRun
+from podrun.observability import metrics
 from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
-from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
+from podrun.quotas import QuotaUsage, Refusal, SubmitQuota
 from podrun.redis_client import Keys
 from podrun.runners import harness
 from podrun.runners.base import InputFile
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
-from podrun.streams.control import ControlStream
-from podrun.streams.events import Entry, from_json, is_terminal, joined_output, to_json
+from podrun.streams.control import Cancel, ControlStream, Eof
+from podrun.streams.events import Entry, from_json, is_terminal, joined_output
 from podrun.streams.log import EventLog, LogWriter
 
 log = structlog.get_logger(__name__)
@@ -58,12 +60,9 @@ DELETE_WAIT_S = 5.0
 # Between the commit of a run's end and the terminal event in its Redis log, the run's holder still writes the
 # log: a delete waits this long for that event, so no key is written again after it is deleted.
 TERMINAL_EVENT_WAIT_S = 2.0
-CONTROL_TTL_S = 24 * 3600
 MIB = 1024 * 1024
 # When a client may try again after the input window of a run was full: the script decides when it reads.
 INPUT_FULL_RETRY_MS = 1000
-# A held job outlives any wait in the queue; one lost with it is enqueued again by the sweep.
-JOB_EXPIRES = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +127,8 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         self.keys = keys
         self.catalog = catalog
         self.policy = policy
-        self.quotas = SubmitQuotas(redis, keys)
-        self.fair = FairQueue(redis, keys)
+        self.queue = RunQueue(redis, keys)
+        self.quotas = self.queue.quotas
 
     async def submit(self, owner: User, request: SubmitRequest) -> Execution:
         """Validate, store as QUEUED, commit, then enqueue. A repeated idempotency key returns the first run."""
@@ -186,7 +185,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
                 return existing
             raise
         try:
-            await self.enqueue(QueuedRun(execution.id, owner.id, limits.memory_mib, execution.created_at))
+            await self.queue.enqueue(QueuedRun(execution.id, owner.id, limits.memory_mib, execution.created_at))
         except RedisError as exc:
             # The row is the record: the workers' sweep enqueues QUEUED runs whose job is missing.
             log.warning("execution stored, enqueue deferred", execution_id=str(execution.id), error=type(exc).__name__)
@@ -289,21 +288,6 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             raise NotFound("artifact not found")
         return found[0]
 
-    async def left_queue(self, execution_id: UUID) -> None:
-        """A worker claimed the run: free its slot of the queue cap (a lost release lapses or is reclaimed)."""
-        try:
-            await self.quotas.left_queue(str(execution_id))
-        except RedisError as exc:
-            log.warning("queue slot not released", execution_id=str(execution_id), error=type(exc).__name__)
-
-    async def _release(self, owner_id: UUID, execution_id: UUID) -> None:
-        try:
-            await self.quotas.release(str(owner_id), str(execution_id))
-            await self.fair.release(owner_id, execution_id)
-        except RedisError as exc:
-            # The next refusal of this user's submissions finds the ended run and frees its slot.
-            log.warning("quota slots not released", execution_id=str(execution_id), error=type(exc).__name__)
-
     def event_log(self, execution_id: UUID) -> EventLog:
         """The Redis event log of one execution."""
         return EventLog(self.redis, self.keys, execution_id)
@@ -327,32 +311,17 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         writer: LogWriter,
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
     ) -> bool:
-        """End a run: archive its log and outcome in one transaction, then append the terminal event.
-
-        Returns False (and changes nothing) if the run was not in `from_statuses`, so whoever
-        finishes a run first wins and nobody finishes it twice.
-        """
-        entries = list(writer.entries)
-        if entries and is_terminal(entries[-1]):
-            return False
-        terminal = writer.status_event(outcome.status)
-        ended = await self.repository.finish(
+        """End a run (executions/ending.py); False, and nothing changed, if it was not in `from_statuses`, so
+        whoever finishes a run first wins and nobody finishes it twice."""
+        return await ending.finish(
+            self.repository,
+            self.queue,
+            writer,
             execution_id,
             outcome,
-            finished_at=terminal.at,
-            stdout=joined_output(entries, Stream.STDOUT),
-            stderr=joined_output(entries, Stream.STDERR),
-            events=[to_json(entry) for entry in [*entries, terminal]],
+            log_retention_s=self.settings.log_retention_s,
             from_statuses=from_statuses,
         )
-        if ended is None:
-            return False
-        metrics.execution_finished(ended.runtime, outcome.status, outcome.limit_exceeded, ended.started_at, terminal.at)
-        await self._release(ended.owner_id, execution_id)
-        await writer.status(terminal)
-        await writer.expire(self.settings.log_retention_s)
-        log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)
-        return True
 
     async def archived_events(self, execution_id: UUID) -> list[Entry] | None:
         """The archived log of a finished run (its entries: batches of lines, statuses, artifacts); None while it
@@ -379,7 +348,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         queued = (ExecutionStatus.QUEUED,)
         cancelled_in_queue = await self.finish(execution_id, Outcome(ExecutionStatus.CANCELLED), writer, queued)
         if not cancelled_in_queue:
-            await self.send_control(execution_id, {"op": "cancel"})
+            await ControlStream(self.redis, self.keys, execution_id).send(Cancel())
         log.info("execution cancel requested", execution_id=str(execution_id), queued=cancelled_in_queue)
 
     async def _until_ended(self, execution: Execution, timeout_s: float) -> Execution:
@@ -406,8 +375,8 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         deleted = await self.repository.delete_ended(key)
         if deleted is None:
             raise NotFound("execution not found")  # deleted meanwhile by another request or the retention sweep
-        await self.forget_redis([deleted.execution_id])
-        await self._release(deleted.owner_id, key)
+        await self._forget_redis([deleted.execution_id])
+        await self.queue.release(deleted.owner_id, key)
         log.info("execution deleted", execution_id=str(key), freed_bytes=deleted.stored_bytes)
         return key
 
@@ -422,7 +391,14 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             await asyncio.sleep(0.02)
         log.warning("terminal event missing; deleting the run's log anyway", execution_id=str(execution_id))
 
-    async def forget_redis(self, execution_ids: Sequence[UUID]) -> None:
+    async def delete_expired(self, role: Role, finished_before: datetime, batch: int) -> int:
+        """Delete up to `batch` of `role`'s users' runs that finished before `finished_before` (one transaction),
+        then their Redis keys; how many were deleted."""
+        deleted = await self.repository.delete_expired(role, finished_before, batch)
+        await self._forget_redis([run.execution_id for run in deleted])
+        return len(deleted)
+
+    async def _forget_redis(self, execution_ids: Sequence[UUID]) -> None:
         """Delete the Redis keys of deleted runs (their event logs, control streams and input windows)."""
         keys = [key for execution_id in execution_ids for key in self._redis_keys(execution_id)]
         if not keys:
@@ -456,40 +432,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
                 retry_after_ms=INPUT_FULL_RETRY_MS,
             )
         if eof:
-            await control.send({"op": "eof"})
-
-    async def enqueue(self, run: QueuedRun) -> None:
-        """Enqueue the job for a stored execution, held until a worker claims the run fairly (fair_queue.py).
-
-        arq ignores a second enqueue of the same id; the run is queued for the claim again either way. The job
-        carries the current trace context, so the worker's spans join the submission's trace.
-        """
-        execution_id = run.execution_id
-        with tracing.tracer.start_as_current_span("enqueue", attributes={"podrun.execution_id": str(execution_id)}):
-            job_id = str(execution_id)
-            await self.redis.enqueue_job(
-                "run_execution",
-                job_id,
-                trace=tracing.carrier(),
-                _job_id=job_id,
-                _defer_until=HELD_UNTIL,
-                _expires=JOB_EXPIRES,
-            )
-            await self.fair.add(run)
-            await self.wake_workers()
-
-    async def wake_workers(self) -> None:
-        """Tell idle workers a job is waiting (they poll as well: a wake that is lost only delays the pickup)."""
-        await self.redis.publish(self.keys.queue_wake, "")
-
-    async def send_control(self, execution_id: UUID, message: dict[str, str]) -> None:
-        """Append a command for the worker holding the run; it reads them in order."""
-        await ControlStream(self.redis, self.keys, execution_id).send(message)
-
-
-def now() -> datetime:
-    """The current time, as rows record it."""
-    return datetime.now(UTC)
+            await control.send(Eof())
 
 
 def encode_cursor(execution: Execution) -> str:

@@ -18,6 +18,7 @@ import structlog
 from redis.asyncio import Redis
 
 from podrun import tasks
+from podrun.core.backoff import Backoff
 from podrun.observability.metrics import SUBSCRIPTIONS_ACTIVE
 from podrun.redis_client import Keys
 from podrun.streams.events import Event, from_fields, unfold
@@ -126,11 +127,11 @@ class StreamHub:
             await pipe.execute()
 
     async def _read_forever(self) -> None:
-        delay = RETRY_FIRST_DELAY_S
+        backoff = Backoff(RETRY_FIRST_DELAY_S, RETRY_MAX_DELAY_S)
         while True:
             try:
                 await self._read_once()
-                delay = RETRY_FIRST_DELAY_S
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -141,8 +142,7 @@ class StreamHub:
                     for subscription in watch.subscriptions:
                         subscription.break_off()
                 self._watches.clear()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                await backoff.sleep()
 
     async def _read_once(self) -> None:
         streams: dict[str, str] = {self._wake_key: self._wake_cursor}

@@ -17,6 +17,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from podrun.core.backoff import Backoff
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
 from podrun.observability.metrics import OUTPUT_LINES
@@ -204,16 +205,15 @@ class LogWriter:
             await self.event_log.expire(self._expire_after_s)
 
     async def _restore(self) -> None:
-        delay = RESTORE_FIRST_DELAY_S
+        backoff = Backoff(RESTORE_FIRST_DELAY_S, RESTORE_MAX_DELAY_S)
         while True:
-            await asyncio.sleep(delay)
+            await backoff.sleep()
             try:
                 # Whatever Redis lost (everything, if it came back empty) is appended again, same seqs.
                 newest = await self.event_log.last_seq()
                 self.stored = bisect.bisect_right(self.entries, newest, key=lambda entry: entry.last)
                 await self._append_pending()
             except RedisError:
-                delay = min(delay * 2, RESTORE_MAX_DELAY_S)
                 continue
             log.info("run log restored in Redis", key=self.event_log.key, entries=len(self.entries))
             self._restoring = None

@@ -20,12 +20,12 @@ async def run_execution(
     container = worker.container
     attributes = {"podrun.execution_id": execution_id}
     with continued("run execution", trace, **attributes):
-        async with container.executions() as executions:
-            return await run(
-                executions,
-                container.runner,
-                container.heartbeats,
-                worker_id=worker.worker_id,
-                execution_id=UUID(execution_id),
-                reattach_from=reattach_from,
-            )
+        # No session is held for the run: each of its steps opens and closes its own (executions/lifecycle.py).
+        return await run(
+            container.lifecycle,
+            container.runner,
+            container.heartbeats,
+            worker_id=worker.worker_id,
+            execution_id=UUID(execution_id),
+            reattach_from=reattach_from,
+        )

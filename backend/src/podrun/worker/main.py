@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from podrun import tasks
 from podrun.container import Container
+from podrun.core.backoff import Backoff
 from podrun.fair_queue import ANY_SIZE, FairQueue
 from podrun.redis_client import Keys, redis_settings
 from podrun.settings import Settings
@@ -53,7 +54,7 @@ class PodrunWorker(Worker):
         self.wake_channel = wake_channel
         self.wake = asyncio.Event()
         self.listener: asyncio.Task[None] | None = None
-        self.outage_delay_s = OUTAGE_FIRST_DELAY_S
+        self.outage = Backoff(OUTAGE_FIRST_DELAY_S, OUTAGE_MAX_DELAY_S)
         self.keys = keys
         self.memory_budget_mib = memory_budget_mib
         # The memory limit of each run this worker claimed, by job id, while its job runs.
@@ -65,12 +66,11 @@ class PodrunWorker(Worker):
             self._forget_ended_jobs()
             await self.heart_beat()
         except (RedisError, OSError) as exc:
-            log.warning("job queue unavailable; retrying", error=type(exc).__name__, in_s=self.outage_delay_s)
+            log.warning("job queue unavailable; retrying", error=type(exc).__name__, in_s=self.outage.delay_s)
             await self._recount_slots()
-            await asyncio.sleep(self.outage_delay_s)
-            self.outage_delay_s = min(self.outage_delay_s * 2, OUTAGE_MAX_DELAY_S)
+            await self.outage.sleep()
             return
-        self.outage_delay_s = OUTAGE_FIRST_DELAY_S
+        self.outage.reset()
         await self._wait_for_work()
 
     async def _start_claimed_runs(self) -> None:

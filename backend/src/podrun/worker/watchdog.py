@@ -32,10 +32,9 @@ async def sweep(worker: WorkerProcess, *, heartbeats_current: bool) -> None:
     Redis came back (empty), live workers need that long to beat again, and must not be taken for dead.
     """
     container = worker.container
-    async with container.executions() as executions:
-        if heartbeats_current:
-            await recover_orphans(executions, container.runner, container.heartbeats)
-        await requeue_stale(executions)
+    if heartbeats_current:
+        await recover_orphans(container.lifecycle, container.runner, container.heartbeats)
+    await requeue_stale(container.lifecycle)
 
 
 async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_current: bool) -> None:
@@ -47,9 +46,8 @@ async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_curre
     heartbeats = worker.container.heartbeats
 
     async def in_progress(execution_id: UUID) -> bool:
-        async with worker.container.executions() as executions:
-            execution = await executions.get_one_or_none(id=execution_id)
-            return execution is not None and not execution.status.terminal
+        execution = await worker.container.lifecycle.load(execution_id)
+        return execution is not None and not execution.status.terminal
 
     async def alive(worker_id: str) -> bool:
         return not heartbeats_current or await heartbeats.alive(worker_id)
@@ -60,7 +58,7 @@ async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_curre
 async def expire(worker: WorkerProcess) -> None:
     """Delete the runs past their retention (policy: executions/retention.py)."""
     async with worker.container.executions() as executions:
-        await delete_expired(executions, worker.container.settings.worker.retention_batch)
+        await delete_expired(executions, worker.container.policy, worker.container.settings.worker.retention_batch)
 
 
 async def keep_watch(worker: WorkerProcess) -> None:

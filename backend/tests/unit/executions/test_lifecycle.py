@@ -1,0 +1,94 @@
+"""The worker's steps on a run's row, each in its own transaction: compare-and-set, so each wins once."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+from podrun.container import Container
+from podrun.core.output import Stream
+from podrun.core.statuses import STARTED, ExecutionStatus
+from podrun.executions.outcomes import Outcome
+from podrun.runners.base import ArtifactOutput, InputFile
+from podrun.streams.events import StatusEvent
+from podrun.streams.log import LogWriter
+from tests.unit.executions.rows import row, stored_run
+
+
+def worker() -> str:
+    return f"test-worker-{uuid.uuid4().hex}"
+
+
+async def test_a_run_is_claimed_once(container: Container) -> None:
+    execution = await stored_run(container)
+    first, second = worker(), worker()
+    assert await container.lifecycle.claim(execution.id, first)
+    assert not await container.lifecycle.claim(execution.id, second)
+    claimed = await row(container, execution)
+    assert (claimed.status, claimed.worker_id, claimed.attempts) == (ExecutionStatus.STARTING, first, 1)
+
+
+async def test_a_run_is_taken_over_from_its_dead_holder_once(container: Container) -> None:
+    dead = worker()
+    await container.heartbeats.beat(dead, 120)  # keeps other tests' watchdogs away from the run
+    execution = await stored_run(container, ExecutionStatus.RUNNING, worker_id=dead)
+    first, second = worker(), worker()
+    assert await container.lifecycle.take_over(execution.id, dead, first)
+    assert not await container.lifecycle.take_over(execution.id, dead, second)
+    taken = await row(container, execution)
+    assert (taken.status, taken.worker_id, taken.attempts) == (ExecutionStatus.RUNNING, first, 1)
+
+
+async def test_a_run_is_marked_running_only_from_starting(container: Container) -> None:
+    execution = await stored_run(container)
+    assert not await container.lifecycle.mark_running(execution.id)  # still QUEUED
+    assert await container.lifecycle.claim(execution.id, worker())
+    assert await container.lifecycle.mark_running(execution.id)
+    running = await row(container, execution)
+    assert running.status is ExecutionStatus.RUNNING
+    assert running.started_at is not None
+    assert not await container.lifecycle.mark_running(execution.id)
+
+
+async def test_input_files_come_decoded_in_the_order_given(container: Container) -> None:
+    files = [{"name": "b.txt", "content": base64.b64encode(b"bee").decode()}, {"name": "a.csv", "content": ""}]
+    execution = await stored_run(container, files=files)
+    assert await container.lifecycle.input_files(execution.id) == (InputFile("b.txt", b"bee"), InputFile("a.csv", b""))
+
+
+async def test_an_artifact_is_stored_and_counted_in_the_runs_storage(container: Container) -> None:
+    execution = await stored_run(container)
+    before = (await row(container, execution)).stored_bytes
+    stored = await container.lifecycle.store_artifact(execution.id, ArtifactOutput("a.png", "image/png", b"png!", 4))
+    assert (stored.execution_id, stored.name, stored.media_type, stored.size_bytes) == (
+        execution.id,
+        "a.png",
+        "image/png",
+        4,
+    )
+    assert (await row(container, execution)).stored_bytes == before + 4
+    async with container.executions() as executions:
+        produced = await executions.artifacts.of_executions([execution.id])
+        assert [artifact.id for artifact in produced[execution.id]] == [stored.id]
+
+
+async def test_a_run_is_finished_once_with_its_log_archived_and_the_terminal_event_last(container: Container) -> None:
+    execution = await stored_run(container)
+    assert await container.lifecycle.claim(execution.id, worker())
+    writer = LogWriter(container.lifecycle.event_log(execution.id), [])
+    await writer.status(writer.status_event(ExecutionStatus.STARTING))
+    await writer.lines([(Stream.STDOUT, ["hi"], False)])
+    assert await container.lifecycle.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
+    again = LogWriter(container.lifecycle.event_log(execution.id), [])
+    assert not await container.lifecycle.finish(execution.id, Outcome(ExecutionStatus.ERROR), again, STARTED)
+
+    ended = await row(container, execution)
+    assert (ended.status, ended.exit_code) == (ExecutionStatus.SUCCEEDED, 0)
+    async with container.executions() as executions:
+        archived = await executions.archived_events(execution.id)
+        assert await executions.repository.output(execution.id, Stream.STDOUT) == "hi\n"
+    in_redis = await container.lifecycle.event_log(execution.id).read_all()
+    assert archived is not None
+    assert [entry.last for entry in archived] == [entry.last for entry in in_redis] == [1, 2, 3]
+    assert isinstance(in_redis[-1], StatusEvent)
+    assert in_redis[-1].status is ExecutionStatus.SUCCEEDED
