@@ -37,7 +37,7 @@ from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota, SubmitQuotas
 from podrun.redis_client import Keys
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
@@ -504,7 +504,7 @@ def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: in
     total = 0
     seen: set[str] = set()
     for name, content in files:
-        if not harness.is_file_name(name):
+        if not protocol.is_file_name(name):
             raise BadUserInput(
                 "a file name must be 1 to 100 letters, digits, '.', '_' or '-', start with a letter or digit, "
                 "and not be main.py or outputs"

@@ -11,48 +11,14 @@ already started, waiting for its limits. The header then costs a pipe write inst
 interpreter start, which is what makes a warm sandbox answer in milliseconds. The fork happens
 before anything of the run is known, and the script process drops every descriptor but its own
 three pipes before the script's first line runs.
-Its own stdin and stdout carry line-based text frames (on Kubernetes its stdout is the pod's only
-log stream), one frame per line, a tag, a space, a payload:
-
-    runner -> harness (harness stdin)
-        H <json>      header, exactly once, first: {"script": str, "stdin": base64 | null,
-                      "stdin_eof": bool, "cpu_time_ms": int, "memory_bytes": int | null,
-                      "processes": int | null, "file_size_bytes": int | null,
-                      "files": [{"name": str, "content": base64}], "max_artifacts": int,
-                      "max_artifact_bytes": int}
-                      (a null limit means "enforced elsewhere, for example by a cgroup"; files are
-                      placed read-only beside the script, those named "inputs/<name>" in a read-only
-                      /tmp/inputs, a tool's file fields; the artifact caps are per run)
-        I <base64>    bytes for the script's stdin
-        C             close the script's stdin (EOF); so does the end of the harness's stdin
-
-    harness -> runner (harness stdout)
-        R <json>      ready, before the header is read: {"protocol": 1, "pid": int}
-        S             the header has arrived whole and the script starts now (a pod's log thus
-                      says whether its script ever started: a Kubernetes warm pod gets its
-                      header over the attach stream, which a dying worker may leave unsent)
-        O <base64>    a chunk of the script's stdout, sent as soon as it was read
-        E <base64>    a chunk of the script's stderr
-        A <json>      an artifact (a figure at plt.show() or exit, or a file in /tmp/outputs after
-                      the exit): {"name": str, "media_type": str, "size": int, "refused": bool},
-                      followed by its bytes in ceil(size / 48 KiB) `B <base64>` frames; a refused
-                      one (past the caps) has no B frames, and no artifact follows it
-        B <base64>    a piece of the artifact just announced
-        X <json>      the end, always last: {"exit_code": int | null, "signal": int | null,
-                      "wall_ms": int, "cpu_ms": int, "peak_rss_kib": int, "error": str | null}
-
-Malformed runner frames end the run with an `error` in the X frame.
+It speaks the frame protocol of protocol.py (shipped beside it) on its own stdin and stdout.
 
 Artifacts never come from a path the host follows: figures travel from the script process over a pipe
 of their own (fd 4, acknowledged on fd 5 so they stay in order with the output around them), and the
 harness reads /tmp/outputs itself, inside the sandbox, refusing links and anything but regular files.
 """
 
-from __future__ import annotations
-
 import atexit
-import base64
-import binascii
 import builtins
 import contextlib
 import ctypes
@@ -62,7 +28,6 @@ import importlib.util
 import io
 import json
 import os
-import re
 import resource
 import selectors
 import signal
@@ -70,17 +35,19 @@ import stat
 import sys
 import time
 import types
-from dataclasses import dataclass
 from importlib.machinery import SourceFileLoader
 from typing import Any, NoReturn
 
-PROTOCOL_VERSION = 1
-# The sandbox's /tmp is its own private tmpfs.
-SANDBOX_TMP = "/tmp"  # noqa: S108
-SCRIPT_PATH = SANDBOX_TMP + "/main.py"
+if __package__:  # imported on the host (its tests)
+    from podrun.runners import protocol
+else:  # run in the sandbox, where protocol.py was shipped beside this file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import protocol  # type: ignore[import-not-found, no-redef]
+
+# The modules shipped beside this one into the sandbox (bundle.py names the same files on the host).
+SHIPPED_MODULES = ("protocol",)
+SCRIPT_PATH = protocol.SANDBOX_TMP + "/main.py"
 READ_CHUNK = 64 * 1024
-# A header carries the script and the initial stdin, both capped far below this by the API.
-MAX_FRAME_BYTES = 16 * 1024 * 1024
 # Input for the script the harness holds at most: past it, it reads no more frames from the runner until the
 # script has taken some, so input a script does not read waits outside the sandbox (streams/control.py).
 MAX_PENDING_STDIN = 256 * 1024
@@ -95,7 +62,7 @@ CHILD_ENV_OVERRIDES = {
     "PYTHONUNBUFFERED": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "MPLBACKEND": "Agg",
-    "MPLCONFIGDIR": SANDBOX_TMP + "/.matplotlib",
+    "MPLCONFIGDIR": protocol.SANDBOX_TMP + "/.matplotlib",
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -109,225 +76,12 @@ ARTIFACT_FD = 4
 ACK_FD = 5
 # Where a runtime's packages (the scientific runtime's numpy, pandas, ...) are bound read-only, if it has any:
 # their site-packages, and matplotlib's font list made at install, which each run gets a copy of.
-PACKAGES_DIR = "/opt/podrun/packages"
-MATPLOTLIB_CACHE = "matplotlib"
 # Files a script leaves here become artifacts after it exits.
-OUTPUTS_DIR = SANDBOX_TMP + "/outputs"
-# An artifact travels in B frames of at most this many bytes (about 64 KiB of base64).
-ARTIFACT_CHUNK = 48 * 1024
-# The artifact types there are, by file extension; other files are not sent.
-ARTIFACT_TYPES = {
-    ".png": "image/png",
-    ".svg": "image/svg+xml",
-    ".csv": "text/csv",
-    ".json": "application/json",
-    ".txt": "text/plain",
-}
-# Input files and artifacts: a plain name, never a path.
-FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-RESERVED_NAMES = frozenset({"main.py", "outputs"})
-# A tool's file fields are placed in this directory of the working directory (files named "inputs/<name>").
-INPUTS_DIR = "inputs"
+OUTPUTS_DIR = protocol.SANDBOX_TMP + "/outputs"
 # The announcement that precedes a figure on the artifact pipe: {"name": str, "size": int}.
 MAX_ANNOUNCEMENT = 1024
-
-
-class FrameError(ValueError):
-    """A frame that does not follow the protocol."""
-
-
-@dataclass(frozen=True)
-class Header:
-    """What the runner asks the harness to run, and under which limits."""
-
-    script: str
-    stdin: bytes
-    stdin_eof: bool
-    cpu_time_ms: int
-    memory_bytes: int | None = None
-    processes: int | None = None
-    file_size_bytes: int | None = None
-    # (name, content) of the files placed read-only beside the script.
-    files: tuple[tuple[str, bytes], ...] = ()
-    max_artifacts: int = 0
-    max_artifact_bytes: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """The header's JSON payload."""
-        return {
-            "script": self.script,
-            "stdin": base64.b64encode(self.stdin).decode("ascii") if self.stdin else None,
-            "stdin_eof": self.stdin_eof,
-            "cpu_time_ms": self.cpu_time_ms,
-            "memory_bytes": self.memory_bytes,
-            "processes": self.processes,
-            "file_size_bytes": self.file_size_bytes,
-            "files": [{"name": name, "content": base64.b64encode(data).decode("ascii")} for name, data in self.files],
-            "max_artifacts": self.max_artifacts,
-            "max_artifact_bytes": self.max_artifact_bytes,
-        }
-
-    @classmethod
-    def from_json(cls, value: object) -> Header:
-        """Parse and validate a header payload."""
-        if not isinstance(value, dict):
-            raise FrameError("header is not an object")
-        script = value.get("script")
-        stdin = value.get("stdin")
-        stdin_eof = value.get("stdin_eof", False)
-        if not isinstance(script, str) or not isinstance(stdin_eof, bool):
-            raise FrameError("header has no script")
-        if stdin is not None and not isinstance(stdin, str):
-            raise FrameError("header stdin is not base64 text")
-        return cls(
-            script=script,
-            stdin=decode_b64(stdin) if stdin else b"",
-            stdin_eof=stdin_eof,
-            cpu_time_ms=_positive_int(value.get("cpu_time_ms"), "cpu_time_ms"),
-            memory_bytes=_optional_positive_int(value.get("memory_bytes"), "memory_bytes"),
-            processes=_optional_positive_int(value.get("processes"), "processes"),
-            file_size_bytes=_optional_positive_int(value.get("file_size_bytes"), "file_size_bytes"),
-            files=_files(value.get("files", [])),
-            max_artifacts=_non_negative_int(value.get("max_artifacts", 0), "max_artifacts"),
-            max_artifact_bytes=_non_negative_int(value.get("max_artifact_bytes", 0), "max_artifact_bytes"),
-        )
-
-
-def _files(value: object) -> tuple[tuple[str, bytes], ...]:
-    if not isinstance(value, list):
-        raise FrameError("header files is not a list")
-    files: list[tuple[str, bytes]] = []
-    for item in value:
-        name = item.get("name") if isinstance(item, dict) else None
-        content = item.get("content") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not is_input_path(name) or not isinstance(content, str):
-            raise FrameError("header has an invalid file")
-        files.append((name, decode_b64(content)))
-    if len({name for name, _ in files}) != len(files):
-        raise FrameError("header names a file twice")
-    return tuple(files)
-
-
-def is_file_name(name: str) -> bool:
-    """Whether `name` may name an input file or an artifact: a plain name, no path, nothing the harness uses."""
-    return FILE_NAME.fullmatch(name) is not None and name not in RESERVED_NAMES
-
-
-def is_input_path(path: str) -> bool:
-    """Whether `path` may name a file placed for the script: a file name, or "inputs/" and a file name."""
-    directory, slash, name = path.rpartition("/")
-    return is_file_name(name) and (not slash or directory == INPUTS_DIR)
-
-
-def artifact_media_type(name: str) -> str | None:
-    """The media type of an artifact named `name`, by its extension; None for names that are no artifact."""
-    if not is_file_name(name):
-        return None
-    return ARTIFACT_TYPES.get(os.path.splitext(name)[1].lower())
-
-
-@dataclass(frozen=True)
-class Exit:
-    """How the script ended and what it used, as the harness saw it."""
-
-    exit_code: int | None
-    signal: int | None
-    wall_ms: int
-    cpu_ms: int
-    peak_rss_kib: int
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The exit frame's JSON payload."""
-        return {
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "wall_ms": self.wall_ms,
-            "cpu_ms": self.cpu_ms,
-            "peak_rss_kib": self.peak_rss_kib,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_json(cls, value: object) -> Exit:
-        """Parse and validate an exit payload."""
-        if not isinstance(value, dict):
-            raise FrameError("exit is not an object")
-        error = value.get("error")
-        if error is not None and not isinstance(error, str):
-            raise FrameError("exit error is not text")
-        return cls(
-            exit_code=_optional_int(value.get("exit_code"), "exit_code"),
-            signal=_optional_int(value.get("signal"), "signal"),
-            wall_ms=_non_negative_int(value.get("wall_ms"), "wall_ms"),
-            cpu_ms=_non_negative_int(value.get("cpu_ms"), "cpu_ms"),
-            peak_rss_kib=_non_negative_int(value.get("peak_rss_kib"), "peak_rss_kib"),
-            error=error,
-        )
-
-
-def _optional_int(value: object, name: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise FrameError(f"{name} is not an integer")
-    return value
-
-
-def _non_negative_int(value: object, name: str) -> int:
-    number = _optional_int(value, name)
-    if number is None or number < 0:
-        raise FrameError(f"{name} is not a non-negative integer")
-    return number
-
-
-def _positive_int(value: object, name: str) -> int:
-    number = _optional_int(value, name)
-    if number is None or number <= 0:
-        raise FrameError(f"{name} is not a positive integer")
-    return number
-
-
-def _optional_positive_int(value: object, name: str) -> int | None:
-    return None if value is None else _positive_int(value, name)
-
-
-def decode_b64(text: str) -> bytes:
-    """Strict base64 decoding; anything else is a frame error."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise FrameError("invalid base64") from exc
-
-
-def encode_frame(tag: str, payload: bytes | dict[str, Any] | None = None) -> bytes:
-    """One frame as a line: bytes are base64-encoded, dicts JSON-encoded (ASCII only)."""
-    if payload is None:
-        return tag.encode("ascii") + b"\n"
-    if isinstance(payload, bytes):
-        body = base64.b64encode(payload)
-    else:
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    return tag.encode("ascii") + b" " + body + b"\n"
-
-
-def parse_frame(line: bytes) -> tuple[str, bytes]:
-    """Split one line into its tag and raw payload (base64 or JSON text, not yet decoded)."""
-    line = line.rstrip(b"\n")
-    if len(line) > MAX_FRAME_BYTES:
-        raise FrameError("frame too long")
-    tag, _, payload = line.partition(b" ")
-    if len(tag) != 1 or not tag.isalpha() or not tag.isupper():
-        raise FrameError("invalid frame tag")
-    return tag.decode("ascii"), payload
-
-
-def parse_json_payload(payload: bytes) -> object:
-    """Decode a JSON payload, turning any failure into a frame error."""
-    try:
-        return json.loads(payload.decode("ascii"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FrameError("invalid JSON payload") from exc
+# What the script process says on the artifact pipe instead of an announcement when it dies of a MemoryError.
+DIED_OF_MEMORY_LINE = b'{"died_of":"MEMORY"}\n'
 
 
 def _make_undumpable() -> None:
@@ -370,7 +124,7 @@ class ScriptProcess:
         for fd in (stdin_read, stdout_write, stderr_write, go_read, artifacts_write, acks_read):
             os.close(fd)
 
-    def start(self, header: Header) -> None:
+    def start(self, header: protocol.Header) -> None:
         """Let the waiting process run the script under the header's limits."""
         limits = {
             "cpu_time_ms": header.cpu_time_ms,
@@ -426,14 +180,15 @@ def _become_script(pipes: dict[int, int]) -> NoReturn:
     if not request:
         os._exit(0)  # the harness never started the script
     _apply_limits(json.loads(request))
-    os.chdir(SANDBOX_TMP)
+    os.chdir(protocol.SANDBOX_TMP)
     os.environ.update(CHILD_ENV_OVERRIDES)
     sys.meta_path.insert(0, _PyplotFinder())
     sys.dont_write_bytecode = True
     _unbuffered_std_streams()
     sys.argv = [SCRIPT_PATH]
     sys.orig_argv = [sys.executable, "-u", SCRIPT_PATH]
-    sys.path.insert(0, SANDBOX_TMP)
+    _forget_harness_modules()
+    sys.path.insert(0, protocol.SANDBOX_TMP)
     interrupted = False
     try:
         status = _run_as_main(SCRIPT_PATH)
@@ -442,6 +197,18 @@ def _become_script(pipes: dict[int, int]) -> NoReturn:
     except KeyboardInterrupt:
         status, interrupted = UNCAUGHT_EXIT_CODE, True
     _exit(status, interrupted=interrupted)
+
+
+def _forget_harness_modules() -> None:
+    """Leave the script the import state of a fresh interpreter: the harness's own modules neither imported nor found.
+
+    A script's own `protocol.py` (an input file) must be the `protocol` it imports.
+    """
+    for name in SHIPPED_MODULES:
+        sys.modules.pop(name, None)
+    here = os.path.dirname(os.path.abspath(__file__))
+    while here in sys.path:
+        sys.path.remove(here)
 
 
 def _unbuffered_std_streams() -> None:
@@ -484,6 +251,10 @@ def _run_as_main(path: str) -> int:
         sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
         if isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt from None
+        if isinstance(exc, MemoryError):
+            # Only this process can tell a refused allocation (an address-space rlimit) from other failures.
+            with contextlib.suppress(OSError):
+                _write_all(ARTIFACT_FD, DIED_OF_MEMORY_LINE)
         return UNCAUGHT_EXIT_CODE
     return 0
 
@@ -601,6 +372,7 @@ class Harness:
         self.stdin_eof_requested = False
         self.stdin_watched = False
         self.error: str | None = None
+        self.died_of: str | None = None
         self.streams: dict[int, str] = {}
         self.announcement: dict[str, Any] | None = None
         self.artifact_buffer = b""
@@ -613,31 +385,31 @@ class Harness:
 
     def emit(self, tag: str, payload: bytes | dict[str, Any] | None = None) -> None:
         """Write one frame to the runner; blocks when the runner reads slowly (back-pressure)."""
-        _write_all(self.frames_out, encode_frame(tag, payload))
+        _write_all(self.frames_out, protocol.encode_frame(tag, payload))
 
-    def read_header(self) -> Header:
+    def read_header(self) -> protocol.Header:
         """Block until the header line has arrived (or read it from the header file)."""
         if self.header_file is not None:
             with open(self.header_file, "rb") as header:
-                self.control_buffer = header.read(MAX_FRAME_BYTES + 1)
+                self.control_buffer = header.read(protocol.MAX_FRAME_BYTES + 1)
         while b"\n" not in self.control_buffer:
             data = os.read(self.control_in, READ_CHUNK)
             if not data:
-                raise FrameError("no header")
+                raise protocol.FrameError("no header")
             self.control_buffer += data
-            if len(self.control_buffer) > MAX_FRAME_BYTES:
-                raise FrameError("header too long")
+            if len(self.control_buffer) > protocol.MAX_FRAME_BYTES:
+                raise protocol.FrameError("header too long")
         line, _, self.control_buffer = self.control_buffer.partition(b"\n")
-        tag, payload = parse_frame(line)
+        tag, payload = protocol.parse_frame(line)
         if tag != "H":
-            raise FrameError("first frame is not a header")
-        return Header.from_json(parse_json_payload(payload))
+            raise protocol.FrameError("first frame is not a header")
+        return protocol.Header.from_json(protocol.parse_json_payload(payload))
 
     def run(self, child: ScriptProcess) -> int:
         """Run the whole protocol with the waiting script process; returns the harness's own exit status."""
         self.child = child
         started = time.monotonic()
-        self.emit("R", {"protocol": PROTOCOL_VERSION, "pid": os.getpid()})
+        self.emit("R", {"protocol": protocol.PROTOCOL_VERSION, "pid": os.getpid()})
         exit_code: int | None = None
         exit_signal: int | None = None
         try:
@@ -650,7 +422,7 @@ class Harness:
             returncode = self.run_script(header)
             if returncode is not None:
                 exit_code, exit_signal = (returncode, None) if returncode >= 0 else (None, -returncode)
-        except FrameError as exc:
+        except protocol.FrameError as exc:
             self.error = f"protocol error: {exc}"
         except OSError as exc:
             self.error = f"could not run the script: {errno.errorcode.get(exc.errno or 0, 'error')}"
@@ -661,25 +433,26 @@ class Harness:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.emit(
             "X",
-            Exit(
+            protocol.Exit(
                 exit_code=exit_code,
                 signal=exit_signal,
                 wall_ms=int((time.monotonic() - started) * 1000),
                 cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
                 peak_rss_kib=usage.ru_maxrss,
                 error=self.error,
+                died_of=self.died_of,
             ).to_json(),
         )
         return 0
 
-    def run_script(self, header: Header) -> int | None:
+    def run_script(self, header: protocol.Header) -> int | None:
         """Start the script and pump its pipes until it has exited and its output is drained; then send its files."""
         _write_file(SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
-        inputs_dir = f"{SANDBOX_TMP}/{INPUTS_DIR}"
+        inputs_dir = f"{protocol.SANDBOX_TMP}/{protocol.INPUTS_DIR}"
         for name, data in header.files:
-            if name.startswith(INPUTS_DIR + "/") and not os.path.isdir(inputs_dir):
+            if name.startswith(protocol.INPUTS_DIR + "/") and not os.path.isdir(inputs_dir):
                 os.mkdir(inputs_dir, 0o755)
-            _write_file(f"{SANDBOX_TMP}/{name}", data, 0o444)
+            _write_file(f"{protocol.SANDBOX_TMP}/{name}", data, 0o444)
         if os.path.isdir(inputs_dir):
             os.chmod(inputs_dir, 0o555)  # noqa: S103 - read-only (no writes), as the files in it
         os.mkdir(OUTPUTS_DIR, 0o755)
@@ -754,6 +527,10 @@ class Harness:
                     if len(self.artifact_buffer) > MAX_ANNOUNCEMENT:
                         self.stop_figures()
                     return
+                if line == DIED_OF_MEMORY_LINE.rstrip(b"\n"):
+                    self.died_of = protocol.DIED_OF_MEMORY
+                    self.artifact_buffer = rest
+                    continue
                 announcement = _announcement(line)
                 if announcement is None:
                     self.stop_figures()
@@ -792,7 +569,7 @@ class Harness:
 
     def send_artifact(self, name: str, data: bytes, size: int | None = None) -> None:
         """Send one artifact, or refuse it (and all after it) when it would break the caps."""
-        media_type = artifact_media_type(name)
+        media_type = protocol.artifact_media_type(name)
         if media_type is None or self.artifacts_refused:
             return
         size = len(data) if size is None else size
@@ -801,8 +578,8 @@ class Harness:
         if refused:
             self.artifacts_refused = True
             return
-        for offset in range(0, len(data), ARTIFACT_CHUNK):
-            self.emit("B", data[offset : offset + ARTIFACT_CHUNK])
+        for offset in range(0, len(data), protocol.ARTIFACT_CHUNK):
+            self.emit("B", data[offset : offset + protocol.ARTIFACT_CHUNK])
         self.artifacts_sent += 1
         self.artifact_bytes_sent += size
 
@@ -816,7 +593,7 @@ class Harness:
             for name in sorted(os.listdir(directory)):
                 if self.artifacts_refused:
                     return
-                if artifact_media_type(name) is None:
+                if protocol.artifact_media_type(name) is None:
                     continue
                 room = max(0, self.max_artifact_bytes - self.artifact_bytes_sent)
                 found = _read_regular_file(directory, name, room + 1)
@@ -848,8 +625,8 @@ class Harness:
             self.flush_stdin()
             return
         self.control_buffer += data
-        if len(self.control_buffer) > MAX_FRAME_BYTES:
-            raise FrameError("control frame too long")
+        if len(self.control_buffer) > protocol.MAX_FRAME_BYTES:
+            raise protocol.FrameError("control frame too long")
         self.handle_control_lines()
         self.flush_stdin()
         if len(self.pending_stdin) >= MAX_PENDING_STDIN:
@@ -860,14 +637,14 @@ class Harness:
         """Apply every complete frame in the control buffer."""
         while b"\n" in self.control_buffer:
             line, _, self.control_buffer = self.control_buffer.partition(b"\n")
-            tag, payload = parse_frame(line)
+            tag, payload = protocol.parse_frame(line)
             if tag == "I":
                 if not self.stdin_eof_requested:
-                    self.pending_stdin += decode_b64(payload.decode("ascii", "replace"))
+                    self.pending_stdin += protocol.decode_b64(payload.decode("ascii", "replace"))
             elif tag == "C":
                 self.stdin_eof_requested = True
             else:
-                raise FrameError("unexpected frame")
+                raise protocol.FrameError("unexpected frame")
 
     def flush_stdin(self) -> None:
         """Write what we can to the script's stdin without blocking; close it once asked to."""
@@ -961,7 +738,7 @@ def _announcement(line: bytes) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
     name, size = value.get("name"), value.get("size")
-    if not isinstance(name, str) or artifact_media_type(name) is None:
+    if not isinstance(name, str) or protocol.artifact_media_type(name) is None:
         return None
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return None
@@ -1036,11 +813,11 @@ def _watch_child_exits() -> int:
 
 def _use_packages() -> None:
     """Put the runtime's packages on sys.path, and give matplotlib its font list (before any run is known)."""
-    site_packages = f"{PACKAGES_DIR}/site-packages"
+    site_packages = f"{protocol.PACKAGES_DIR}/site-packages"
     if not os.path.isdir(site_packages):
         return
     sys.path.append(site_packages)
-    cache = f"{PACKAGES_DIR}/{MATPLOTLIB_CACHE}"
+    cache = f"{protocol.PACKAGES_DIR}/{protocol.MATPLOTLIB_CACHE}"
     if os.path.isdir(cache):
         target = CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
         os.makedirs(target, exist_ok=True)

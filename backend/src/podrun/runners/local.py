@@ -28,23 +28,23 @@ from pathlib import Path
 import structlog
 
 from podrun.core.limits import LimitKind, Limits
-from podrun.core.output import Stream
 from podrun.observability import metrics
-from podrun.runners import harness, scientific, seccomp
-from podrun.runners.artifact_frames import ArtifactFrames
+from podrun.runners import protocol, scientific, seccomp
 from podrun.runners.base import (
     NO_ARTIFACTS,
     STDIN_FRAME_BYTES,
     ArtifactCaps,
     FailedSandbox,
-    OutputBytes,
     RuntimeSpec,
     SandboxOutput,
     SandboxResult,
     SandboxSpec,
     SandboxUsage,
 )
+from podrun.runners.bundle import HARNESS, harness_files
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
+from podrun.runners.ending import PROTOCOL_BROKEN, START_FAILED, Ending, classify
+from podrun.runners.frames import FrameReader, header_for, header_frame
 from podrun.runners.interpreters import Interpreter, discover
 from podrun.runners.sandbox_users import SandboxUsers, SandboxUsersUnavailable
 from podrun.runners.scientific import PackageSet
@@ -54,8 +54,9 @@ from podrun.settings import Settings
 log = structlog.get_logger(__name__)
 
 BWRAP = "/usr/bin/bwrap"
-HARNESS_SOURCE_PATH = Path(harness.__file__)
-HARNESS_SANDBOX_PATH = "/opt/podrun/harness.py"
+# The harness and the modules it imports are bound here by content (bundle.py).
+HARNESS_SANDBOX_DIR = "/opt/podrun"
+HARNESS_SANDBOX_PATH = f"{HARNESS_SANDBOX_DIR}/{HARNESS}"
 PYTHON_SANDBOX_ROOT = "/opt/python"
 SANDBOX_SHM = "/dev/shm"  # noqa: S108 - the sandbox's own tmpfs
 SANDBOX_UID = "65534"
@@ -74,10 +75,6 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts")
 UNKNOWN_MEMORY = 1 << 62
 # Warm sandboxes keep the cgroup they were started in, named with this prefix and an id of their own.
 WARM_PREFIX = "warm-"
-
-START_FAILED = "The sandbox could not be started."
-ENDED_UNEXPECTEDLY = "The sandbox ended unexpectedly."
-PROTOCOL_BROKEN = "The sandbox returned malformed data."
 
 
 class LocalRunner:
@@ -121,11 +118,6 @@ class LocalRunner:
     def seccomp_filter(self) -> bytes:
         """The compiled seccomp filter, made once per process."""
         return seccomp.bpf()
-
-    @cached_property
-    def harness_source(self) -> bytes:
-        """The harness, read once and handed to every sandbox by content."""
-        return HARNESS_SOURCE_PATH.read_bytes()
 
     @cached_property
     def pool(self) -> WarmPool[LocalSandbox]:
@@ -191,20 +183,15 @@ class LocalRunner:
         if isinstance(sandbox, FailedSandbox):
             return sandbox
         cgroup = sandbox.cgroup
-        header = harness.Header(
-            script=spec.script,
-            stdin=spec.stdin or b"",
+        header = header_for(
+            spec,
             stdin_eof=False,
-            cpu_time_ms=limits.cpu_time_ms,
             # With a cgroup in force these are enforced (and measured) on the host instead.
             memory_bytes=None if cgroup else limits.memory_mib * 1024 * 1024,
             processes=None if cgroup else limits.processes,
             # No file-size rlimit: every writable file system is a tmpfs of a fixed size, which bounds a file
             # exactly (an rlimit below it broke shared memory as large as /dev/shm with EFBIG).
             file_size_bytes=None,
-            files=tuple((file.name, file.content) for file in spec.files),
-            max_artifacts=spec.artifact_caps.count,
-            max_artifact_bytes=spec.artifact_caps.total_bytes,
         )
         await sandbox.begin(header, limits, spec.artifact_caps)
         metrics.sandbox_started("local", warm=warm is not None)
@@ -275,13 +262,12 @@ class LocalRunner:
             log.exception("sandbox uid not leased", sandbox=name, error=type(exc).__name__)
             return FailedSandbox(START_FAILED)
         layout = self.layout(self.interpreters[runtime_id], self.packages.get(runtime_id))
-        files = [
-            _memory_file("bwrap-seccomp", self.seccomp_filter),
-            _memory_file("podrun-harness", self.harness_source),
-        ]
-        seccomp_fd, harness_fd = files
-        harness_file = ["--ro-bind-data", str(harness_fd), HARNESS_SANDBOX_PATH]
-        options = [*self.bwrap_options(layout, harness_file), "--seccomp", str(seccomp_fd)]
+        files = [_memory_file("bwrap-seccomp", self.seccomp_filter)]
+        harness_binds: list[str] = []
+        for file_name, content in harness_files().items():
+            files.append(fd := _memory_file("podrun-harness", content))
+            harness_binds += ["--ro-bind-data", str(fd), f"{HARNESS_SANDBOX_DIR}/{file_name}"]
+        options = [*self.bwrap_options(layout, harness_binds), "--seccomp", str(files[0])]
         files.append(options_fd := _memory_file("bwrap-options", b"".join(o.encode() + b"\0" for o in options)))
         try:
             process = await asyncio.create_subprocess_exec(
@@ -317,14 +303,8 @@ class LocalRunner:
 
     def layout(self, interpreter: Interpreter, packages: PackageSet | None = None) -> SandboxLayout:
         """Where the interpreter (and the runtime's packages) appear in the sandbox, and the sandbox's environment."""
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": harness.SANDBOX_TMP,
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        packages_bind = (packages.directory, harness.PACKAGES_DIR) if packages is not None else None
+        env = dict(protocol.SANDBOX_ENV)
+        packages_bind = (packages.directory, protocol.PACKAGES_DIR) if packages is not None else None
         if interpreter.base_prefix.is_relative_to("/usr"):
             return SandboxLayout(str(interpreter.executable), None, env, packages_bind)
         # An interpreter outside /usr (a staged copy) appears at a neutral path.
@@ -365,7 +345,7 @@ class LocalRunner:
             options += ["--ro-bind-try", path, path]
         sandbox = self.settings.sandbox
         options += ["--proc", "/proc", "--dev", "/dev"]
-        options += ["--size", str(sandbox.tmp_mib * 1024 * 1024), "--tmpfs", harness.SANDBOX_TMP]
+        options += ["--size", str(sandbox.tmp_mib * 1024 * 1024), "--tmpfs", protocol.SANDBOX_TMP]
         # POSIX shared memory and multiprocessing's semaphores and arenas live here; its pages, like /tmp's,
         # count against the run's memory cgroup.
         options += ["--size", str(sandbox.shm_mib * 1024 * 1024), "--tmpfs", SANDBOX_SHM]
@@ -375,7 +355,7 @@ class LocalRunner:
         options += files
         # bwrap's root and its /dev are tmpfs: make them read-only, so only the size-capped /tmp and /dev/shm
         # are writable (device nodes such as /dev/null stay writable on a read-only mount).
-        return [*options, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", harness.SANDBOX_TMP]
+        return [*options, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", protocol.SANDBOX_TMP]
 
     async def cleanup(self, name: str) -> None:
         """Kill and remove whatever the sandbox `name` left behind. Idempotent."""
@@ -426,10 +406,9 @@ class LocalSandbox:
         self.cgroup = cgroup
         self.on_end = on_end
         self.limits: Limits | None = None
-        self.artifacts = ArtifactFrames(NO_ARTIFACTS)
+        self.frames = FrameReader(NO_ARTIFACTS)
         self.started = time.monotonic()
         self.ended: float | None = None
-        self.exit: harness.Exit | None = None
         self.killed = False
         self.limit_hit: LimitKind | None = None
         self.platform_error: str | None = None
@@ -446,11 +425,11 @@ class LocalSandbox:
         assert self.process.stdout is not None
         try:
             line = await asyncio.wait_for(self.process.stdout.readline(), READY_TIMEOUT_S)
-            tag, _ = harness.parse_frame(line)
+            tag, _ = protocol.parse_frame(line)
         except (TimeoutError, ValueError) as exc:
             log.exception("sandbox harness not ready", sandbox=self.name, error=type(exc).__name__)
             return False
-        if tag != "R":
+        if tag != protocol.READY:
             log.error("sandbox harness not ready", sandbox=self.name, error="unexpected frame")
             return False
         if self.cgroup is not None:
@@ -483,11 +462,16 @@ class LocalSandbox:
         await self.kill()
         await self.wait()
 
-    async def begin(self, header: harness.Header, limits: Limits, artifact_caps: ArtifactCaps) -> None:
+    @property
+    def exit(self) -> protocol.Exit | None:
+        """The harness's exit record, once it has come."""
+        return self.frames.exit
+
+    async def begin(self, header: protocol.Header, limits: Limits, artifact_caps: ArtifactCaps) -> None:
         """Send the header: the script starts now, and so do the wall-time and CPU watchdogs."""
         self.limits = limits
-        self.artifacts = ArtifactFrames(artifact_caps)
-        await self._send(harness.encode_frame("H", header.to_json()))
+        self.frames = FrameReader(artifact_caps)
+        await self._send(header_frame(header))
         self.started = time.monotonic()
         self.watchdog = asyncio.create_task(self._watch(limits))
 
@@ -496,27 +480,13 @@ class LocalSandbox:
         assert self.process.stdout is not None
         if self.output_done:
             return
-        streams = {"O": Stream.STDOUT, "E": Stream.STDERR}
         try:
             while self.exit is None:
                 line = await self.process.stdout.readline()
                 if not line:
                     break
-                if not line.endswith(b"\n"):
-                    raise harness.FrameError("truncated frame")
-                tag, payload = harness.parse_frame(line)
-                if tag in streams:
-                    yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
-                elif tag in ("A", "B"):
-                    artifact = self.artifacts.announce(payload) if tag == "A" else self.artifacts.data(payload)
-                    if artifact is not None:
-                        yield artifact
-                elif tag == "S":
-                    continue  # the header this runner wrote has arrived
-                elif tag == "X":
-                    self.exit = harness.Exit.from_json(harness.parse_json_payload(payload))
-                else:
-                    raise harness.FrameError("unexpected frame")
+                if (output := self.frames.read(line)) is not None:
+                    yield output
         except (ValueError, UnicodeDecodeError) as exc:  # FrameError, or a line over the stream limit
             if not self.killed:
                 log.exception("malformed frame from sandbox", sandbox=self.name, error=type(exc).__name__)
@@ -530,12 +500,12 @@ class LocalSandbox:
         for offset in range(0, len(data), STDIN_FRAME_BYTES):
             if self.stdin_closed:
                 return
-            await self._send(harness.encode_frame("I", data[offset : offset + STDIN_FRAME_BYTES]))
+            await self._send(protocol.encode_frame(protocol.INPUT, data[offset : offset + STDIN_FRAME_BYTES]))
 
     async def close_stdin(self) -> None:
         """Ask the harness to close the script's stdin."""
         if not self.stdin_closed:
-            await self._send(harness.encode_frame("C"))
+            await self._send(protocol.encode_frame(protocol.CLOSE))
             self.stdin_closed = True
 
     async def kill(self) -> None:
@@ -580,28 +550,23 @@ class LocalSandbox:
             wall_time_ms=int((self.ended - self.started) * 1000), cpu_time_ms=cpu_ms, peak_memory_kib=peak_kib
         )
 
-        limit = self.limit_hit
-        if limit is None and self.limits is not None:
-            exit_signal = self.exit.signal if self.exit else None
-            if exit_signal == signal.SIGXCPU or (cpu_ms is not None and cpu_ms >= self.limits.cpu_time_ms):
-                limit = LimitKind.CPU_TIME
-            elif cgroup_usage and cgroup_usage.oom_killed:
-                limit = LimitKind.MEMORY
-            elif cgroup_usage and cgroup_usage.pids_limit_hit:
-                limit = LimitKind.PROCESSES
-
-        error = self.platform_error
         if self.exit is not None and self.exit.error is not None:
             log.error("sandbox harness failed", sandbox=self.name, error=self.exit.error)
-            error = error or START_FAILED
-        if unexpected_end and limit is None:
-            error = error or ENDED_UNEXPECTEDLY
         quietly_killed = self.exit is None and self.killed and self.limit_hit is None and self.platform_error is None
         if quietly_killed and not self.discarded:
             log.info("sandbox killed", sandbox=self.name)
-        if self.exit is not None:
-            return SandboxResult(self.exit.exit_code, self.exit.signal, limit, usage, error)
-        return SandboxResult(None, signal.SIGKILL if error is None else None, limit, usage, error)
+        ending = Ending(
+            self.exit,
+            # A sandbox that ended by itself without an exit record was not killed, whatever `kill` did after.
+            killed=self.killed and not unexpected_end,
+            limit_hit=self.limit_hit,
+            limits=self.limits,
+            cpu_ms=cgroup_usage.cpu_ns // 1_000_000 if cgroup_usage and cgroup_usage.cpu_ns is not None else None,
+            oom_killed=bool(cgroup_usage and cgroup_usage.oom_killed),
+            pids_limit_hit=bool(cgroup_usage and cgroup_usage.pids_limit_hit),
+            platform_error=self.platform_error,
+        )
+        return classify(ending, usage)
 
     async def _send(self, frame: bytes) -> None:
         stdin = self.process.stdin

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podrun.core.errors import BadUserInput
-from podrun.runners import harness
+from podrun.runners import protocol
 
 MAX_FIELDS = 20
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -294,7 +294,7 @@ def check_inputs(
 
 def _check_file(field: FormField, file: SubmittedFile) -> int:
     """The file's size, if its name, type, content and size suit the field."""
-    if not harness.is_file_name(file.name):
+    if not protocol.is_file_name(file.name):
         raise FieldError(
             field.name, "a file name must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )

@@ -20,7 +20,7 @@ from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound
 from podrun.core.pages import MAX_PAGE, check_first, decode_cursor
 from podrun.core.text import check_text
 from podrun.executions.service import SubmitRequest
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.catalog import RuntimeCatalog
 from podrun.scripts.service import ScriptService
 from podrun.settings import Settings
@@ -231,7 +231,7 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
             raise NotFound(f"tool {tool.slug} has no such version" if number is not None else "tool not found")
         inputs = check_inputs(form_of(version), request.values, request.files, self.settings.limits.files_bytes)
         placed = [(INPUTS_JSON, base64.b64encode(inputs.values_json()).decode("ascii"))]
-        placed += [(f"{harness.INPUTS_DIR}/{name}", content) for name, content in inputs.files]
+        placed += [(f"{protocol.INPUTS_DIR}/{name}", content) for name, content in inputs.files]
         return SubmitRequest(
             script=version.script,
             runtime=version.runtime,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import signal
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -45,22 +44,29 @@ from kubernetes_asyncio.stream import WsApiClient
 from kubernetes_asyncio.watch import Watch
 
 from podrun.core.limits import LimitKind, Limits
-from podrun.core.output import Stream
 from podrun.observability import metrics
-from podrun.runners import harness
-from podrun.runners.artifact_frames import ArtifactFrames
+from podrun.runners import protocol
 from podrun.runners.base import (
     NO_ARTIFACTS,
     STDIN_FRAME_BYTES,
     ArtifactCaps,
     FailedSandbox,
-    OutputBytes,
     RuntimeSpec,
     SandboxOutput,
     SandboxResult,
     SandboxSpec,
     SandboxUsage,
 )
+from podrun.runners.ending import (
+    CONNECTION_LOST,
+    IMAGE_FAILED,
+    PROTOCOL_BROKEN,
+    START_FAILED,
+    START_TIMED_OUT,
+    Ending,
+)
+from podrun.runners.ending import classify as judge
+from podrun.runners.frames import FrameReader, header_frame
 from podrun.runners.kubernetes.pod import (
     ANNOTATION_STDIN_CLOSED,
     ANNOTATION_STDIN_DELIVERED,
@@ -84,12 +90,6 @@ from podrun.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-START_FAILED = "The sandbox could not be started."
-START_TIMED_OUT = "The sandbox did not start in time."
-IMAGE_FAILED = "The runtime's image could not be pulled."
-ENDED_UNEXPECTEDLY = "The sandbox ended unexpectedly."
-PROTOCOL_BROKEN = "The sandbox returned malformed data."
-CONNECTION_LOST = "The connection to the sandbox was lost."
 IMAGE_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 CONFIG_FAILURES = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 # A follow that breaks is resumed this many times in a row at most, with a growing pause.
@@ -287,7 +287,7 @@ class KubernetesRunner:
         sandbox = PodSandbox.for_run(self, warm.name, spec, reattached=False)
         sandbox.pod = pod
         run_header = header(spec, self.settings, pod_memory_mib=self.settings.limits.maximum.memory_mib)
-        if not await sandbox.deliver_header(harness.encode_frame("H", run_header.to_json())):
+        if not await sandbox.deliver_header(header_frame(run_header)):
             await warm.discard()  # its script never started: the run goes on in another pod
             return None
         return sandbox
@@ -329,8 +329,8 @@ class KubernetesRunner:
             finally:
                 response.release()
         try:
-            return harness.parse_frame(first)[0] == "R"
-        except harness.FrameError:
+            return protocol.parse_frame(first)[0] == protocol.READY
+        except protocol.FrameError:
             return False
 
     async def script_started(self, name: str) -> bool:
@@ -348,7 +348,7 @@ class KubernetesRunner:
             if exc.status != 404:
                 raise
             return False
-        return "S" in str(head).split("\n")[:2]
+        return protocol.STARTED in str(head).split("\n")[:2]
 
     async def open(self, worker_id: str) -> None:
         """Warm the default runtime's pods when the pool is on; other runtimes warm on their first run."""
@@ -528,7 +528,7 @@ def stamp_key(text: str) -> Stamp:
     """A log line's RFC 3339 timestamp as (UTC second, nanoseconds): comparable, whatever its zone or digits."""
     match = _STAMP.fullmatch(text)
     if match is None:
-        raise harness.FrameError("log line without a timestamp")
+        raise protocol.FrameError("log line without a timestamp")
     seconds, fraction, zone = match.groups()
     second = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone)).astimezone(UTC)
     return second, int((fraction or "").ljust(9, "0"))
@@ -566,33 +566,36 @@ def pod_ended(pod: k8s.V1Pod | None) -> bool:
     return pod is None or phase in ("Succeeded", "Failed") or (state is not None and state.terminated is not None)
 
 
-def classify(
-    pod: k8s.V1Pod | None, exit_frame: harness.Exit | None, *, killed: bool, limit_hit: LimitKind | None
-) -> tuple[int | None, int | None, LimitKind | None, str | None]:
-    """(exit code, signal, limit exceeded, platform error) from the container state and the harness's exit frame.
-
-    The kubelet's verdict wins where it has one (OOMKilled, DeadlineExceeded); otherwise the
-    harness's exit frame says how the script ended; a pod that ended without one was killed.
-    """
+def ending_of(
+    pod: k8s.V1Pod | None,
+    exit_frame: protocol.Exit | None,
+    *,
+    killed: bool,
+    limit_hit: LimitKind | None,
+    limits: Limits | None = None,
+    platform_error: str | None = None,
+) -> Ending:
+    """What the pod's end looked like: the kubelet's account (OOMKilled, DeadlineExceeded) and the harness's."""
     state = container_state(pod)
     terminated = state.terminated if state is not None else None
-    reason = terminated.reason if terminated is not None else None
     pod_reason = pod.status.reason if pod is not None and pod.status is not None else None
-    limit = limit_hit
-    if limit is None and reason == "OOMKilled":
-        limit = LimitKind.MEMORY
-    if limit is None and pod_reason == "DeadlineExceeded":
-        limit = LimitKind.WALL_TIME
-    if exit_frame is not None:
-        if limit is None and exit_frame.signal == signal.SIGXCPU:
-            limit = LimitKind.CPU_TIME
-        error = START_FAILED if exit_frame.error is not None else None
-        if limit is LimitKind.MEMORY:
-            return None, signal.SIGKILL, limit, None
-        return exit_frame.exit_code, exit_frame.signal, limit, error
-    if killed or limit is not None:
-        return None, signal.SIGKILL, limit, None
-    return None, None, None, ENDED_UNEXPECTEDLY
+    return Ending(
+        exit_frame,
+        killed=killed,
+        limit_hit=limit_hit,
+        limits=limits,
+        oom_killed=terminated is not None and terminated.reason == "OOMKilled",
+        deadline_exceeded=pod_reason == "DeadlineExceeded",
+        platform_error=platform_error,
+    )
+
+
+def classify(
+    pod: k8s.V1Pod | None, exit_frame: protocol.Exit | None, *, killed: bool, limit_hit: LimitKind | None
+) -> tuple[int | None, int | None, LimitKind | None, str | None]:
+    """(exit code, signal, limit exceeded, platform error) of a pod, by the one classifier (ending.py)."""
+    result = judge(ending_of(pod, exit_frame, killed=killed, limit_hit=limit_hit), SandboxUsage())
+    return result.exit_code, result.signal, result.limit_exceeded, result.error
 
 
 class WarmPod:
@@ -638,12 +641,11 @@ class PodSandbox:
         self.runner = runner
         self.name = name
         self.limits = limits
-        self.artifacts = ArtifactFrames(artifact_caps)
+        self.frames = FrameReader(artifact_caps, on_ready=self._ready)
         self.reattached = reattached
         self.started = time.monotonic()
         self.ended: float | None = None
         self.ready = False
-        self.exit: harness.Exit | None = None
         self.killed = False
         self.limit_hit: LimitKind | None = None
         self.platform_error: str | None = None
@@ -666,6 +668,11 @@ class PodSandbox:
         self.attach: aiohttp.ClientWebSocketResponse | None = None
         self.attach_reader: asyncio.Task[None] | None = None
         self.attach_lock = asyncio.Lock()
+
+    @property
+    def exit(self) -> protocol.Exit | None:
+        """The harness's exit record, once it has come."""
+        return self.frames.exit
 
     @classmethod
     def for_run(cls, runner: KubernetesRunner, name: str, spec: SandboxSpec, *, reattached: bool) -> PodSandbox:
@@ -707,7 +714,6 @@ class PodSandbox:
         """The script's output and artifacts from the pod log, until the harness's exit frame or the pod's end."""
         if self.output_done:
             return
-        streams = {"O": Stream.STDOUT, "E": Stream.STDERR}
         failures = 0
         ended = False
         try:
@@ -717,22 +723,10 @@ class PodSandbox:
                     async for line in self._follow_once():
                         new_frames += 1
                         failures = 0
-                        tag, payload = harness.parse_frame(line)
-                        if tag in streams:
-                            yield OutputBytes(streams[tag], harness.decode_b64(payload.decode("ascii")))
-                        elif tag in ("A", "B"):
-                            artifact = self.artifacts.announce(payload) if tag == "A" else self.artifacts.data(payload)
-                            if artifact is not None:
-                                yield artifact
-                        elif tag == "R":
-                            self._ready()
-                        elif tag == "S":
-                            continue  # the header has arrived (a warm pod's: its wall time already counts)
-                        elif tag == "X":
-                            self.exit = harness.Exit.from_json(harness.parse_json_payload(payload))
+                        if (output := self.frames.read(line)) is not None:
+                            yield output
+                        elif self.exit is not None:
                             break
-                        else:
-                            raise harness.FrameError("unexpected frame")
                 except (aiohttp.ClientError, TimeoutError, ApiException) as exc:
                     if self.killed:  # `kill` closed the follow
                         break
@@ -840,7 +834,9 @@ class PodSandbox:
             if not data:
                 return
             for offset in range(0, len(data), STDIN_FRAME_BYTES):
-                if not await self._send(harness.encode_frame("I", data[offset : offset + STDIN_FRAME_BYTES])):
+                if not await self._send(
+                    protocol.encode_frame(protocol.INPUT, data[offset : offset + STDIN_FRAME_BYTES])
+                ):
                     log.warning("input not delivered to pod", sandbox=self.name, bytes=len(data) - offset)
                     return
             self.stdin_delivered += len(data)
@@ -852,7 +848,7 @@ class PodSandbox:
             if self.stdin_closed or self.killed or self.exit is not None:
                 return
             self.stdin_closed = True
-            if not await self._send(harness.encode_frame("C")):
+            if not await self._send(protocol.encode_frame(protocol.CLOSE)):
                 log.warning("stdin close not delivered to pod", sandbox=self.name)
                 return
             await self._record_stdin({ANNOTATION_STDIN_CLOSED: "true"})
@@ -950,14 +946,16 @@ class PodSandbox:
         await self._detach()
         if not self.killed:
             await self._final_state()
-        exit_code, exit_signal, limit, error = classify(
-            self.pod, self.exit, killed=self.killed, limit_hit=self.limit_hit
+        ending = ending_of(
+            self.pod,
+            self.exit,
+            killed=self.killed,
+            limit_hit=self.limit_hit,
+            limits=self.limits,
+            platform_error=self.platform_error,
         )
-        error = self.platform_error or error
         if self.exit is not None and self.exit.error is not None:
             log.error("sandbox harness failed", sandbox=self.name, error=self.exit.error)
-        if error is not None:
-            log.error("sandbox failed", sandbox=self.name, error=error, pod_reason=_reasons(self.pod))
         with contextlib.suppress(ApiException, aiohttp.ClientError):
             await self.runner.cleanup(self.name)
         usage = SandboxUsage(
@@ -965,7 +963,10 @@ class PodSandbox:
             cpu_time_ms=self.exit.cpu_ms if self.exit is not None else None,
             peak_memory_kib=self.exit.peak_rss_kib if self.exit is not None else None,
         )
-        return SandboxResult(exit_code, exit_signal, limit, usage, error)
+        result = judge(ending, usage)
+        if result.error is not None:
+            log.error("sandbox failed", sandbox=self.name, error=result.error, pod_reason=_reasons(self.pod))
+        return result
 
     async def _final_state(self) -> None:
         """Wait (bounded) until the kubelet has reported how the container ended."""
