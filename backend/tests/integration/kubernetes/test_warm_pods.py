@@ -33,7 +33,8 @@ from podrun.runners.kubernetes.pod import (
     active_deadline_s,
     warm_deadline_s,
 )
-from podrun.runners.kubernetes.runner import KubernetesRunner, PodSandbox
+from podrun.runners.kubernetes.runner import KubernetesRunner
+from podrun.runners.kubernetes.sandbox import PodSandbox
 from podrun.settings import KubernetesSettings, Settings
 from tests.kubernetes_standin.server import FakePod, StandIn, StandInServer
 
@@ -348,7 +349,7 @@ async def test_a_worker_dying_after_the_header_leaves_a_run_the_next_one_follows
     # The worker dies: what lived in its process (the wall timer, the attach stream) goes, the pod stays.
     assert first.wall_timer is not None
     first.wall_timer.cancel()
-    await first._detach()
+    await first.stdin.detach()
 
     sandbox, out, result = await run(successor, replace(run_spec, resume=True))
     assert sandbox.name == first.name

@@ -11,8 +11,9 @@ from kubernetes_asyncio.client import models as k8s
 from podrun.core.limits import LimitKind
 from podrun.runners import protocol
 from podrun.runners.ending import ENDED_UNEXPECTEDLY, START_FAILED
+from podrun.runners.kubernetes.logs import stamp_key
 from podrun.runners.kubernetes.pod import CONTAINER
-from podrun.runners.kubernetes.runner import classify, pod_ended, stamp_key
+from podrun.runners.kubernetes.status import classify, pod_ended
 
 
 def pod(
