@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from podrun.runners import harness
+from podrun.runners import protocol
 
 HARNESS = "harness.py"
 
@@ -17,6 +17,5 @@ HARNESS = "harness.py"
 @cache
 def harness_files() -> dict[str, bytes]:
     """Each shipped file's name and content, the harness first, read once."""
-    directory = Path(harness.__file__).parent
-    names = [HARNESS, *(f"{module}.py" for module in harness.SHIPPED_MODULES)]
-    return {name: (directory / name).read_bytes() for name in names}
+    directory = Path(__file__).parent
+    return {f"{module}.py": (directory / f"{module}.py").read_bytes() for module in protocol.HARNESS_MODULES}

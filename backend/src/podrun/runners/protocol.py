@@ -82,6 +82,9 @@ SANDBOX_ENV = {
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",
 }
+# The harness and the modules it imports: shipped together into one directory of every sandbox (bundle.py),
+# the harness (run as __main__) first; a script's process forgets them all before its first line.
+HARNESS_MODULES = ("harness", "harness_child", "harness_artifacts", "protocol")
 # The frames' tags.
 HEADER, INPUT, CLOSE = "H", "I", "C"
 READY, STARTED, STDOUT, STDERR, ARTIFACT, ARTIFACT_DATA, EXIT = "R", "S", "O", "E", "A", "B", "X"
