@@ -31,31 +31,12 @@ import time
 from typing import Any
 
 if __package__:  # imported on the host (its tests)
-    from podrun.runners import protocol
-else:  # run in the sandbox, where protocol.py was shipped beside this file
+    from podrun.runners import harness_artifacts, harness_child, protocol
+else:  # run in the sandbox, where its modules were shipped beside this file (protocol.HARNESS_MODULES)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness_artifacts  # type: ignore[import-not-found, no-redef]
+    import harness_child  # type: ignore[import-not-found, no-redef]
     import protocol  # type: ignore[import-not-found, no-redef]
-
-if __package__:
-    from podrun.runners.harness_artifacts import OUTPUTS_DIR, Artifacts
-    from podrun.runners.harness_child import (
-        CHILD_ENV_OVERRIDES,
-        READ_CHUNK,
-        SCRIPT_PATH,
-        ScriptProcess,
-        write_all,
-        write_file,
-    )
-else:
-    from harness_artifacts import OUTPUTS_DIR, Artifacts  # type: ignore[import-not-found, no-redef]
-    from harness_child import (  # type: ignore[import-not-found, no-redef]
-        CHILD_ENV_OVERRIDES,
-        READ_CHUNK,
-        SCRIPT_PATH,
-        ScriptProcess,
-        write_all,
-        write_file,
-    )
 
 # Input for the script the harness holds at most: past it, it reads no more frames from the runner until the
 # script has taken some, so input a script does not read waits outside the sandbox (streams/control.py).
@@ -93,19 +74,19 @@ class Harness:
         self.control_open = True
         # Not reading the runner's frames while the script's pending input is at its bound.
         self.control_paused = False
-        self.child: ScriptProcess | None = None
+        self.child: harness_child.ScriptProcess | None = None
         self.pending_stdin = bytearray()
         self.stdin_eof_requested = False
         self.stdin_watched = False
         self.error: str | None = None
         self.streams: dict[int, str] = {}
-        self.artifacts = Artifacts(self.emit)
+        self.artifacts = harness_artifacts.Artifacts(self.emit)
         # Whether the figure pipe is still read.
         self.artifacts_open = False
 
     def emit(self, tag: str, payload: bytes | dict[str, Any] | None = None) -> None:
         """Write one frame to the runner; blocks when the runner reads slowly (back-pressure)."""
-        write_all(self.frames_out, protocol.encode_frame(tag, payload))
+        harness_child.write_all(self.frames_out, protocol.encode_frame(tag, payload))
 
     def read_header(self) -> protocol.Header:
         """Block until the header line has arrived (or read it from the header file)."""
@@ -113,7 +94,7 @@ class Harness:
             with open(self.header_file, "rb") as header:
                 self.control_buffer = header.read(protocol.MAX_FRAME_BYTES + 1)
         while b"\n" not in self.control_buffer:
-            data = os.read(self.control_in, READ_CHUNK)
+            data = os.read(self.control_in, harness_child.READ_CHUNK)
             if not data:
                 raise protocol.FrameError("no header")
             self.control_buffer += data
@@ -125,7 +106,7 @@ class Harness:
             raise protocol.FrameError("first frame is not a header")
         return protocol.Header.from_json(protocol.parse_json_payload(payload))
 
-    def run(self, child: ScriptProcess) -> int:
+    def run(self, child: harness_child.ScriptProcess) -> int:
         """Run the whole protocol with the waiting script process; returns the harness's own exit status."""
         self.child = child
         started = time.monotonic()
@@ -167,15 +148,15 @@ class Harness:
 
     def run_script(self, header: protocol.Header) -> int | None:
         """Start the script and pump its pipes until it has exited and its output is drained; then send its files."""
-        write_file(SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
+        harness_child.write_file(harness_child.SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
         inputs_dir = f"{protocol.SANDBOX_TMP}/{protocol.INPUTS_DIR}"
         for name, data in header.files:
             if name.startswith(protocol.INPUTS_DIR + "/") and not os.path.isdir(inputs_dir):
                 os.mkdir(inputs_dir, 0o755)
-            write_file(f"{protocol.SANDBOX_TMP}/{name}", data, 0o444)
+            harness_child.write_file(f"{protocol.SANDBOX_TMP}/{name}", data, 0o444)
         if os.path.isdir(inputs_dir):
             os.chmod(inputs_dir, 0o555)  # noqa: S103 - read-only (no writes), as the files in it
-        os.mkdir(OUTPUTS_DIR, 0o755)
+        os.mkdir(harness_artifacts.OUTPUTS_DIR, 0o755)
         self.artifacts.max_count, self.artifacts.max_bytes = header.max_artifacts, header.max_artifact_bytes
         assert self.child is not None
         self.child.start(header)
@@ -233,7 +214,7 @@ class Harness:
         """Read what the script process sent on the artifact pipe; figures go on whole, each acknowledged."""
         assert self.child is not None
         try:
-            data = os.read(self.child.artifacts, READ_CHUNK)
+            data = os.read(self.child.artifacts, harness_child.READ_CHUNK)
         except BlockingIOError:
             return
         if not data or not self.artifacts.take_figures(data, before=self.drain_output, ack=self.ack_figure):
@@ -257,7 +238,7 @@ class Harness:
     def pump_output(self, fd: int, streams: dict[int, str]) -> None:
         """Forward one chunk of output, exactly as the script wrote it."""
         try:
-            data = os.read(fd, READ_CHUNK)
+            data = os.read(fd, harness_child.READ_CHUNK)
         except BlockingIOError:
             return
         if data:
@@ -268,7 +249,7 @@ class Harness:
 
     def read_control(self) -> None:
         """Read frames from the runner after the header."""
-        data = os.read(self.control_in, READ_CHUNK)
+        data = os.read(self.control_in, harness_child.READ_CHUNK)
         if not data:
             self.selector.unregister(self.control_in)
             self.control_open = False
@@ -404,12 +385,12 @@ def _use_packages() -> None:
     sys.path.append(site_packages)
     cache = f"{protocol.PACKAGES_DIR}/{protocol.MATPLOTLIB_CACHE}"
     if os.path.isdir(cache):
-        target = CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
+        target = harness_child.CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
         os.makedirs(target, exist_ok=True)
         for name in os.listdir(cache):
             if os.path.isfile(f"{cache}/{name}"):
                 with open(f"{cache}/{name}", "rb") as source:
-                    write_file(f"{target}/{name}", source.read(), 0o644)
+                    harness_child.write_file(f"{target}/{name}", source.read(), 0o644)
 
 
 def main(argv: list[str]) -> int:
@@ -421,7 +402,7 @@ def main(argv: list[str]) -> int:
     # objects are frozen first, so the script's garbage collections never touch (and copy) their pages.
     _use_packages()
     gc.freeze()
-    child = ScriptProcess()
+    child = harness_child.ScriptProcess()
     _make_undumpable()
     return Harness(child_exits=_watch_child_exits(), header_file=argv[1] if argv else None).run(child)
 

@@ -14,15 +14,11 @@ import stat
 from collections.abc import Callable
 from typing import Any
 
-if __package__:  # imported on the host (its tests)
-    from podrun.runners import protocol
+if __package__:  # imported on the host
+    from podrun.runners import harness_child, protocol
 else:  # in the sandbox, beside protocol.py (harness.py put this directory on sys.path)
+    import harness_child  # type: ignore[import-not-found, no-redef]
     import protocol  # type: ignore[import-not-found, no-redef]
-
-if __package__:
-    from podrun.runners.harness_child import DIED_OF_MEMORY_LINE, READ_CHUNK
-else:
-    from harness_child import DIED_OF_MEMORY_LINE, READ_CHUNK  # type: ignore[import-not-found, no-redef]
 
 # Files a script leaves here become artifacts after it exits.
 OUTPUTS_DIR = protocol.SANDBOX_TMP + "/outputs"
@@ -44,7 +40,7 @@ class Artifacts:
         self.refused = False
         self.max_count = 0
         self.max_bytes = 0
-        # The limit the script died of, as its process said (DIED_OF_MEMORY_LINE).
+        # The limit the script died of, as its process said (harness_child.DIED_OF_MEMORY_LINE).
         self.died_of: str | None = None
 
     def take_figures(self, data: bytes, before: Callable[[], None], ack: Callable[[], None]) -> bool:
@@ -58,7 +54,7 @@ class Artifacts:
                 line, newline, rest = self.buffer.partition(b"\n")
                 if not newline:
                     return len(self.buffer) <= MAX_ANNOUNCEMENT
-                if line == DIED_OF_MEMORY_LINE.rstrip(b"\n"):
+                if line == harness_child.DIED_OF_MEMORY_LINE.rstrip(b"\n"):
                     self.died_of = protocol.DIED_OF_MEMORY
                     self.buffer = rest
                     continue
@@ -151,7 +147,7 @@ def read_regular_file(directory: int, name: str, at_most: int) -> tuple[bytes, i
             return None
         chunks: list[bytes] = []
         remaining = at_most
-        while remaining > 0 and (chunk := os.read(fd, min(READ_CHUNK, remaining))):
+        while remaining > 0 and (chunk := os.read(fd, min(harness_child.READ_CHUNK, remaining))):
             chunks.append(chunk)
             remaining -= len(chunk)
         data = b"".join(chunks)
