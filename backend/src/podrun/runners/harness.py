@@ -11,11 +11,11 @@ already started, waiting for its limits. The header then costs a pipe write inst
 interpreter start, which is what makes a warm sandbox answer in milliseconds. The fork happens
 before anything of the run is known, and the script process drops every descriptor but its own
 three pipes before the script's first line runs.
-It speaks the frame protocol of protocol.py (shipped beside it) on its own stdin and stdout.
 
-Artifacts never come from a path the host follows: figures travel from the script process over a pipe
-of their own (fd 4, acknowledged on fd 5 so they stay in order with the output around them), and the
-harness reads /tmp/outputs itself, inside the sandbox, refusing links and anything but regular files.
+It speaks the frame protocol of protocol.py on its own stdin and stdout. It is shipped with the
+modules it imports (protocol.HARNESS_MODULES): harness_child.py is the script's process,
+harness_artifacts.py the figures and /tmp/outputs files it sends; this module is the loop that pumps
+the script's pipes and the runner's frames.
 """
 
 import contextlib
