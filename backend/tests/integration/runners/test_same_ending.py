@@ -1,24 +1,24 @@
 """The same script ends the same way on every runner, cold or warm: one classifier (runners/ending.py).
 
-Each script runs on the local runner (fresh and warm sandboxes), on the Kubernetes runner against the
-stand-in API server (which runs pods as local sandboxes, the pod's memory limit a cgroup) and against the
-local Kubernetes 1.20 (`real_kubernetes`), with cold and warm pods. A warm pod's cgroup has the largest
-memory limit, so there a run's own memory limit is the harness's address-space rlimit: the script dies
-of a MemoryError instead of an OOM kill, and the run must still say MEMORY. What is compared is what a
-user is told: the status, the limit, the error, and the output.
+Each script runs on the local runner (fresh and warm sandboxes) and on the Kubernetes runner against the
+stand-in API server (which runs pods as local sandboxes, the pod's memory limit a cgroup), with cold and
+warm pods; and on the local Kubernetes 1.20 (`real_kubernetes`) through the session's Podrun, whose
+reaper would take the pods of a runner it does not know for orphans (its overlay has no warm pool, so
+those pods are cold). A warm pod's cgroup has the largest memory limit, so there a run's own memory
+limit is the harness's address-space rlimit: the script dies of a MemoryError instead of an OOM kill,
+and the run must still say MEMORY. What is compared is what a user is told: the status, the limit, the
+error, and the output.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -31,7 +31,9 @@ from podrun.runners.kubernetes import KubernetesRunner
 from podrun.runners.kubernetes.pod import WARM_PREFIX
 from podrun.runners.local import LocalRunner, LocalSandbox
 from podrun.settings import KubernetesSettings, SandboxSettings, Settings
-from tests.kubernetes_local.cluster import WORKER, LocalCluster, local_overlay
+from tests.client import GraphQLClient
+from tests.e2e.helpers import collect, final, lines, submit
+from tests.kubernetes_local.fixtures import RealPodrun
 from tests.kubernetes_standin.server import StandInServer
 
 LIMITS = Limits(wall_time_ms=20_000, cpu_time_ms=10_000, memory_mib=256, output_bytes=1 << 20, processes=16)
@@ -105,47 +107,26 @@ def standin_kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
         server.stop()
 
 
-def real_settings(cluster: LocalCluster, kubeconfig: Path, warm: bool) -> Settings:
-    """The worker's settings of the local overlay, its own kubeconfig, and a warm pool or none."""
-    [config] = [o for o in local_overlay() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "podrun-config"]
-    env = {key: value for key, value in config["data"].items() if key.startswith("PODRUN_KUBERNETES__")}
-    env |= {
-        "PODRUN_KUBERNETES__KUBECONFIG": str(kubeconfig),
-        "PODRUN_KUBERNETES__WARM_POOL_SIZE": "2" if warm else "0",
-        "PODRUN_KUBERNETES__STARTUP_ALLOWANCE_S": "30",
-    }
-    with mock.patch.dict(os.environ, env):
-        return Settings()
-
-
 SUBJECTS = [
     pytest.param(("local", False), id="local-cold"),
     pytest.param(("local", True), id="local-warm"),
     pytest.param(("standin", False), id="kubernetes-standin-cold"),
     pytest.param(("standin", True), id="kubernetes-standin-warm"),
-    pytest.param(("real", False), id="kubernetes-cold", marks=pytest.mark.real_kubernetes),
-    pytest.param(("real", True), id="kubernetes-warm", marks=pytest.mark.real_kubernetes),
 ]
 
 
 @pytest.fixture(scope="module", params=SUBJECTS)
-async def subject(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Subject]:
+async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     kind, warm = request.param
     runner: Runner
     if kind == "local":
         runner = local_runner(warm)
-    elif kind == "standin":
+    else:
         kubeconfig = request.getfixturevalue("standin_kubeconfig")
         runtimes = {STANDIN_RUNTIME: "python:3.12-slim"}
         runner = KubernetesRunner(
             kubernetes_settings(kubeconfig, warm, runtimes=runtimes, default_runtime=STANDIN_RUNTIME)
         )
-    else:
-        cluster: LocalCluster = request.getfixturevalue("local_kubernetes")
-        token = cluster.service_account_token(*WORKER)
-        path = tmp_path_factory.mktemp("same-ending-real") / "worker.kubeconfig"
-        kubeconfig = cluster.write_kubeconfig(path, "podrun-worker", token)
-        runner = KubernetesRunner(real_settings(cluster, kubeconfig, warm))
     await runner.open(f"same-ending-{uuid.uuid4().hex[:8]}")
     try:
         yield Subject(runner, warm)
@@ -196,3 +177,16 @@ async def test_the_same_script_ends_the_same_way_everywhere(subject: Subject, ca
     outcome = classify(await sandbox.wait(), cancelled=False, output_truncated=False)
     told = Told(outcome.status, outcome.limit_exceeded, outcome.error, stdout.decode())
     assert told == expected, json.dumps({"exit_code": outcome.exit_code, "signal": outcome.signal})
+
+
+@pytest.mark.real_kubernetes
+@pytest.mark.parametrize("case", CASES.keys())
+async def test_the_same_script_ends_the_same_way_on_the_real_cluster(real_podrun: RealPodrun, case: str) -> None:
+    script, limits, expected = CASES[case]
+    client = await GraphQLClient(real_podrun.deployment.base_url).register()
+    requested = {Limits.field_label(name): value for name, value in limits.items()}
+    events = await collect(client, await submit(client, textwrap.dedent(script), limits=requested))
+    ended = final(events)
+    limit = LimitKind(ended["limitExceeded"]) if ended["limitExceeded"] else None
+    stdout = "".join(f"{line}\n" for line in lines(events))
+    assert Told(ExecutionStatus(ended["status"]), limit, ended["error"], stdout) == expected, ended
