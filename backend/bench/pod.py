@@ -70,8 +70,7 @@ async def run() -> list[Figure]:
             in_pods.append(await _timed(pods, runtime_id))
             in_sandboxes.append(await _timed(local, local_runtime.id))
     finally:
-        if pods.api_client is not None:
-            await pods.api_client.close()
+        await pods.cluster.close()
     ms = 1000
     figures = []
     for index, name in enumerate(("first output", "done")):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bench.report import Failed
 from podrun.runners.interpreters import Interpreter
-from podrun.runners.local import BWRAP, LocalRunner
+from podrun.runners.local import LocalRunner, bwrap
 from podrun.settings import Settings
 
 
@@ -34,7 +34,7 @@ class BareCommands:
         self.runner = LocalRunner(settings)
         runtime = next(runtime for runtime in self.runner.runtimes() if runtime.default)
         self.interpreter: Interpreter = self.runner.interpreters[runtime.id]
-        self.layout = self.runner.layout(self.interpreter)
+        self.layout = bwrap.layout(self.interpreter)
         self.seccomp = self.runner.seccomp_filter
 
     async def interpreter_run(self, script: str, expected: bytes | None = b"hi\n") -> Timing:
@@ -45,9 +45,10 @@ class BareCommands:
         """The runner's bwrap command line with `python -I -c SCRIPT` in the sandbox."""
         user = self.runner.users.acquire()
         seccomp_fd = _memory_file(self.seccomp)
-        options = [*self.runner.bwrap_options(self.layout, []), "--seccomp", str(seccomp_fd)]
+        options = [*bwrap.options(self.runner.settings.sandbox, self.layout, []), "--seccomp", str(seccomp_fd)]
         options_fd = _memory_file(b"".join(option.encode() + b"\0" for option in options))
-        command = [*user.command_prefix(), BWRAP, "--args", str(options_fd), self.layout.executable, "-I", "-c", script]
+        sandboxed = [bwrap.BWRAP, "--args", str(options_fd), self.layout.executable, "-I", "-c", script]
+        command = [*user.command_prefix(), *sandboxed]
         try:
             return await _timed(
                 command, {"env": self.layout.env, **user.spawn_options()}, [seccomp_fd, options_fd], expected

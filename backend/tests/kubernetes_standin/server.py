@@ -43,7 +43,7 @@ from aiohttp import WSMsgType, web
 
 from podrun.runners.cgroups import Cgroups, SandboxCgroup
 from podrun.runners.interpreters import Interpreter, discover
-from podrun.runners.local import BWRAP, LocalRunner
+from podrun.runners.local import LocalRunner, bwrap
 from podrun.settings import Settings
 
 IMAGE = re.compile(r"python:(3\.\d+)-slim")
@@ -312,7 +312,7 @@ class StandIn:
 
     def argv(self, interpreter: Interpreter, container: dict[str, Any], volumes: dict[str, Path]) -> list[str]:
         """The local sandbox with the pod's mounts, environment and command; python3 is the image's."""
-        layout = self.local.layout(interpreter)
+        layout = bwrap.layout(interpreter)
         image_bin = self.work / f"bin-{interpreter.version_text}"
         if not image_bin.exists():
             image_bin.mkdir()
@@ -321,7 +321,7 @@ class StandIn:
         for mount in container.get("volumeMounts", []):
             if mount["name"] in volumes:
                 mounts += ["--ro-bind", str(volumes[mount["name"]]), mount["mountPath"]]
-        options = [BWRAP, *self.local.bwrap_options(layout, mounts), "--clearenv"]
+        options = [bwrap.BWRAP, *bwrap.options(self.local.settings.sandbox, layout, mounts), "--clearenv"]
         # A staged interpreter finds its libpython through LD_LIBRARY_PATH; an image's python3 needs nothing.
         image_env = {key: value for key, value in layout.env.items() if key == "LD_LIBRARY_PATH"}
         for variable in [*container.get("env", []), *({"name": k, "value": v} for k, v in image_env.items())]:

@@ -44,6 +44,7 @@ def classify(result: SandboxResult, *, cancelled: bool, output_truncated: bool) 
         return replace(ended, status=ExecutionStatus.ERROR, error=result.error, limit_exceeded=None)
     if result.limit_exceeded in (LimitKind.WALL_TIME, LimitKind.CPU_TIME):
         return replace(ended, status=ExecutionStatus.TIMED_OUT)
-    if result.limit_exceeded is None and result.exit_code == 0 and result.signal is None:
+    # A script that caught a limit's refusal and exited 0 succeeded; the limit it hit stays named.
+    if result.exit_code == 0 and result.signal is None:
         return replace(ended, status=ExecutionStatus.SUCCEEDED)
     return ended

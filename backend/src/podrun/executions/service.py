@@ -39,7 +39,7 @@ from podrun.policy.store import PolicyStore
 from podrun.policy.values import RolePolicy
 from podrun.quotas import QuotaUsage, Refusal, SubmitQuota
 from podrun.redis_client import Keys
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.base import InputFile
 from podrun.runners.catalog import RuntimeCatalog, resolve_limits
 from podrun.scripts.service import ScriptService
@@ -449,7 +449,7 @@ def _check_files(files: Sequence[tuple[str, str]], max_count: int, max_bytes: in
     seen: set[str] = set()
     decoded: list[InputFile] = []
     for name, content in files:
-        if not harness.is_file_name(name):
+        if not protocol.is_file_name(name):
             raise BadUserInput(
                 "a file name must be 1 to 100 letters, digits, '.', '_' or '-', start with a letter or digit, "
                 "and not be main.py or outputs"

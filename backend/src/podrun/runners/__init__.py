@@ -1,4 +1,9 @@
-"""Sandbox runners: the contract (base.py), the local bubblewrap runner and the Kubernetes runner."""
+"""Sandbox runners: the contract (base.py), the local bubblewrap runner (local/), the Kubernetes one (kubernetes/).
+
+What both share: the harness protocol (protocol.py, shipped into every sandbox with the harness,
+harness_child.py and harness_artifacts.py, as bundle.py lists them), the header and the one frame
+reader of the host (frames.py, artifact_frames.py), and the one classifier of how a run ended (ending.py).
+"""
 
 from __future__ import annotations
 

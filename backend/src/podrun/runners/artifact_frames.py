@@ -7,12 +7,12 @@ a sandbox that sends more than its caps is stopped with what it sent so far.
 
 from __future__ import annotations
 
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.base import ArtifactCaps, ArtifactOutput
 
 
 class ArtifactFrames:
-    """Assembles one sandbox's artifacts from its frames; raises `harness.FrameError` on anything malformed."""
+    """Assembles one sandbox's artifacts from its frames; raises `protocol.FrameError` on anything malformed."""
 
     def __init__(self, caps: ArtifactCaps) -> None:
         self.caps = caps
@@ -26,19 +26,19 @@ class ArtifactFrames:
     def announce(self, payload: bytes) -> ArtifactOutput | None:
         """An `A` frame: the artifact if complete already (empty, or refused), else None until its bytes come."""
         if self.expecting:
-            raise harness.FrameError("artifact announced before the last one ended")
-        value = harness.parse_json_payload(payload)
+            raise protocol.FrameError("artifact announced before the last one ended")
+        value = protocol.parse_json_payload(payload)
         if not isinstance(value, dict):
-            raise harness.FrameError("artifact is not an object")
+            raise protocol.FrameError("artifact is not an object")
         name, media_type, size, refused = (value.get(key) for key in ("name", "media_type", "size", "refused"))
         if not isinstance(name, str) or not isinstance(media_type, str) or not isinstance(refused, bool):
-            raise harness.FrameError("artifact is not {name, media_type, size, refused}")
-        if harness.artifact_media_type(name) != media_type:
-            raise harness.FrameError("artifact has an invalid name or type")
+            raise protocol.FrameError("artifact is not {name, media_type, size, refused}")
+        if protocol.artifact_media_type(name) != media_type:
+            raise protocol.FrameError("artifact has an invalid name or type")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise harness.FrameError("artifact has an invalid size")
+            raise protocol.FrameError("artifact has an invalid size")
         if not refused and size > self.caps.total_bytes:
-            raise harness.FrameError("artifact larger than the caps it was given")
+            raise protocol.FrameError("artifact larger than the caps it was given")
         self.name, self.media_type, self.size = name, media_type, size
         self.pieces, self.received = [], 0
         if refused or size == 0:
@@ -49,11 +49,11 @@ class ArtifactFrames:
     def data(self, payload: bytes) -> ArtifactOutput | None:
         """A `B` frame: the artifact once its last bytes have come, else None."""
         if not self.expecting:
-            raise harness.FrameError("artifact data without an artifact")
-        piece = harness.decode_b64(payload.decode("ascii"))
+            raise protocol.FrameError("artifact data without an artifact")
+        piece = protocol.decode_b64(payload.decode("ascii"))
         self.received += len(piece)
         if self.received > self.size:
-            raise harness.FrameError("artifact longer than announced")
+            raise protocol.FrameError("artifact longer than announced")
         self.pieces.append(piece)
         if self.received < self.size:
             return None

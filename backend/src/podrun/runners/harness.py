@@ -11,323 +11,39 @@ already started, waiting for its limits. The header then costs a pipe write inst
 interpreter start, which is what makes a warm sandbox answer in milliseconds. The fork happens
 before anything of the run is known, and the script process drops every descriptor but its own
 three pipes before the script's first line runs.
-Its own stdin and stdout carry line-based text frames (on Kubernetes its stdout is the pod's only
-log stream), one frame per line, a tag, a space, a payload:
 
-    runner -> harness (harness stdin)
-        H <json>      header, exactly once, first: {"script": str, "stdin": base64 | null,
-                      "stdin_eof": bool, "cpu_time_ms": int, "memory_bytes": int | null,
-                      "processes": int | null, "file_size_bytes": int | null,
-                      "files": [{"name": str, "content": base64}], "max_artifacts": int,
-                      "max_artifact_bytes": int}
-                      (a null limit means "enforced elsewhere, for example by a cgroup"; files are
-                      placed read-only beside the script, those named "inputs/<name>" in a read-only
-                      /tmp/inputs, a tool's file fields; the artifact caps are per run)
-        I <base64>    bytes for the script's stdin
-        C             close the script's stdin (EOF); so does the end of the harness's stdin
-
-    harness -> runner (harness stdout)
-        R <json>      ready, before the header is read: {"protocol": 1, "pid": int}
-        S             the header has arrived whole and the script starts now (a pod's log thus
-                      says whether its script ever started: a Kubernetes warm pod gets its
-                      header over the attach stream, which a dying worker may leave unsent)
-        O <base64>    a chunk of the script's stdout, sent as soon as it was read
-        E <base64>    a chunk of the script's stderr
-        A <json>      an artifact (a figure at plt.show() or exit, or a file in /tmp/outputs after
-                      the exit): {"name": str, "media_type": str, "size": int, "refused": bool},
-                      followed by its bytes in ceil(size / 48 KiB) `B <base64>` frames; a refused
-                      one (past the caps) has no B frames, and no artifact follows it
-        B <base64>    a piece of the artifact just announced
-        X <json>      the end, always last: {"exit_code": int | null, "signal": int | null,
-                      "wall_ms": int, "cpu_ms": int, "peak_rss_kib": int, "error": str | null}
-
-Malformed runner frames end the run with an `error` in the X frame.
-
-Artifacts never come from a path the host follows: figures travel from the script process over a pipe
-of their own (fd 4, acknowledged on fd 5 so they stay in order with the output around them), and the
-harness reads /tmp/outputs itself, inside the sandbox, refusing links and anything but regular files.
+It speaks the frame protocol of protocol.py on its own stdin and stdout. It is shipped with the
+modules it imports (protocol.HARNESS_MODULES): harness_child.py is the script's process,
+harness_artifacts.py the figures and /tmp/outputs files it sends; this module is the loop that pumps
+the script's pipes and the runner's frames.
 """
 
-from __future__ import annotations
-
-import atexit
-import base64
-import binascii
-import builtins
 import contextlib
 import ctypes
 import errno
 import gc
-import importlib.util
-import io
-import json
 import os
-import re
 import resource
 import selectors
 import signal
-import stat
 import sys
 import time
-import types
-from dataclasses import dataclass
-from importlib.machinery import SourceFileLoader
-from typing import Any, NoReturn
+from typing import Any
 
-PROTOCOL_VERSION = 1
-# The sandbox's /tmp is its own private tmpfs.
-SANDBOX_TMP = "/tmp"  # noqa: S108
-SCRIPT_PATH = SANDBOX_TMP + "/main.py"
-READ_CHUNK = 64 * 1024
-# A header carries the script and the initial stdin, both capped far below this by the API.
-MAX_FRAME_BYTES = 16 * 1024 * 1024
+if __package__:  # imported on the host (its tests)
+    from podrun.runners import harness_artifacts, harness_child, protocol
+else:  # run in the sandbox, where its modules were shipped beside this file (protocol.HARNESS_MODULES)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness_artifacts  # type: ignore[import-not-found, no-redef]
+    import harness_child  # type: ignore[import-not-found, no-redef]
+    import protocol  # type: ignore[import-not-found, no-redef]
+
 # Input for the script the harness holds at most: past it, it reads no more frames from the runner until the
 # script has taken some, so input a script does not read waits outside the sandbox (streams/control.py).
 MAX_PENDING_STDIN = 256 * 1024
 # After the script exits, how long background processes that still hold its pipes may keep writing.
 DRAIN_AFTER_EXIT_S = 0.2
 PR_SET_DUMPABLE = 4
-# The script inherits the harness's environment, which the runner set up from scratch, and runs
-# as under `python -u`, without writing bytecode.
-# Matplotlib, where installed, draws without a display and keeps its caches in the sandbox's /tmp; numeric
-# libraries use one thread, not one per host core (each thread counts against the process limit).
-CHILD_ENV_OVERRIDES = {
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "MPLBACKEND": "Agg",
-    "MPLCONFIGDIR": SANDBOX_TMP + "/.matplotlib",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
-# How a script that ends by an uncaught exception exits, as the interpreter would.
-UNCAUGHT_EXIT_CODE = 1
-# Where the waiting script process keeps the pipe its limits arrive on.
-GO_FD = 3
-# Where the script process sends figures to the harness, and reads the harness's acknowledgement of each.
-ARTIFACT_FD = 4
-ACK_FD = 5
-# Where a runtime's packages (the scientific runtime's numpy, pandas, ...) are bound read-only, if it has any:
-# their site-packages, and matplotlib's font list made at install, which each run gets a copy of.
-PACKAGES_DIR = "/opt/podrun/packages"
-MATPLOTLIB_CACHE = "matplotlib"
-# Files a script leaves here become artifacts after it exits.
-OUTPUTS_DIR = SANDBOX_TMP + "/outputs"
-# An artifact travels in B frames of at most this many bytes (about 64 KiB of base64).
-ARTIFACT_CHUNK = 48 * 1024
-# The artifact types there are, by file extension; other files are not sent.
-ARTIFACT_TYPES = {
-    ".png": "image/png",
-    ".svg": "image/svg+xml",
-    ".csv": "text/csv",
-    ".json": "application/json",
-    ".txt": "text/plain",
-}
-# Input files and artifacts: a plain name, never a path.
-FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-RESERVED_NAMES = frozenset({"main.py", "outputs"})
-# A tool's file fields are placed in this directory of the working directory (files named "inputs/<name>").
-INPUTS_DIR = "inputs"
-# The announcement that precedes a figure on the artifact pipe: {"name": str, "size": int}.
-MAX_ANNOUNCEMENT = 1024
-
-
-class FrameError(ValueError):
-    """A frame that does not follow the protocol."""
-
-
-@dataclass(frozen=True)
-class Header:
-    """What the runner asks the harness to run, and under which limits."""
-
-    script: str
-    stdin: bytes
-    stdin_eof: bool
-    cpu_time_ms: int
-    memory_bytes: int | None = None
-    processes: int | None = None
-    file_size_bytes: int | None = None
-    # (name, content) of the files placed read-only beside the script.
-    files: tuple[tuple[str, bytes], ...] = ()
-    max_artifacts: int = 0
-    max_artifact_bytes: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """The header's JSON payload."""
-        return {
-            "script": self.script,
-            "stdin": base64.b64encode(self.stdin).decode("ascii") if self.stdin else None,
-            "stdin_eof": self.stdin_eof,
-            "cpu_time_ms": self.cpu_time_ms,
-            "memory_bytes": self.memory_bytes,
-            "processes": self.processes,
-            "file_size_bytes": self.file_size_bytes,
-            "files": [{"name": name, "content": base64.b64encode(data).decode("ascii")} for name, data in self.files],
-            "max_artifacts": self.max_artifacts,
-            "max_artifact_bytes": self.max_artifact_bytes,
-        }
-
-    @classmethod
-    def from_json(cls, value: object) -> Header:
-        """Parse and validate a header payload."""
-        if not isinstance(value, dict):
-            raise FrameError("header is not an object")
-        script = value.get("script")
-        stdin = value.get("stdin")
-        stdin_eof = value.get("stdin_eof", False)
-        if not isinstance(script, str) or not isinstance(stdin_eof, bool):
-            raise FrameError("header has no script")
-        if stdin is not None and not isinstance(stdin, str):
-            raise FrameError("header stdin is not base64 text")
-        return cls(
-            script=script,
-            stdin=decode_b64(stdin) if stdin else b"",
-            stdin_eof=stdin_eof,
-            cpu_time_ms=_positive_int(value.get("cpu_time_ms"), "cpu_time_ms"),
-            memory_bytes=_optional_positive_int(value.get("memory_bytes"), "memory_bytes"),
-            processes=_optional_positive_int(value.get("processes"), "processes"),
-            file_size_bytes=_optional_positive_int(value.get("file_size_bytes"), "file_size_bytes"),
-            files=_files(value.get("files", [])),
-            max_artifacts=_non_negative_int(value.get("max_artifacts", 0), "max_artifacts"),
-            max_artifact_bytes=_non_negative_int(value.get("max_artifact_bytes", 0), "max_artifact_bytes"),
-        )
-
-
-def _files(value: object) -> tuple[tuple[str, bytes], ...]:
-    if not isinstance(value, list):
-        raise FrameError("header files is not a list")
-    files: list[tuple[str, bytes]] = []
-    for item in value:
-        name = item.get("name") if isinstance(item, dict) else None
-        content = item.get("content") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not is_input_path(name) or not isinstance(content, str):
-            raise FrameError("header has an invalid file")
-        files.append((name, decode_b64(content)))
-    if len({name for name, _ in files}) != len(files):
-        raise FrameError("header names a file twice")
-    return tuple(files)
-
-
-def is_file_name(name: str) -> bool:
-    """Whether `name` may name an input file or an artifact: a plain name, no path, nothing the harness uses."""
-    return FILE_NAME.fullmatch(name) is not None and name not in RESERVED_NAMES
-
-
-def is_input_path(path: str) -> bool:
-    """Whether `path` may name a file placed for the script: a file name, or "inputs/" and a file name."""
-    directory, slash, name = path.rpartition("/")
-    return is_file_name(name) and (not slash or directory == INPUTS_DIR)
-
-
-def artifact_media_type(name: str) -> str | None:
-    """The media type of an artifact named `name`, by its extension; None for names that are no artifact."""
-    if not is_file_name(name):
-        return None
-    return ARTIFACT_TYPES.get(os.path.splitext(name)[1].lower())
-
-
-@dataclass(frozen=True)
-class Exit:
-    """How the script ended and what it used, as the harness saw it."""
-
-    exit_code: int | None
-    signal: int | None
-    wall_ms: int
-    cpu_ms: int
-    peak_rss_kib: int
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The exit frame's JSON payload."""
-        return {
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "wall_ms": self.wall_ms,
-            "cpu_ms": self.cpu_ms,
-            "peak_rss_kib": self.peak_rss_kib,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_json(cls, value: object) -> Exit:
-        """Parse and validate an exit payload."""
-        if not isinstance(value, dict):
-            raise FrameError("exit is not an object")
-        error = value.get("error")
-        if error is not None and not isinstance(error, str):
-            raise FrameError("exit error is not text")
-        return cls(
-            exit_code=_optional_int(value.get("exit_code"), "exit_code"),
-            signal=_optional_int(value.get("signal"), "signal"),
-            wall_ms=_non_negative_int(value.get("wall_ms"), "wall_ms"),
-            cpu_ms=_non_negative_int(value.get("cpu_ms"), "cpu_ms"),
-            peak_rss_kib=_non_negative_int(value.get("peak_rss_kib"), "peak_rss_kib"),
-            error=error,
-        )
-
-
-def _optional_int(value: object, name: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise FrameError(f"{name} is not an integer")
-    return value
-
-
-def _non_negative_int(value: object, name: str) -> int:
-    number = _optional_int(value, name)
-    if number is None or number < 0:
-        raise FrameError(f"{name} is not a non-negative integer")
-    return number
-
-
-def _positive_int(value: object, name: str) -> int:
-    number = _optional_int(value, name)
-    if number is None or number <= 0:
-        raise FrameError(f"{name} is not a positive integer")
-    return number
-
-
-def _optional_positive_int(value: object, name: str) -> int | None:
-    return None if value is None else _positive_int(value, name)
-
-
-def decode_b64(text: str) -> bytes:
-    """Strict base64 decoding; anything else is a frame error."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise FrameError("invalid base64") from exc
-
-
-def encode_frame(tag: str, payload: bytes | dict[str, Any] | None = None) -> bytes:
-    """One frame as a line: bytes are base64-encoded, dicts JSON-encoded (ASCII only)."""
-    if payload is None:
-        return tag.encode("ascii") + b"\n"
-    if isinstance(payload, bytes):
-        body = base64.b64encode(payload)
-    else:
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    return tag.encode("ascii") + b" " + body + b"\n"
-
-
-def parse_frame(line: bytes) -> tuple[str, bytes]:
-    """Split one line into its tag and raw payload (base64 or JSON text, not yet decoded)."""
-    line = line.rstrip(b"\n")
-    if len(line) > MAX_FRAME_BYTES:
-        raise FrameError("frame too long")
-    tag, _, payload = line.partition(b" ")
-    if len(tag) != 1 or not tag.isalpha() or not tag.isupper():
-        raise FrameError("invalid frame tag")
-    return tag.decode("ascii"), payload
-
-
-def parse_json_payload(payload: bytes) -> object:
-    """Decode a JSON payload, turning any failure into a frame error."""
-    try:
-        return json.loads(payload.decode("ascii"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FrameError("invalid JSON payload") from exc
 
 
 def _make_undumpable() -> None:
@@ -336,244 +52,6 @@ def _make_undumpable() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-class ScriptProcess:
-    """The process that becomes the script, forked while the harness waits for its header.
-
-    Until `start` it waits on a pipe; `start` hands it the limits and it runs /tmp/main.py as
-    `__main__`, with the three pipes the harness pumps as its stdin, stdout and stderr.
-    """
-
-    def __init__(self) -> None:
-        stdin_read, self.stdin = os.pipe()
-        self.stdout, stdout_write = os.pipe()
-        self.stderr, stderr_write = os.pipe()
-        go_read, self.go = os.pipe()
-        self.artifacts, artifacts_write = os.pipe()
-        acks_read, self.acks = os.pipe()
-        self.returncode: int | None = None
-        self.stdin_closed = False
-        self.pid = os.fork()
-        if self.pid == 0:
-            for fd in (self.stdin, self.stdout, self.stderr, self.go, self.artifacts, self.acks):
-                os.close(fd)
-            pipes = {0: stdin_read, 1: stdout_write, 2: stderr_write, GO_FD: go_read}
-            _become_script({**pipes, ARTIFACT_FD: artifacts_write, ACK_FD: acks_read})
-        for fd in (stdin_read, stdout_write, stderr_write, go_read, artifacts_write, acks_read):
-            os.close(fd)
-
-    def start(self, header: Header) -> None:
-        """Let the waiting process run the script under the header's limits."""
-        limits = {
-            "cpu_time_ms": header.cpu_time_ms,
-            "memory_bytes": header.memory_bytes,
-            "processes": header.processes,
-            "file_size_bytes": header.file_size_bytes,
-        }
-        try:
-            _write_all(self.go, json.dumps(limits).encode("ascii"))
-        finally:
-            os.close(self.go)
-            self.go = -1
-
-    def close_stdin(self) -> None:
-        """EOF on the script's stdin."""
-        if not self.stdin_closed:
-            os.close(self.stdin)
-            self.stdin_closed = True
-
-    def wait(self) -> int:
-        """Reap the script process: its exit status, negative for a signal (as subprocess reports it)."""
-        if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def close(self) -> None:
-        """Close the harness's ends of the pipes."""
-        for fd in (self.stdout, self.stderr, self.go, self.artifacts, self.acks):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.close_stdin()
-
-
-def _become_script(pipes: dict[int, int]) -> NoReturn:
-    """The forked process: wait for the limits, then turn into the script (never returns into the harness).
-
-    `pipes` maps the descriptor each pipe end takes in the script process to where it is now.
-    """
-    os.setsid()  # its own session and process group, which the harness kills as a whole
-    for target, fd in pipes.items():
-        os.dup2(fd, target)
-    # The figure pipes are the script process's own; processes it starts do not inherit them.
-    os.set_inheritable(ARTIFACT_FD, False)
-    os.set_inheritable(ACK_FD, False)
-    # Nothing of the harness stays reachable, not even while waiting: its frame pipes, the header.
-    os.closerange(ACK_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    request = b""
-    while chunk := os.read(GO_FD, READ_CHUNK):
-        request += chunk
-    os.close(GO_FD)
-    if not request:
-        os._exit(0)  # the harness never started the script
-    _apply_limits(json.loads(request))
-    os.chdir(SANDBOX_TMP)
-    os.environ.update(CHILD_ENV_OVERRIDES)
-    sys.meta_path.insert(0, _PyplotFinder())
-    sys.dont_write_bytecode = True
-    _unbuffered_std_streams()
-    sys.argv = [SCRIPT_PATH]
-    sys.orig_argv = [sys.executable, "-u", SCRIPT_PATH]
-    sys.path.insert(0, SANDBOX_TMP)
-    interrupted = False
-    try:
-        status = _run_as_main(SCRIPT_PATH)
-    except SystemExit as exc:
-        status = _exit_status(exc)
-    except KeyboardInterrupt:
-        status, interrupted = UNCAUGHT_EXIT_CODE, True
-    _exit(status, interrupted=interrupted)
-
-
-def _unbuffered_std_streams() -> None:
-    # What `python -u` gives a script: unbuffered stdout and stderr, in the interpreter's encodings.
-    def wrap(fd: int, stream: io.TextIOWrapper, *, write: bool) -> io.TextIOWrapper:
-        raw = io.FileIO(fd, "w" if write else "r", closefd=False)
-        return io.TextIOWrapper(
-            raw if write else io.BufferedReader(raw),
-            encoding=stream.encoding,
-            errors=stream.errors,
-            newline="\n" if write else None,
-            write_through=write,
-        )
-
-    sys.stdin = sys.__stdin__ = wrap(0, sys.__stdin__, write=False)  # type: ignore[misc, arg-type]
-    sys.stdout = sys.__stdout__ = wrap(1, sys.__stdout__, write=True)  # type: ignore[misc, arg-type]
-    sys.stderr = sys.__stderr__ = wrap(2, sys.__stderr__, write=True)  # type: ignore[misc, arg-type]
-
-
-def _run_as_main(path: str) -> int:
-    """Run the script as `__main__` the way `python path` would; an uncaught exception is printed without our frames."""
-    module = types.ModuleType("__main__")
-    module.__dict__.update(
-        __file__=path,
-        __cached__=None,
-        __builtins__=builtins,
-        __loader__=SourceFileLoader("__main__", path),
-    )
-    sys.modules["__main__"] = module
-    try:
-        with open(path, "rb") as source:
-            code = compile(source.read(), path, "exec", dont_inherit=True)
-        exec(code, module.__dict__)  # noqa: S102 - running the user's script is the point
-    except SystemExit:
-        raise
-    except BaseException as exc:  # the interpreter's own top level, reproduced
-        traceback = exc.__traceback__
-        while traceback is not None and traceback.tb_frame.f_code.co_filename != path:
-            traceback = traceback.tb_next
-        sys.excepthook(type(exc), exc.with_traceback(traceback), traceback)
-        if isinstance(exc, KeyboardInterrupt):
-            raise KeyboardInterrupt from None
-        return UNCAUGHT_EXIT_CODE
-    return 0
-
-
-def _exit_status(exc: SystemExit) -> int:
-    """The status `raise SystemExit(code)` ends a process with, as the interpreter computes it."""
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    with contextlib.suppress(Exception):
-        print(exc.code, file=sys.stderr)
-    return UNCAUGHT_EXIT_CODE
-
-
-def _exit(status: int, *, interrupted: bool) -> NoReturn:
-    """End the script process as the interpreter would, minus tearing down the heap it shares with the harness.
-
-    A full interpreter shutdown in a forked process writes to every page it inherited (reference
-    counts, GC headers), which costs more than the script of a typical run. What a script can
-    notice is kept: its non-daemon threads are waited for, its atexit handlers run, and its own
-    objects are released (so files it left open are flushed and closed).
-    """
-    threading = sys.modules.get("threading")
-    with contextlib.suppress(Exception):
-        if threading is not None:
-            threading._shutdown()  # what Py_Finalize calls
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None:
-        with contextlib.suppress(Exception):
-            _send_figures(pyplot)  # the figures still open at exit, before matplotlib's atexit handler closes them
-    atexit._run_exitfuncs()
-    with contextlib.suppress(Exception):
-        sys.modules["__main__"].__dict__.clear()
-        gc.collect()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    if interrupted:
-        # After an uncaught KeyboardInterrupt the interpreter ends by SIGINT, so a shell sees it.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    os._exit(status)
-
-
-class _PyplotFinder:
-    """Finds matplotlib.pyplot as the other finders would, and makes its show() send the open figures.
-
-    The harness sets a non-interactive backend (MPLBACKEND=Agg), so show() would draw nothing anyway.
-    """
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> Any:
-        if fullname != "matplotlib.pyplot":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        loader = spec.loader if spec is not None else None
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        load = loader.exec_module
-
-        def exec_module(module: types.ModuleType) -> None:
-            load(module)
-            module.show = lambda *args, **kwargs: _send_figures(module)  # type: ignore[attr-defined]
-
-        loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-_figure_numbers = iter(range(1, 1 << 31))
-
-
-def _send_figures(pyplot: Any) -> None:
-    """Send every open figure as a PNG artifact, then close it (a figure is sent once)."""
-    for number in pyplot.get_fignums():
-        figure = pyplot.figure(number)
-        image = io.BytesIO()
-        figure.savefig(image, format="png")
-        pyplot.close(figure)
-        _send_artifact(f"figure-{next(_figure_numbers)}.png", image.getvalue())
-
-
-def _send_artifact(name: str, data: bytes) -> None:
-    """Hand one file to the harness and wait until it has been sent on, after the output written before it."""
-    announcement = json.dumps({"name": name, "size": len(data)}).encode("ascii") + b"\n"
-    try:
-        _write_all(ARTIFACT_FD, announcement + data)
-        os.read(ACK_FD, 1)
-    except OSError:
-        pass  # the harness took no more (the caps were reached)
 
 
 class Harness:
@@ -596,48 +74,43 @@ class Harness:
         self.control_open = True
         # Not reading the runner's frames while the script's pending input is at its bound.
         self.control_paused = False
-        self.child: ScriptProcess | None = None
+        self.child: harness_child.ScriptProcess | None = None
         self.pending_stdin = bytearray()
         self.stdin_eof_requested = False
         self.stdin_watched = False
         self.error: str | None = None
         self.streams: dict[int, str] = {}
-        self.announcement: dict[str, Any] | None = None
-        self.artifact_buffer = b""
+        self.artifacts = harness_artifacts.Artifacts(self.emit)
+        # Whether the figure pipe is still read.
         self.artifacts_open = False
-        self.artifacts_sent = 0
-        self.artifact_bytes_sent = 0
-        self.artifacts_refused = False
-        self.max_artifacts = 0
-        self.max_artifact_bytes = 0
 
     def emit(self, tag: str, payload: bytes | dict[str, Any] | None = None) -> None:
         """Write one frame to the runner; blocks when the runner reads slowly (back-pressure)."""
-        _write_all(self.frames_out, encode_frame(tag, payload))
+        harness_child.write_all(self.frames_out, protocol.encode_frame(tag, payload))
 
-    def read_header(self) -> Header:
+    def read_header(self) -> protocol.Header:
         """Block until the header line has arrived (or read it from the header file)."""
         if self.header_file is not None:
             with open(self.header_file, "rb") as header:
-                self.control_buffer = header.read(MAX_FRAME_BYTES + 1)
+                self.control_buffer = header.read(protocol.MAX_FRAME_BYTES + 1)
         while b"\n" not in self.control_buffer:
-            data = os.read(self.control_in, READ_CHUNK)
+            data = os.read(self.control_in, harness_child.READ_CHUNK)
             if not data:
-                raise FrameError("no header")
+                raise protocol.FrameError("no header")
             self.control_buffer += data
-            if len(self.control_buffer) > MAX_FRAME_BYTES:
-                raise FrameError("header too long")
+            if len(self.control_buffer) > protocol.MAX_FRAME_BYTES:
+                raise protocol.FrameError("header too long")
         line, _, self.control_buffer = self.control_buffer.partition(b"\n")
-        tag, payload = parse_frame(line)
+        tag, payload = protocol.parse_frame(line)
         if tag != "H":
-            raise FrameError("first frame is not a header")
-        return Header.from_json(parse_json_payload(payload))
+            raise protocol.FrameError("first frame is not a header")
+        return protocol.Header.from_json(protocol.parse_json_payload(payload))
 
-    def run(self, child: ScriptProcess) -> int:
+    def run(self, child: harness_child.ScriptProcess) -> int:
         """Run the whole protocol with the waiting script process; returns the harness's own exit status."""
         self.child = child
         started = time.monotonic()
-        self.emit("R", {"protocol": PROTOCOL_VERSION, "pid": os.getpid()})
+        self.emit("R", {"protocol": protocol.PROTOCOL_VERSION, "pid": os.getpid()})
         exit_code: int | None = None
         exit_signal: int | None = None
         try:
@@ -650,7 +123,7 @@ class Harness:
             returncode = self.run_script(header)
             if returncode is not None:
                 exit_code, exit_signal = (returncode, None) if returncode >= 0 else (None, -returncode)
-        except FrameError as exc:
+        except protocol.FrameError as exc:
             self.error = f"protocol error: {exc}"
         except OSError as exc:
             self.error = f"could not run the script: {errno.errorcode.get(exc.errno or 0, 'error')}"
@@ -661,29 +134,30 @@ class Harness:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.emit(
             "X",
-            Exit(
+            protocol.Exit(
                 exit_code=exit_code,
                 signal=exit_signal,
                 wall_ms=int((time.monotonic() - started) * 1000),
                 cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
                 peak_rss_kib=usage.ru_maxrss,
                 error=self.error,
+                died_of=self.artifacts.died_of,
             ).to_json(),
         )
         return 0
 
-    def run_script(self, header: Header) -> int | None:
+    def run_script(self, header: protocol.Header) -> int | None:
         """Start the script and pump its pipes until it has exited and its output is drained; then send its files."""
-        _write_file(SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
-        inputs_dir = f"{SANDBOX_TMP}/{INPUTS_DIR}"
+        harness_child.write_file(harness_child.SCRIPT_PATH, header.script.encode("utf-8", "surrogatepass"), 0o644)
+        inputs_dir = f"{protocol.SANDBOX_TMP}/{protocol.INPUTS_DIR}"
         for name, data in header.files:
-            if name.startswith(INPUTS_DIR + "/") and not os.path.isdir(inputs_dir):
+            if name.startswith(protocol.INPUTS_DIR + "/") and not os.path.isdir(inputs_dir):
                 os.mkdir(inputs_dir, 0o755)
-            _write_file(f"{SANDBOX_TMP}/{name}", data, 0o444)
+            harness_child.write_file(f"{protocol.SANDBOX_TMP}/{name}", data, 0o444)
         if os.path.isdir(inputs_dir):
             os.chmod(inputs_dir, 0o555)  # noqa: S103 - read-only (no writes), as the files in it
-        os.mkdir(OUTPUTS_DIR, 0o755)
-        self.max_artifacts, self.max_artifact_bytes = header.max_artifacts, header.max_artifact_bytes
+        os.mkdir(harness_artifacts.OUTPUTS_DIR, 0o755)
+        self.artifacts.max_count, self.artifacts.max_bytes = header.max_artifacts, header.max_artifact_bytes
         assert self.child is not None
         self.child.start(header)
         streams = self.streams = {self.child.stdout: "O", self.child.stderr: "E"}
@@ -727,7 +201,7 @@ class Harness:
         if exit_wakeup is not None:
             os.close(exit_wakeup)
         returncode = self.child.wait()
-        self.send_output_files()
+        self.artifacts.send_output_files()
         return returncode
 
     def drain_output(self) -> None:
@@ -737,41 +211,20 @@ class Harness:
                 self.pump_output(fd, self.streams)
 
     def read_figures(self) -> None:
-        """Read what the script process sent on the artifact pipe; send each whole figure on, then acknowledge it."""
+        """Read what the script process sent on the artifact pipe; figures go on whole, each acknowledged."""
         assert self.child is not None
         try:
-            data = os.read(self.child.artifacts, READ_CHUNK)
+            data = os.read(self.child.artifacts, harness_child.READ_CHUNK)
         except BlockingIOError:
             return
-        if not data:
+        if not data or not self.artifacts.take_figures(data, before=self.drain_output, ack=self.ack_figure):
             self.stop_figures()
-            return
-        self.artifact_buffer += data
-        while self.artifacts_open:
-            if self.announcement is None:
-                line, newline, rest = self.artifact_buffer.partition(b"\n")
-                if not newline:
-                    if len(self.artifact_buffer) > MAX_ANNOUNCEMENT:
-                        self.stop_figures()
-                    return
-                announcement = _announcement(line)
-                if announcement is None:
-                    self.stop_figures()
-                    return
-                self.announcement, self.artifact_buffer = announcement, rest
-                if not self.within_caps(announcement["size"]):
-                    self.send_artifact(announcement["name"], b"", size=announcement["size"])
-                    self.stop_figures()
-                    return
-            size = self.announcement["size"]
-            if len(self.artifact_buffer) < size:
-                return
-            body, self.artifact_buffer = self.artifact_buffer[:size], self.artifact_buffer[size:]
-            self.drain_output()
-            self.send_artifact(self.announcement["name"], body)
-            self.announcement = None
-            with contextlib.suppress(OSError):
-                os.write(self.child.acks, b".")
+
+    def ack_figure(self) -> None:
+        """Tell the script process its figure went on (it waits, so figures stay in order with its output)."""
+        assert self.child is not None
+        with contextlib.suppress(OSError):
+            os.write(self.child.acks, b".")
 
     def stop_figures(self) -> None:
         """Take no more figures (the pipe closed, the caps were reached, or it carried something malformed)."""
@@ -782,54 +235,10 @@ class Harness:
             os.close(self.child.artifacts)
             self.child.artifacts = -1
 
-    def within_caps(self, size: int) -> bool:
-        """Whether one more artifact of `size` bytes stays within the run's caps."""
-        return (
-            not self.artifacts_refused
-            and self.artifacts_sent < self.max_artifacts
-            and self.artifact_bytes_sent + size <= self.max_artifact_bytes
-        )
-
-    def send_artifact(self, name: str, data: bytes, size: int | None = None) -> None:
-        """Send one artifact, or refuse it (and all after it) when it would break the caps."""
-        media_type = artifact_media_type(name)
-        if media_type is None or self.artifacts_refused:
-            return
-        size = len(data) if size is None else size
-        refused = not self.within_caps(size)
-        self.emit("A", {"name": name, "media_type": media_type, "size": size, "refused": refused})
-        if refused:
-            self.artifacts_refused = True
-            return
-        for offset in range(0, len(data), ARTIFACT_CHUNK):
-            self.emit("B", data[offset : offset + ARTIFACT_CHUNK])
-        self.artifacts_sent += 1
-        self.artifact_bytes_sent += size
-
-    def send_output_files(self) -> None:
-        """Send the regular files the script left in /tmp/outputs, by name; never a link, never more than the caps."""
-        try:
-            directory = os.open(OUTPUTS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
-            return
-        try:
-            for name in sorted(os.listdir(directory)):
-                if self.artifacts_refused:
-                    return
-                if artifact_media_type(name) is None:
-                    continue
-                room = max(0, self.max_artifact_bytes - self.artifact_bytes_sent)
-                found = _read_regular_file(directory, name, room + 1)
-                if found is not None:
-                    data, size = found
-                    self.send_artifact(name, data if len(data) == size else b"", size=size)
-        finally:
-            os.close(directory)
-
     def pump_output(self, fd: int, streams: dict[int, str]) -> None:
         """Forward one chunk of output, exactly as the script wrote it."""
         try:
-            data = os.read(fd, READ_CHUNK)
+            data = os.read(fd, harness_child.READ_CHUNK)
         except BlockingIOError:
             return
         if data:
@@ -840,7 +249,7 @@ class Harness:
 
     def read_control(self) -> None:
         """Read frames from the runner after the header."""
-        data = os.read(self.control_in, READ_CHUNK)
+        data = os.read(self.control_in, harness_child.READ_CHUNK)
         if not data:
             self.selector.unregister(self.control_in)
             self.control_open = False
@@ -848,8 +257,8 @@ class Harness:
             self.flush_stdin()
             return
         self.control_buffer += data
-        if len(self.control_buffer) > MAX_FRAME_BYTES:
-            raise FrameError("control frame too long")
+        if len(self.control_buffer) > protocol.MAX_FRAME_BYTES:
+            raise protocol.FrameError("control frame too long")
         self.handle_control_lines()
         self.flush_stdin()
         if len(self.pending_stdin) >= MAX_PENDING_STDIN:
@@ -860,14 +269,14 @@ class Harness:
         """Apply every complete frame in the control buffer."""
         while b"\n" in self.control_buffer:
             line, _, self.control_buffer = self.control_buffer.partition(b"\n")
-            tag, payload = parse_frame(line)
+            tag, payload = protocol.parse_frame(line)
             if tag == "I":
                 if not self.stdin_eof_requested:
-                    self.pending_stdin += decode_b64(payload.decode("ascii", "replace"))
+                    self.pending_stdin += protocol.decode_b64(payload.decode("ascii", "replace"))
             elif tag == "C":
                 self.stdin_eof_requested = True
             else:
-                raise FrameError("unexpected frame")
+                raise protocol.FrameError("unexpected frame")
 
     def flush_stdin(self) -> None:
         """Write what we can to the script's stdin without blocking; close it once asked to."""
@@ -938,76 +347,10 @@ class Harness:
             os.killpg(self.child.pid, signal.SIGKILL)
 
 
-def _write_file(path: str, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        _write_all(fd, data)
-    finally:
-        os.close(fd)
-
-
 def _readable(fd: int) -> bool:
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
         return bool(selector.select(0))
-
-
-def _announcement(line: bytes) -> dict[str, Any] | None:
-    """The {"name", "size"} the script process put before a figure; None for anything else."""
-    try:
-        value = json.loads(line.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(value, dict):
-        return None
-    name, size = value.get("name"), value.get("size")
-    if not isinstance(name, str) or artifact_media_type(name) is None:
-        return None
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        return None
-    return {"name": name, "size": size}
-
-
-def _read_regular_file(directory: int, name: str, at_most: int) -> tuple[bytes, int] | None:
-    """Up to `at_most` bytes of the regular file `name` in `directory`, and its size; None for anything else.
-
-    O_NOFOLLOW refuses a symbolic link, O_NONBLOCK keeps a FIFO from blocking the open, and fstat on the
-    opened file decides: what the name pointed to when checked is what is read.
-    """
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=directory)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        chunks: list[bytes] = []
-        remaining = at_most
-        while remaining > 0 and (chunk := os.read(fd, min(READ_CHUNK, remaining))):
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-        # A file still growing is as large as what was read, at least.
-        return data, (max(info.st_size, len(data)) if len(data) >= at_most else len(data))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _apply_limits(limits: dict[str, Any]) -> None:
-    # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later at the hard limit.
-    cpu_s = max(1, -(-int(limits["cpu_time_ms"]) // 1000))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-    for name, limit in (
-        ("memory_bytes", resource.RLIMIT_AS),
-        ("processes", resource.RLIMIT_NPROC),
-        ("file_size_bytes", resource.RLIMIT_FSIZE),
-    ):
-        if limits.get(name) is not None:
-            resource.setrlimit(limit, (int(limits[name]), int(limits[name])))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _pidfd(pid: int) -> int | None:
@@ -1036,18 +379,18 @@ def _watch_child_exits() -> int:
 
 def _use_packages() -> None:
     """Put the runtime's packages on sys.path, and give matplotlib its font list (before any run is known)."""
-    site_packages = f"{PACKAGES_DIR}/site-packages"
+    site_packages = f"{protocol.PACKAGES_DIR}/site-packages"
     if not os.path.isdir(site_packages):
         return
     sys.path.append(site_packages)
-    cache = f"{PACKAGES_DIR}/{MATPLOTLIB_CACHE}"
+    cache = f"{protocol.PACKAGES_DIR}/{protocol.MATPLOTLIB_CACHE}"
     if os.path.isdir(cache):
-        target = CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
+        target = harness_child.CHILD_ENV_OVERRIDES["MPLCONFIGDIR"]
         os.makedirs(target, exist_ok=True)
         for name in os.listdir(cache):
             if os.path.isfile(f"{cache}/{name}"):
                 with open(f"{cache}/{name}", "rb") as source:
-                    _write_file(f"{target}/{name}", source.read(), 0o644)
+                    harness_child.write_file(f"{target}/{name}", source.read(), 0o644)
 
 
 def main(argv: list[str]) -> int:
@@ -1059,7 +402,7 @@ def main(argv: list[str]) -> int:
     # objects are frozen first, so the script's garbage collections never touch (and copy) their pages.
     _use_packages()
     gc.freeze()
-    child = ScriptProcess()
+    child = harness_child.ScriptProcess()
     _make_undumpable()
     return Harness(child_exits=_watch_child_exits(), header_file=argv[1] if argv else None).run(child)
 

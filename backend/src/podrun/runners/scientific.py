@@ -4,7 +4,7 @@
 markers, for every Python >= 3.10) from PyPI with uv, once per interpreter, into
 `<runtimes dir>/scientific-<version>/site-packages` (with matplotlib's font list beside it), readable
 by every sandbox uid; it installs again only when the requirements file changes. A sandbox of the
-runtime `python-3.X-scientific` binds that directory read-only at `harness.PACKAGES_DIR`; the harness
+runtime `python-3.X-scientific` binds that directory read-only at `protocol.PACKAGES_DIR`; the harness
 puts its site-packages on `sys.path` before it forks the script process (so a warm sandbox could
 import them ahead of its run). Nothing is installed at run
 time: a sandbox has no network, and no pip.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import structlog
 
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.interpreters import Interpreter, interpreter_env
 from podrun.settings import REPO_ROOT
 
@@ -104,7 +104,7 @@ def install(interpreter: Interpreter, runtimes_dir: Path, uv: str) -> Path | Non
     subprocess.run(command, check=True, timeout=INSTALL_TIMEOUT_S, env=env)  # noqa: S603 - argv list, our own uv
     # Console scripts name the host's interpreter and are of no use in a sandbox.
     shutil.rmtree(site_packages / "bin", ignore_errors=True)
-    _build_font_cache(interpreter, site_packages, building / harness.MATPLOTLIB_CACHE)
+    _build_font_cache(interpreter, site_packages, building / protocol.MATPLOTLIB_CACHE)
     packages = sorted(
         {(dist.metadata["Name"], dist.version) for dist in distributions(path=[str(site_packages)])},
         key=lambda package: package[0].lower(),

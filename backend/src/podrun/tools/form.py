@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podrun.core.errors import BadUserInput
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.base import InputFile
 
 MAX_FIELDS = 20
@@ -295,7 +295,7 @@ def check_inputs(
 
 def _checked_file(field: FormField, file: SubmittedFile) -> InputFile:
     """The file, decoded, if its name, type, content and size suit the field."""
-    if not harness.is_file_name(file.name):
+    if not protocol.is_file_name(file.name):
         raise FieldError(
             field.name, "a file name must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )

@@ -19,7 +19,7 @@ from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound
 from podrun.core.pages import MAX_PAGE, check_first, decode_cursor
 from podrun.core.text import check_text
 from podrun.executions.service import SubmitRequest
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.base import InputFile
 from podrun.runners.catalog import RuntimeCatalog
 from podrun.scripts.service import ScriptService
@@ -231,7 +231,7 @@ class ToolService(SQLAlchemyAsyncRepositoryService[Tool, ToolRepository]):
             raise NotFound(f"tool {tool.slug} has no such version" if number is not None else "tool not found")
         inputs = check_inputs(form_of(version), request.values, request.files, self.settings.limits.files_bytes)
         placed = [InputFile(INPUTS_JSON, inputs.values_json())]
-        placed += [InputFile(f"{harness.INPUTS_DIR}/{file.name}", file.content) for file in inputs.files]
+        placed += [InputFile(f"{protocol.INPUTS_DIR}/{file.name}", file.content) for file in inputs.files]
         return SubmitRequest(
             script=version.script,
             runtime=version.runtime,

@@ -23,6 +23,7 @@ from kubernetes_asyncio.client import V1ObjectMeta, V1Pod
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
 from podrun.runners.base import OutputBytes, SandboxResult, SandboxSpec, sandbox_name
+from podrun.runners.bundle import harness_files
 from podrun.runners.kubernetes.pod import (
     HARNESS_KEY,
     LABEL_EXECUTION,
@@ -32,7 +33,8 @@ from podrun.runners.kubernetes.pod import (
     active_deadline_s,
     warm_deadline_s,
 )
-from podrun.runners.kubernetes.runner import KubernetesRunner, PodSandbox
+from podrun.runners.kubernetes.runner import KubernetesRunner
+from podrun.runners.kubernetes.sandbox import PodSandbox
 from podrun.settings import KubernetesSettings, Settings
 from tests.kubernetes_standin.server import FakePod, StandIn, StandInServer
 
@@ -179,7 +181,9 @@ async def test_a_warm_pod_serves_a_run_and_streams_its_output(worker: Kubernetes
 async def test_a_warm_pods_config_map_holds_the_harness_alone(worker: KubernetesRunner, standin: StandIn) -> None:
     name = waiting_pods(worker)[0]
     config_map = standin.config_maps[name]
-    assert set(config_map["data"]) == {HARNESS_KEY}
+    # The harness and the modules it imports, nothing of any run.
+    assert set(config_map["data"]) == set(harness_files())
+    assert HARNESS_KEY in config_map["data"]
     assert config_map["metadata"]["ownerReferences"][0]["name"] == name
 
 
@@ -345,7 +349,7 @@ async def test_a_worker_dying_after_the_header_leaves_a_run_the_next_one_follows
     # The worker dies: what lived in its process (the wall timer, the attach stream) goes, the pod stays.
     assert first.wall_timer is not None
     first.wall_timer.cancel()
-    await first._detach()
+    await first.stdin.detach()
 
     sandbox, out, result = await run(successor, replace(run_spec, resume=True))
     assert sandbox.name == first.name

@@ -17,10 +17,10 @@ import pytest
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.core.output import Stream
-from podrun.runners import harness, local
+from podrun.runners import harness
 from podrun.runners.base import FailedSandbox, OutputBytes, SandboxResult, SandboxSpec, SandboxUsage, sandbox_name
 from podrun.runners.cgroups import Cgroups
-from podrun.runners.local import LocalRunner, LocalSandbox
+from podrun.runners.local import LocalRunner, LocalSandbox, bwrap
 from podrun.settings import SandboxSettings, Settings
 
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=8 * 1024 * 1024, processes=16)
@@ -415,7 +415,7 @@ async def test_cleanup_kills_leftovers_and_is_idempotent(runner: LocalRunner) ->
 @pytest.mark.parametrize(
     ("constant", "value"),
     # bwrap cannot place the harness on the read-only /usr it binds.
-    [("BWRAP", "/nonexistent/bwrap"), ("HARNESS_SANDBOX_PATH", "/usr/podrun/harness.py")],
+    [("BWRAP", "/nonexistent/bwrap"), ("HARNESS_SANDBOX_DIR", "/usr/podrun")],
     ids=["no-bwrap", "bwrap-fails"],
 )
 async def test_a_sandbox_that_cannot_start_reports_a_platform_error(
@@ -423,7 +423,7 @@ async def test_a_sandbox_that_cannot_start_reports_a_platform_error(
 ) -> None:
     runner = cold_runner
     runtime = next(runtime.id for runtime in runner.runtimes() if runtime.default)
-    monkeypatch.setattr(local, constant, value)
+    monkeypatch.setattr(bwrap, constant, value)
     spec = spec_for("print('never')", runtime=runtime)
     sandbox = await runner.start(spec)
     assert isinstance(sandbox, FailedSandbox)

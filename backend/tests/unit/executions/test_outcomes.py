@@ -40,14 +40,19 @@ def result(
         ),
         (
             result(0, None, LimitKind.PROCESSES),
-            Outcome(ExecutionStatus.FAILED, exit_code=0, limit_exceeded=LimitKind.PROCESSES, usage=USAGE),
+            # Caught and exited 0: it succeeded, and the limit it hit is named (the classifier's rule, docs).
+            Outcome(ExecutionStatus.SUCCEEDED, exit_code=0, limit_exceeded=LimitKind.PROCESSES, usage=USAGE),
+        ),
+        (
+            result(1, None, LimitKind.PROCESSES),
+            Outcome(ExecutionStatus.FAILED, exit_code=1, limit_exceeded=LimitKind.PROCESSES, usage=USAGE),
         ),
         (
             result(None, None, LimitKind.MEMORY, error="The sandbox could not be started."),
             Outcome(ExecutionStatus.ERROR, error="The sandbox could not be started.", usage=USAGE),
         ),
     ],
-    ids=["exit-0", "exit-3", "signal", "wall", "cpu", "memory", "processes", "platform-error"],
+    ids=["exit-0", "exit-3", "signal", "wall", "cpu", "memory", "processes-caught", "processes", "platform-error"],
 )
 def test_a_sandbox_result_becomes_an_outcome(ended: SandboxResult, expected: Outcome) -> None:
     assert classify(ended, cancelled=False, output_truncated=False) == expected

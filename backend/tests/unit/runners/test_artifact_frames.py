@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.artifact_frames import ArtifactFrames
 from podrun.runners.base import ArtifactCaps, ArtifactOutput
 
@@ -53,22 +53,22 @@ def test_a_refused_artifact_has_no_data_and_keeps_its_claimed_size() -> None:
     ],
 )
 def test_a_malformed_announcement_is_a_frame_error(payload: bytes) -> None:
-    with pytest.raises(harness.FrameError):
+    with pytest.raises(protocol.FrameError):
         ArtifactFrames(CAPS).announce(payload)
 
 
 def test_data_out_of_place_or_longer_than_announced_is_a_frame_error() -> None:
-    with pytest.raises(harness.FrameError):
+    with pytest.raises(protocol.FrameError):
         ArtifactFrames(CAPS).data(b64(b"x"))
     frames = ArtifactFrames(CAPS)
     frames.announce(announce(size=2))
-    with pytest.raises(harness.FrameError):
+    with pytest.raises(protocol.FrameError):
         frames.data(b64(b"xyz"))
     frames = ArtifactFrames(CAPS)
     frames.announce(announce(size=2))
-    with pytest.raises(harness.FrameError):
+    with pytest.raises(protocol.FrameError):
         frames.announce(announce())
-    with pytest.raises(harness.FrameError):
+    with pytest.raises(protocol.FrameError):
         frames.data(b"not base64!")
 
 
@@ -88,14 +88,14 @@ def test_data_out_of_place_or_longer_than_announced_is_a_frame_error() -> None:
     ],
 )
 def test_artifact_types_come_from_plain_names_only(name: str, media_type: str | None) -> None:
-    assert harness.artifact_media_type(name) == media_type
+    assert protocol.artifact_media_type(name) == media_type
 
 
 def test_the_header_carries_input_files_and_refuses_paths() -> None:
-    header = harness.Header(script="", stdin=b"", stdin_eof=True, cpu_time_ms=1, files=(("a.txt", b"\x00\xff"),))
-    assert harness.Header.from_json(header.to_json()) == header
+    header = protocol.Header(script="", stdin=b"", stdin_eof=True, cpu_time_ms=1, files=(("a.txt", b"\x00\xff"),))
+    assert protocol.Header.from_json(header.to_json()) == header
     for name in ("../a.txt", "main.py", ""):
-        with pytest.raises(harness.FrameError):
-            harness.Header.from_json({**header.to_json(), "files": [{"name": name, "content": ""}]})
-    with pytest.raises(harness.FrameError):
-        harness.Header.from_json({**header.to_json(), "files": [{"name": "a", "content": ""}] * 2})
+        with pytest.raises(protocol.FrameError):
+            protocol.Header.from_json({**header.to_json(), "files": [{"name": name, "content": ""}]})
+    with pytest.raises(protocol.FrameError):
+        protocol.Header.from_json({**header.to_json(), "files": [{"name": "a", "content": ""}] * 2})

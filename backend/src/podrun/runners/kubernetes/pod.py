@@ -1,15 +1,16 @@
 """The execution pod and its ConfigMap, built from typed API objects.
 
 How the script reaches the pod: the runner writes the harness's header frame (script, initial stdin
-and limits, JSON-encoded by `harness.encode_frame`) as one value of a ConfigMap that the pod owns,
-next to the harness itself. The pod's command is a constant: the harness reads its header from that
-file, then further frames from the container's own stdin (`stdin: true`), which the runner reaches
-through the pods/attach API to send `I` (input) and `C` (close) frames for interactive runs. User data
-therefore only ever lands in a ConfigMap *value* or on the attach stream; every field of the pod
-spec comes from settings, the execution id (a UUID) and the runtime catalog, never from user text.
+and limits, JSON-encoded by `frames.header_frame`) as one value of a ConfigMap that the pod owns,
+next to the harness and the modules it imports (bundle.py). The pod's command is a constant: the
+harness reads its header from that file, then further frames from the container's own stdin
+(`stdin: true`), which the runner reaches through the pods/attach API to send `I` (input) and `C`
+(close) frames for interactive runs. User data therefore only ever lands in a ConfigMap *value* or
+on the attach stream; every field of the pod spec comes from settings, the execution id (a UUID)
+and the runtime catalog, never from user text.
 
 A warm pod is the same pod made before any run is known: from settings and the runtime catalog only,
-at the largest limits, with a ConfigMap holding just the harness, which waits for its header on
+at the largest limits, with a ConfigMap holding just the harness (and its modules), which waits for its header on
 stdin. A run claims it with one patch (`claim_patch`): the execution id label, and a deadline that
 only ever shortens; the header then comes over the attach stream. Its spec never holds user data.
 """
@@ -17,36 +18,30 @@ only ever shortens; the header then comes over the attach stream. Its spec never
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from kubernetes_asyncio.client import models as k8s
 
 from podrun.core.limits import Limits
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.base import SandboxSpec
+from podrun.runners.bundle import HARNESS, harness_files
+from podrun.runners.frames import header_for, header_frame
 from podrun.settings import Settings
 
 CONTAINER = "script"
 MOUNT_DIR = "/podrun"
 SHM_DIR = "/dev/shm"  # noqa: S108 - the pod's own, a memory-backed emptyDir
 HEADER_KEY = "header"
-HARNESS_KEY = "harness.py"
+HARNESS_KEY = HARNESS
 # A constant: the harness, as the container's PID 1 (so the script cannot signal it), reads its header
 # from the ConfigMap's file and further frames from the container's stdin (the attach stream).
 COMMAND = ["python3", "-I", f"{MOUNT_DIR}/{HARNESS_KEY}", "--header", f"{MOUNT_DIR}/{HEADER_KEY}"]
 # A warm pod's harness reads its header from stdin too, once a run has claimed the pod.
 WARM_COMMAND = ["python3", "-I", f"{MOUNT_DIR}/{HARNESS_KEY}"]
-# Nothing of the worker's environment: a fixed, minimal set.
-ENVIRONMENT = {
-    "HOME": harness.SANDBOX_TMP,
-    "LANG": "C.UTF-8",
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONUNBUFFERED": "1",
-}
-HARNESS_SOURCE = Path(harness.__file__).read_text()
+# Nothing of the worker's environment: the sandbox's fixed, minimal set.
+ENVIRONMENT = protocol.SANDBOX_ENV
 
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -102,41 +97,41 @@ def execution_id_of(pod: k8s.V1Pod) -> UUID | None:
         return None
 
 
-def header(spec: SandboxSpec, settings: Settings, *, pod_memory_mib: int | None = None) -> harness.Header:
+def header(spec: SandboxSpec, settings: Settings, *, pod_memory_mib: int | None = None) -> protocol.Header:
     """What the harness runs. Processes and file size are rlimits; memory is the pod's cgroup limit.
 
     A warm pod's cgroup has the largest memory limit (`pod_memory_mib`): a run that asked for less gets
     its own as an address-space rlimit, with the cgroup as the backstop.
     """
     memory_bytes = spec.limits.memory_mib * 1024 * 1024
-    return harness.Header(
-        script=spec.script,
-        stdin=spec.stdin or b"",
+    return header_for(
+        spec,
         # Stdin given at submission: all of it is in the header, then EOF (no attach needed). Without,
         # the script's stdin stays open for input that comes over pods/attach.
         stdin_eof=spec.stdin is not None,
-        cpu_time_ms=spec.limits.cpu_time_ms,
         memory_bytes=memory_bytes if pod_memory_mib is not None and spec.limits.memory_mib < pod_memory_mib else None,
         processes=spec.limits.processes,
         # The pod's /tmp is on the node's disk, whose emptyDir size the kubelet checks only now and then: no
         # file may outgrow it at once. (/dev/shm is a memory-backed emptyDir the kernel caps exactly.)
         file_size_bytes=max(settings.sandbox.tmp_mib, settings.sandbox.shm_mib) * 1024 * 1024,
-        files=tuple((file.name, file.content) for file in spec.files),
-        max_artifacts=spec.artifact_caps.count,
-        max_artifact_bytes=spec.artifact_caps.total_bytes,
     )
 
 
 def build_config_map(spec: SandboxSpec, execution_id: UUID, settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
     """The ConfigMap carrying the harness and the header; owned by the pod, so it goes when the pod goes."""
-    header_frame = harness.encode_frame("H", header(spec, settings).to_json()).decode("ascii")
-    return _config_map(labels(execution_id), {HARNESS_KEY: HARNESS_SOURCE, HEADER_KEY: header_frame}, settings, owner)
+    frame = header_frame(header(spec, settings)).decode("ascii")
+    return _config_map(labels(execution_id), {**shipped_files(), HEADER_KEY: frame}, settings, owner)
 
 
 def build_warm_config_map(settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
     """A warm pod's ConfigMap: the harness alone (the header comes over the attach stream); owned by the pod."""
     assert owner.metadata is not None
-    return _config_map(owner.metadata.labels or {}, {HARNESS_KEY: HARNESS_SOURCE}, settings, owner)
+    return _config_map(owner.metadata.labels or {}, shipped_files(), settings, owner)
+
+
+def shipped_files() -> dict[str, str]:
+    """The harness and its modules as ConfigMap values (keys are their file names, the pod's paths)."""
+    return {name: content.decode("utf-8") for name, content in harness_files().items()}
 
 
 def _config_map(
@@ -247,7 +242,7 @@ def _pod(
         stdin_once=False,
         tty=False,
         env=[k8s.V1EnvVar(name=variable, value=value) for variable, value in ENVIRONMENT.items()],
-        working_dir=harness.SANDBOX_TMP,
+        working_dir=protocol.SANDBOX_TMP,
         resources=resources(limits, settings),
         security_context=k8s.V1SecurityContext(
             run_as_non_root=True,
@@ -261,7 +256,7 @@ def _pod(
         ),
         volume_mounts=[
             k8s.V1VolumeMount(name="podrun", mount_path=MOUNT_DIR, read_only=True),
-            k8s.V1VolumeMount(name="tmp", mount_path=harness.SANDBOX_TMP),
+            k8s.V1VolumeMount(name="tmp", mount_path=protocol.SANDBOX_TMP),
             k8s.V1VolumeMount(name="shm", mount_path=SHM_DIR),
         ],
         termination_message_policy="File",

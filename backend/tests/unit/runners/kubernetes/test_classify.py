@@ -9,9 +9,11 @@ import pytest
 from kubernetes_asyncio.client import models as k8s
 
 from podrun.core.limits import LimitKind
-from podrun.runners import harness
+from podrun.runners import protocol
+from podrun.runners.ending import ENDED_UNEXPECTEDLY, START_FAILED
+from podrun.runners.kubernetes.logs import stamp_key
 from podrun.runners.kubernetes.pod import CONTAINER
-from podrun.runners.kubernetes.runner import ENDED_UNEXPECTEDLY, START_FAILED, classify, pod_ended, stamp_key
+from podrun.runners.kubernetes.status import classify, pod_ended
 
 
 def pod(
@@ -29,8 +31,8 @@ def pod(
     return k8s.V1Pod(status=k8s.V1PodStatus(phase=phase, reason=pod_reason, container_statuses=[status]))
 
 
-def exit_frame(exit_code: int | None = 0, sig: int | None = None, error: str | None = None) -> harness.Exit:
-    return harness.Exit(exit_code=exit_code, signal=sig, wall_ms=5, cpu_ms=3, peak_rss_kib=100, error=error)
+def exit_frame(exit_code: int | None = 0, sig: int | None = None, error: str | None = None) -> protocol.Exit:
+    return protocol.Exit(exit_code=exit_code, signal=sig, wall_ms=5, cpu_ms=3, peak_rss_kib=100, error=error)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +53,7 @@ def exit_frame(exit_code: int | None = 0, sig: int | None = None, error: str | N
 )
 def test_the_kubelet_wins_where_it_has_a_verdict_else_the_harness(
     ended: k8s.V1Pod | None,
-    frame: harness.Exit | None,
+    frame: protocol.Exit | None,
     killed: bool,
     limit: LimitKind | None,
     expected: tuple[int | None, int | None, LimitKind | None, str | None],
@@ -67,5 +69,5 @@ def test_a_pod_has_ended_when_gone_finished_or_its_container_terminated() -> Non
 def test_log_timestamps_compare_across_zones_and_precision() -> None:
     assert stamp_key("2026-11-30T10:00:00.5Z") == (datetime(2026, 11, 30, 10, tzinfo=UTC), 500_000_000)
     assert stamp_key("2026-11-30T11:00:00.500000000+01:00") == stamp_key("2026-11-30T10:00:00.5Z")
-    with pytest.raises(harness.FrameError):
+    with pytest.raises(protocol.FrameError):
         stamp_key("no timestamp")

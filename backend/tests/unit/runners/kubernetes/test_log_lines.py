@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from podrun.runners.kubernetes.runner import split_log_line
+from podrun.runners.kubernetes.logs import split_log_line
 
 T1, T2, T3 = b"2026-01-02T03:04:05.000000001Z", b"2026-01-02T03:04:05.5Z", b"2026-01-02T03:04:06.123456789Z"
 

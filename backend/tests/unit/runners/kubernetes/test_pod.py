@@ -14,8 +14,9 @@ from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client import models as k8s
 
 from podrun.core.limits import Limits
-from podrun.runners import harness
+from podrun.runners import protocol
 from podrun.runners.base import SandboxSpec, sandbox_name
+from podrun.runners.bundle import harness_files
 from podrun.runners.kubernetes.pod import (
     HARNESS_KEY,
     HEADER_KEY,
@@ -134,8 +135,8 @@ async def test_hostile_script_and_stdin_change_nothing_but_the_header_value(text
     assert header_line.count("\n") == 1
     assert header_line.endswith("\n")
     assert header_line.isascii()
-    tag, payload = harness.parse_frame(header_line.encode())
-    header = harness.Header.from_json(harness.parse_json_payload(payload))
+    tag, payload = protocol.parse_frame(header_line.encode())
+    header = protocol.Header.from_json(protocol.parse_json_payload(payload))
     assert (tag, header.script, header.stdin) == ("H", text, hostile.stdin)
 
 
@@ -174,7 +175,9 @@ async def test_a_warm_pod_is_the_same_hardened_pod_at_the_largest_limits(setting
     owner = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name="podrun-warm-1", uid="u", labels=warm["metadata"]["labels"]))
     config_map = serialize(build_warm_config_map(settings, owner))
     kubernetes_validate.validate(config_map, "1.33", strict=True)
-    assert set(config_map["data"]) == {HARNESS_KEY}
+    # The harness and the modules it imports, nothing of any run.
+    assert set(config_map["data"]) == set(harness_files())
+    assert HARNESS_KEY in config_map["data"]
 
 
 async def test_a_claim_changes_the_execution_label_and_lowers_the_deadline_only() -> None:

@@ -1,26 +1,26 @@
-"""The harness's frame protocol: encoding, parsing and validation."""
+"""The harness protocol (protocol.py): encoding, parsing and validation of its frames."""
 
 from __future__ import annotations
 
 import pytest
 
-from podrun.runners import harness
-from podrun.runners.harness import Exit, FrameError, Header
+from podrun.runners import protocol
+from podrun.runners.protocol import Exit, FrameError, Header
 
 
 def test_output_frame_round_trips_every_byte_value() -> None:
     data = bytes(range(256)) + b"\x00\n\xff" * 100
-    line = harness.encode_frame("O", data)
+    line = protocol.encode_frame("O", data)
     assert line.endswith(b"\n")
     assert line.count(b"\n") == 1
-    tag, payload = harness.parse_frame(line)
+    tag, payload = protocol.parse_frame(line)
     assert tag == "O"
-    assert harness.decode_b64(payload.decode("ascii")) == data
+    assert protocol.decode_b64(payload.decode("ascii")) == data
 
 
 def test_frame_without_payload() -> None:
-    assert harness.encode_frame("C") == b"C\n"
-    assert harness.parse_frame(b"C\n") == ("C", b"")
+    assert protocol.encode_frame("C") == b"C\n"
+    assert protocol.parse_frame(b"C\n") == ("C", b"")
 
 
 def test_header_round_trips() -> None:
@@ -33,9 +33,9 @@ def test_header_round_trips() -> None:
         processes=16,
         file_size_bytes=1024,
     )
-    tag, payload = harness.parse_frame(harness.encode_frame("H", header.to_json()))
+    tag, payload = protocol.parse_frame(protocol.encode_frame("H", header.to_json()))
     assert tag == "H"
-    assert Header.from_json(harness.parse_json_payload(payload)) == header
+    assert Header.from_json(protocol.parse_json_payload(payload)) == header
 
 
 def test_header_without_stdin() -> None:
@@ -46,9 +46,9 @@ def test_header_without_stdin() -> None:
 
 def test_exit_round_trips() -> None:
     exit_ = Exit(exit_code=None, signal=9, wall_ms=12, cpu_ms=3, peak_rss_kib=9000, error=None)
-    tag, payload = harness.parse_frame(harness.encode_frame("X", exit_.to_json()))
+    tag, payload = protocol.parse_frame(protocol.encode_frame("X", exit_.to_json()))
     assert tag == "X"
-    assert Exit.from_json(harness.parse_json_payload(payload)) == exit_
+    assert Exit.from_json(protocol.parse_json_payload(payload)) == exit_
 
 
 @pytest.mark.parametrize(
@@ -63,24 +63,24 @@ def test_exit_round_trips() -> None:
 )
 def test_malformed_frame_tags_are_rejected(line: bytes) -> None:
     with pytest.raises(FrameError):
-        harness.parse_frame(line)
+        protocol.parse_frame(line)
 
 
 def test_oversized_frame_is_rejected() -> None:
     with pytest.raises(FrameError):
-        harness.parse_frame(b"O " + b"A" * (harness.MAX_FRAME_BYTES + 1))
+        protocol.parse_frame(b"O " + b"A" * (protocol.MAX_FRAME_BYTES + 1))
 
 
 @pytest.mark.parametrize("payload", ["not base64!", "aGk", "aGk=\x00"])
 def test_invalid_base64_is_rejected(payload: str) -> None:
     with pytest.raises(FrameError):
-        harness.decode_b64(payload)
+        protocol.decode_b64(payload)
 
 
 @pytest.mark.parametrize("payload", [b"{", b"\xff", b"[1, 2"])
 def test_invalid_json_is_rejected(payload: bytes) -> None:
     with pytest.raises(FrameError):
-        harness.parse_json_payload(payload)
+        protocol.parse_json_payload(payload)
 
 
 @pytest.mark.parametrize(
