@@ -19,8 +19,13 @@ def pod_name(execution_id: str) -> str:
     return "podrun-" + execution_id.replace("-", "")
 
 
-def assert_cleaned_up(cluster: Cluster, execution_id: str) -> None:
+async def assert_cleaned_up(cluster: Cluster, execution_id: str) -> None:
+    """The run's pod and ConfigMap are deleted: soon after the run ended (the deletion follows it)."""
     name = pod_name(execution_id)
+    for _ in range(100):
+        if cluster.pods.deletes(name) >= 1 and not cluster.pods.pod_exists(name):
+            break
+        await asyncio.sleep(0.1)
     assert cluster.pods.deletes(name) >= 1
     assert not cluster.pods.pod_exists(name)
     assert not cluster.pods.config_map_exists(name)
@@ -39,7 +44,7 @@ async def test_lines_stream_in_order_and_pod_is_deleted(cluster: Cluster, user: 
     assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "SUCCEEDED"]
     assert final(events)["exitCode"] == 0
     assert cluster.pods.creates(pod_name(execution_id)) == 1
-    assert_cleaned_up(cluster, execution_id)
+    await assert_cleaned_up(cluster, execution_id)
 
 
 async def test_lines_arrive_while_the_pod_runs(cluster: Cluster, user: GraphQLClient) -> None:
@@ -88,7 +93,7 @@ async def test_how_a_run_ends_is_classified(
     events = await collect(user, execution_id)
     result = final(events)
     assert (result["status"], result["limitExceeded"], result["exitCode"]) == (status, limit, exit_code)
-    assert_cleaned_up(cluster, execution_id)
+    await assert_cleaned_up(cluster, execution_id)
 
 
 async def test_cancel_deletes_the_pod_at_once(cluster: Cluster, user: GraphQLClient) -> None:
@@ -98,7 +103,7 @@ async def test_cancel_deletes_the_pod_at_once(cluster: Cluster, user: GraphQLCli
     assert data["cancelExecution"]["status"] == "CANCELLED"
     events = await collect(user, execution_id)
     assert final(events)["status"] == "CANCELLED"
-    assert_cleaned_up(cluster, execution_id)
+    await assert_cleaned_up(cluster, execution_id)
 
 
 async def test_image_pull_failure_is_an_error_with_a_reason(cluster: Cluster, user: GraphQLClient) -> None:
@@ -107,7 +112,7 @@ async def test_image_pull_failure_is_an_error_with_a_reason(cluster: Cluster, us
     result = final(events)
     assert (result["status"], result["error"]) == ("ERROR", "The runtime's image could not be pulled.")
     assert lines(events) == []
-    assert_cleaned_up(cluster, execution_id)
+    await assert_cleaned_up(cluster, execution_id)
 
 
 async def test_output_longer_than_a_log_line_comes_back_whole(user: GraphQLClient) -> None:

@@ -156,8 +156,9 @@ async def test_a_warm_pod_serves_a_run_and_streams_its_output(worker: Kubernetes
     assert (rest, result.exit_code, result.error) == (b"second\n", 0, None)
     assert re.fullmatch("RSO+X", frames(pod))
 
-    # Made from settings alone, claimed by a label and a lower deadline, deleted after its one run.
-    assert sandbox.name in standin.deleted
+    # Made from settings alone, claimed by a label and a lower deadline, deleted after its one run (in the
+    # background: the exit frame ended the run).
+    await until(lambda: sandbox.name in standin.deleted)
     created = standin.created_specs[sandbox.name]
     final = standin.deleted_manifests[sandbox.name]
     container = created["containers"][0]
@@ -210,7 +211,7 @@ async def test_nothing_of_one_run_reaches_the_next(worker: KubernetesRunner, sta
     )
     assert (out, result.exit_code) == ("['main.py', 'outputs'] False False\n2\n", 0)
     assert first.name != second.name
-    assert {first.name, second.name} <= set(standin.deleted)
+    await until(lambda: {first.name, second.name} <= set(standin.deleted))
 
 
 MEMORY = """

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import structlog
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.stream import WsApiClient
 
 from podrun.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 REQUEST_TIMEOUT_S = 30.0
 # The Accept header of a log follow, as kubectl sends it: Kubernetes 1.20 answers 406 Not Acceptable
@@ -33,6 +36,7 @@ class Api:
         self._ws_client: WsApiClient | None = None
         self._configuration: client.Configuration | None = None
         self._lock = asyncio.Lock()
+        self._deletions: set[asyncio.Task[None]] = set()
 
     async def core(self) -> client.CoreV1Api:
         """The core API over REST."""
@@ -62,7 +66,9 @@ class Api:
             return self._ws_core
 
     async def close(self) -> None:
-        """Close both clients' connections; a later call opens them again."""
+        """Finish the deletions under way (bounded), then close both clients' connections; a later call opens them."""
+        if self._deletions:
+            await asyncio.wait(self._deletions, timeout=REQUEST_TIMEOUT_S)
         async with self._lock:
             for api_client in (self._ws_client, self._client):
                 if api_client is not None:
@@ -95,3 +101,18 @@ class Api:
             except ApiException as exc:
                 if exc.status != 404:
                     raise
+
+    def delete_soon(self, name: str) -> None:
+        """Delete the pod `name` and its ConfigMap in the background: a run ends without waiting for it.
+
+        One that fails (or a worker that dies first) leaves the pod to the reaper, as for any ended run.
+        """
+        task = asyncio.create_task(self._delete_quietly(name), name=f"delete {name}")
+        self._deletions.add(task)
+        task.add_done_callback(self._deletions.discard)
+
+    async def _delete_quietly(self, name: str) -> None:
+        try:
+            await self.delete(name)
+        except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("pod not deleted, left to the reaper", sandbox=name, error=type(exc).__name__)

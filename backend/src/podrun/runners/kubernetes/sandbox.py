@@ -223,7 +223,7 @@ class PodSandbox:
         await self.stdin.detach()
 
     async def wait(self) -> SandboxResult:
-        """Wait for the pod's end, classify it, and delete the pod and its ConfigMap."""
+        """Wait for the exit frame (or the pod's end), classify it, and delete the pod and its ConfigMap after."""
         if not self.output_done:
             async for _ in self.output():
                 pass
@@ -231,7 +231,9 @@ class PodSandbox:
         if self.wall_timer is not None:
             self.wall_timer.cancel()
         await self.stdin.detach()
-        if not self.killed:
+        # The exit frame of a script that exited 0 is the whole story; any other end may be the kubelet's to
+        # tell (OOMKilled, DeadlineExceeded), which it reports about a second after the container stops.
+        if not self.killed and not self._exited_cleanly():
             await self._final_state()
         ending = ending_of(
             self.pod,
@@ -243,8 +245,7 @@ class PodSandbox:
         )
         if self.exit is not None and self.exit.error is not None:
             log.error("sandbox harness failed", sandbox=self.name, error=self.exit.error)
-        with contextlib.suppress(ApiException, aiohttp.ClientError):
-            await self.cluster.delete(self.name)
+        self.cluster.delete_soon(self.name)
         usage = SandboxUsage(
             wall_time_ms=self.exit.wall_ms if self.exit is not None else int((self.ended - self.started) * 1000),
             cpu_time_ms=self.exit.cpu_ms if self.exit is not None else None,
@@ -254,6 +255,16 @@ class PodSandbox:
         if result.error is not None:
             log.error("sandbox failed", sandbox=self.name, error=result.error, pod_reason=reasons(self.pod))
         return result
+
+    def _exited_cleanly(self) -> bool:
+        exit_frame = self.exit
+        return (
+            exit_frame is not None
+            and exit_frame.exit_code == 0
+            and exit_frame.signal is None
+            and exit_frame.died_of is None
+            and exit_frame.error is None
+        )
 
     async def _final_state(self) -> None:
         """Wait (bounded) until the kubelet has reported how the container ended."""
