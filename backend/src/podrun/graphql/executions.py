@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import strawberry
@@ -33,6 +33,7 @@ from podrun.runners.base import RuntimeSpec
 from podrun.runners.catalog import role_limits
 from podrun.streams.events import ArtifactEvent, Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
+from podrun.streams.log import EventLog
 
 if TYPE_CHECKING:
     from podrun.graphql.tools import ToolVersionType
@@ -479,12 +480,13 @@ class ExecutionSubscription:
         if after_seq < 0:
             raise BadUserInput("afterSeq must not be negative")
         async with container.executions() as executions:
-            execution_id = (await executions.visible(info.context.signed_in_user, id)).id
-        async for group in run_messages(container, execution_id, after_seq):
+            execution = await executions.visible(info.context.signed_in_user, id)
+            execution_id, ended = execution.id, execution.status.terminal
+        async for group in run_messages(container, execution_id, after_seq, ended=ended):
             if isinstance(group, StatusEvent):
-                load = partial(_load, container, execution_id)
-                execution = await info.context.snapshots.get(execution_id, group.seq, load)
-                yield StatusChange(seq=group.seq, status=group.status, execution=execution)
+                snapshot = _Snapshot(info, execution_id, group.seq)
+                # Loaded only if the query selects `execution` (see _Snapshot): most watchers want the status alone.
+                yield StatusChange(seq=group.seq, status=group.status, execution=cast("ExecutionType", snapshot))
             elif isinstance(group, ArtifactEvent):
                 yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
             else:
@@ -493,17 +495,17 @@ class ExecutionSubscription:
 
 
 async def run_messages(
-    container: Container, execution_id: UUID, after_seq: int
+    container: Container, execution_id: UUID, after_seq: int, *, ended: bool | None = None
 ) -> AsyncGenerator[StatusEvent | ArtifactEvent | list[LineEvent], None]:
-    """A run's events after `after_seq` as they are sent, replayed then live, ending with the terminal status."""
-    async with container.executions() as executions:
-        event_log = executions.event_log(execution_id)
+    """A run's events after `after_seq` as they are sent, replayed then live, ending with the terminal status;
+    `ended`: whether the run had ended when its row was read just before (streams/follow.py)."""
+    event_log = EventLog(container.redis, container.keys, execution_id)
 
     async def load_archive() -> list[Entry] | None:
         async with container.executions() as executions:
             return await executions.archived_events(execution_id)
 
-    async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
+    async for batch in follow(container.stream_hub, event_log, after_seq, load_archive, ended=ended):
         for group in _messages(batch):
             yield group
             # A replay of a million lines is hundreds of chunks with nothing to wait on in between: the
@@ -561,6 +563,23 @@ async def run_output(info: Info, execution: Execution, stream: Stream) -> str:
     async with container.executions() as executions:
         budget.take(await executions.repository.output_bytes(execution.id, stream))
         return await executions.repository.output(execution.id, stream)
+
+
+class _Snapshot:
+    """A StatusChange's `execution`, loaded when the field is resolved: graphql-core awaits a field's awaitable
+    value, and never touches a field the query does not select. Each change is loaded once per process, however
+    many subscribers select it (graphql/snapshots.py)."""
+
+    __slots__ = ("execution_id", "info", "seq")
+
+    def __init__(self, info: Info, execution_id: UUID, seq: int) -> None:
+        self.info = info
+        self.execution_id = execution_id
+        self.seq = seq
+
+    def __await__(self) -> Generator[Any, None, ExecutionType]:
+        load = partial(_load, self.info.context.container, self.execution_id)
+        return self.info.context.snapshots.get(self.execution_id, self.seq, load).__await__()
 
 
 async def _load(container: Container, execution_id: UUID) -> ExecutionType:

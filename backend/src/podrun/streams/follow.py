@@ -46,9 +46,14 @@ class _Cursor:
 
 
 async def follow(
-    hub: StreamHub, event_log: EventLog, after_seq: int, load_archive: ArchiveLoader
+    hub: StreamHub, event_log: EventLog, after_seq: int, load_archive: ArchiveLoader, *, ended: bool | None = None
 ) -> AsyncIterator[list[Event]]:
-    """Yield batches of consecutive events after `after_seq`, ending with the terminal status."""
+    """Yield batches of consecutive events after `after_seq`, ending with the terminal status.
+
+    `ended` is whether the run had ended when the caller read its row just before (None: not read). A run that
+    had not needs no archive query on subscribing: its events reach the Redis log, or the archive is asked after
+    a quiet spell, as for a run still going by its log.
+    """
     cursor = _Cursor(after_seq)
     async with hub.subscribe(event_log.key) as subscription:
         catch_up = first = True
@@ -59,7 +64,7 @@ async def follow(
                 # A run still going by its Redis log needs no archive query on subscribing (with thousands of
                 # watchers, that query was the API's largest cost); quiet spells still ask the archive, for a run
                 # that ended in a crash window without its terminal status reaching Redis.
-                skip_archive = cursor.done or (first and await _still_going(event_log))
+                skip_archive = cursor.done or (first and (ended is False or await _still_going(event_log)))
                 first = False
                 archived = None if skip_archive else await load_archive()
                 if archived is not None:
