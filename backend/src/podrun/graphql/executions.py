@@ -479,9 +479,7 @@ class ExecutionSubscription:
         after_seq = after_seq or 0
         if after_seq < 0:
             raise BadUserInput("afterSeq must not be negative")
-        async with container.executions() as executions:
-            execution = await executions.visible(info.context.signed_in_user, id)
-            execution_id, ended = execution.id, execution.status.terminal
+        execution_id, ended = await _visible_run(info, id)
         async for group in run_messages(container, execution_id, after_seq, ended=ended):
             if isinstance(group, StatusEvent):
                 snapshot = _Snapshot(info, execution_id, group.seq)
@@ -492,6 +490,14 @@ class ExecutionSubscription:
             else:
                 # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
                 yield OutputChunk(lines=cast("list[OutputLine]", group))
+
+
+async def _visible_run(info: Info, id: strawberry.ID) -> tuple[UUID, bool]:
+    """The id of a run the caller may see, and whether it had ended; in a function of its own, so the subscription's
+    generator (alive as long as it is) keeps neither the service and its session nor the row."""
+    async with info.context.container.executions() as executions:
+        execution = await executions.visible(info.context.signed_in_user, id)
+        return execution.id, execution.status.terminal
 
 
 async def run_messages(

@@ -112,11 +112,13 @@ async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Ev
 
 async def _wait(subscription: Subscription) -> bool:
     """Wait for the hub to deliver something; False after a quiet spell."""
-    if not subscription.queue.empty() or subscription.lagged or subscription.broken:
+    if subscription.queue or subscription.lagged or subscription.broken:
         return True
     subscription.signal.clear()
     try:
-        await asyncio.wait_for(subscription.signal.wait(), IDLE_CHECK_S)
+        # Not wait_for: it would wrap the wait in a task of its own, held by every idle subscriber.
+        async with asyncio.timeout(IDLE_CHECK_S):
+            await subscription.signal.wait()
     except TimeoutError:
         return False
     return True
@@ -124,6 +126,6 @@ async def _wait(subscription: Subscription) -> bool:
 
 def _drain(subscription: Subscription) -> list[Event]:
     events: list[Event] = []
-    while len(events) < MAX_BATCH and not subscription.queue.empty():
-        events.extend(subscription.queue.get_nowait())
+    while len(events) < MAX_BATCH and subscription.queue:
+        events.extend(subscription.queue.popleft())
     return events

@@ -83,7 +83,7 @@ async def test_a_follower_that_falls_behind_catches_up_from_redis(
 
     def counting_deliver(self: hub_module.Subscription, events: list[Event]) -> None:
         nonlocal overflows
-        overflows += self.queue.full()
+        overflows += self.full()
         deliver(self, events)
 
     monkeypatch.setattr(hub_module.Subscription, "deliver", counting_deliver)
