@@ -12,6 +12,7 @@ from uuid import UUID
 
 import strawberry
 from strawberry.permission import BasePermission
+from strawberry.types.nodes import SelectedField, Selection
 
 from podrun.container import Container
 from podrun.core.errors import BadUserInput
@@ -480,11 +481,14 @@ class ExecutionSubscription:
         if after_seq < 0:
             raise BadUserInput("afterSeq must not be negative")
         execution_id, ended = await _visible_run(info, id)
+        selects_execution = _selects_execution(info.selected_fields[0].selections)
         async for group in run_messages(container, execution_id, after_seq, ended=ended):
             if isinstance(group, StatusEvent):
                 snapshot = _Snapshot(info, execution_id, group.seq)
-                # Loaded only if the query selects `execution` (see _Snapshot): most watchers want the status alone.
-                yield StatusChange(seq=group.seq, status=group.status, execution=cast("ExecutionType", snapshot))
+                # Loaded here when the query selects `execution` (a failed load ends the subscription, as any
+                # outage does); otherwise never: most watchers want the status alone (see _Snapshot).
+                execution = await snapshot if selects_execution else cast("ExecutionType", snapshot)
+                yield StatusChange(seq=group.seq, status=group.status, execution=execution)
             elif isinstance(group, ArtifactEvent):
                 yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
             else:
@@ -571,10 +575,22 @@ async def run_output(info: Info, execution: Execution, stream: Stream) -> str:
         return await executions.repository.output(execution.id, stream)
 
 
+def _selects_execution(selections: list[Selection]) -> bool:
+    """Whether the subscription may select a StatusChange's `execution`: a field of that name directly under it or
+    under its fragments (the union's members have no other field of that name)."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == "execution":
+                return True
+        elif _selects_execution(selection.selections):
+            return True
+    return False
+
+
 class _Snapshot:
-    """A StatusChange's `execution`, loaded when the field is resolved: graphql-core awaits a field's awaitable
-    value, and never touches a field the query does not select. Each change is loaded once per process, however
-    many subscribers select it (graphql/snapshots.py)."""
+    """A StatusChange's `execution`, loaded when awaited: graphql-core awaits a field's awaitable value, and never
+    touches a field the query does not select. Each change is loaded once per process, however many subscribers
+    select it (graphql/snapshots.py)."""
 
     __slots__ = ("execution_id", "info", "seq")
 
