@@ -20,6 +20,7 @@ import structlog
 from bench import (
     burst,
     catchup,
+    cpu,
     fanout,
     flood,
     imports,
@@ -47,6 +48,7 @@ async def _extra(title: str, measure: Callable[[], Awaitable[list[Figure]]]) -> 
 
 SCENARIOS: dict[str, Callable[[Bench], Awaitable[Section | None]]] = {
     "latency": latency.run,
+    "cpu": cpu.run,
     "throughput": throughput.run,
     "fanout": fanout.run,
     "flood": flood.run,
@@ -61,7 +63,7 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[Section | None]]] = {
     "lines": lambda _: _extra("LineAssembler on 50 MB of mixed output", lines.run),
     "pod": lambda _: _extra("print('hi') in a pod of the local Kubernetes 1.20", pod.run),
 }
-DEFAULT = ["latency", "throughput", "fanout", "flood", "short-lines", "burst", "numpy", "catchup", "refusals"]
+DEFAULT = ["latency", "cpu", "throughput", "fanout", "flood", "short-lines", "burst", "numpy", "catchup", "refusals"]
 
 
 def _arguments() -> argparse.Namespace:

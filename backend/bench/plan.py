@@ -12,6 +12,8 @@ class Plan:
     name: str
     latency_runs: int
     warmup_runs: int
+    # print('hi') runs the server CPU per run is averaged over
+    cpu_runs: int
     throughput_s: float
     throughput_users: int
     throughput_in_flight_per_user: int
@@ -28,6 +30,7 @@ FULL = Plan(
     name="full",
     latency_runs=200,
     warmup_runs=5,
+    cpu_runs=100,
     throughput_s=60.0,
     throughput_users=8,
     throughput_in_flight_per_user=2,
@@ -42,6 +45,7 @@ QUICK = Plan(
     name="quick",
     latency_runs=5,
     warmup_runs=1,
+    cpu_runs=5,
     throughput_s=2.0,
     throughput_users=2,
     throughput_in_flight_per_user=2,

@@ -4,7 +4,9 @@ Each script writes its bytes at once (`sys.stdout.write`), within the default ou
 counts every line and checks the seqs. Measured per script: submit to the last line delivered and to
 the terminal status, the run's own time (started -> finished), the API's and the worker's CPU seconds
 and the worker's resident memory growth. The long-lines run is the baseline: a line should cost its
-bytes, not a Redis entry, a Python object and an archive record of its own.
+bytes, not a Redis entry, a Python object and an archive record of its own. The empty lines' rate (lines
+delivered to the watcher per second, from submit to the last one) stands beside the bare sandbox command
+writing the same lines to a pipe.
 """
 
 from __future__ import annotations
@@ -93,8 +95,16 @@ async def run(bench: Bench) -> Section:
     count = bench.plan.short_lines
     short = await _measure(bench, count, 1)
     long = await _measure(bench, count // LONG_LINE, LONG_LINE)
+    bare = await bench.bare.sandbox_run(_script(count, 1), expected=None)
+    rate = count / short.last_line_s
     label = f"{count // LONG_LINE:,} lines of {LONG_LINE:,} bytes"
     figures = [
+        Figure(
+            "empty lines/s, one sandbox to one watcher",
+            f"{rate:,.0f}",
+            f"{count / bare.done:,.0f} bare sandbox command writing them to a pipe",
+            ">= 500,000",
+        ),
         Figure(
             f"{count:,} empty lines: submit -> last line delivered (ms)",
             ms(short.last_line_s),
@@ -116,6 +126,8 @@ async def run(bench: Bench) -> Section:
     ]
     data = {
         "lines": count,
+        "empty_lines_per_s": round(rate),
+        "bare_sandbox_lines_per_s": round(count / bare.done),
         "empty_lines": _raw(short),
         "long_lines": {"line_bytes": LONG_LINE, **_raw(long)},
     }

@@ -60,6 +60,9 @@ def api(host: str, port: int) -> None:
         ws="websockets-sansio",
         # A larger message closes the socket (1009) before it is read into memory whole.
         ws_max_size=get_settings().graphql.max_ws_message_bytes,
+        # No permessage-deflate: its compressor and decompressor held about 55 KiB of every open socket (most of an
+        # idle subscription's memory, by tracemalloc), and each message was compressed again for each watcher.
+        ws_per_message_deflate=False,
     )
 
 

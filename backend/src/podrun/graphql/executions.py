@@ -4,13 +4,14 @@ graphql/execution_types.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from functools import partial
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import strawberry
 from strawberry.permission import BasePermission
+from strawberry.types.nodes import SelectedField, Selection
 
 from podrun.container import Container
 from podrun.core.errors import BadUserInput
@@ -32,6 +33,7 @@ from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners.catalog import role_limits
 from podrun.streams.events import ArtifactEvent, Entry, Event, LineEvent, StatusEvent
 from podrun.streams.follow import follow
+from podrun.streams.log import EventLog
 
 SIGNED_IN: list[type[BasePermission]] = [IsAuthenticated]
 # One OutputChunk's lines as JSON stay below this, so a message stays under 256 KiB (clients with a
@@ -137,12 +139,14 @@ class ExecutionSubscription:
         after_seq = after_seq or 0
         if after_seq < 0:
             raise BadUserInput("afterSeq must not be negative")
-        async with container.executions() as executions:
-            execution_id = (await executions.visible(info.context.signed_in_user, id)).id
-        async for group in run_messages(container, execution_id, after_seq):
+        execution_id, ended = await _visible_run(info, id)
+        selects_execution = _selects_execution(info.selected_fields[0].selections)
+        async for group in run_messages(container, execution_id, after_seq, ended=ended):
             if isinstance(group, StatusEvent):
-                load = partial(_load, container, execution_id)
-                execution = await info.context.snapshots.get(execution_id, group.seq, load)
+                snapshot = _Snapshot(info, execution_id, group.seq)
+                # Loaded here when the query selects `execution` (a failed load ends the subscription, as any
+                # outage does); otherwise never: most watchers want the status alone (see _Snapshot).
+                execution = await snapshot if selects_execution else cast("ExecutionType", snapshot)
                 yield StatusChange(seq=group.seq, status=group.status, execution=execution)
             elif isinstance(group, ArtifactEvent):
                 yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
@@ -151,18 +155,26 @@ class ExecutionSubscription:
                 yield OutputChunk(lines=cast("list[OutputLine]", group))
 
 
+async def _visible_run(info: Info, id: strawberry.ID) -> tuple[UUID, bool]:
+    """The id of a run the caller may see, and whether it had ended; in a function of its own, so the subscription's
+    generator (alive as long as it is) keeps neither the service and its session nor the row."""
+    async with info.context.container.executions() as executions:
+        execution = await executions.visible(info.context.signed_in_user, id)
+        return execution.id, execution.status.terminal
+
+
 async def run_messages(
-    container: Container, execution_id: UUID, after_seq: int
+    container: Container, execution_id: UUID, after_seq: int, *, ended: bool | None = None
 ) -> AsyncGenerator[StatusEvent | ArtifactEvent | list[LineEvent], None]:
-    """A run's events after `after_seq` as they are sent, replayed then live, ending with the terminal status."""
-    async with container.executions() as executions:
-        event_log = executions.event_log(execution_id)
+    """A run's events after `after_seq` as they are sent, replayed then live, ending with the terminal status;
+    `ended`: whether the run had ended when its row was read just before (streams/follow.py)."""
+    event_log = EventLog(container.redis, container.keys, execution_id)
 
     async def load_archive() -> list[Entry] | None:
         async with container.executions() as executions:
             return await executions.archived_events(execution_id)
 
-    async for batch in follow(container.stream_hub, event_log, after_seq, load_archive):
+    async for batch in follow(container.stream_hub, event_log, after_seq, load_archive, ended=ended):
         for group in _messages(batch):
             yield group
             # A replay of a million lines is hundreds of chunks with nothing to wait on in between: the
@@ -189,6 +201,35 @@ def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list
         size += wire_bytes
     if lines:
         yield lines
+
+
+def _selects_execution(selections: list[Selection]) -> bool:
+    """Whether the subscription may select a StatusChange's `execution`: a field of that name directly under it or
+    under its fragments (the union's members have no other field of that name)."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == "execution":
+                return True
+        elif _selects_execution(selection.selections):
+            return True
+    return False
+
+
+class _Snapshot:
+    """A StatusChange's `execution`, loaded when awaited: graphql-core awaits a field's awaitable value, and never
+    touches a field the query does not select. Each change is loaded once per process, however many subscribers
+    select it (graphql/snapshots.py)."""
+
+    __slots__ = ("execution_id", "info", "seq")
+
+    def __init__(self, info: Info, execution_id: UUID, seq: int) -> None:
+        self.info = info
+        self.execution_id = execution_id
+        self.seq = seq
+
+    def __await__(self) -> Generator[Any, None, ExecutionType]:
+        load = partial(_load, self.info.context.container, self.execution_id)
+        return self.info.context.snapshots.get(self.execution_id, self.seq, load).__await__()
 
 
 async def _load(container: Container, execution_id: UUID) -> ExecutionType:

@@ -46,9 +46,14 @@ class _Cursor:
 
 
 async def follow(
-    hub: StreamHub, event_log: EventLog, after_seq: int, load_archive: ArchiveLoader
+    hub: StreamHub, event_log: EventLog, after_seq: int, load_archive: ArchiveLoader, *, ended: bool | None = None
 ) -> AsyncIterator[list[Event]]:
-    """Yield batches of consecutive events after `after_seq`, ending with the terminal status."""
+    """Yield batches of consecutive events after `after_seq`, ending with the terminal status.
+
+    `ended` is whether the run had ended when the caller read its row just before (None: not read). A run that
+    had not needs no archive query on subscribing: its events reach the Redis log, or the archive is asked after
+    a quiet spell, as for a run still going by its log.
+    """
     cursor = _Cursor(after_seq)
     async with hub.subscribe(event_log.key) as subscription:
         catch_up = first = True
@@ -59,7 +64,7 @@ async def follow(
                 # A run still going by its Redis log needs no archive query on subscribing (with thousands of
                 # watchers, that query was the API's largest cost); quiet spells still ask the archive, for a run
                 # that ended in a crash window without its terminal status reaching Redis.
-                skip_archive = cursor.done or (first and await _still_going(event_log))
+                skip_archive = cursor.done or (first and (ended is False or await _still_going(event_log)))
                 first = False
                 archived = None if skip_archive else await load_archive()
                 if archived is not None:
@@ -107,11 +112,13 @@ async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Ev
 
 async def _wait(subscription: Subscription) -> bool:
     """Wait for the hub to deliver something; False after a quiet spell."""
-    if not subscription.queue.empty() or subscription.lagged or subscription.broken:
+    if subscription.queue or subscription.lagged or subscription.broken:
         return True
     subscription.signal.clear()
     try:
-        await asyncio.wait_for(subscription.signal.wait(), IDLE_CHECK_S)
+        # Not wait_for: it would wrap the wait in a task of its own, held by every idle subscriber.
+        async with asyncio.timeout(IDLE_CHECK_S):
+            await subscription.signal.wait()
     except TimeoutError:
         return False
     return True
@@ -119,6 +126,6 @@ async def _wait(subscription: Subscription) -> bool:
 
 def _drain(subscription: Subscription) -> list[Event]:
     events: list[Event] = []
-    while len(events) < MAX_BATCH and not subscription.queue.empty():
-        events.extend(subscription.queue.get_nowait())
+    while len(events) < MAX_BATCH and subscription.queue:
+        events.extend(subscription.queue.popleft())
     return events

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -43,7 +44,8 @@ class Subscription:
     Batches are handed over whole (one queue item per Redis read), so fan-out costs per read, not per event.
     """
 
-    queue: asyncio.Queue[list[Event]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    # A deque, not an asyncio.Queue (three deques and more): thousands of idle subscribers hold one each.
+    queue: deque[list[Event]] = field(default_factory=deque)
     lagged: bool = False
     # The hub lost Redis: what arrives from now on may miss events, so the subscriber must end.
     broken: bool = False
@@ -51,11 +53,15 @@ class Subscription:
     signal: asyncio.Event = field(default_factory=asyncio.Event)
 
     def deliver(self, events: list[Event]) -> None:
-        try:
-            self.queue.put_nowait(events)
-        except asyncio.QueueFull:
+        if self.full():
             self.lagged = True
+        else:
+            self.queue.append(events)
         self.signal.set()
+
+    def full(self) -> bool:
+        """Whether the subscriber is QUEUE_SIZE reads behind (what arrives then is dropped: it re-reads Redis)."""
+        return len(self.queue) >= QUEUE_SIZE
 
     def break_off(self) -> None:
         self.broken = True

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from podrun.accounts.models import User
 from podrun.accounts.sign_ins import Caller
@@ -15,6 +18,7 @@ from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.graphql.context import Context
 from podrun.graphql.schema import schema
+from podrun.graphql.snapshots import StatusSnapshots
 from podrun.streams.log import LogWriter
 
 EVENTS = """
@@ -127,6 +131,7 @@ async def replayed(container: Container, caller: User, execution_id: object, aft
     events = []
     async for result in await subscribe(container, caller, execution_id, after):
         assert result.errors is None, result.errors
+        assert result.data is not None
         events.append(result.data["executionEvents"])
     return [
         (line["seq"], line["stream"], line["text"], line["partial"])
@@ -239,3 +244,46 @@ async def test_an_archive_of_batches_written_by_the_previous_codec_replays(conta
         (5, "STDOUT", "three", True),
         (6, "SUCCEEDED"),
     ]
+
+
+class CountingSnapshots(StatusSnapshots[Any]):
+    """The process's shared snapshots, counting the status changes whose execution was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    async def get(self, execution_id: uuid.UUID, seq: int, load: Callable[[], Awaitable[Any]]) -> Any:
+        self.asked += 1
+        return await super().get(execution_id, seq, load)
+
+
+STATUSES_ONLY = "subscription($id: ID!) { executionEvents(id: $id) { ... on StatusChange { seq status } } }"
+EXECUTION_IN_A_FRAGMENT = """
+subscription($id: ID!) { executionEvents(id: $id) { ...event } }
+fragment event on ExecutionEvent { ... on StatusChange { seq status execution { status } } }
+"""
+
+
+@pytest.mark.parametrize(("query", "loads"), [(STATUSES_ONLY, 0), (EXECUTION_IN_A_FRAGMENT, 3)])
+async def test_a_status_changes_execution_is_loaded_only_when_the_query_selects_it(
+    container: Container, query: str, loads: int
+) -> None:
+    owner = await user(container)
+    execution, writer = await running_execution(container, owner)
+    async with container.executions() as executions:
+        assert await executions.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
+    snapshots = CountingSnapshots()
+    context = Context(
+        container=container, snapshots=snapshots, caller=Caller(user=owner, sign_in_id=uuid.uuid4()), authenticated=True
+    )
+    results = await schema.subscribe(query, {"id": str(execution.id)}, context_value=context)
+    events = []
+    async for result in results:
+        assert result.errors is None, result.errors
+        assert result.data is not None
+        events.append(result.data["executionEvents"])
+    assert [(event["seq"], event["status"]) for event in events] == [(1, "STARTING"), (2, "RUNNING"), (3, "SUCCEEDED")]
+    assert snapshots.asked == loads
+    if loads:
+        assert events[-1]["execution"] == {"status": "SUCCEEDED"}

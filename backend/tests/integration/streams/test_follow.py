@@ -83,7 +83,7 @@ async def test_a_follower_that_falls_behind_catches_up_from_redis(
 
     def counting_deliver(self: hub_module.Subscription, events: list[Event]) -> None:
         nonlocal overflows
-        overflows += self.queue.full()
+        overflows += self.full()
         deliver(self, events)
 
     monkeypatch.setattr(hub_module.Subscription, "deliver", counting_deliver)
@@ -152,5 +152,27 @@ async def test_a_follower_of_a_live_run_does_not_ask_the_archive_on_subscribing(
     await asyncio.sleep(0.05)
     await writer.lines([(Stream.STDOUT, ["second"], False)])
     await writer.status(writer.status_event(ExecutionStatus.SUCCEEDED))
+    assert await asyncio.wait_for(follower, 30) == [1, 2, 3, 4]
+    assert asked == 0
+
+
+async def test_a_follower_of_a_run_not_ended_by_its_row_does_not_ask_the_archive_before_it_starts(
+    hub: StreamHub, redis: ArqRedis
+) -> None:
+    event_log = new_log(redis)  # queued: nothing in the log yet
+    asked = 0
+
+    async def counting_archive() -> list[Event] | None:
+        nonlocal asked
+        asked += 1
+        return None
+
+    async def follow_all() -> list[int]:
+        batches = follow(hub, event_log, 0, counting_archive, ended=False)
+        return [event.seq async for batch in batches for event in batch]
+
+    follower = asyncio.create_task(follow_all())
+    await asyncio.sleep(0.05)
+    await write_run(event_log, 2)
     assert await asyncio.wait_for(follower, 30) == [1, 2, 3, 4]
     assert asked == 0
