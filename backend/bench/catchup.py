@@ -4,7 +4,7 @@ The run is written as a worker writes it (the Redis log, then the PostgreSQL arc
 then replays it end to end — a real API process, a WebSocket client speaking graphql-transport-ws,
 every message parsed — once with the Redis log in place and once after it expired (the archive
 answers); and in-process through the resolver (`schema.subscribe`), to tell the server's share.
-Baseline: the same events read straight from Redis with XRANGE and JSON-encoded, no GraphQL.
+Baseline: the same events read straight from Redis with XRANGE, split into lines and JSON-encoded, no GraphQL.
 """
 
 from __future__ import annotations
@@ -156,8 +156,11 @@ async def _measure(settings: Settings, port: int) -> list[Figure]:
         raw = 0
         cursor = "-"
         while entries := await container.redis.xrange(key, min=cursor, count=10_000):
-            json.dumps([[entry.decode(), {k.decode(): v.decode() for k, v in f.items()}] for entry, f in entries])
-            raw += sum(len(fields.get(b"c", b"-")) for _, fields in entries)  # a batch's codes: a letter a line
+            # Each entry is one JSON object (streams/events.py); a batch's lines are its text split at newlines.
+            decoded = [(entry.decode(), json.loads(fields[b"e"])) for entry, fields in entries]
+            split = [event["text"].split("\n") if "codes" in event else [event] for _, event in decoded]
+            json.dumps(split)
+            raw += sum(len(lines) for lines in split)
             cursor = "(" + entries[-1][0].decode()
         raw_s = time.perf_counter() - started
         redis_ws_s, redis_ws_lines, redis_ws_messages = await _watch_over_websocket(ws_url, token, execution_id)
