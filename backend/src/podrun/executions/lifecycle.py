@@ -14,6 +14,7 @@ from uuid import UUID
 
 from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from arq.connections import ArqRedis
+from sqlalchemy.orm import undefer
 
 from podrun.core.statuses import ACTIVE, ExecutionStatus
 from podrun.executions import ending
@@ -24,7 +25,7 @@ from podrun.executions.queue import RunQueue
 from podrun.executions.repository import ExecutionRepository, now
 from podrun.fair_queue import QueuedRun
 from podrun.redis_client import Keys
-from podrun.runners.base import ArtifactOutput, InputFile
+from podrun.runners.base import ArtifactOutput
 from podrun.settings import Settings
 from podrun.streams.control import ControlStream
 from podrun.streams.log import EventLog, LogWriter
@@ -49,11 +50,12 @@ class RunLifecycle:
         async with self.db.get_session() as session:
             yield ExecutionRepository(session=session)
 
-    async def claim(self, execution_id: UUID, worker_id: str) -> bool:
-        """QUEUED -> STARTING for this worker, and free the run's slot of the queue cap; False if not QUEUED."""
+    async def claim(self, execution_id: UUID, worker_id: str) -> Execution | None:
+        """QUEUED -> STARTING for this worker, and free the run's slot of the queue cap: the run as claimed, its
+        input files loaded (one statement before the sandbox starts); None if it was not QUEUED."""
         async with self._rows() as rows:
             claimed = await rows.claim(execution_id, worker_id)
-        if claimed:
+        if claimed is not None:
             await self.queue.left_queue(execution_id)
         return claimed
 
@@ -63,14 +65,10 @@ class RunLifecycle:
             return await rows.take_over(execution_id, dead_worker_id, worker_id)
 
     async def load(self, execution_id: UUID) -> Execution | None:
-        """The run's row as it is now (detached: its deferred columns are not loaded); None if it is gone."""
+        """The run's row as it is now, with its input files (detached: its output columns are not loaded); None if
+        it is gone."""
         async with self._rows() as rows:
-            return await rows.get_one_or_none(id=execution_id)
-
-    async def input_files(self, execution_id: UUID) -> tuple[InputFile, ...]:
-        """The files the run was given, in the order they were given."""
-        async with self._rows() as rows:
-            return tuple(await rows.input_files(execution_id))
+            return await rows.get_one_or_none(Execution.id == execution_id, load=[undefer(Execution.files)])
 
     async def mark_running(self, execution_id: UUID) -> bool:
         """STARTING -> RUNNING (its sandbox is up); False if the run ended meanwhile (it was cancelled)."""

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import undefer
 
 from podrun.accounts.models import Role, User
 from podrun.core.output import Stream
@@ -141,15 +142,20 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 .values(storage_bytes=func.greatest(User.storage_bytes - freed[owner_id], 0))
             )
 
-    async def claim(self, execution_id: UUID, worker_id: str) -> bool:
-        """QUEUED -> STARTING for this worker; False if the run is not QUEUED any more."""
-        return await self._move(
-            execution_id,
-            (ExecutionStatus.QUEUED,),
-            status=ExecutionStatus.STARTING,
-            worker_id=worker_id,
-            attempts=Execution.attempts + 1,
+    async def claim(self, execution_id: UUID, worker_id: str) -> Execution | None:
+        """QUEUED -> STARTING for this worker, and the row as claimed with its input files, in one statement;
+        None if the run is not QUEUED any more."""
+        statement = (
+            update(Execution)
+            .where(Execution.id == execution_id, Execution.status == ExecutionStatus.QUEUED)
+            .values(status=ExecutionStatus.STARTING, worker_id=worker_id, attempts=Execution.attempts + 1)
+            .returning(Execution)
+            .options(undefer(Execution.files))
+            .execution_options(synchronize_session=False)
         )
+        claimed = (await self.session.scalars(statement)).one_or_none()
+        await self.session.commit()
+        return claimed
 
     async def take_over(self, execution_id: UUID, dead_worker_id: str, worker_id: str) -> bool:
         """Move a started run from a dead worker to this one; False if another did already (or it ended)."""
@@ -222,11 +228,6 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         column = Execution.stdout if stream is Stream.STDOUT else Execution.stderr
         size = await self.session.scalar(select(func.octet_length(column)).where(Execution.id == execution_id))
         return int(size or 0)
-
-    async def input_files(self, execution_id: UUID) -> list[InputFile]:
-        """The input files of a run (a deferred column: only the worker starting the run reads it)."""
-        files = await self.session.scalar(select(Execution.files).where(Execution.id == execution_id))
-        return files or []
 
     async def input_files_of(self, execution_ids: Sequence[UUID]) -> dict[UUID, list[InputFile]]:
         """The input files of each of these runs, in one query."""

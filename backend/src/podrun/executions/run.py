@@ -53,17 +53,17 @@ async def run_execution(
     waited out (the sandbox does not need either to go on), so no run is left STARTING or RUNNING.
     """
     if reattach_from is None:
-        claimed = await until_reachable("claim", lambda: lifecycle.claim(execution_id, worker_id))
+        execution = await until_reachable("claim", lambda: lifecycle.claim(execution_id, worker_id))
+        if execution is None:
+            return await _not_claimable(lifecycle, runner, heartbeats, execution_id)
     else:
-        claimed = await until_reachable(
-            "take over", lambda: lifecycle.take_over(execution_id, reattach_from, worker_id)
-        )
-    if not claimed:
-        return await _not_claimable(lifecycle, runner, heartbeats, execution_id)
+        taken = await until_reachable("take over", lambda: lifecycle.take_over(execution_id, reattach_from, worker_id))
+        if not taken:
+            return await _not_claimable(lifecycle, runner, heartbeats, execution_id)
+        execution = await until_reachable("load", lambda: lifecycle.load(execution_id))
+        if execution is None:  # deleted since the take-over: only an ended run can be, so it ended meanwhile
+            return MISSING
     tracing.event("claimed", worker_id=worker_id)
-    execution = await until_reachable("load", lambda: lifecycle.load(execution_id))
-    if execution is None:  # deleted since the claim: only an ended run can be, so it ended meanwhile
-        return MISSING
     logged: list[Entry] = []
     if reattach_from is None:
         # A run leaves QUEUED only here, so a claimed run's log is still empty.
@@ -114,7 +114,6 @@ async def _run(
     *,
     resume: bool,
 ) -> Outcome:
-    files = await until_reachable("load files", lambda: lifecycle.input_files(execution.id))
     caps = lifecycle.settings.limits
     artifact_caps = ArtifactCaps(
         count=caps.artifacts_count, total_bytes=min(caps.artifacts_bytes, execution.limits.output_bytes)
@@ -126,7 +125,7 @@ async def _run(
         stdin=execution.stdin.encode() if execution.stdin is not None else None,
         limits=execution.limits,
         resume=resume,
-        files=files,
+        files=tuple(execution.files or ()),
         artifact_caps=artifact_caps,
     )
     # No session is open here: the start may take minutes (a cold pod), and nothing waits on the database.

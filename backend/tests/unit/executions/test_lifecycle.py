@@ -22,10 +22,19 @@ def worker() -> str:
 async def test_a_run_is_claimed_once(container: Container) -> None:
     execution = await stored_run(container)
     first, second = worker(), worker()
-    assert await container.lifecycle.claim(execution.id, first)
-    assert not await container.lifecycle.claim(execution.id, second)
+    answered = await container.lifecycle.claim(execution.id, first)
+    assert await container.lifecycle.claim(execution.id, second) is None
     claimed = await row(container, execution)
     assert (claimed.status, claimed.worker_id, claimed.attempts) == (ExecutionStatus.STARTING, first, 1)
+    # The claim's answer is the row as claimed: what the run needs, without another query.
+    assert answered is not None
+    assert (answered.id, answered.status, answered.worker_id, answered.attempts, answered.files) == (
+        execution.id,
+        ExecutionStatus.STARTING,
+        first,
+        1,
+        None,
+    )
 
 
 async def test_a_run_is_taken_over_from_its_dead_holder_once(container: Container) -> None:
@@ -50,10 +59,15 @@ async def test_a_run_is_marked_running_only_from_starting(container: Container) 
     assert not await container.lifecycle.mark_running(execution.id)
 
 
-async def test_input_files_come_decoded_in_the_order_given(container: Container) -> None:
+async def test_input_files_come_with_the_claim_and_the_load_decoded_in_the_order_given(container: Container) -> None:
     files = [{"name": "b.txt", "content": base64.b64encode(b"bee").decode()}, {"name": "a.csv", "content": ""}]
     execution = await stored_run(container, files=files)
-    assert await container.lifecycle.input_files(execution.id) == (InputFile("b.txt", b"bee"), InputFile("a.csv", b""))
+    given = [InputFile("b.txt", b"bee"), InputFile("a.csv", b"")]
+    claimed = await container.lifecycle.claim(execution.id, worker())
+    loaded = await container.lifecycle.load(execution.id)
+    assert claimed is not None
+    assert loaded is not None
+    assert (claimed.files, loaded.files) == (given, given)
 
 
 async def test_an_artifact_is_stored_and_counted_in_the_runs_storage(container: Container) -> None:
