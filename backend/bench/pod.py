@@ -1,4 +1,5 @@
-"""Pod start-up on the local Kubernetes 1.20: `print('hi')` through KubernetesRunner, to first output and to the end.
+"""Pod start-up on the local Kubernetes 1.20: `print('hi')` through KubernetesRunner, to first output and to the end,
+on cold pods and then back to back on warm ones (how many of those found a warm pod waiting).
 
 Needs the cluster of infra/kubernetes-local (`./taskw kubernetes:up`); without it the benchmark
 says so and measures nothing. Runs in the `default` namespace as the cluster's administrator, so it
@@ -8,6 +9,7 @@ same machine in the same run: the ratio is what a pod costs over a bubblewrap sa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -28,11 +30,20 @@ LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_b
 STATE = Path(os.environ.get("LOCAL_KUBERNETES_STATE", "/var/lib/podrun-kubernetes"))
 
 
-async def _timed(runner: KubernetesRunner | LocalRunner, runtime_id: str) -> tuple[float, float]:
-    """Seconds from asking for the sandbox to its first output, and to wait() returning."""
+# A pool as an operator would turn it on: two waiting, up to four while runs come back to back.
+WARM = {"warm_pool_size": 2, "warm_pool_max": 4}
+WARM_PREFIX = "podrun-warm-"
+
+
+async def _timed(
+    runner: KubernetesRunner | LocalRunner, runtime_id: str, warm: list[bool] | None = None
+) -> tuple[float, float]:
+    """Seconds from asking for the sandbox to its first output, and to wait() returning (whether it was warm)."""
     spec = SandboxSpec(sandbox_name(uuid.uuid4()), runtime_id, SCRIPT, b"", LIMITS)
     started = time.perf_counter()
     sandbox = await runner.start(spec)
+    if warm is not None:
+        warm.append(getattr(sandbox, "name", "").startswith(WARM_PREFIX))
     first, output = 0.0, b""
     async for chunk in sandbox.output():
         first = first or time.perf_counter() - started
@@ -61,15 +72,24 @@ async def run() -> list[Figure]:
     )
     settings = get_settings().model_copy(update={"kubernetes": kubernetes})
     pods = KubernetesRunner(settings)
+    warm_settings = settings.model_copy(update={"kubernetes": kubernetes.model_copy(update=WARM)})
+    warm_pods = KubernetesRunner(warm_settings)
     local = LocalRunner(get_settings())
     local_runtime = next(runtime for runtime in local.runtimes() if runtime.default)
     in_pods: list[tuple[float, float]] = []
     in_sandboxes: list[tuple[float, float]] = []
+    in_warm_pods: list[tuple[float, float]] = []
+    warm: list[bool] = []
     try:
         for _ in range(RUNS):  # alternate, so a noisy moment hits both sides alike
             in_pods.append(await _timed(pods, runtime_id))
             in_sandboxes.append(await _timed(local, local_runtime.id))
+        await warm_pods.open("bench")
+        await _until_warm(warm_pods, runtime_id, WARM["warm_pool_size"])
+        for _ in range(RUNS):  # back to back, as a class pressing Run together would
+            in_warm_pods.append(await _timed(warm_pods, runtime_id, warm))
     finally:
+        await warm_pods.close()
         await pods.cluster.close()
     ms = 1000
     figures = []
@@ -80,4 +100,21 @@ async def run() -> list[Figure]:
             Figure(f"{name} median (ms)", f"{median(pod) * ms:.0f}", f"{median(sandbox) * ms:.0f} local sandbox"),
             Figure(f"{name} p90 (ms)", f"{percentile(pod, 0.9) * ms:.0f}", f"{percentile(sandbox, 0.9) * ms:.0f}"),
         ]
+    for index, name in enumerate(("first output", "done")):
+        times = [run[index] for run in in_warm_pods]
+        figures.append(Figure(f"warm pods, back to back: {name} median (ms)", f"{median(times) * ms:.0f}", ""))
+    ends = [done - first for first, done in in_warm_pods]
+    figures += [
+        Figure("warm pods: first output -> done, median (ms)", f"{median(ends) * ms:.0f}", "target <= script + 100"),
+        Figure("warm pods: runs that found one waiting", f"{sum(warm)} of {len(warm)}", ""),
+    ]
     return [*figures, Figure("cluster", f"Kubernetes {cluster['version']}", image)]
+
+
+async def _until_warm(runner: KubernetesRunner, runtime_id: str, count: int) -> None:
+    """Wait (bounded) until the pool holds `count` waiting pods."""
+    deadline = time.monotonic() + 120
+    while runner.pool.sizes().get(runtime_id, 0) < count:
+        if time.monotonic() > deadline:
+            raise Failed(f"the warm pool did not fill: {runner.pool.sizes()}")
+        await asyncio.sleep(0.2)
