@@ -50,7 +50,10 @@ class Cells:
         # Between cells a late interrupt is ignored; each cell runs with Python's own handler.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while (cell := self.next_cell()) is not None:
-            exit_code, interrupted, died_of = self.run(cell["code"], int(cell["number"]))
+            code, number = cell.get("code"), cell.get("number")
+            if not isinstance(code, str) or not isinstance(number, int):
+                return  # not a cell from the harness: nothing more to run
+            exit_code, interrupted, died_of = self.run(code, number)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             self.send_figures()
             done = {"exit_code": exit_code, "interrupted": interrupted, "died_of": died_of}
@@ -114,14 +117,14 @@ def _exit_code(exc: SystemExit) -> int:
 
 def _print_exception(exc: BaseException, filename: str) -> None:
     """Print the traceback from the cell's first frame on (never this module's)."""
-    import traceback  # only a failing cell pays for it
+    import traceback  # noqa: PLC0415 - only a failing cell pays for importing it
 
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != filename:
         tb = tb.tb_next
     try:
         traceback.print_exception(type(exc), exc.with_traceback(tb), tb, file=sys.stderr)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not end the kernel
+    except Exception:
         print(f"{type(exc).__name__}: <unprintable>", file=sys.stderr)
     except KeyboardInterrupt:
         pass

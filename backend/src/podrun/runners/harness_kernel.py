@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import signal
 import time
 from typing import TYPE_CHECKING
@@ -181,7 +180,8 @@ class Kernel:
     def interrupt(self) -> None:
         """KeyboardInterrupt in the running cell (the kernel's process ignores SIGINT between cells)."""
         h = self.harness
-        assert h.child is not None and self.running is not None
+        assert h.child is not None
+        assert self.running is not None
         self.running.interrupted_at = time.monotonic()
         with contextlib.suppress(ProcessLookupError):
             os.kill(h.child.pid, signal.SIGINT)
@@ -210,11 +210,10 @@ class Kernel:
         """The kernel's process's peak resident memory so far."""
         h = self.harness
         assert h.child is not None
-        with contextlib.suppress(OSError, ValueError):
-            with open(f"/proc/{h.child.pid}/status", "rb") as status:
-                for line in status:
-                    if line.startswith(b"VmHWM:"):
-                        return int(line.split()[1])
+        with contextlib.suppress(OSError, ValueError), open(f"/proc/{h.child.pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
         return 0
 
 

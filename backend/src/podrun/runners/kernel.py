@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.runners import protocol
@@ -29,6 +29,7 @@ CELL_LIMITS = {protocol.DIED_OF_WALL_TIME: LimitKind.WALL_TIME, protocol.DIED_OF
 IGNORED_INTERRUPT = "the cell did not stop when interrupted, so the kernel was stopped with it"
 
 
+@runtime_checkable
 class KernelChannel(Protocol):
     """A started kernel sandbox, as a runner gives it: frames to its harness, lines from it."""
 
@@ -124,7 +125,9 @@ class CellSandbox:
     async def write_stdin(self, data: bytes) -> None:
         """Input for the kernel's stdin, which the cell reads."""
         for offset in range(0, len(data), STDIN_FRAME_BYTES):
-            await self.kernel.channel.send(protocol.encode_frame(protocol.INPUT, data[offset : offset + STDIN_FRAME_BYTES]))
+            await self.kernel.channel.send(
+                protocol.encode_frame(protocol.INPUT, data[offset : offset + STDIN_FRAME_BYTES])
+            )
 
     async def close_stdin(self) -> None:
         """Ignored: the kernel's stdin serves every cell."""

@@ -44,7 +44,9 @@ async def start_kernel(runner: LocalRunner, runtime_id: str | None = None) -> Ke
     return KernelSandbox(sandbox, LIMITS)
 
 
-async def run_cell(kernel: KernelSandbox, code: str, *, interrupt_after: bytes | None = None) -> tuple[str, str, SandboxResult, list[ArtifactOutput]]:
+async def run_cell(
+    kernel: KernelSandbox, code: str, *, interrupt_after: bytes | None = None
+) -> tuple[str, str, SandboxResult, list[ArtifactOutput]]:
     cell = await kernel.cell(code, CAPS)
     out: dict[Stream, bytes] = {Stream.STDOUT: b"", Stream.STDERR: b""}
     artifacts: list[ArtifactOutput] = []
@@ -69,7 +71,7 @@ async def test_cells_share_state_and_show_their_last_value(kernel: KernelSandbox
 
 async def test_an_exception_ends_the_cell_with_its_own_frames_and_keeps_the_kernel(kernel: KernelSandbox) -> None:
     await run_cell(kernel, "y = 1")
-    stdout, stderr, result, _ = await run_cell(kernel, "def f():\n    return 1 / 0\nf()")
+    _, stderr, result, _ = await run_cell(kernel, "def f():\n    return 1 / 0\nf()")
     assert result.exit_code == 1
     assert stderr.splitlines()[0] == "Traceback (most recent call last):"
     assert '  File "<cell 2>", line 3, in <module>' in stderr
@@ -77,7 +79,8 @@ async def test_an_exception_ends_the_cell_with_its_own_frames_and_keeps_the_kern
     assert stderr.rstrip().endswith("ZeroDivisionError: division by zero")
     assert (await run_cell(kernel, "y"))[0] == "1\n"
     _, stderr, result, _ = await run_cell(kernel, "def (")
-    assert result.exit_code == 1 and "SyntaxError" in stderr
+    assert result.exit_code == 1
+    assert "SyntaxError" in stderr
 
 
 async def test_an_interrupt_stops_the_cell_and_keeps_the_state(kernel: KernelSandbox) -> None:
