@@ -50,9 +50,7 @@ class BareCommands:
         sandboxed = [bwrap.BWRAP, "--args", str(options_fd), self.layout.executable, "-I", "-c", script]
         command = [*user.command_prefix(), *sandboxed]
         try:
-            return await _timed(
-                command, {"env": self.layout.env, **user.spawn_options()}, [seccomp_fd, options_fd], expected
-            )
+            return await _timed(command, {"env": self.layout.env}, [seccomp_fd, options_fd], expected)
         finally:
             self.runner.users.release(user)
 

@@ -265,7 +265,6 @@ class LocalRunner:
                 limit=MAX_FRAME_LINE,
                 env=layout.env,
                 pass_fds=files,
-                **user.spawn_options(),
             )
         except OSError as exc:
             log.exception("bwrap not started", sandbox=name, error=type(exc).__name__)
