@@ -22,6 +22,9 @@ from podrun.db.base import database_config
 from podrun.executions.heartbeats import Heartbeats
 from podrun.executions.lifecycle import RunLifecycle
 from podrun.executions.service import ExecutionService
+from podrun.kernels.lifecycle import KernelLifecycle
+from podrun.kernels.service import KernelService
+from podrun.kernels.wakes import KernelWakes
 from podrun.observability.dependencies import DependencyWatch
 from podrun.observability.exposition import metrics_server, process_ended
 from podrun.policy.store import PolicyStore
@@ -90,6 +93,8 @@ class Container:
                 yield container
         finally:
             await dependencies.stop()
+            if "kernel_wakes" in container.__dict__:
+                await container.kernel_wakes.close()
             if container.hub is not None:
                 await container.hub.stop()
             await redis.aclose()
@@ -115,6 +120,19 @@ class Container:
             )
 
     @asynccontextmanager
+    async def kernels(self) -> AsyncIterator[KernelService]:
+        """A kernel service with its own database session."""
+        async with self.db.get_session() as session:
+            yield KernelService(
+                session,
+                settings=self.settings,
+                redis=self.redis,
+                keys=self.keys,
+                catalog=self.catalog,
+                policy=self.policy,
+            )
+
+    @asynccontextmanager
     async def users(self) -> AsyncIterator[UserService]:
         """A user service with its own database session."""
         async with self.db.get_session() as session:
@@ -131,6 +149,16 @@ class Container:
         """A tool service with its own database session."""
         async with self.db.get_session() as session:
             yield ToolService(session, settings=self.settings, catalog=self.catalog)
+
+    @cached_property
+    def kernel_lifecycle(self) -> KernelLifecycle:
+        """The worker's side of kernels: it opens a short session per step."""
+        return KernelLifecycle(self.db)
+
+    @cached_property
+    def kernel_wakes(self) -> KernelWakes:
+        """The worker's one listener for its kernels' wakes."""
+        return KernelWakes(self.redis, self.keys)
 
     @cached_property
     def lifecycle(self) -> RunLifecycle:

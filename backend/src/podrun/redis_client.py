@@ -66,6 +66,14 @@ class Keys:
         """Stdin bytes of one execution accepted and delivered into its sandbox so far (a hash; streams/control.py)."""
         return f"{self.prefix}:input:{execution_id}"
 
+    def kernel_wake(self, kernel_id: UUID | str) -> str:
+        """The channel the API publishes on when a kernel has something to do (a cell, a stop, a restart)."""
+        return f"{self.prefix}:kernel-wake:{kernel_id}"
+
+    def interrupt(self, execution_id: UUID) -> str:
+        """Set while a kernel's cell is being interrupted (a second interrupt is refused)."""
+        return f"{self.prefix}:interrupt:{execution_id}"
+
     def worker(self, worker_id: str) -> str:
         """A worker's heartbeat; it expires when the worker stops refreshing it."""
         return f"{self.prefix}:worker:{worker_id}"

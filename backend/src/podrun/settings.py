@@ -241,6 +241,17 @@ class WorkerSettings(BaseModel):
     retention_batch: int = Field(default=200, gt=0)
 
 
+class KernelSettings(BaseModel):
+    """Kernels (runInKernel): how long one waits for its next cell before it is stopped."""
+
+    # A kernel with no cell for this long is stopped and its sandbox freed; a client may ask for less, or more
+    # up to the maximum.
+    idle_timeout_s: int = Field(default=600, gt=0)
+    max_idle_timeout_s: int = Field(default=3600, gt=0)
+    # A kernel lives at most this long, however busy (its worker job's timeout).
+    max_lifetime_s: int = Field(default=8 * 3600, gt=0)
+
+
 class MetricsSettings(BaseModel):
     """Where Prometheus metrics are served (docs/operating.md). Nothing there names a user or a run."""
 
@@ -284,6 +295,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    kernels: KernelSettings = Field(default_factory=KernelSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @property

@@ -27,3 +27,22 @@ ACTIVE = frozenset({ExecutionStatus.QUEUED, ExecutionStatus.STARTING, ExecutionS
 # Started: a worker holds the run (its sandbox may be up).
 STARTED = frozenset({ExecutionStatus.STARTING, ExecutionStatus.RUNNING})
 TERMINAL = frozenset(ExecutionStatus) - ACTIVE
+
+
+class KernelStatus(enum.StrEnum):
+    """STARTING (queued, or its sandbox starting), IDLE, BUSY (a cell runs); STOPPED and DEAD are final."""
+
+    STARTING = "STARTING"
+    IDLE = "IDLE"
+    BUSY = "BUSY"
+    STOPPED = "STOPPED"
+    DEAD = "DEAD"
+
+    @property
+    def ended(self) -> bool:
+        """Whether the kernel is over (its sandbox gone)."""
+        return self in (KernelStatus.STOPPED, KernelStatus.DEAD)
+
+
+# Statuses of a kernel that lives (takes cells, holds or waits for a sandbox).
+LIVE_KERNEL = (KernelStatus.STARTING, KernelStatus.IDLE, KernelStatus.BUSY)

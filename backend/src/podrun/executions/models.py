@@ -83,6 +83,8 @@ class Execution(UUIDv7AuditBase):
     files: Mapped[list[InputFile] | None] = deferred(mapped_column(InputFilesColumn()))
     # The tool version this run ran (runTool), if any; its form's inputs are among the files.
     tool_version_id: Mapped[UUID | None] = mapped_column(ForeignKey("tool_versions.id", ondelete="SET NULL"))
+    # The kernel this run is a cell of (runInKernel), if any: its worker runs it, in order, in that kernel.
+    kernel_id: Mapped[UUID | None] = mapped_column(ForeignKey("kernels.id", ondelete="SET NULL"), index=True)
 
     status: Mapped[ExecutionStatus] = mapped_column(
         Enum(ExecutionStatus, native_enum=False, length=16), default=ExecutionStatus.QUEUED

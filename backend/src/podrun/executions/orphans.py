@@ -40,8 +40,11 @@ async def recover_orphans(lifecycle: RunLifecycle, runner: Runner, heartbeats: H
 
 
 async def recover_orphan(lifecycle: RunLifecycle, runner: Runner, execution: Execution) -> None:
-    """A started run whose worker is gone: re-attach to its sandbox where it survives, else end it as ERROR."""
-    if not isinstance(runner, DurableRunner):
+    """A started run whose worker is gone: re-attach to its sandbox where it survives, else end it as ERROR.
+
+    A kernel's cell always ends: its kernel ended with the worker holding it (kernels/orphans.py).
+    """
+    if not isinstance(runner, DurableRunner) or execution.kernel_id is not None:
         await end_orphan(lifecycle, runner, execution)
         return
     if execution.worker_id is not None and await lifecycle.queue.hand_over(execution.id, execution.worker_id):

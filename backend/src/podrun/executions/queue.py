@@ -33,8 +33,10 @@ class RunQueue:
         self.quotas = SubmitQuotas(redis, keys)
         self.fair = FairQueue(redis, keys)
 
-    async def enqueue(self, run: QueuedRun) -> None:
+    async def enqueue(self, run: QueuedRun, function: str = "run_execution") -> None:
         """Enqueue the job for a stored execution, held until a worker claims the run fairly (fair_queue.py).
+
+        A kernel is queued the same way, as the job `run_kernel` with the kernel's id.
 
         arq ignores a second enqueue of the same id; the run is queued for the claim again either way. The job
         carries the current trace context, so the worker's spans join the submission's trace.
@@ -43,7 +45,7 @@ class RunQueue:
         with tracing.tracer.start_as_current_span("enqueue", attributes={"podrun.execution_id": str(execution_id)}):
             job_id = str(execution_id)
             await self.redis.enqueue_job(
-                "run_execution",
+                function,
                 job_id,
                 trace=tracing.carrier(),
                 _job_id=job_id,

@@ -241,7 +241,10 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
     async def queued_before(self, moment: datetime) -> list[QueuedRun]:
         """Runs still QUEUED that were submitted before `moment`, as the scheduler queues them."""
         query = select(Execution.id, Execution.owner_id, Execution.limits, Execution.created_at).where(
-            Execution.status == ExecutionStatus.QUEUED, Execution.created_at < moment
+            # A kernel's cells wait for their kernel, not in the queue.
+            Execution.status == ExecutionStatus.QUEUED,
+            Execution.created_at < moment,
+            Execution.kernel_id.is_(None),
         )
         rows = await self.session.execute(query)
         return [QueuedRun(row.id, row.owner_id, row.limits.memory_mib, row.created_at) for row in rows]

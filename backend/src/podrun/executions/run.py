@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from functools import partial
 from uuid import UUID
 
@@ -26,7 +27,7 @@ from podrun.executions.pump import SandboxPump
 from podrun.executions.repository import now
 from podrun.observability import metrics, tracing
 from podrun.outages import until_reachable
-from podrun.runners.base import ArtifactCaps, ArtifactOutput, Runner, SandboxSpec, sandbox_name
+from podrun.runners.base import ArtifactCaps, ArtifactOutput, Runner, Sandbox, SandboxSpec, sandbox_name
 from podrun.streams.events import Entry, LineBatch
 from podrun.streams.log import LogWriter
 
@@ -46,9 +47,11 @@ async def run_execution(
     worker_id: str,
     execution_id: UUID,
     reattach_from: str | None = None,
+    start_sandbox: Callable[[SandboxSpec], Awaitable[Sandbox]] | None = None,
 ) -> str:
     """Run one execution to its end (or take it over); the status it ended with, or why it was not run.
 
+    `start_sandbox` starts its sandbox instead of the runner: a kernel's cell runs in its kernel (kernels/session.py).
     Once the run is claimed, every step leads to `finish`: a PostgreSQL or Redis outage on the way is
     waited out (the sandbox does not need either to go on), so no run is left STARTING or RUNNING.
     """
@@ -74,7 +77,8 @@ async def run_execution(
         logged = list(writer.entries)
     log.info("execution starting", execution_id=str(execution_id), attempt=execution.attempts, reattach=bool(logged))
     try:
-        outcome = await _run(lifecycle, runner, execution, writer, logged, resume=reattach_from is not None)
+        start = start_sandbox or runner.start
+        outcome = await _run(lifecycle, start, execution, writer, logged, resume=reattach_from is not None)
     except asyncio.CancelledError:
         shutdown = Outcome(ExecutionStatus.ERROR, error=SHUTDOWN_ERROR)
         await asyncio.shield(lifecycle.finish(execution_id, shutdown, writer))
@@ -107,7 +111,7 @@ async def _not_claimable(lifecycle: RunLifecycle, runner: Runner, heartbeats: He
 
 async def _run(
     lifecycle: RunLifecycle,
-    runner: Runner,
+    start: Callable[[SandboxSpec], Awaitable[Sandbox]],
     execution: Execution,
     writer: LogWriter,
     logged: list[Entry],
@@ -130,7 +134,7 @@ async def _run(
     )
     # No session is open here: the start may take minutes (a cold pod), and nothing waits on the database.
     with tracing.tracer.start_as_current_span("sandbox start"):
-        sandbox = await runner.start(spec)
+        sandbox = await start(spec)
     try:
         if not execution.stdin_open:
             await sandbox.close_stdin()  # stdin given at submission: the script reads it, then EOF

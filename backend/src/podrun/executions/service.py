@@ -54,6 +54,8 @@ CURSOR_KIND = "execution"
 ACTIVE_RETRY_MS = 1000
 # cancelExecution waits this long for a started run to stop, so it can answer with CANCELLED.
 CANCEL_WAIT_S = 2.0
+# A second interrupt of a kernel's cell within this long is refused (the first one is still under way).
+INTERRUPT_PENDING_S = 10
 # deleteExecution waits this long for a started run to stop (a worker stops one within a second; a run whose
 # worker died is ended by the watchdog after the heartbeat TTL): past it the delete is refused, nothing deleted.
 DELETE_WAIT_S = 5.0
@@ -336,8 +338,15 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             if execution.status is ExecutionStatus.CANCELLED:
                 return execution
             raise Conflict(f"execution already ended with status {execution.status.value}")
+        if execution.kernel_id is not None and execution.status is not ExecutionStatus.QUEUED:
+            await self._interrupt_once(execution.id)
         await self._request_cancel(execution.id)
         return await self._until_ended(execution, CANCEL_WAIT_S)
+
+    async def _interrupt_once(self, execution_id: UUID) -> None:
+        """A kernel's running cell is interrupted once: CONFLICT while an interrupt of it is under way."""
+        if not await self.redis.set(self.keys.interrupt(execution_id), "1", nx=True, ex=INTERRUPT_PENDING_S):
+            raise Conflict("this cell is already being interrupted")
 
     async def _request_cancel(self, execution_id: UUID) -> None:
         """End a QUEUED run here and now, or tell the worker holding a started one to stop it.

@@ -27,6 +27,7 @@ from podrun.streams.events import ArtifactEvent
 from podrun.tools.service import may_read_source
 
 if TYPE_CHECKING:
+    from podrun.graphql.kernels import KernelType
     from podrun.graphql.tools import ToolVersionType
 
 strawberry.enum(ExecutionStatus, description="QUEUED, STARTING and RUNNING are active; the rest are terminal.")
@@ -278,6 +279,15 @@ class ExecutionType:
             return None
         version = await info.context.loaders.tool_versions.load(self.model.tool_version_id)
         return None if version is None else ToolVersionType.from_model(version)
+
+    @strawberry.field(description="The kernel this run is a cell of (runInKernel); null for any other run.")
+    async def kernel(self, info: Info) -> Annotated[KernelType, strawberry.lazy("podrun.graphql.kernels")] | None:
+        from podrun.graphql.kernels import KernelType  # noqa: PLC0415 - the two modules refer to each other
+
+        if self.model.kernel_id is None:
+            return None
+        kernel = await info.context.loaders.kernels.load(self.model.kernel_id)
+        return None if kernel is None else KernelType.from_model(kernel)
 
     @strawberry.field(description=OUTPUT_DESCRIPTION.format(stream="stdout"))
     async def stdout(self, info: Info) -> str:

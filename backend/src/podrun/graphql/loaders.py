@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from podrun.container import Container
 from podrun.executions.models import Artifact
+from podrun.kernels.models import Kernel
 from podrun.runners.base import InputFile
 from podrun.tools.models import Tool, ToolVersion
 
@@ -30,6 +31,8 @@ class Loaders:
         self.approved_versions = DataLoader[Tool, ToolVersion | None](
             partial(_approved_versions, container), cache=False
         )
+        self.kernels = DataLoader[UUID, Kernel | None](partial(_kernels, container), cache=False)
+        self.queued_cells = DataLoader[UUID, int](partial(_queued_cells, container), cache=False)
 
 
 async def _artifacts(container: Container, execution_ids: Sequence[UUID]) -> list[list[Artifact]]:
@@ -54,3 +57,15 @@ async def _approved_versions(container: Container, tools: Sequence[Tool]) -> lis
     async with container.tools() as service:
         approved = await service.approved(tools)
     return [approved.get(tool.id) for tool in tools]
+
+
+async def _kernels(container: Container, kernel_ids: Sequence[UUID]) -> list[Kernel | None]:
+    async with container.kernels() as kernels:
+        found = {kernel.id: kernel for kernel in await kernels.list(Kernel.id.in_(kernel_ids))}
+    return [found.get(kernel_id) for kernel_id in kernel_ids]
+
+
+async def _queued_cells(container: Container, kernel_ids: Sequence[UUID]) -> list[int]:
+    async with container.kernels() as kernels:
+        counts = await kernels.queued_cells(kernel_ids)
+    return [counts.get(kernel_id, 0) for kernel_id in kernel_ids]

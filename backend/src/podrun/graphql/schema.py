@@ -17,6 +17,7 @@ from podrun.graphql.admin import AdminMutation, AdminQuery
 from podrun.graphql.errors import ErrorCodes
 from podrun.graphql.executions import ExecutionMutation, ExecutionQuery, ExecutionSubscription
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
+from podrun.graphql.kernels import KernelMutation, KernelQuery
 from podrun.graphql.operation_limits import DOCUMENT_CACHE_SIZE, OperationLimits, output_field_costs
 from podrun.graphql.operations import OperationsQuery
 from podrun.graphql.output_budget import OutputBudget
@@ -34,6 +35,7 @@ class Query(
     AccountQuery,
     SignInQuery,
     ExecutionQuery,
+    KernelQuery,
     ShareQuery,
     ScriptQuery,
     ToolQuery,
@@ -46,7 +48,14 @@ class Query(
 
 @strawberry.type
 class Mutation(
-    AccountMutation, SignInMutation, ExecutionMutation, ShareMutation, ScriptMutation, ToolMutation, AdminMutation
+    AccountMutation,
+    SignInMutation,
+    ExecutionMutation,
+    KernelMutation,
+    ShareMutation,
+    ScriptMutation,
+    ToolMutation,
+    AdminMutation,
 ):
     """Everything clients can change."""
 

@@ -63,7 +63,8 @@ class SandboxSpec:
     """Everything a runner needs to start one run. `name` is derived from the execution id.
 
     `resume` is set when a worker takes the run over from one that died: that worker may have started
-    the run's sandbox already, so a durable runner looks for it before starting anything.
+    the run's sandbox already, so a durable runner looks for it before starting anything. `kernel` asks for
+    a kernel's sandbox (runners/kernel.py): no script, no wall time of its own; its cells come later.
     """
 
     name: str
@@ -74,6 +75,7 @@ class SandboxSpec:
     resume: bool = False
     files: tuple[InputFile, ...] = ()
     artifact_caps: ArtifactCaps = NO_ARTIFACTS
+    kernel: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ def header_for(
         files=tuple((file.name, file.content) for file in spec.files),
         max_artifacts=spec.artifact_caps.count,
         max_artifact_bytes=spec.artifact_caps.total_bytes,
+        kernel=spec.kernel,
     )
 
 

@@ -31,11 +31,12 @@ import time
 from typing import Any
 
 if __package__:  # imported on the host (its tests)
-    from podrun.runners import harness_artifacts, harness_child, protocol
+    from podrun.runners import harness_artifacts, harness_child, harness_kernel, protocol
 else:  # run in the sandbox, where its modules were shipped beside this file (protocol.HARNESS_MODULES)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness_artifacts  # type: ignore[import-not-found, no-redef]
     import harness_child  # type: ignore[import-not-found, no-redef]
+    import harness_kernel  # type: ignore[import-not-found, no-redef]
     import protocol  # type: ignore[import-not-found, no-redef]
 
 # Input for the script the harness holds at most: past it, it reads no more frames from the runner until the
@@ -83,6 +84,8 @@ class Harness:
         self.artifacts = harness_artifacts.Artifacts(self.emit)
         # Whether the figure pipe is still read.
         self.artifacts_open = False
+        # Set when the header asks for a kernel: it runs cells instead of a script (harness_kernel.py).
+        self.kernel: harness_kernel.Kernel | None = None
 
     def emit(self, tag: str, payload: bytes | dict[str, Any] | None = None) -> None:
         """Write one frame to the runner; blocks when the runner reads slowly (back-pressure)."""
@@ -116,11 +119,13 @@ class Harness:
         try:
             header = self.read_header()
             self.emit("S")
+            if header.kernel:
+                self.kernel = harness_kernel.Kernel(self)
             self.pending_stdin += header.stdin
             self.stdin_eof_requested = header.stdin_eof
             self.handle_control_lines()
             started = time.monotonic()
-            returncode = self.run_script(header)
+            returncode = self.kernel.serve(header) if self.kernel is not None else self.run_script(header)
             if returncode is not None:
                 exit_code, exit_signal = (returncode, None) if returncode >= 0 else (None, -returncode)
         except protocol.FrameError as exc:
@@ -156,25 +161,10 @@ class Harness:
             harness_child.write_file(f"{protocol.SANDBOX_TMP}/{name}", data, 0o444)
         if os.path.isdir(inputs_dir):
             os.chmod(inputs_dir, 0o555)  # noqa: S103 - read-only (no writes), as the files in it
-        os.mkdir(harness_artifacts.OUTPUTS_DIR, 0o755)
         self.artifacts.max_count, self.artifacts.max_bytes = header.max_artifacts, header.max_artifact_bytes
+        exit_wakeup = self.start_child(header)
         assert self.child is not None
-        self.child.start(header)
-        streams = self.streams = {self.child.stdout: "O", self.child.stderr: "E"}
-        for fd in (*streams, self.child.stdin, self.child.artifacts, self.child.acks):
-            os.set_blocking(fd, False)
-        for fd in streams:
-            self.selector.register(fd, selectors.EVENT_READ, "output")
-        self.selector.register(self.child.artifacts, selectors.EVENT_READ, "artifact")
-        self.artifacts_open = True
-        if self.control_open:
-            self.selector.register(self.control_in, selectors.EVENT_READ, "control")
-        self.flush_stdin()
-        exit_wakeup = _pidfd(self.child.pid)
-        if exit_wakeup is not None:
-            self.selector.register(exit_wakeup, selectors.EVENT_READ, "exit")
-        if self.child_exits is not None:
-            self.selector.register(self.child_exits, selectors.EVENT_READ, "reap")
+        streams = self.streams
         drain_deadline: float | None = None
         while drain_deadline is None or ((streams or self.artifacts_open) and time.monotonic() < drain_deadline):
             timeout = None if exit_wakeup is not None else 0.05
@@ -203,6 +193,28 @@ class Harness:
         returncode = self.child.wait()
         self.artifacts.send_output_files()
         return returncode
+
+    def start_child(self, header: protocol.Header) -> int | None:
+        """Let the waiting script process go and watch its pipes; a descriptor readable when it exits, if any."""
+        os.mkdir(harness_artifacts.OUTPUTS_DIR, 0o755)
+        assert self.child is not None
+        self.child.start(header)
+        streams = self.streams = {self.child.stdout: "O", self.child.stderr: "E"}
+        for fd in (*streams, self.child.stdin, self.child.artifacts, self.child.acks):
+            os.set_blocking(fd, False)
+        for fd in streams:
+            self.selector.register(fd, selectors.EVENT_READ, "output")
+        self.selector.register(self.child.artifacts, selectors.EVENT_READ, "artifact")
+        self.artifacts_open = True
+        if self.control_open:
+            self.selector.register(self.control_in, selectors.EVENT_READ, "control")
+        self.flush_stdin()
+        exit_wakeup = _pidfd(self.child.pid)
+        if exit_wakeup is not None:
+            self.selector.register(exit_wakeup, selectors.EVENT_READ, "exit")
+        if self.child_exits is not None:
+            self.selector.register(self.child_exits, selectors.EVENT_READ, "reap")
+        return exit_wakeup
 
     def drain_output(self) -> None:
         """Forward everything the script has written so far (so an artifact comes after the output before it)."""
@@ -274,7 +286,10 @@ class Harness:
                 if not self.stdin_eof_requested:
                     self.pending_stdin += protocol.decode_b64(payload.decode("ascii", "replace"))
             elif tag == "C":
-                self.stdin_eof_requested = True
+                # A kernel's stdin serves all its cells: it never closes before the kernel does.
+                self.stdin_eof_requested = self.kernel is None
+            elif self.kernel is not None and tag in (protocol.CELL, protocol.INTERRUPT):
+                self.kernel.frame(tag, payload)
             else:
                 raise protocol.FrameError("unexpected frame")
 

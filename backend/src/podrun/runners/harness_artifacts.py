@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 if __package__:  # imported on the host
-    from podrun.runners import harness_child, protocol
+    from podrun.runners import harness_cells, harness_child, protocol
 else:  # in the sandbox, beside protocol.py (harness.py put this directory on sys.path)
+    import harness_cells  # type: ignore[import-not-found, no-redef]
     import harness_child  # type: ignore[import-not-found, no-redef]
     import protocol  # type: ignore[import-not-found, no-redef]
 
@@ -42,6 +43,18 @@ class Artifacts:
         self.max_bytes = 0
         # The limit the script died of, as its process said (harness_child.DIED_OF_MEMORY_LINE).
         self.died_of: str | None = None
+        # A kernel's pipe carries every cell's end as well: it stays open past the caps (figures then are
+        # skipped, still acknowledged), and `cell_done` holds how the last cell ended until it is taken.
+        self.keep_open = False
+        self.skipping = False
+        self.cell_done: dict[str, Any] | None = None
+
+    def new_cell(self, max_count: int, max_bytes: int) -> None:
+        """Count a kernel's next cell's artifacts afresh, under its caps."""
+        self.sent = self.bytes_sent = 0
+        self.refused = False
+        self.max_count, self.max_bytes = max_count, max_bytes
+        self.died_of = None
 
     def take_figures(self, data: bytes, before: Callable[[], None], ack: Callable[[], None]) -> bool:
         """Take bytes from the figure pipe; send each whole figure (after `before`), then `ack` it.
@@ -58,19 +71,26 @@ class Artifacts:
                     self.died_of = protocol.DIED_OF_MEMORY
                     self.buffer = rest
                     continue
+                if self.keep_open and (done := _cell_done(line)) is not None:
+                    self.cell_done, self.buffer = done, rest
+                    continue
                 announcement = _announcement(line)
                 if announcement is None:
                     return False
                 self.announcement, self.buffer = announcement, rest
-                if not self.within_caps(announcement["size"]):
-                    self.send(announcement["name"], b"", size=announcement["size"])
-                    return False
+                self.skipping = not self.within_caps(announcement["size"])
+                if self.skipping:
+                    if not self.refused:
+                        self.send(announcement["name"], b"", size=announcement["size"])
+                    if not self.keep_open:
+                        return False
             size = self.announcement["size"]
             if len(self.buffer) < size:
                 return True
             body, self.buffer = self.buffer[:size], self.buffer[size:]
-            before()
-            self.send(self.announcement["name"], body)
+            if not self.skipping:
+                before()
+                self.send(self.announcement["name"], body)
             self.announcement = None
             ack()
 
@@ -113,6 +133,16 @@ class Artifacts:
                     self.send(name, data if len(data) == size else b"", size=size)
         finally:
             os.close(directory)
+
+
+def _cell_done(line: bytes) -> dict[str, Any] | None:
+    """How a kernel's cell ended, from its process's line (harness_cells.py); None for any other line."""
+    try:
+        value = json.loads(line.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    done = value.get(harness_cells.CELL_DONE_KEY) if isinstance(value, dict) else None
+    return done if isinstance(done, dict) else None
 
 
 def _announcement(line: bytes) -> dict[str, Any] | None:

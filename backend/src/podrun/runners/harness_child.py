@@ -24,8 +24,9 @@ from importlib.machinery import SourceFileLoader
 from typing import Any, NoReturn
 
 if __package__:  # imported on the host (its tests)
-    from podrun.runners import protocol
+    from podrun.runners import harness_cells, protocol
 else:  # in the sandbox, beside protocol.py (harness.py put this directory on sys.path)
+    import harness_cells  # type: ignore[import-not-found, no-redef]
     import protocol  # type: ignore[import-not-found, no-redef]
 
 SCRIPT_PATH = protocol.SANDBOX_TMP + "/main.py"
@@ -88,18 +89,25 @@ class ScriptProcess:
             os.close(fd)
 
     def start(self, header: protocol.Header) -> None:
-        """Let the waiting process run the script under the header's limits."""
+        """Let the waiting process run the script under the header's limits (or, for a kernel, wait for cells)."""
         limits = {
-            "cpu_time_ms": header.cpu_time_ms,
+            # A kernel's CPU time is limited per cell, by the harness (harness_kernel.py).
+            "cpu_time_ms": None if header.kernel else header.cpu_time_ms,
             "memory_bytes": header.memory_bytes,
             "processes": header.processes,
             "file_size_bytes": header.file_size_bytes,
+            "kernel": header.kernel,
         }
         try:
-            write_all(self.go, json.dumps(limits).encode("ascii"))
+            write_all(self.go, json.dumps(limits).encode("ascii") + b"\n")
         finally:
-            os.close(self.go)
-            self.go = -1
+            if not header.kernel:
+                os.close(self.go)
+                self.go = -1
+
+    def send_cell(self, cell: protocol.Cell) -> None:
+        """Hand a kernel's process its next cell (it reads them one by one, between cells)."""
+        write_all(self.go, json.dumps(cell.to_json()).encode("ascii") + b"\n")
 
     def close_stdin(self) -> None:
         """EOF on the script's stdin."""
@@ -137,12 +145,13 @@ def _become_script(pipes: dict[int, int]) -> NoReturn:
     # Nothing of the harness stays reachable, not even while waiting: its frame pipes, the header.
     os.closerange(ACK_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     request = b""
-    while chunk := os.read(GO_FD, READ_CHUNK):
+    while b"\n" not in request and (chunk := os.read(GO_FD, READ_CHUNK)):
         request += chunk
-    os.close(GO_FD)
-    if not request:
+    if not request.endswith(b"\n"):
         os._exit(0)  # the harness never started the script
-    _apply_limits(json.loads(request))
+    request, _, cells_read = request.partition(b"\n")  # a kernel's first cell may have come with its limits
+    limits = json.loads(request)
+    _apply_limits(limits)
     os.chdir(protocol.SANDBOX_TMP)
     os.environ.update(CHILD_ENV_OVERRIDES)
     sys.meta_path.insert(0, _PyplotFinder())
@@ -150,6 +159,20 @@ def _become_script(pipes: dict[int, int]) -> NoReturn:
     _unbuffered_std_streams()
     sys.argv = [SCRIPT_PATH]
     sys.orig_argv = [sys.executable, "-u", SCRIPT_PATH]
+    if limits.get("kernel"):
+        # Cells keep coming on the same pipe; the processes a cell starts must not read them.
+        os.set_inheritable(GO_FD, False)
+        cells = harness_cells.Cells(
+            GO_FD,
+            cells_read,
+            report=lambda line: write_all(ARTIFACT_FD, line),
+            send_figures=_send_open_figures,
+        )
+        _forget_harness_modules()
+        sys.path.insert(0, protocol.SANDBOX_TMP)
+        cells.serve()
+        _exit(0, interrupted=False)
+    os.close(GO_FD)
     _forget_harness_modules()
     sys.path.insert(0, protocol.SANDBOX_TMP)
     interrupted = False
@@ -215,11 +238,23 @@ def _run_as_main(path: str) -> int:
         if isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt from None
         if isinstance(exc, MemoryError):
-            # Only this process can tell a refused allocation (an address-space rlimit) from other failures.
-            with contextlib.suppress(OSError):
-                write_all(ARTIFACT_FD, DIED_OF_MEMORY_LINE)
+            _say_died_of_memory()
         return UNCAUGHT_EXIT_CODE
     return 0
+
+
+def _say_died_of_memory() -> None:
+    # Only this process can tell a refused allocation (an address-space rlimit) from other failures.
+    with contextlib.suppress(OSError):
+        write_all(ARTIFACT_FD, DIED_OF_MEMORY_LINE)
+
+
+def _send_open_figures() -> None:
+    """Send the figures a kernel's cell left open (as a notebook shows them under the cell)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        with contextlib.suppress(Exception):
+            _send_figures(pyplot)
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -321,8 +356,9 @@ def write_file(path: str, data: bytes, mode: int) -> None:
 
 def _apply_limits(limits: dict[str, Any]) -> None:
     # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later at the hard limit.
-    cpu_s = max(1, -(-int(limits["cpu_time_ms"]) // 1000))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    if limits.get("cpu_time_ms") is not None:
+        cpu_s = max(1, -(-int(limits["cpu_time_ms"]) // 1000))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     for name, limit in (
         ("memory_bytes", resource.RLIMIT_AS),
         ("processes", resource.RLIMIT_NPROC),

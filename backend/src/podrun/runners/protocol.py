@@ -11,12 +11,17 @@ per line, a tag, a space, a payload:
                       "stdin_eof": bool, "cpu_time_ms": int, "memory_bytes": int | null,
                       "processes": int | null, "file_size_bytes": int | null,
                       "files": [{"name": str, "content": base64}], "max_artifacts": int,
-                      "max_artifact_bytes": int}
+                      "max_artifact_bytes": int, "kernel": bool}
                       (a null limit means "enforced elsewhere, for example by a cgroup"; files are
                       placed read-only beside the script, those named "inputs/<name>" in a read-only
                       /tmp/inputs, a tool's file fields; the artifact caps are per run)
         I <base64>    bytes for the script's stdin
         C             close the script's stdin (EOF); so does the end of the harness's stdin
+                      (ignored by a kernel: its stdin is the kernel's, for all its cells)
+        K <json>      a kernel's cell (a header with "kernel": true has no script): {"code": str,
+                      "number": int, "wall_time_ms": int, "cpu_time_ms": int, "max_artifacts": int,
+                      "max_artifact_bytes": int}; sent only when no cell runs
+        T             interrupt the running cell (KeyboardInterrupt in it); ignored when none runs
 
     harness -> runner (harness stdout)
         R <json>      ready, before the header is read: {"protocol": 1, "pid": int}
@@ -34,6 +39,10 @@ per line, a tag, a space, a payload:
                       "wall_ms": int, "cpu_ms": int, "peak_rss_kib": int, "error": str | null,
                       "died_of": "MEMORY" | null}  (died_of: the script ended by an uncaught
                       MemoryError, a memory limit the harness's rlimit enforced; absent before)
+                      A kernel sends one X per cell (the cell's exit code, 1 for an uncaught
+                      exception, signal 2 when interrupted; died_of "WALL_TIME" or "CPU_TIME" when
+                      the harness interrupted it for its limits; "kernel_ended": true when the
+                      kernel's process died with it), and a last one when the kernel ends.
 
 
 Malformed runner frames end the run with an `error` in the X frame.
@@ -84,12 +93,15 @@ SANDBOX_ENV = {
 }
 # The harness and the modules it imports: shipped together into one directory of every sandbox (bundle.py),
 # the harness (run as __main__) first; a script's process forgets them all before its first line.
-HARNESS_MODULES = ("harness", "harness_child", "harness_artifacts", "protocol")
+HARNESS_MODULES = ("harness", "harness_child", "harness_artifacts", "harness_kernel", "harness_cells", "protocol")
 # The frames' tags.
-HEADER, INPUT, CLOSE = "H", "I", "C"
+HEADER, INPUT, CLOSE, CELL, INTERRUPT = "H", "I", "C", "K", "T"
 READY, STARTED, STDOUT, STDERR, ARTIFACT, ARTIFACT_DATA, EXIT = "R", "S", "O", "E", "A", "B", "X"
 # What an exit record's `died_of` may name: a limit the harness enforced and the script died of.
 DIED_OF_MEMORY = "MEMORY"
+# ... and what a kernel's harness interrupts a cell for.
+DIED_OF_WALL_TIME, DIED_OF_CPU_TIME = "WALL_TIME", "CPU_TIME"
+DIED_OF = frozenset({DIED_OF_MEMORY, DIED_OF_WALL_TIME, DIED_OF_CPU_TIME})
 
 
 class FrameError(ValueError):
@@ -111,6 +123,8 @@ class Header:
     files: tuple[tuple[str, bytes], ...] = ()
     max_artifacts: int = 0
     max_artifact_bytes: int = 0
+    # A kernel: no script; cells come in K frames, and the harness serves them until it is stopped.
+    kernel: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The header's JSON payload."""
@@ -125,6 +139,7 @@ class Header:
             "files": [{"name": name, "content": base64.b64encode(data).decode("ascii")} for name, data in self.files],
             "max_artifacts": self.max_artifacts,
             "max_artifact_bytes": self.max_artifact_bytes,
+            "kernel": self.kernel,
         }
 
     @classmethod
@@ -139,6 +154,9 @@ class Header:
             raise FrameError("header has no script")
         if stdin is not None and not isinstance(stdin, str):
             raise FrameError("header stdin is not base64 text")
+        kernel = value.get("kernel", False)
+        if not isinstance(kernel, bool):
+            raise FrameError("header kernel is not a boolean")
         return cls(
             script=script,
             stdin=decode_b64(stdin) if stdin else b"",
@@ -148,6 +166,44 @@ class Header:
             processes=_optional_positive_int(value.get("processes"), "processes"),
             file_size_bytes=_optional_positive_int(value.get("file_size_bytes"), "file_size_bytes"),
             files=_files(value.get("files", [])),
+            max_artifacts=_non_negative_int(value.get("max_artifacts", 0), "max_artifacts"),
+            max_artifact_bytes=_non_negative_int(value.get("max_artifact_bytes", 0), "max_artifact_bytes"),
+            kernel=kernel,
+        )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One piece of code for a kernel, and the limits it runs under."""
+
+    code: str
+    number: int
+    wall_time_ms: int
+    cpu_time_ms: int
+    max_artifacts: int = 0
+    max_artifact_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The cell frame's JSON payload."""
+        return {
+            "code": self.code,
+            "number": self.number,
+            "wall_time_ms": self.wall_time_ms,
+            "cpu_time_ms": self.cpu_time_ms,
+            "max_artifacts": self.max_artifacts,
+            "max_artifact_bytes": self.max_artifact_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> Cell:
+        """Parse and validate a cell payload."""
+        if not isinstance(value, dict) or not isinstance(value.get("code"), str):
+            raise FrameError("cell has no code")
+        return cls(
+            code=value["code"],
+            number=_positive_int(value.get("number"), "number"),
+            wall_time_ms=_positive_int(value.get("wall_time_ms"), "wall_time_ms"),
+            cpu_time_ms=_positive_int(value.get("cpu_time_ms"), "cpu_time_ms"),
             max_artifacts=_non_negative_int(value.get("max_artifacts", 0), "max_artifacts"),
             max_artifact_bytes=_non_negative_int(value.get("max_artifact_bytes", 0), "max_artifact_bytes"),
         )
@@ -196,8 +252,10 @@ class Exit:
     cpu_ms: int
     peak_rss_kib: int
     error: str | None = None
-    # The limit the script died of inside the sandbox, where only the harness could see it (DIED_OF_MEMORY).
+    # The limit the script died of inside the sandbox, where only the harness could see it (DIED_OF).
     died_of: str | None = None
+    # A kernel's cell whose kernel process died with it (the kernel is over).
+    kernel_ended: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The exit frame's JSON payload."""
@@ -209,6 +267,7 @@ class Exit:
             "peak_rss_kib": self.peak_rss_kib,
             "error": self.error,
             "died_of": self.died_of,
+            "kernel_ended": self.kernel_ended,
         }
 
     @classmethod
@@ -220,8 +279,11 @@ class Exit:
         if error is not None and not isinstance(error, str):
             raise FrameError("exit error is not text")
         died_of = value.get("died_of")
-        if died_of not in (None, DIED_OF_MEMORY):
+        if died_of is not None and died_of not in DIED_OF:
             raise FrameError("exit names an unknown limit")
+        kernel_ended = value.get("kernel_ended", False)
+        if not isinstance(kernel_ended, bool):
+            raise FrameError("exit kernel_ended is not a boolean")
         return cls(
             exit_code=_optional_int(value.get("exit_code"), "exit_code"),
             signal=_optional_int(value.get("signal"), "signal"),
@@ -230,6 +292,7 @@ class Exit:
             peak_rss_kib=_non_negative_int(value.get("peak_rss_kib"), "peak_rss_kib"),
             error=error,
             died_of=died_of,
+            kernel_ended=kernel_ended,
         )
 
 

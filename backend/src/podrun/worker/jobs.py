@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from podrun.executions.run import run_execution as run
+from podrun.kernels.session import run_kernel as hold_kernel
 from podrun.observability.tracing import continued
 from podrun.worker.context import JobContext
 
@@ -28,4 +29,20 @@ async def run_execution(
             worker_id=worker.worker_id,
             execution_id=UUID(execution_id),
             reattach_from=reattach_from,
+        )
+
+
+async def run_kernel(ctx: JobContext, kernel_id: str, trace: dict[str, str] | None = None) -> str:
+    """Hold one kernel for its whole life: its sandbox, then its cells in order (kernels/session.py)."""
+    worker = ctx["podrun"]
+    container = worker.container
+    with continued("run kernel", trace, **{"podrun.kernel_id": kernel_id}):
+        return await hold_kernel(
+            container.kernel_lifecycle,
+            container.lifecycle,
+            container.runner,
+            container.heartbeats,
+            container.kernel_wakes,
+            worker_id=worker.worker_id,
+            kernel_id=UUID(kernel_id),
         )

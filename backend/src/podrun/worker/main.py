@@ -20,7 +20,7 @@ from podrun.redis_client import Keys, redis_settings
 from podrun.settings import Settings
 from podrun.worker.context import WorkerProcess
 from podrun.worker.gauges import sample_forever
-from podrun.worker.jobs import run_execution
+from podrun.worker.jobs import run_execution, run_kernel
 from podrun.worker.watchdog import beat, keep_watch
 
 log = structlog.get_logger(__name__)
@@ -176,7 +176,11 @@ def create_worker(settings: Settings) -> Worker:
         wake_channel=keys.queue_wake,
         keys=keys,
         memory_budget_mib=budget,
-        functions=[func(run_execution, name="run_execution", max_tries=3)],  # type: ignore[arg-type]
+        functions=[
+            func(run_execution, name="run_execution", max_tries=3),  # type: ignore[arg-type]
+            # A kernel is held for its whole life; arq does not try it again (a lost worker's kernel is over).
+            func(run_kernel, name="run_kernel", max_tries=1, timeout=settings.kernels.max_lifetime_s),  # type: ignore[arg-type]
+        ],
         redis_settings=redis_settings(settings),
         queue_name=keys.queue,
         health_check_key=keys.health,

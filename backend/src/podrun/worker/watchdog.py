@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from podrun.executions.orphans import recover_orphans, requeue_stale
 from podrun.executions.retention import delete_expired
+from podrun.kernels.orphans import recover_kernels, requeue_unclaimed
 from podrun.observability.metrics import WORKER_HEARTBEATS
 from podrun.runners.base import DurableRunner
 from podrun.worker.context import WorkerProcess
@@ -34,7 +35,9 @@ async def sweep(worker: WorkerProcess, *, heartbeats_current: bool) -> None:
     container = worker.container
     if heartbeats_current:
         await recover_orphans(container.lifecycle, container.runner, container.heartbeats)
+        await recover_kernels(container.kernel_lifecycle, container.lifecycle, container.runner, container.heartbeats)
     await requeue_stale(container.lifecycle)
+    await requeue_unclaimed(container.kernel_lifecycle, container.lifecycle)
 
 
 async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_current: bool) -> None:

@@ -99,8 +99,11 @@ export type SaveScriptInput = {
 };
 
 export type StartKernelInput = {
+  /** Seconds without a cell before it is stopped; null for the default (at most a maximum). */
   idleTimeoutS?: number | null | undefined;
+  /** Memory and processes for the whole kernel; wall and CPU time for each cell. */
   limits?: LimitsInput | null | undefined;
+  /** A runtime id; null for the default. */
   runtime?: string | null | undefined;
 };
 

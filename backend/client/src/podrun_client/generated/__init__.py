@@ -7,6 +7,7 @@ from .client import GeneratedClient
 from .delete_execution import DeleteExecution
 from .enums import (
     ExecutionStatus,
+    KernelStatus,
     LimitKind,
     OutputStream,
     Role,
@@ -57,6 +58,7 @@ from .input_types import (
     RoleSettingsInput,
     RunToolInput,
     SaveScriptInput,
+    StartKernelInput,
     SubmitExecutionInput,
     SystemSettingsInput,
     ToolFieldInput,
@@ -130,6 +132,7 @@ __all__ = [
     "GraphQLClientHttpError",
     "GraphQLClientInvalidResponseError",
     "InputFile",
+    "KernelStatus",
     "LimitKind",
     "LimitValues",
     "LimitsInput",
@@ -157,6 +160,7 @@ __all__ = [
     "Session",
     "SessionUser",
     "SignOut",
+    "StartKernelInput",
     "SubmitExecution",
     "SubmitExecutionInput",
     "SubmitExecutionSubmitExecution",

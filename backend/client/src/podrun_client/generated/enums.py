@@ -15,6 +15,14 @@ class ExecutionStatus(str, Enum):
     ERROR = "ERROR"
 
 
+class KernelStatus(str, Enum):
+    STARTING = "STARTING"
+    IDLE = "IDLE"
+    BUSY = "BUSY"
+    STOPPED = "STOPPED"
+    DEAD = "DEAD"
+
+
 class LimitKind(str, Enum):
     WALL_TIME = "WALL_TIME"
     CPU_TIME = "CPU_TIME"

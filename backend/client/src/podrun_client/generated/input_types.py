@@ -68,6 +68,15 @@ class SaveScriptInput(BaseModel):
     id: Optional[str] = None
 
 
+class StartKernelInput(BaseModel):
+    runtime: Optional[str] = None
+    "A runtime id; null for the default."
+    limits: Optional["LimitsInput"] = None
+    "Memory and processes for the whole kernel; wall and CPU time for each cell."
+    idle_timeout_s: Optional[int] = Field(alias="idleTimeoutS", default=None)
+    "Seconds without a cell before it is stopped; null for the default (at most a maximum)."
+
+
 class SubmitExecutionInput(BaseModel):
     script: Optional[str] = None
     script_id: Optional[str] = Field(alias="scriptId", default=None)
@@ -128,5 +137,6 @@ class UserSettingsInput(BaseModel):
 PublishToolInput.model_rebuild()
 RoleSettingsInput.model_rebuild()
 RunToolInput.model_rebuild()
+StartKernelInput.model_rebuild()
 SubmitExecutionInput.model_rebuild()
 SystemSettingsInput.model_rebuild()

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import podrun.accounts.models
 import podrun.executions.models
+import podrun.kernels.models
 import podrun.policy.models
 import podrun.scripts.models
 import podrun.tools.models  # noqa: F401 - registers the tables on the metadata

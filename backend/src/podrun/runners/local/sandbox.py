@@ -116,12 +116,28 @@ class LocalSandbox:
         return self.frames.exit
 
     async def begin(self, header: protocol.Header, limits: Limits, artifact_caps: ArtifactCaps) -> None:
-        """Send the header: the script starts now, and so do the wall-time and CPU watchdogs."""
+        """Send the header: the script starts now, and so do the wall-time and CPU watchdogs.
+
+        A kernel's header starts no script: its cells' limits are the harness's to enforce, and its frames are
+        read line by line by runners/kernel.py (`send`, `read_line`), not by `output`.
+        """
         self.limits = limits
         self.frames = FrameReader(artifact_caps)
         await self._send(header_frame(header))
         self.started = time.monotonic()
-        self.watchdog = asyncio.create_task(self._watch(limits))
+        if header.kernel:
+            self.output_done = True
+        else:
+            self.watchdog = asyncio.create_task(self._watch(limits))
+
+    async def send(self, frame: bytes) -> None:
+        """Write one frame to a kernel's harness."""
+        await self._send(frame)
+
+    async def read_line(self) -> bytes:
+        """A kernel harness's next frame line; b"" once it has ended."""
+        assert self.process.stdout is not None
+        return await self.process.stdout.readline()
 
     async def output(self) -> AsyncIterator[SandboxOutput]:
         """The script's output chunks and artifacts, until the harness's exit frame (or its end)."""
