@@ -57,17 +57,23 @@ async function looked(name: string): Promise<void> {
 	expect(await accessibilityProblems(page), name).toEqual([]);
 }
 
-beforeAll(async () => {
-	await backend.start();
+async function graphql<T>(query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
 	const response = await fetch(`${backend.url}/graphql`, {
 		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({
-			query: 'mutation($email: String!, $password: String!) { register(email: $email, password: $password) { user { id } } }',
-			variables: { email, password }
-		})
+		headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+		body: JSON.stringify({ query, variables })
 	});
-	expect((await response.json()).errors).toBeUndefined();
+	const body = (await response.json()) as { data: T; errors?: unknown };
+	expect(body.errors).toBeUndefined();
+	return body.data;
+}
+
+beforeAll(async () => {
+	await backend.start();
+	await graphql('mutation($email: String!, $password: String!) { register(email: $email, password: $password) { user { id } } }', {
+		email,
+		password
+	});
 	browser = await launch();
 	const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
 	page = await context.newPage();
@@ -122,6 +128,8 @@ describe('the notebook', () => {
 		await waitForCell(4, 'SUCCEEDED');
 		expect(await cellLines(4)).toEqual(['41']);
 		await waitForKernel('IDLE');
+		await cell(3).scrollIntoViewIfNeeded();
+		await looked('notebook-interrupted-1280-light');
 	});
 
 	test('a second cell sent while one runs waits for it, and says so', async () => {
@@ -194,5 +202,24 @@ describe('the notebook', () => {
 		await page.goto(`${backend.url}/kernels`);
 		await expect.poll(() => page.getByTestId('kernel-row').count()).toBe(2);
 		await looked('notebook-kernels-1280-light');
+	});
+
+	test('the idle countdown runs down, then the kernel stops by itself and says why', async () => {
+		const { login } = await graphql<{ login: { accessToken: string } }>(
+			'mutation($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken } }',
+			{ email, password }
+		);
+		const { startKernel } = await graphql<{ startKernel: { id: string } }>(
+			'mutation($input: StartKernelInput!) { startKernel(input: $input) { id } }',
+			{ input: { idleTimeoutS: 8 } },
+			login.accessToken
+		);
+		await page.goto(`${backend.url}/kernels/${startKernel.id}`);
+		await waitForKernel('IDLE');
+		expect(await page.getByTestId('idle-countdown').innerText()).toMatch(/^stops in 0:0[0-8] if idle$/);
+		await waitForKernel('STOPPED');
+		expect(await page.getByTestId('kernel-ended').innerText()).toContain('stopped after 8 s without a cell');
+		expect(await page.getByTestId('idle-countdown').count()).toBe(0);
+		expect(await page.getByTestId('start-another').isVisible()).toBe(true);
 	});
 });
