@@ -52,9 +52,10 @@ async function runCell(n: number, code: string): Promise<void> {
 const focusedCell = (): Promise<number> =>
 	page.evaluate(() => [...document.querySelectorAll('[data-testid="cell"]')].findIndex((element) => element.contains(document.activeElement)) + 1);
 
+/** No serious or critical axe-core violation, then a screenshot (axe first waits out colour transitions). */
 async function looked(name: string): Promise<void> {
-	await screenshot(page, name);
 	expect(await accessibilityProblems(page), name).toEqual([]);
+	await screenshot(page, name);
 }
 
 async function graphql<T>(query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
