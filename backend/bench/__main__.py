@@ -24,6 +24,7 @@ from bench import (
     fanout,
     flood,
     imports,
+    kernel,
     latency,
     lines,
     pod,
@@ -49,6 +50,7 @@ async def _extra(title: str, measure: Callable[[], Awaitable[list[Figure]]]) -> 
 SCENARIOS: dict[str, Callable[[Bench], Awaitable[Section | None]]] = {
     "latency": latency.run,
     "cpu": cpu.run,
+    "kernel": kernel.run,
     "throughput": throughput.run,
     "fanout": fanout.run,
     "flood": flood.run,
@@ -63,7 +65,19 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[Section | None]]] = {
     "lines": lambda _: _extra("LineAssembler on 50 MB of mixed output", lines.run),
     "pod": lambda _: _extra("print('hi') in a pod of the local Kubernetes 1.20", pod.run),
 }
-DEFAULT = ["latency", "cpu", "throughput", "fanout", "flood", "short-lines", "burst", "numpy", "catchup", "refusals"]
+DEFAULT = [
+    "latency",
+    "kernel",
+    "cpu",
+    "throughput",
+    "fanout",
+    "flood",
+    "short-lines",
+    "burst",
+    "numpy",
+    "catchup",
+    "refusals",
+]
 
 
 def _arguments() -> argparse.Namespace:

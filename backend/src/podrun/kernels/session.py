@@ -40,6 +40,7 @@ POLL_S = 2.0
 KERNEL_START_FAILED = "the kernel's sandbox could not be started"
 KERNEL_DIED = "the kernel's process ended unexpectedly"
 KERNEL_OUT_OF_MEMORY = "the kernel ran out of memory"
+KERNEL_IDLE_CPU = "the kernel went on using CPU between cells past one cell's CPU time limit"
 KERNEL_SHUT_DOWN = "the worker holding the kernel shut down"
 IDLE_STOP = "stopped after {seconds} s without a cell"
 CELL_NOT_RUN = "the kernel ended before this cell ran: {why}"
@@ -130,6 +131,8 @@ class KernelSession:
             idle_left = self.kernel.idle_timeout_s - (time.monotonic() - self.idle_since)
             if idle_left <= 0:
                 return KernelStatus.STOPPED, IDLE_STOP.format(seconds=self.kernel.idle_timeout_s)
+            if self.sandbox is not None and self.sandbox.closed.is_set():
+                return KernelStatus.DEAD, await self.why_ended_idle(self.sandbox)
             await self.wakes.wait(kernel_id, min(idle_left, POLL_S))
 
     async def start_sandbox(self) -> bool:
@@ -199,6 +202,12 @@ class KernelSession:
             lambda: self.kernels.mark(kernel_id, KernelStatus.IDLE, used=True, cells_run=sandbox.cells),
         )
         return None
+
+    async def why_ended_idle(self, sandbox: KernelSandbox) -> str:
+        """Why a kernel ended between cells."""
+        if sandbox.idle_end() is LimitKind.CPU_TIME:
+            return KERNEL_IDLE_CPU
+        return _why_dead(await sandbox.end(), interrupted=False)
 
     async def end(self, status: KernelStatus, error: str | None) -> None:
         """Stop the sandbox, record how the kernel ended, cancel its waiting cells and free its slot."""

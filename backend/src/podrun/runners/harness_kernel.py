@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 # How long an interrupted cell may take to stop before the kernel is killed with it.
 INTERRUPT_GRACE_S = 3.0
-# How often a running cell's wall and CPU time are checked.
+# How often a running cell's wall and CPU time are checked, and the CPU time used between cells.
 LIMITS_POLL_S = 0.05
+IDLE_POLL_S = 1.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -51,6 +52,11 @@ class Kernel:
         self.harness = harness
         self.waiting: list[protocol.Cell] = []
         self.running: RunningCell | None = None
+        # CPU time between cells (threads a cell left running, say) may reach one cell's CPU limit, counted from
+        # the end of the last cell; past it the kernel is killed, so no work escapes the limits by outliving a cell.
+        self.idle_cpu_budget_ms = 0
+        self.idle_cpu_from = 0
+        self.idle_limit: str | None = None
 
     def frame(self, tag: str, payload: bytes) -> None:
         """A cell to run, or an interrupt of the running one."""
@@ -66,11 +72,12 @@ class Kernel:
         exit_wakeup = h.start_child(header)
         child = h.child
         assert child is not None
+        self.idle_cpu_budget_ms = header.cpu_time_ms
         try:
             while True:
                 if self.running is None and self.waiting:
                     self.start(self.waiting.pop(0))
-                timeout = LIMITS_POLL_S if self.running is not None or exit_wakeup is None else None
+                timeout = LIMITS_POLL_S if self.running is not None or exit_wakeup is None else IDLE_POLL_S
                 for key, _ in h.selector.select(timeout):
                     if key.data == "output":
                         h.pump_output(key.fd, h.streams)
@@ -93,6 +100,9 @@ class Kernel:
                     return self.died()
                 if self.running is not None:
                     self.check_limits(self.running)
+                elif self.cpu_ms() - self.idle_cpu_from >= self.idle_cpu_budget_ms:
+                    self.idle_limit = protocol.DIED_OF_CPU_TIME
+                    h.kill_child()
         finally:
             if exit_wakeup is not None:
                 os.close(exit_wakeup)
@@ -103,6 +113,7 @@ class Kernel:
         assert h.child is not None
         h.artifacts.new_cell(cell.max_artifacts, cell.max_artifact_bytes)
         self.running = RunningCell(cell, self.cpu_ms())
+        self.idle_cpu_budget_ms = cell.cpu_time_ms
         h.child.send_cell(cell)
 
     def end(self, done: dict[str, object]) -> None:
@@ -139,6 +150,14 @@ class Kernel:
                 died_of=self.running.limit or h.artifacts.died_of,
                 kernel_ended=True,
             )
+        elif self.idle_limit is not None:
+            # No cell to end: this exit frame, before the harness's last, says what the kernel was killed for.
+            h.emit(
+                "X",
+                protocol.Exit(
+                    None, -returncode if returncode < 0 else None, 0, 0, 0, died_of=self.idle_limit, kernel_ended=True
+                ).to_json(),
+            )
         return returncode
 
     def emit_exit(
@@ -152,6 +171,7 @@ class Kernel:
     ) -> None:
         """One cell's exit frame: what it used, and how it ended."""
         self.running = None
+        self.idle_cpu_from = self.cpu_ms()
         record = protocol.Exit(
             exit_code=exit_code,
             signal=signal_number,

@@ -9,6 +9,7 @@ cell's exit frame, stdin, and `kill`, which for a cell is an interrupt (the kern
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +28,8 @@ from podrun.runners.frames import FrameReader
 # The limits a kernel's harness interrupts a cell for, by the name its exit record gives them.
 CELL_LIMITS = {protocol.DIED_OF_WALL_TIME: LimitKind.WALL_TIME, protocol.DIED_OF_CPU_TIME: LimitKind.CPU_TIME}
 IGNORED_INTERRUPT = "the cell did not stop when interrupted, so the kernel was stopped with it"
+# Lines read ahead of the cell that takes them (the harness waits when they are not taken).
+LINES_BUFFERED = 256
 
 
 @runtime_checkable
@@ -51,19 +54,48 @@ class KernelChannel(Protocol):
 
 
 class KernelSandbox:
-    """One kernel: its sandbox, the cells it has run, and how it ended once it has."""
+    """One kernel: its sandbox, the cells it has run, and how it ended once it has.
 
-    def __init__(self, channel: KernelChannel, limits: Limits) -> None:
+    One task reads the harness's lines as they come, so the end of a kernel between cells is seen at once
+    (`closed`); output a kernel writes between cells (a thread a cell left running) goes to the next cell.
+    """
+
+    def __init__(self, channel: KernelChannel, limits: Limits, cells_run: int = 0) -> None:
         self.channel = channel
         self.limits = limits
-        self.cells = 0
+        self.cells = cells_run
         self.ended: SandboxResult | None = None
         self.lock = asyncio.Lock()
+        self.lines: asyncio.Queue[bytes] = asyncio.Queue(maxsize=LINES_BUFFERED)
+        self.closed = asyncio.Event()
+        # The exit frame the harness sent between cells, saying why it killed the kernel (its CPU between cells).
+        self.idle_exit: protocol.Exit | None = None
+        self.reader = asyncio.create_task(self._read(), name="kernel-lines")
 
     @property
     def alive(self) -> bool:
         """Whether the kernel can still run cells."""
-        return self.ended is None
+        return self.ended is None and not self.closed.is_set()
+
+    async def _read(self) -> None:
+        try:
+            while line := await self.channel.read_line():
+                await self.lines.put(line)
+        finally:
+            self.closed.set()
+            await self.lines.put(b"")
+
+    def idle_end(self) -> LimitKind | None:
+        """The limit a kernel that ended between cells was killed for, from the frames it left unread."""
+        while not self.lines.empty():
+            line = self.lines.get_nowait()
+            with contextlib.suppress(ValueError):
+                tag, payload = protocol.parse_frame(line)
+                if tag == protocol.EXIT:
+                    record = protocol.Exit.from_json(protocol.parse_json_payload(payload))
+                    if record.kernel_ended and record.died_of in CELL_LIMITS:
+                        return CELL_LIMITS[record.died_of]
+        return None
 
     async def cell(self, code: str, artifact_caps: ArtifactCaps) -> CellSandbox:
         """Send the next cell; the caller pumps the returned sandbox to its end before sending another."""
@@ -92,6 +124,7 @@ class KernelSandbox:
         async with self.lock:
             if self.ended is None:
                 self.ended = await self.channel.wait()
+                self.reader.cancel()
         return self.ended
 
 
@@ -111,7 +144,9 @@ class CellSandbox:
             return
         try:
             while self.frames.exit is None:
-                line = await self.kernel.channel.read_line()
+                if self.kernel.closed.is_set() and self.kernel.lines.empty():
+                    break
+                line = await self.kernel.lines.get()
                 if not line:
                     break
                 if (output := self.frames.read(line)) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -34,14 +35,14 @@ async def kernel(runner: LocalRunner) -> AsyncIterator[KernelSandbox]:
     await kernel.stop()
 
 
-async def start_kernel(runner: LocalRunner, runtime_id: str | None = None) -> KernelSandbox:
+async def start_kernel(runner: LocalRunner, runtime_id: str | None = None, limits: Limits = LIMITS) -> KernelSandbox:
     runtime_id = runtime_id or next(runtime.id for runtime in runner.runtimes() if runtime.default)
     spec = SandboxSpec(
-        name=sandbox_name(uuid.uuid4()), runtime_id=runtime_id, script="", stdin=None, limits=LIMITS, kernel=True
+        name=sandbox_name(uuid.uuid4()), runtime_id=runtime_id, script="", stdin=None, limits=limits, kernel=True
     )
     sandbox = await runner.start(spec)
     assert isinstance(sandbox, LocalSandbox)
-    return KernelSandbox(sandbox, LIMITS)
+    return KernelSandbox(sandbox, limits)
 
 
 async def run_cell(
@@ -92,12 +93,27 @@ async def test_an_interrupt_stops_the_cell_and_keeps_the_state(kernel: KernelSan
     assert kernel.alive
 
 
-async def test_wall_and_cpu_time_are_per_cell(kernel: KernelSandbox) -> None:
-    _, _, result, _ = await run_cell(kernel, "import time\ntime.sleep(10)")
-    assert (result.signal, result.limit_exceeded) == (signal.SIGINT, LimitKind.WALL_TIME)
-    _, _, result, _ = await run_cell(kernel, "while True: pass")
-    assert result.limit_exceeded is LimitKind.CPU_TIME
-    assert (await run_cell(kernel, "print('still here')"))[0] == "still here\n"
+@pytest.mark.parametrize(
+    ("wall_ms", "cpu_ms", "code", "limit"),
+    [
+        (1000, 5000, "import time\ntime.sleep(30)", LimitKind.WALL_TIME),
+        (30_000, 500, "while True: pass", LimitKind.CPU_TIME),
+    ],
+    ids=["wall", "cpu"],
+)
+async def test_wall_and_cpu_time_are_per_cell(
+    runner: LocalRunner, wall_ms: int, cpu_ms: int, code: str, limit: LimitKind
+) -> None:
+    kernel = await start_kernel(
+        runner, limits=LIMITS.model_copy(update={"wall_time_ms": wall_ms, "cpu_time_ms": cpu_ms})
+    )
+    try:
+        for _ in range(2):  # the limit holds for each cell, not for the kernel
+            _, _, result, _ = await run_cell(kernel, code)
+            assert (result.signal, result.limit_exceeded) == (signal.SIGINT, limit)
+        assert (await run_cell(kernel, "print('still here')"))[0] == "still here\n"
+    finally:
+        await kernel.stop()
 
 
 async def test_a_cell_that_ignores_its_interrupt_is_killed_with_the_kernel(kernel: KernelSandbox) -> None:
@@ -121,3 +137,12 @@ async def test_figures_arrive_under_their_cell(runner: LocalRunner) -> None:
         assert [a.name for a in artifacts] == ["figure-2.png"]  # left open: sent when the cell ends
     finally:
         await kernel.stop()
+
+
+async def test_cpu_used_between_cells_is_limited(kernel: KernelSandbox) -> None:
+    code = "import threading\ndef spin():\n    while True:\n        pass\n"
+    code += "threading.Thread(target=spin, daemon=True).start()"
+    assert (await run_cell(kernel, code))[2].exit_code == 0
+    await asyncio.wait_for(kernel.closed.wait(), 10)
+    assert kernel.idle_end() is LimitKind.CPU_TIME
+    assert not kernel.alive
