@@ -53,6 +53,12 @@ const focusedCell = (): Promise<number> =>
 	page.evaluate(() => [...document.querySelectorAll('[data-testid="cell"]')].findIndex((element) => element.contains(document.activeElement)) + 1);
 
 /** No serious or critical axe-core violation, then a screenshot (axe first waits out colour transitions). */
+/** Switch the browser's colour scheme and wait until the page has taken it (the account's theme follows the system). */
+async function theme(scheme: 'light' | 'dark'): Promise<void> {
+	await page.emulateMedia({ colorScheme: scheme });
+	await page.waitForFunction((dark) => document.documentElement.classList.contains('dark') === dark, scheme === 'dark');
+}
+
 async function looked(name: string): Promise<void> {
 	expect(await accessibilityProblems(page), name).toEqual([]);
 	await screenshot(page, name);
@@ -149,9 +155,9 @@ describe('the notebook', () => {
 		await waitForCell(7, 'SUCCEEDED');
 		await cell(7).getByTestId('artifact-image').waitFor({ timeout: 20_000 });
 		await looked('notebook-figure-1280-light');
-		await page.emulateMedia({ colorScheme: 'dark' });
+		await theme('dark');
 		await looked('notebook-figure-1280-dark');
-		await page.emulateMedia({ colorScheme: 'light' });
+		await theme('light');
 	});
 
 	test('a reload brings back every cell, its code and its output', async () => {
@@ -165,19 +171,19 @@ describe('the notebook', () => {
 		await expect.poll(() => cellLines(4)).toEqual(['41']);
 		await cell(7).getByTestId('artifact-image').waitFor({ timeout: 20_000 });
 		expect(await cell(8).getAttribute('data-status')).toBe('NEW');
-		for (const theme of ['light', 'dark'] as const) {
-			await page.emulateMedia({ colorScheme: theme });
+		for (const scheme of ['light', 'dark'] as const) {
+			await theme(scheme);
 			await page.setViewportSize({ width: 390, height: 844 });
 			await cell(7).scrollIntoViewIfNeeded();
 			const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: window.innerWidth }));
 			expect(widths.page, 'the notebook is no wider than a phone').toBeLessThanOrEqual(widths.screen);
 			// The kernel's header stays in sight while the cells scroll under it.
 			expect((await page.getByTestId('kernel-header').boundingBox())!.y).toBeLessThan(200);
-			await looked(`notebook-reloaded-390-${theme}`);
+			await looked(`notebook-reloaded-390-${scheme}`);
 			await page.setViewportSize({ width: 1280, height: 900 });
-			await looked(`notebook-reloaded-1280-${theme}`);
+			await looked(`notebook-reloaded-1280-${scheme}`);
 		}
-		await page.emulateMedia({ colorScheme: 'light' });
+		await theme('light');
 	});
 
 	test('Restart clears the state: x is gone', async () => {
@@ -219,8 +225,21 @@ describe('the notebook', () => {
 		await waitForKernel('IDLE');
 		expect(await page.getByTestId('idle-countdown').innerText()).toMatch(/^stops in 0:0[0-8] if idle$/);
 		await waitForKernel('STOPPED');
-		expect(await page.getByTestId('kernel-ended').innerText()).toContain('stopped after 8 s without a cell');
+		expect(await page.getByTestId('kernel-ended').innerText()).toMatch(/^This kernel has stopped\. Stopped after 8 s without a cell\./);
 		expect(await page.getByTestId('idle-countdown').count()).toBe(0);
 		expect(await page.getByTestId('start-another').isVisible()).toBe(true);
+	});
+
+	test('a kernel whose process dies says so, and its cells no longer run', async () => {
+		await page.goto(`${backend.url}/kernels`);
+		await page.getByTestId('new-kernel').click();
+		await page.waitForURL(/\/kernels\/[0-9a-f-]{36}$/);
+		await waitForKernel('IDLE');
+		await runCell(1, 'import os, signal\nos.kill(os.getpid(), signal.SIGKILL)');
+		await waitForKernel('DEAD');
+		await waitForCell(1, 'FAILED', 'ERROR', 'CANCELLED');
+		expect(await page.getByTestId('kernel-ended').innerText()).toMatch(/^This kernel has died\. \S/);
+		for (const button of await page.getByTestId('run-cell').all()) expect(await button.isDisabled()).toBe(true);
+		await looked('notebook-dead-1280-light');
 	});
 });

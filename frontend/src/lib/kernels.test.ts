@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { ExecutionSummaryFragment } from '$lib/gql/graphql';
-import { advance, cellsFrom, cellStatusHint, countdown, kernelEnded, newCell } from './kernels';
+import { advance, cellsFrom, cellStatusHint, countdown, endedMessage, kernelEnded, newCell } from './kernels';
 
 describe('countdown', () => {
 	const now = Date.parse('2026-12-06T18:00:00Z');
@@ -65,4 +65,15 @@ describe('advance', () => {
 		const next = advance(cells, 0);
 		expect(next).toEqual({ cells, focus: 1 });
 	});
+});
+
+describe('endedMessage', () => {
+	const rest = 'Its cells stay here but can no longer run; start a new kernel to go on.';
+	test.each([
+		['STOPPED', 'stopped after 600 s without a cell', `This kernel has stopped. Stopped after 600 s without a cell. ${rest}`],
+		['DEAD', 'The sandbox ended unexpectedly.', `This kernel has died. The sandbox ended unexpectedly. ${rest}`],
+		['DEAD', '  out of memory ', `This kernel has died. Out of memory. ${rest}`],
+		['STOPPED', null, `This kernel has stopped. ${rest}`],
+		['DEAD', '', `This kernel has died. ${rest}`]
+	] as const)('%s with %j', (status, error, message) => expect(endedMessage(status, error)).toBe(message));
 });

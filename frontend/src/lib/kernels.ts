@@ -27,6 +27,15 @@ export function countdown(stopsAt: string | null | undefined, now: number): stri
 	return clock(Math.ceil(Math.max(0, due - now) / 1000) * 1000);
 }
 
+/** What the header says of a kernel that has ended, with the server's reason made a sentence. */
+export function endedMessage(status: 'STOPPED' | 'DEAD', error: string | null | undefined): string {
+	const parts = [status === 'DEAD' ? 'This kernel has died.' : 'This kernel has stopped.'];
+	const why = error?.trim();
+	if (why) parts.push(why[0]!.toUpperCase() + why.slice(1) + (/[.!?]$/.test(why) ? '' : '.'));
+	parts.push('Its cells stay here but can no longer run; start a new kernel to go on.');
+	return parts.join(' ');
+}
+
 /** The line under a cell's status badge: a queued cell waits for the one before it, not for a sandbox. */
 export function cellStatusHint(status: ExecutionStatus): string | null {
 	switch (status) {
