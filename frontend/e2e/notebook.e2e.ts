@@ -154,6 +154,7 @@ describe('the notebook', () => {
 		await runCell(7, FIGURE);
 		await waitForCell(7, 'SUCCEEDED');
 		await cell(7).getByTestId('artifact-image').waitFor({ timeout: 20_000 });
+		await cell(7).getByTestId('artifact-image').scrollIntoViewIfNeeded();
 		await looked('notebook-figure-1280-light');
 		await theme('dark');
 		await looked('notebook-figure-1280-dark');
