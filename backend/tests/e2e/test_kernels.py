@@ -204,3 +204,21 @@ async def test_kernels_count_against_the_runs_in_progress(alice: GraphQLClient, 
             await alice.execute(STOP, {"id": kernel_id})
     freed = await start(alice)  # a stopped kernel frees its slot
     await alice.execute(STOP, {"id": freed["id"]})
+
+
+async def test_a_kernel_out_of_memory_ends_dead_and_says_why(alice: GraphQLClient) -> None:
+    """Under a cgroup the kernel is killed for memory (DEAD, saying so); under rlimits alone the cell gets a
+    MemoryError and the kernel goes on. Either way the cell names the limit."""
+    isolation = (await alice.execute("{ runtimes { isolation } }"))["runtimes"][0]["isolation"]
+    started = await start(alice, limits={"memoryMiB": 64})
+    _, _, ended = await run(alice, started["id"], "x = bytearray(512 * 1024 * 1024)")
+    assert (ended["status"], ended["limitExceeded"]) == ("FAILED", "MEMORY")
+    if "cgroup" not in isolation:
+        assert (await run(alice, started["id"], "print('alive')"))[0] == ["alive"]
+        await alice.execute(STOP, {"id": started["id"]})
+        return
+    dead = await until_kernel(alice, started["id"], "DEAD")
+    assert dead["error"] == "the kernel ran out of memory"
+    with pytest.raises(GraphQLFailure) as failure:
+        await send(alice, started["id"], "print(1)")
+    assert failure.value.codes == ["CONFLICT"]

@@ -29,9 +29,11 @@ from podrun_client.generated import (
     GraphQLClientError,
     GraphQLClientGraphQLMultiError,
     InputFile,
+    KernelStatus,
     LimitKind,
     LimitsInput,
     OutputStream,
+    StartKernelInput,
     SubmitExecutionInput,
 )
 
@@ -45,6 +47,7 @@ __all__ = [
     "GraphQLClientError",
     "GraphQLClientGraphQLMultiError",
     "InputFile",
+    "KernelStatus",
     "LimitKind",
     "LimitsInput",
     "NotSignedIn",
@@ -52,6 +55,7 @@ __all__ = [
     "OutputLine",
     "OutputStream",
     "PodrunClient",
+    "StartKernelInput",
     "StatusChange",
     "SubmitExecutionInput",
     "Tokens",

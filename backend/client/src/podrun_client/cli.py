@@ -8,6 +8,11 @@
     prun tool SLUG [options]        run a tool: --set name=value, --file field=path
     prun cancel ID                  stop a run
     prun delete ID                  delete a run with its output and files (a run still going is stopped first)
+    prun kernel [options]           a Python console whose statements run in a kernel on the server (state kept);
+                                    Ctrl-C interrupts a statement, Ctrl-D stops the kernel; piped code runs too
+    prun kernel --attach ID         the console on a kernel of yours that runs already (Ctrl-D leaves it running)
+    prun kernels                    your kernels
+    prun kernel-stop ID             stop a kernel
     prun logout                     end the sign-in on the server and forget it
 
 `--json` on each prints JSON (lines) shaped like the GraphQL API's data. Exit codes: outcome.py.
@@ -31,15 +36,10 @@ from typing import Any, BinaryIO
 import httpx
 
 from podrun_client import credentials, limits, tool_inputs
-from podrun_client.artifacts import save as save_artifact
 from podrun_client.client import (
-    TERMINAL,
-    ArtifactCreated,
     ConnectionLost,
-    DownloadFailed,
     NotSignedIn,
     PodrunClient,
-    StatusChange,
     error_code,
 )
 from podrun_client.credentials import Credentials
@@ -51,9 +51,13 @@ from podrun_client.generated import (
     LimitsInput,
     RunToolInput,
     Session,
+    StartKernelInput,
     SubmitExecutionInput,
 )
+from podrun_client.interrupts import CancelOnInterrupt
+from podrun_client.kernel import console
 from podrun_client.outcome import CANCELLED, NOT_SIGNED_IN, UNREACHABLE, USAGE, outcome
+from podrun_client.show import show
 from podrun_client.stdin import forward_stdin
 from podrun_client.views import JsonView, TextView, View, write_json
 
@@ -157,6 +161,28 @@ def parser() -> argparse.ArgumentParser:
     delete_parser.add_argument("id", help="the run's id")
     delete_parser.set_defaults(command=delete)
 
+    kernel_parser = commands.add_parser(
+        "kernel", parents=[json_option], help="a Python console on a kernel, which keeps its state between statements"
+    )
+    kernel_parser.add_argument(
+        "--attach", metavar="ID", help="a kernel of yours that runs already (Ctrl-D detaches, leaving it running)"
+    )
+    kernel_parser.add_argument("--stop-on-exit", action="store_true", help="with --attach: stop the kernel at the end")
+    kernel_parser.add_argument("--runtime", help="a runtime id (default: the server's default)")
+    kernel_parser.add_argument(
+        "--idle-timeout", type=limits.duration_s, metavar="TIME", help="stop it after this long idle, e.g. 10m"
+    )
+    _add_run_options(kernel_parser)  # wall and CPU time for each cell; memory and processes for the whole kernel
+    kernel_parser.set_defaults(command=kernel)
+
+    kernels_parser = commands.add_parser("kernels", parents=[json_option], help="list your kernels")
+    kernels_parser.add_argument("--first", type=int, default=20, metavar="N", help="how many (default 20)")
+    kernels_parser.set_defaults(command=kernels)
+
+    kernel_stop_parser = commands.add_parser("kernel-stop", parents=[json_option], help="stop a kernel")
+    kernel_stop_parser.add_argument("id", help="the kernel's id")
+    kernel_stop_parser.set_defaults(command=kernel_stop)
+
     logout_parser = commands.add_parser(
         "logout", parents=[json_option], help="end the sign-in on the server and forget it"
     )
@@ -239,7 +265,7 @@ async def run(args: argparse.Namespace) -> int:
             # Without --stdin the run's stdin stays open: prun's own stdin feeds it as it comes.
             forwarding = asyncio.create_task(_pass_stdin(client, execution_id, view)) if stdin is None else None
             try:
-                final = await _show(client, execution_id, 0, view, artifacts=args.artifacts)
+                final = await show(client, execution_id, 0, view, artifacts=args.artifacts)
             finally:
                 if forwarding is not None:
                     forwarding.cancel()
@@ -268,7 +294,7 @@ async def tool(args: argparse.Namespace) -> int:
             )
             view.submitted(submitted.run_tool, operation="runTool")
             interrupts.follow(submitted.run_tool.id)
-            final = await _show(client, submitted.run_tool.id, 0, view, artifacts=args.artifacts)
+            final = await show(client, submitted.run_tool.id, 0, view, artifacts=args.artifacts)
     result = outcome(final)
     view.finished(result)
     return result.exit_code
@@ -296,7 +322,7 @@ async def watch(args: argparse.Namespace) -> int:
     async with _signed_in() as client:
         # Asked over HTTP first: an unknown id (NOT_FOUND) or an unreachable server is reported at once.
         await client.execution(id=args.id)
-        final = await _show(client, args.id, args.after, view)
+        final = await show(client, args.id, args.after, view)
     result = outcome(final)
     view.finished(result)
     return result.exit_code
@@ -347,48 +373,54 @@ async def delete(args: argparse.Namespace) -> int:
     return 0
 
 
-class CancelOnInterrupt:
-    """Ctrl-C cancels the run on the server; prun goes on showing it until it ends. A second Ctrl-C quits."""
+async def kernel(args: argparse.Namespace) -> int:
+    """A console on a new kernel (stopped at the end) or on one of yours (`--attach`); piped code runs in it."""
+    if args.attach is not None and (args.runtime or args.idle_timeout or _limits(args)):
+        raise UsageError("--runtime, --idle-timeout and the limits are set when a kernel starts, not with --attach")
+    view = _view(args)
+    stop_at_end = args.attach is None or args.stop_on_exit
+    async with _signed_in() as client:
+        if args.attach is None:
+            options = StartKernelInput(runtime=args.runtime, limits=_limits(args), idle_timeout_s=args.idle_timeout)
+            started = (await client.start_kernel(input=options)).start_kernel
+            view.kernel(started, "startKernel")
+        else:
+            found = (await client.kernel(id=args.attach)).kernel
+            if found is None:
+                raise UsageError(f"no kernel {args.attach}")
+            started = found
+            view.kernel(started, "kernel")
+        return await console(
+            client, started, view, artifacts=args.artifacts, stop_at_end=stop_at_end, prompts=not args.json
+        )
 
-    def __init__(self, client: PodrunClient, view: View) -> None:
-        self._client = client
-        self._view = view
-        self._execution_id: str | None = None
-        self._requested = False
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    def __enter__(self) -> CancelOnInterrupt:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupted)
-        return self
+async def kernels(args: argparse.Namespace) -> int:
+    """List your kernels, newest first."""
+    async with _signed_in() as client:
+        result = await client.kernels(first=args.first)
+    if args.json:
+        write_json(_stdout(), {"kernels": result.kernels})
+        return 0
+    rows = [("ID", "STATUS", "RUNTIME", "CREATED", "IDLE TIMEOUT", "WHY IT ENDED")]
+    for edge in result.kernels.edges:
+        node = edge.node
+        created = node.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        idle = limits.format_ms(node.idle_timeout_s * 1000)
+        rows.append((node.id, node.status.value, node.runtime.id, created, idle, node.error or ""))
+    _print_table(rows)
+    return 0
 
-    def __exit__(self, *_: object) -> None:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
-    def follow(self, execution_id: str) -> None:
-        """The run that Ctrl-C cancels (also when Ctrl-C came while it was being submitted)."""
-        self._execution_id = execution_id
-        if self._requested:
-            self._cancel(execution_id)
-
-    def _interrupted(self) -> None:
-        if self._requested:
-            raise KeyboardInterrupt  # out of the event loop: prun stops at once
-        self._requested = True
-        self._view.message("cancelling the run (Ctrl-C again to stop waiting)")
-        if self._execution_id is not None:
-            self._cancel(self._execution_id)
-
-    def _cancel(self, execution_id: str) -> None:
-        task = asyncio.create_task(self._send_cancel(execution_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send_cancel(self, execution_id: str) -> None:
-        try:
-            await self._client.cancel_execution(id=execution_id)
-        except GraphQLClientGraphQLMultiError as error:
-            if error_code(error) != "CONFLICT":  # CONFLICT: it had ended already
-                self._view.message(f"could not cancel: {error}")
+async def kernel_stop(args: argparse.Namespace) -> int:
+    """Stop a kernel (its running cell is interrupted, waiting ones cancelled)."""
+    async with _signed_in() as client:
+        stopped = (await client.stop_kernel(id=args.id)).stop_kernel
+    if args.json:
+        write_json(_stdout(), {"stopKernel": stopped})
+    else:
+        print(f"{stopped.id} {stopped.status.value}")
+    return 0
 
 
 async def _pass_stdin(client: PodrunClient, execution_id: str, view: View) -> None:
@@ -397,26 +429,6 @@ async def _pass_stdin(client: PodrunClient, execution_id: str, view: View) -> No
         await forward_stdin(client, execution_id)
     except Exception as error:
         view.message(f"stopped passing stdin to the run: {error}")
-
-
-async def _show(
-    client: PodrunClient, execution_id: str, after_seq: int, view: View, *, artifacts: Path | None = None
-) -> ExecutionSummary:
-    """Show a run's events until its terminal status (saving artifacts in `artifacts`); return the run as it ended."""
-    async for event in client.follow(execution_id, after_seq=after_seq):
-        view.event(event)
-        if artifacts is not None and isinstance(event, ArtifactCreated):
-            try:
-                await save_artifact(client, event, artifacts)
-            except (DownloadFailed, OSError) as error:
-                view.message(f"artifact {event.artifact.name} not saved: {error}")
-        if isinstance(event, StatusChange) and event.status in TERMINAL:
-            return event.execution
-    # Nothing came after after_seq: the run had ended by then (`prun watch --after` its last seq).
-    ended = (await client.execution(id=execution_id)).execution
-    if ended is None or ended.status not in TERMINAL:
-        raise ConnectionLost("the server stopped sending events before the run ended")
-    return ended
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 _DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m)?", re.IGNORECASE)
@@ -18,6 +19,11 @@ def duration_ms(text: str) -> int:
     if match is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 5s, 1500ms or 2m")
     return round(float(match["number"]) * _MS_PER_UNIT[(match["unit"] or "s").lower()])
+
+
+def duration_s(text: str) -> int:
+    """A duration in whole seconds, rounded up: `10m` is 600, `90` is 90."""
+    return math.ceil(duration_ms(text) / 1000)
 
 
 def size_bytes(text: str) -> int:

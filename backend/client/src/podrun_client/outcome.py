@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from podrun_client.generated import ExecutionStatus, ExecutionSummary, LimitKind
+from podrun_client.generated import ExecutionStatus, ExecutionSummary, KernelStatus, KernelSummary, LimitKind
 from podrun_client.limits import format_bytes, format_ms
 
 TIMED_OUT = 124  # as timeout(1)
@@ -52,6 +52,12 @@ def outcome(execution: ExecutionSummary) -> Outcome:
     if execution.signal is not None:
         return Outcome(SIGNALLED + execution.signal, f"the script was killed by signal {execution.signal}")
     return Outcome(execution.exit_code if execution.exit_code is not None else 1)
+
+
+def kernel_ended(kernel: KernelSummary) -> Outcome:
+    """`prun kernel`'s exit status and message when its kernel stopped (the idle timeout) or died under it."""
+    ended = "died" if kernel.status is KernelStatus.DEAD else "stopped"
+    return Outcome(PODRUN_ERROR, f"kernel {kernel.id} {ended}: {kernel.error or 'no reason given'}")
 
 
 def _limit(execution: ExecutionSummary) -> str:

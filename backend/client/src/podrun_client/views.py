@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from pydantic import BaseModel
 
 from podrun_client.client import ArtifactCreated, Event, OutputChunk
-from podrun_client.generated import ExecutionStatus, ExecutionSummary, OutputStream
+from podrun_client.generated import ExecutionStatus, ExecutionSummary, KernelSummary, OutputStream
 from podrun_client.outcome import Outcome
 
 _CLEAR_LINE = b"\r\x1b[2K"
@@ -20,8 +21,14 @@ class View(Protocol):
     def submitted(self, execution: ExecutionSummary, operation: str = "submitExecution") -> None:
         """The run was accepted (`prun run` and `prun tool`; `operation` is the mutation that started it)."""
 
+    def kernel(self, kernel: KernelSummary, operation: str) -> None:
+        """`prun kernel`'s kernel, as `operation` (startKernel, kernel, stopKernel) gave it."""
+
     def event(self, event: Event) -> None:
         """An event of the run, in `seq` order."""
+
+    def saved(self, event: ArtifactCreated, path: Path) -> None:
+        """The artifact of `event` was saved at `path` (`--artifacts`)."""
 
     def message(self, text: str) -> None:
         """Something prun itself has to say (always on stderr)."""
@@ -47,6 +54,9 @@ class TextView:
     def submitted(self, execution: ExecutionSummary, operation: str = "submitExecution") -> None:
         self._show_progress(f"queued {execution.id}")
 
+    def kernel(self, kernel: KernelSummary, operation: str) -> None:
+        """Nothing: the console says what matters of its kernel in words."""
+
     def event(self, event: Event) -> None:
         if isinstance(event, OutputChunk):
             self._clear_progress()
@@ -66,6 +76,11 @@ class TextView:
             self._show_progress(f"starting {event.execution.id}")
         else:
             self._clear_progress()
+
+    def saved(self, event: ArtifactCreated, path: Path) -> None:
+        if self._progress:
+            self._stderr.write(f"[saved as {path}]\n".encode())
+            self._stderr.flush()
 
     def message(self, text: str) -> None:
         self._clear_progress()
@@ -105,8 +120,14 @@ class JsonView:
     def submitted(self, execution: ExecutionSummary, operation: str = "submitExecution") -> None:
         write_json(self._stdout, {operation: execution})
 
+    def kernel(self, kernel: KernelSummary, operation: str) -> None:
+        write_json(self._stdout, {operation: kernel})
+
     def event(self, event: Event) -> None:
         write_json(self._stdout, {"executionEvents": event})
+
+    def saved(self, event: ArtifactCreated, path: Path) -> None:
+        """Nothing: stdout holds the API's data alone, and the ArtifactCreated event came before."""
 
     def message(self, text: str) -> None:
         self._stderr.write(f"prun: {text}\n".encode())

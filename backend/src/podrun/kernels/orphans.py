@@ -18,6 +18,7 @@ from podrun.executions.repository import now
 from podrun.fair_queue import QueuedRun
 from podrun.kernels.lifecycle import KernelLifecycle
 from podrun.kernels.session import cancel_waiting_cells, kernel_sandbox_name
+from podrun.observability import metrics
 from podrun.runners.base import Runner
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,7 @@ async def recover_kernels(
             continue
         if not await kernels.end(kernel.id, KernelStatus.DEAD, LOST_WORKER):
             continue
+        metrics.KERNELS_ENDED.labels(status=KernelStatus.DEAD.value).inc()
         await runner.cleanup(kernel_sandbox_name(kernel.id))
         await cancel_waiting_cells(lifecycle, kernels, kernel.id, LOST_WORKER)
         await lifecycle.queue.release(kernel.owner_id, kernel.id)

@@ -39,6 +39,7 @@ from podrun.executions.service import ACTIVE_RETRY_MS, MIB
 from podrun.fair_queue import QueuedRun
 from podrun.kernels.models import Kernel
 from podrun.kernels.wakes import wake
+from podrun.observability import metrics
 from podrun.policy.store import PolicyStore
 from podrun.quotas import Refusal, SubmitQuota
 from podrun.redis_client import Keys
@@ -138,6 +139,7 @@ class KernelService(SQLAlchemyAsyncRepositoryService[Kernel, KernelRepository]):
         except RedisError as exc:
             log.warning("kernel stored, enqueue deferred", kernel_id=str(kernel.id), error=type(exc).__name__)
         log.info("kernel started", kernel_id=str(kernel.id), runtime=runtime.id)
+        metrics.KERNELS_STARTED.labels(runtime=runtime.id).inc()
         return kernel
 
     async def visible(self, user: User, kernel_id: str | UUID) -> Kernel:

@@ -28,6 +28,7 @@ from podrun.kernels.lifecycle import KernelLifecycle
 from podrun.kernels.models import Kernel
 from podrun.kernels.service import RESTART, STOP, STOPPED_BY_OWNER
 from podrun.kernels.wakes import KernelWakes
+from podrun.observability import metrics
 from podrun.outages import until_reachable
 from podrun.runners.base import FailedSandbox, Runner, Sandbox, SandboxResult, SandboxSpec
 from podrun.runners.kernel import IGNORED_INTERRUPT, CellSandbox, KernelChannel, KernelSandbox
@@ -214,7 +215,8 @@ class KernelSession:
         kernel = self.kernel
         if self.sandbox is not None:
             await self.sandbox.stop()
-        await until_reachable("end a kernel", lambda: self.kernels.end(kernel.id, status, error))
+        if await until_reachable("end a kernel", lambda: self.kernels.end(kernel.id, status, error)):
+            metrics.KERNELS_ENDED.labels(status=status.value).inc()
         why = error or status.value.lower()
         await until_reachable(
             "cancel waiting cells", lambda: cancel_waiting_cells(self.lifecycle, self.kernels, kernel.id, why)

@@ -51,6 +51,8 @@ WORKER_HEARTBEATS = Counter("podrun_worker_heartbeats", "Heartbeats workers sent
 SUBSCRIPTIONS_ACTIVE = Gauge(
     "podrun_subscriptions_active", "executionEvents subscriptions being served.", multiprocess_mode="livesum"
 )
+KERNELS_STARTED = Counter("podrun_kernels_started", "Kernels accepted by startKernel.", ["runtime"])
+KERNELS_ENDED = Counter("podrun_kernels_ended", "Kernels that ended, by final status (STOPPED or DEAD).", ["status"])
 OUTPUT_LINES = Counter("podrun_output_lines", "Output lines appended to runs' logs.")
 REFUSALS = Counter("podrun_refusals", "GraphQL errors returned to clients, by extensions.code.", ["code"])
 DEPENDENCY_UP = Gauge(

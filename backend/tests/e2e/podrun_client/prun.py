@@ -148,11 +148,12 @@ class Terminal:
         """Keys as typed: b"world\\n", b"\\x03" (Ctrl-C), b"\\x04" (Ctrl-D)."""
         os.write(self.master, keys)
 
-    async def wait_for(self, text: str, timeout: float = TIMEOUT) -> None:
+    async def wait_for(self, text: str, timeout: float = TIMEOUT, *, beyond: int = 0) -> None:
+        """Until `text` has been shown after the first `beyond` bytes of the screen."""
         async with asyncio.timeout(timeout):
             while True:
                 self._arrived.clear()
-                if text.encode() in self.screen:
+                if text.encode() in self.screen[beyond:]:
                     return
                 if self._closed:
                     raise AssertionError(f"the terminal closed without showing {text!r}: {self.screen!r}")

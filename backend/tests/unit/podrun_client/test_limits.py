@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from podrun_client.limits import duration_ms, format_bytes, format_ms, memory_mib, size_bytes
+from podrun_client.limits import duration_ms, duration_s, format_bytes, format_ms, memory_mib, size_bytes
 
 
 @pytest.mark.parametrize(
@@ -13,6 +13,11 @@ from podrun_client.limits import duration_ms, format_bytes, format_ms, memory_mi
 )
 def test_durations(text: str, ms: int) -> None:
     assert duration_ms(text) == ms
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("90", 90), ("1500ms", 2)])
+def test_durations_in_whole_seconds_round_up(text: str, seconds: int) -> None:
+    assert duration_s(text) == seconds
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from podrun_client.generated import ExecutionSummary
-from podrun_client.outcome import Outcome, outcome
+from podrun_client.generated import ExecutionSummary, KernelSummary
+from podrun_client.outcome import Outcome, kernel_ended, outcome
 
 
 def ended(status: str, **fields: Any) -> ExecutionSummary:
@@ -64,3 +64,29 @@ def ended(status: str, **fields: Any) -> ExecutionSummary:
 )
 def test_exit_status_and_message(execution: ExecutionSummary, expected: Outcome) -> None:
     assert outcome(execution) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        ("STOPPED", "stopped after 600 s without a cell", "kernel 0193 stopped: stopped after 600 s without a cell"),
+        ("DEAD", "its process died", "kernel 0193 died: its process died"),
+        ("DEAD", None, "kernel 0193 died: no reason given"),
+    ],
+)
+def test_a_kernel_that_ended_under_the_console(status: str, error: str | None, message: str) -> None:
+    kernel = KernelSummary.model_validate(
+        {
+            "id": "0193",
+            "status": status,
+            "idleTimeoutS": 600,
+            "createdAt": "2026-01-01T00:00:00+00:00",
+            "lastUsedAt": None,
+            "error": error,
+            "stopsAt": None,
+            "queuedCells": 0,
+            "runtime": {"id": "python-3.11", "version": "3.11.7"},
+            "limits": {"wallTimeMs": 5000, "cpuTimeMs": 2000, "memoryMiB": 256, "outputBytes": 1024, "processes": 16},
+        }
+    )
+    assert kernel_ended(kernel) == Outcome(126, message)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
-from podrun_client.client import Event, OutputChunk, StatusChange
+from podrun_client.client import ArtifactCreated, Event, OutputChunk, StatusChange
 from podrun_client.outcome import Outcome
 from podrun_client.views import JsonView, TextView
 
@@ -92,3 +93,28 @@ def test_json_lines_are_shaped_like_the_api() -> None:
     }
     assert lines[-1]["executionEvents"]["execution"]["exitCode"] == 2
     assert err.getvalue() == b""
+
+
+def test_a_saved_artifact_is_told_on_a_terminal_only() -> None:
+    event = ArtifactCreated.model_validate(
+        {
+            "__typename": "ArtifactCreated",
+            "seq": 4,
+            "artifact": {
+                "id": "a1",
+                "name": "figure.png",
+                "mediaType": "image/png",
+                "sizeBytes": 1234,
+                "url": "/artifacts/a1",
+                "createdAt": "2026-01-01T00:00:00Z",
+            },
+        }
+    )
+    shown = []
+    for progress in (True, False):
+        out, err = io.BytesIO(), io.BytesIO()
+        view = TextView(out, err, progress=progress)
+        view.event(event)
+        view.saved(event, Path("out/figure.png"))
+        shown.append((out.getvalue(), err.getvalue()))
+    assert shown == [(b"", b"[artifact figure.png, 1234 bytes]\n[saved as out/figure.png]\n"), (b"", b"")]

@@ -46,6 +46,9 @@ from .fragments import (
     ExecutionSummaryLimits,
     ExecutionSummaryRuntime,
     ExecutionSummaryUsage,
+    KernelSummary,
+    KernelSummaryLimits,
+    KernelSummaryRuntime,
     LimitValues,
     Session,
     SessionUser,
@@ -65,10 +68,20 @@ from .input_types import (
     ToolFileInput,
     UserSettingsInput,
 )
+from .kernel import Kernel, KernelKernel
+from .kernels import (
+    Kernels,
+    KernelsKernels,
+    KernelsKernelsEdges,
+    KernelsKernelsEdgesNode,
+    KernelsKernelsPageInfo,
+)
 from .login import Login, LoginSession
 from .me import Me, MeMe
 from .refresh_token import RefreshToken, RefreshTokenSession
 from .register import Register, RegisterSession
+from .restart_kernel import RestartKernel, RestartKernelRestartKernel
+from .run_in_kernel import RunInKernel, RunInKernelRunInKernel
 from .run_tool import RunTool, RunToolRunTool
 from .runtimes import (
     Runtimes,
@@ -78,6 +91,8 @@ from .runtimes import (
 )
 from .send_input import SendInput
 from .sign_out import SignOut
+from .start_kernel import StartKernel, StartKernelStartKernel
+from .stop_kernel import StopKernel, StopKernelStopKernel
 from .submit_execution import SubmitExecution, SubmitExecutionSubmitExecution
 from .tool_form import (
     ToolForm,
@@ -132,7 +147,17 @@ __all__ = [
     "GraphQLClientHttpError",
     "GraphQLClientInvalidResponseError",
     "InputFile",
+    "Kernel",
+    "KernelKernel",
     "KernelStatus",
+    "KernelSummary",
+    "KernelSummaryLimits",
+    "KernelSummaryRuntime",
+    "Kernels",
+    "KernelsKernels",
+    "KernelsKernelsEdges",
+    "KernelsKernelsEdgesNode",
+    "KernelsKernelsPageInfo",
     "LimitKind",
     "LimitValues",
     "LimitsInput",
@@ -146,8 +171,12 @@ __all__ = [
     "RefreshTokenSession",
     "Register",
     "RegisterSession",
+    "RestartKernel",
+    "RestartKernelRestartKernel",
     "Role",
     "RoleSettingsInput",
+    "RunInKernel",
+    "RunInKernelRunInKernel",
     "RunTool",
     "RunToolInput",
     "RunToolRunTool",
@@ -160,7 +189,11 @@ __all__ = [
     "Session",
     "SessionUser",
     "SignOut",
+    "StartKernel",
     "StartKernelInput",
+    "StartKernelStartKernel",
+    "StopKernel",
+    "StopKernelStopKernel",
     "SubmitExecution",
     "SubmitExecutionInput",
     "SubmitExecutionSubmitExecution",

@@ -13,15 +13,21 @@ from .execution import Execution
 from .execution_details import ExecutionDetails
 from .execution_events import ExecutionEvents
 from .executions import Executions
-from .input_types import RunToolInput, SubmitExecutionInput
+from .input_types import RunToolInput, StartKernelInput, SubmitExecutionInput
+from .kernel import Kernel
+from .kernels import Kernels
 from .login import Login
 from .me import Me
 from .refresh_token import RefreshToken
 from .register import Register
+from .restart_kernel import RestartKernel
+from .run_in_kernel import RunInKernel
 from .run_tool import RunTool
 from .runtimes import Runtimes
 from .send_input import SendInput
 from .sign_out import SignOut
+from .start_kernel import StartKernel
+from .stop_kernel import StopKernel
 from .submit_execution import SubmitExecution
 from .tool_form import ToolForm
 from .tools import Tools
@@ -546,6 +552,272 @@ class GeneratedClient(AsyncBaseClient):
         )
         _data = self.get_data(response)
         return SendInput.model_validate(_data)
+
+    async def kernel(self, id: str, **kwargs: Any) -> Kernel:
+        query = gql("""
+            query Kernel($id: ID!) {
+              kernel(id: $id) {
+                ...KernelSummary
+              }
+            }
+
+            fragment KernelSummary on Kernel {
+              id
+              status
+              idleTimeoutS
+              createdAt
+              lastUsedAt
+              error
+              stopsAt
+              queuedCells
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="Kernel", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Kernel.model_validate(data)
+
+    async def kernels(
+        self, first: int, after: Union[Optional[str], UnsetType] = UNSET, **kwargs: Any
+    ) -> Kernels:
+        query = gql("""
+            query Kernels($first: Int!, $after: String) {
+              kernels(first: $first, after: $after) {
+                edges {
+                  cursor
+                  node {
+                    ...KernelSummary
+                  }
+                }
+                pageInfo {
+                  hasNextPage
+                  endCursor
+                }
+              }
+            }
+
+            fragment KernelSummary on Kernel {
+              id
+              status
+              idleTimeoutS
+              createdAt
+              lastUsedAt
+              error
+              stopsAt
+              queuedCells
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"first": first, "after": after}
+        response = await self.execute(
+            query=query, operation_name="Kernels", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Kernels.model_validate(data)
+
+    async def start_kernel(self, input: StartKernelInput, **kwargs: Any) -> StartKernel:
+        query = gql("""
+            mutation StartKernel($input: StartKernelInput!) {
+              startKernel(input: $input) {
+                ...KernelSummary
+              }
+            }
+
+            fragment KernelSummary on Kernel {
+              id
+              status
+              idleTimeoutS
+              createdAt
+              lastUsedAt
+              error
+              stopsAt
+              queuedCells
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"input": input}
+        response = await self.execute(
+            query=query, operation_name="StartKernel", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return StartKernel.model_validate(data)
+
+    async def run_in_kernel(
+        self, kernel_id: str, code: str, **kwargs: Any
+    ) -> RunInKernel:
+        query = gql("""
+            mutation RunInKernel($kernelId: ID!, $code: String!) {
+              runInKernel(kernelId: $kernelId, code: $code) {
+                ...ExecutionSummary
+              }
+            }
+
+            fragment ExecutionSummary on Execution {
+              id
+              status
+              exitCode
+              signal
+              limitExceeded
+              error
+              outputTruncated
+              createdAt
+              startedAt
+              finishedAt
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+              usage {
+                wallTimeMs
+                cpuTimeMs
+                peakMemoryKiB
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"kernelId": kernel_id, "code": code}
+        response = await self.execute(
+            query=query, operation_name="RunInKernel", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return RunInKernel.model_validate(data)
+
+    async def restart_kernel(self, id: str, **kwargs: Any) -> RestartKernel:
+        query = gql("""
+            mutation RestartKernel($id: ID!) {
+              restartKernel(id: $id) {
+                ...KernelSummary
+              }
+            }
+
+            fragment KernelSummary on Kernel {
+              id
+              status
+              idleTimeoutS
+              createdAt
+              lastUsedAt
+              error
+              stopsAt
+              queuedCells
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="RestartKernel", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return RestartKernel.model_validate(data)
+
+    async def stop_kernel(self, id: str, **kwargs: Any) -> StopKernel:
+        query = gql("""
+            mutation StopKernel($id: ID!) {
+              stopKernel(id: $id) {
+                ...KernelSummary
+              }
+            }
+
+            fragment KernelSummary on Kernel {
+              id
+              status
+              idleTimeoutS
+              createdAt
+              lastUsedAt
+              error
+              stopsAt
+              queuedCells
+              runtime {
+                id
+                version
+              }
+              limits {
+                ...LimitValues
+              }
+            }
+
+            fragment LimitValues on Limits {
+              wallTimeMs
+              cpuTimeMs
+              memoryMiB
+              outputBytes
+              processes
+            }
+            """)
+        variables: dict[str, object] = {"id": id}
+        response = await self.execute(
+            query=query, operation_name="StopKernel", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return StopKernel.model_validate(data)
 
     async def tools(
         self, first: int, search: Union[Optional[str], UnsetType] = UNSET, **kwargs: Any

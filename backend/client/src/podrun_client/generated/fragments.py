@@ -7,7 +7,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import ExecutionStatus, LimitKind, Role, ToolFieldKind
+from .enums import ExecutionStatus, KernelStatus, LimitKind, Role, ToolFieldKind
 
 
 class ArtifactDetails(BaseModel):
@@ -58,6 +58,28 @@ class ExecutionSummaryUsage(BaseModel):
     peak_memory_ki_b: Optional[int] = Field(alias="peakMemoryKiB")
 
 
+class KernelSummary(BaseModel):
+    id: str
+    status: KernelStatus
+    idle_timeout_s: int = Field(alias="idleTimeoutS")
+    created_at: datetime = Field(alias="createdAt")
+    last_used_at: Optional[datetime] = Field(alias="lastUsedAt")
+    error: Optional[str]
+    stops_at: Optional[datetime] = Field(alias="stopsAt")
+    queued_cells: int = Field(alias="queuedCells")
+    runtime: "KernelSummaryRuntime"
+    limits: "KernelSummaryLimits"
+
+
+class KernelSummaryRuntime(BaseModel):
+    id: str
+    version: str
+
+
+class KernelSummaryLimits(LimitValues):
+    pass
+
+
 class Session(BaseModel):
     access_token: str = Field(alias="accessToken")
     refresh_token: str = Field(alias="refreshToken")
@@ -87,5 +109,6 @@ class ToolFieldDetails(BaseModel):
 ArtifactDetails.model_rebuild()
 LimitValues.model_rebuild()
 ExecutionSummary.model_rebuild()
+KernelSummary.model_rebuild()
 Session.model_rebuild()
 ToolFieldDetails.model_rebuild()
