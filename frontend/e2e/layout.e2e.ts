@@ -23,6 +23,7 @@ const THEMES = ['light', 'dark'] as const;
 const PAGES: { name: string; path: () => string; ready: (page: Page) => Promise<unknown> }[] = [
 	{ name: 'editor', path: () => '/', ready: (page) => page.getByTestId('runtime-limits').waitFor() },
 	{ name: 'run', path: () => `/runs/${runId}`, ready: (page) => page.getByTestId('line-text').first().waitFor() },
+	{ name: 'kernels', path: () => '/kernels', ready: (page) => page.getByTestId('no-kernels').waitFor() },
 	{ name: 'history', path: () => '/history', ready: (page) => page.getByTestId('history-row').first().waitFor() },
 	{ name: 'settings', path: () => '/settings', ready: (page) => page.getByTestId('settings-sync').waitFor() },
 	{ name: 'admin', path: () => '/admin', ready: (page) => page.getByTestId('system-settings').waitFor() }
