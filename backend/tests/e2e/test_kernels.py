@@ -222,3 +222,19 @@ async def test_a_kernel_out_of_memory_ends_dead_and_says_why(alice: GraphQLClien
     with pytest.raises(GraphQLFailure) as failure:
         await send(alice, started["id"], "print(1)")
     assert failure.value.codes == ["CONFLICT"]
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("import os\nos._exit(3)", "the kernel's process exited with code 3"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "the kernel's process was killed by signal 9"),
+    ],
+    ids=["exit", "killed"],
+)
+async def test_a_kernel_whose_process_ends_is_dead_and_says_how(alice: GraphQLClient, code: str, why: str) -> None:
+    started = await start(alice)
+    ended = (await run(alice, started["id"], code))[2]
+    assert ended["status"] == "FAILED"
+    dead = await until_kernel(alice, started["id"], "DEAD")
+    assert dead["error"] == why

@@ -30,6 +30,7 @@ from podrun.kernels.service import RESTART, STOP, STOPPED_BY_OWNER
 from podrun.kernels.wakes import KernelWakes
 from podrun.observability import metrics
 from podrun.outages import until_reachable
+from podrun.runners import protocol
 from podrun.runners.base import FailedSandbox, Runner, Sandbox, SandboxResult, SandboxSpec
 from podrun.runners.kernel import IGNORED_INTERRUPT, CellSandbox, KernelChannel, KernelSandbox
 from podrun.streams.log import LogWriter
@@ -196,8 +197,11 @@ class KernelSession:
         )
         self.idle_since = time.monotonic()
         if not sandbox.alive:
-            interrupted = bool(started) and started[0].interrupted
-            return KernelStatus.DEAD, _why_dead(await sandbox.end(), interrupted=interrupted)
+            cell = started[0] if started else None
+            why = _why_dead(
+                await sandbox.end(), cell.interrupted if cell else False, cell.frames.exit if cell else None
+            )
+            return KernelStatus.DEAD, why
         await until_reachable(
             "mark a kernel idle",
             lambda: self.kernels.mark(kernel_id, KernelStatus.IDLE, used=True, cells_run=sandbox.cells),
@@ -208,7 +212,7 @@ class KernelSession:
         """Why a kernel ended between cells."""
         if sandbox.idle_end() is LimitKind.CPU_TIME:
             return KERNEL_IDLE_CPU
-        return _why_dead(await sandbox.end(), interrupted=False)
+        return _why_dead(await sandbox.end(), interrupted=False, cell_exit=None)
 
     async def end(self, status: KernelStatus, error: str | None) -> None:
         """Stop the sandbox, record how the kernel ended, cancel its waiting cells and free its slot."""
@@ -226,10 +230,15 @@ class KernelSession:
         log.info("kernel ended", kernel_id=str(kernel.id), status=status.value)
 
 
-def _why_dead(result: SandboxResult, *, interrupted: bool) -> str:
-    """Why a kernel's sandbox ended by itself, for its owner."""
+def _why_dead(result: SandboxResult, interrupted: bool, cell_exit: protocol.Exit | None) -> str:
+    """Why a kernel's sandbox ended by itself, for its owner: the limit, the ignored interrupt, or how its process
+    ended as the harness saw it (a cell that called os._exit, say)."""
     if result.limit_exceeded is LimitKind.MEMORY:
         return KERNEL_OUT_OF_MEMORY
     if interrupted:
         return IGNORED_INTERRUPT
-    return result.error or KERNEL_DIED
+    if cell_exit is not None and cell_exit.exit_code is not None:
+        return f"the kernel's process exited with code {cell_exit.exit_code}"
+    if cell_exit is not None and cell_exit.signal is not None:
+        return f"the kernel's process was killed by signal {cell_exit.signal}"
+    return KERNEL_DIED

@@ -195,7 +195,8 @@ class CellSandbox:
         limit = CELL_LIMITS.get(cell_exit.died_of or "") or kernel_end.limit_exceeded
         if limit is None and cell_exit.died_of == protocol.DIED_OF_MEMORY:
             limit = LimitKind.MEMORY
-        return SandboxResult(cell_exit.exit_code, cell_exit.signal, limit, usage, kernel_end.error)
+        # The harness saw the kernel's process end and said how: that is the cell's end, not a platform failure.
+        return SandboxResult(cell_exit.exit_code, cell_exit.signal, limit, usage)
 
 
 def _failed(error: str) -> SandboxResult:
