@@ -115,6 +115,15 @@ class SubmitQuotas:
             pipe.zrem(self.keys.queued_runs, execution_id)
             await pipe.execute()
 
+    async def renew(self, user_id: str, holder_id: str) -> None:
+        """Keep the in-progress slot of a holder that lives longer than the lapse (a kernel) from lapsing; it is
+        taken again if Redis lost it."""
+        key = self.keys.active_runs(user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {holder_id: int(time.time() * 1000) + SLOT_LAPSE_MS})
+            pipe.pexpire(key, SLOT_LAPSE_MS)
+            await pipe.execute()
+
     async def left_queue(self, execution_id: str) -> None:
         """A worker claimed the run: it no longer counts against the queue cap."""
         await self.redis.zrem(self.keys.queued_runs, execution_id)

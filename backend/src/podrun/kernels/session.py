@@ -17,6 +17,7 @@ import time
 from uuid import UUID
 
 import structlog
+from redis.exceptions import RedisError
 
 from podrun.core.limits import LimitKind
 from podrun.core.statuses import ExecutionStatus, KernelStatus
@@ -37,6 +38,8 @@ from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
 
+# A kernel renews its runs-in-progress slot this often (a slot lapses after quotas.SLOT_LAPSE_MS).
+SLOT_RENEW_S = 600.0
 # Without a wake, a kernel reads its rows this often (a wake lost with Redis delays a cell at most this long).
 POLL_S = 2.0
 KERNEL_START_FAILED = "the kernel's sandbox could not be started"
@@ -114,9 +117,15 @@ class KernelSession:
     async def serve(self) -> tuple[KernelStatus, str | None]:
         """Start the sandbox, then run cells and carry out requests until the kernel is to end; how it ends."""
         kernel_id = self.kernel.id
+        await self.lifecycle.queue.left_queue(kernel_id)
         if not await self.start_sandbox():
             return KernelStatus.DEAD, KERNEL_START_FAILED
+        renewed = time.monotonic()
         while True:
+            if time.monotonic() - renewed >= SLOT_RENEW_S:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.lifecycle.queue.quotas.renew(str(self.kernel.owner_id), str(kernel_id))
+                renewed = time.monotonic()
             row = await until_reachable("read a kernel", lambda: self.kernels.load(kernel_id))
             if row is None or row.status.ended:
                 return (row.status, row.error) if row is not None else (KernelStatus.STOPPED, None)
