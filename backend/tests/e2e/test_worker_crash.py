@@ -14,11 +14,13 @@ from uuid import UUID
 
 import pytest
 
+from podrun.kernels.session import kernel_sandbox_name
 from podrun.runners.base import sandbox_name
 from podrun.settings import Settings
 from tests.client import EVENTS, GraphQLClient
 from tests.databases import delete_keys, fresh_database
 from tests.e2e.helpers import assert_consecutive, collect, final, flatten, lines, submit, wait_for_status
+from tests.e2e.test_kernels import run, start, until_kernel
 from tests.processes import PodrunDeployment, wait_ready
 
 CRASH_PREFIX = "podrun-test-crash"
@@ -65,6 +67,12 @@ def runs_the_sandbox(pid: int, execution_id: str) -> bool:
     """Whether the process `pid` runs the execution's sandbox (its cgroup is named after the run; the
     worker's warm sandboxes, which wait for runs, are in cgroups of their own)."""
     name = sandbox_name(UUID(execution_id))
+    return any(name in _cgroup(child) for child in descendants(pid))
+
+
+def holds_the_kernel(pid: int, kernel_id: str) -> bool:
+    """Whether the worker `pid` holds the kernel's sandbox (its cgroup is named after the kernel)."""
+    name = kernel_sandbox_name(UUID(kernel_id))
     return any(name in _cgroup(child) for child in descendants(pid))
 
 
@@ -142,3 +150,32 @@ async def test_a_worker_asked_to_stop_finishes_its_running_job(deployment: Podru
     assert [e["status"] for e in events if e["kind"] == "status"] == ["STARTING", "RUNNING", "SUCCEEDED"]
     assert final(events)["exitCode"] == 0
     assert_consecutive(events)
+
+
+async def test_a_kernel_whose_worker_is_killed_ends_dead(deployment: PodrunDeployment) -> None:
+    while len(deployment.live_workers()) < 2:
+        deployment.worker()
+    alice = await GraphQLClient(deployment.base_url).register()
+    kernel = await start(alice)
+    await until_kernel(alice, kernel["id"], "IDLE", timeout=60)
+    assert (await run(alice, kernel["id"], "x = 41\nx"))[0] == ["41"]
+    [holder] = [w for w in deployment.live_workers() if holds_the_kernel(w.process.pid, kernel["id"])]
+    holder.kill()
+    # Heartbeat TTL 4 s plus a 1 s sweep interval (tests/conftest.py).
+    dead = await until_kernel(alice, kernel["id"], "DEAD", timeout=20)
+    assert dead["error"] == "the worker holding the kernel stopped"
+
+
+async def test_a_worker_asked_to_stop_ends_its_kernels_at_once(deployment: PodrunDeployment) -> None:
+    while len(deployment.live_workers()) < 1:
+        deployment.worker()
+    alice = await GraphQLClient(deployment.base_url).register()
+    kernel = await start(alice)
+    await until_kernel(alice, kernel["id"], "IDLE", timeout=60)
+    [holder] = [w for w in deployment.live_workers() if holds_the_kernel(w.process.pid, kernel["id"])]
+    began = asyncio.get_running_loop().time()
+    await asyncio.to_thread(holder.stop)
+    # Within the worker's shutdown grace (5 s in the tests), which a kernel never ending would use up whole.
+    assert asyncio.get_running_loop().time() - began < 4
+    stopped = await until_kernel(alice, kernel["id"], "STOPPED")
+    assert stopped["error"] == "the worker holding the kernel shut down"

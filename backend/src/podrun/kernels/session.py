@@ -131,6 +131,8 @@ class KernelSession:
                 return (row.status, row.error) if row is not None else (KernelStatus.STOPPED, None)
             if row.request == STOP:
                 return KernelStatus.STOPPED, STOPPED_BY_OWNER
+            if self.wakes.closing:
+                return KernelStatus.STOPPED, KERNEL_SHUT_DOWN
             if row.request == RESTART:
                 await self.restart()
                 continue

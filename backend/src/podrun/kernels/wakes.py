@@ -29,6 +29,8 @@ class KernelWakes:
         self.keys = keys
         self.waiting: dict[UUID, asyncio.Event] = {}
         self.listener: asyncio.Task[None] | None = None
+        # Set when the worker begins to shut down: its kernels end now (they never complete on their own).
+        self.closing = False
 
     async def wait(self, kernel_id: UUID, timeout_s: float) -> None:
         """Until the kernel is woken or `timeout_s` has passed."""
@@ -38,6 +40,12 @@ class KernelWakes:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
         event.clear()
+
+    def close_all(self) -> None:
+        """The worker is shutting down: wake every kernel, to end."""
+        self.closing = True
+        for event in self.waiting.values():
+            event.set()
 
     def forget(self, kernel_id: UUID) -> None:
         """The kernel has ended."""

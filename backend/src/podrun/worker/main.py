@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import uuid
+from signal import Signals
 from typing import Any
 
 import structlog
@@ -114,6 +115,14 @@ class PodrunWorker(Worker):
                             self.wake.set()
             except (RedisError, OSError):
                 await asyncio.sleep(OUTAGE_MAX_DELAY_S)
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        """Stop taking jobs and let the running ones end, as arq does; kernels are told to end now, as they never
+        end on their own (a running cell still finishes within the grace period)."""
+        worker = self.ctx.get("podrun")
+        if isinstance(worker, WorkerProcess) and "kernel_wakes" in worker.container.__dict__:
+            worker.container.kernel_wakes.close_all()
+        super().handle_sig_wait_for_completion(signum)
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()
