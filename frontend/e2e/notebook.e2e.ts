@@ -124,6 +124,18 @@ describe('the notebook', () => {
 		await looked('notebook-42-1280-light');
 	});
 
+	test("a cell's run page says which kernel it ran in and links back to the notebook", async () => {
+		const notebook = page.url();
+		await cell(2).getByTestId('cell-run-link').click();
+		await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+		const back = page.getByTestId('run-kernel');
+		await back.waitFor();
+		expect(await back.innerText()).toMatch(/^A cell of kernel \S+: open its notebook$/);
+		await back.click();
+		await page.waitForURL(notebook);
+		await waitForCell(2, 'SUCCEEDED');
+	});
+
 	test('an interrupted endless loop ends CANCELLED and leaves x at 41', async () => {
 		await runCell(3, 'while True: pass');
 		await waitForCell(3, 'RUNNING');
