@@ -13,7 +13,7 @@ import time
 from bench.client import Client, Socket
 from bench.context import Bench
 from bench.report import Failed, Figure, Section, ms, percentile, spread
-from bench.runs import HELLO, RunTiming, timed_run
+from bench.runs import HELLO, RunTiming, timed_follow, timed_run
 
 START = "mutation { startKernel(input: {}) { id } }"
 STATUS = "query($id: ID!) { kernel(id: $id) { status error } }"
@@ -36,19 +36,7 @@ async def timed_cell(client: Client, socket: Socket, kernel_id: str) -> RunTimin
     """Send `print('hi')` as a cell, follow it to its end, and check it printed `hi` and succeeded."""
     started = time.perf_counter()
     cell_id = (await client.execute(CELL, {"k": kernel_id, "code": HELLO}))["runInKernel"]["id"]
-    sent = time.perf_counter() - started
-    first = 0.0
-    texts: list[str] = []
-    status = ""
-    async for event in socket.events(cell_id):
-        if "lines" in event:
-            first = first or time.perf_counter() - started
-            texts += [line["text"] for line in event["lines"]]
-        else:
-            status = event["status"]
-    if texts != ["hi"] or status != "SUCCEEDED":
-        raise Failed(f"cell {cell_id}: {status}, output {texts[:5]}")
-    return RunTiming(sent, first, time.perf_counter() - started)
+    return await timed_follow(socket, cell_id, started)
 
 
 def _three(values: list[float]) -> str:

@@ -25,6 +25,11 @@ async def timed_run(client: Client, socket: Socket, script: str = HELLO, **field
     """Submit `script`, follow it to its end, and check it printed `hi` and succeeded."""
     started = time.perf_counter()
     execution_id = await client.submit(script, **fields)
+    return await timed_follow(socket, execution_id, started)
+
+
+async def timed_follow(socket: Socket, execution_id: str, started: float) -> RunTiming:
+    """Follow a run submitted at `started` (perf_counter) to its end; check it printed `hi` and succeeded."""
     submitted = time.perf_counter() - started
     first = 0.0
     texts: list[str] = []
