@@ -7,6 +7,8 @@ RUNNING, output pumped, finish) in a `CellSandbox` of the kernel, and the kernel
 or restart request on the row is carried out between cells (the API interrupts a running one first). The
 kernel ends STOPPED after its idle timeout or when asked, and DEAD when its sandbox dies (out of memory, a
 cell that ignored its interrupt); then its waiting cells are cancelled and its runs-in-progress slot freed.
+On a durable runner a kernel outlives its worker: a worker that takes it over (`reattach_from`) re-attaches
+to its sandbox and goes on from the cells it ran.
 """
 
 from __future__ import annotations
@@ -67,14 +69,20 @@ async def run_kernel(
     *,
     worker_id: str,
     kernel_id: UUID,
+    reattach_from: str | None = None,
 ) -> str:
-    """Hold one kernel until it ends; the status it ended with, or why it was not held."""
-    kernel = await until_reachable("claim a kernel", lambda: kernels.claim(kernel_id, worker_id))
+    """Hold one kernel until it ends (taking it over from `reattach_from`); how it ended, or why it was not held."""
+    if reattach_from is None:
+        kernel = await until_reachable("claim a kernel", lambda: kernels.claim(kernel_id, worker_id))
+    else:
+        kernel = await until_reachable(
+            "take a kernel over", lambda: kernels.take_over(kernel_id, reattach_from, worker_id)
+        )
     if kernel is None:
         return "NOT_CLAIMED"
     session = KernelSession(kernels, lifecycle, runner, heartbeats, wakes, kernel, worker_id)
     try:
-        status, error = await session.serve()
+        status, error = await session.serve(resume=reattach_from is not None)
     except asyncio.CancelledError:
         await asyncio.shield(session.end(KernelStatus.DEAD, KERNEL_SHUT_DOWN))
         raise
@@ -108,10 +116,11 @@ class KernelSession:
         self.sandbox: KernelSandbox | None = None
         self.idle_since = time.monotonic()
 
-    async def serve(self) -> tuple[KernelStatus, str | None]:
-        """Start the sandbox, then run cells and carry out requests until the kernel is to end; how it ends."""
+    async def serve(self, *, resume: bool = False) -> tuple[KernelStatus, str | None]:
+        """Start the sandbox (or re-attach to it), then run cells and carry out requests until the kernel is to
+        end; how it ends."""
         kernel_id = self.kernel.id
-        if not await self.start_sandbox():
+        if not await self.start_sandbox(resume=resume):
             return KernelStatus.DEAD, KERNEL_START_FAILED
         while True:
             row = await until_reachable("read a kernel", lambda: self.kernels.load(kernel_id))
@@ -132,8 +141,8 @@ class KernelSession:
                 return KernelStatus.STOPPED, IDLE_STOP.format(seconds=self.kernel.idle_timeout_s)
             await self.wakes.wait(kernel_id, min(idle_left, POLL_S))
 
-    async def start_sandbox(self) -> bool:
-        """Start the kernel's sandbox and mark it IDLE; False if it could not start."""
+    async def start_sandbox(self, *, resume: bool = False) -> bool:
+        """Start the kernel's sandbox (`resume`: re-attach to it) and mark it IDLE; False if it could not start."""
         kernel = self.kernel
         spec = SandboxSpec(
             name=kernel_sandbox_name(kernel.id),
@@ -141,6 +150,7 @@ class KernelSession:
             script="",
             stdin=None,
             limits=kernel.limits,
+            resume=resume,
             kernel=True,
         )
         started = await self.runner.start(spec)
@@ -149,12 +159,15 @@ class KernelSession:
                 await started.kill()
                 await started.wait()
             return False
-        self.sandbox = KernelSandbox(started, kernel.limits)
+        sandbox = self.sandbox = KernelSandbox(started, kernel.limits)
+        if resume and not await sandbox.take_over(kernel.cells_run, busy=kernel.status is KernelStatus.BUSY):
+            return False
         self.idle_since = time.monotonic()
         await until_reachable(
-            "mark a kernel idle", lambda: self.kernels.mark(kernel.id, KernelStatus.IDLE, used=True, cells_run=0)
+            "mark a kernel idle",
+            lambda: self.kernels.mark(kernel.id, KernelStatus.IDLE, used=True, cells_run=sandbox.cells),
         )
-        log.info("kernel ready", kernel_id=str(kernel.id))
+        log.info("kernel ready", kernel_id=str(kernel.id), resumed=resume, cells_run=sandbox.cells)
         return True
 
     async def restart(self) -> None:

@@ -4,11 +4,15 @@ A runner starts a kernel's sandbox as it starts a run's (a header with `kernel` 
 gives it to `KernelSandbox` as a `KernelChannel`: frames out, lines back, kill and wait. `cell` sends a cell
 and returns a `CellSandbox`, which the worker pumps exactly as it pumps a run's sandbox: its output until the
 cell's exit frame, stdin, and `kill`, which for a cell is an interrupt (the kernel and its state stay).
+
+A durable runner's kernel outlives its worker: the worker taking it over re-attaches to the same sandbox,
+whose lines start from its first cell again, and `take_over` skips the cells already run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +31,10 @@ from podrun.runners.frames import FrameReader
 # The limits a kernel's harness interrupts a cell for, by the name its exit record gives them.
 CELL_LIMITS = {protocol.DIED_OF_WALL_TIME: LimitKind.WALL_TIME, protocol.DIED_OF_CPU_TIME: LimitKind.CPU_TIME}
 IGNORED_INTERRUPT = "the cell did not stop when interrupted, so the kernel was stopped with it"
+# How long a taken-over kernel that may be running a cell is given to end it once interrupted: longer than
+# the harness's grace before it kills a kernel whose cell ignores its interrupt (harness_kernel.py).
+TAKE_OVER_DRAIN_S = 5.0
+EXIT_TAG = protocol.EXIT.encode() + b" "
 
 
 @runtime_checkable
@@ -79,6 +87,33 @@ class KernelSandbox:
         sandbox = CellSandbox(self, artifact_caps)
         await self.channel.send(protocol.encode_frame(protocol.CELL, cell.to_json()))
         return sandbox
+
+    async def take_over(self, cells_run: int, *, busy: bool) -> bool:
+        """Go on with a kernel a dead worker held, which had seen `cells_run` cells end; whether it lives.
+
+        Its lines are read again from the first cell: the exit frames of the cells run are skipped. A kernel
+        left `busy` may still run a cell (the dead worker's, which has been ended already) or have just ended
+        one: it is interrupted, and that cell's lines are skipped up to its exit frame, if one comes.
+        """
+        self.cells = cells_run
+        exits = 0
+        while exits < cells_run:
+            line = await self.channel.read_line()
+            if not line:
+                await self.end()
+                return False
+            exits += line.startswith(EXIT_TAG)
+        if not busy:
+            return True
+        await self.channel.send(protocol.encode_frame(protocol.INTERRUPT))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TAKE_OVER_DRAIN_S):
+                while not (line := await self.channel.read_line()).startswith(EXIT_TAG):
+                    if not line:
+                        await self.end()
+                        return False
+                self.cells += 1
+        return True
 
     async def stop(self) -> SandboxResult:
         """Kill the kernel's sandbox (idempotent); how it ended."""
