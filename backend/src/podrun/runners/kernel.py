@@ -16,6 +16,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
+import structlog
+
 from podrun.core.limits import LimitKind, Limits
 from podrun.runners import protocol
 from podrun.runners.base import (
@@ -28,11 +30,14 @@ from podrun.runners.base import (
 from podrun.runners.ending import Ending, classify
 from podrun.runners.frames import FrameReader
 
+log = structlog.get_logger(__name__)
+
 # The limits a kernel's harness interrupts a cell for, by the name its exit record gives them.
 CELL_LIMITS = {protocol.DIED_OF_WALL_TIME: LimitKind.WALL_TIME, protocol.DIED_OF_CPU_TIME: LimitKind.CPU_TIME}
 IGNORED_INTERRUPT = "the cell did not stop when interrupted, so the kernel was stopped with it"
 # How long a taken-over kernel that may be running a cell is given to end it once interrupted: longer than
-# the harness's grace before it kills a kernel whose cell ignores its interrupt (harness_kernel.py).
+# the harness's grace before it kills a kernel whose cell ignores its interrupt (harness_kernel.py). Also how
+# long its earlier lines may pause before the rest counts as gone (a pod's log rotated past its first cells).
 TAKE_OVER_DRAIN_S = 5.0
 EXIT_TAG = protocol.EXIT.encode() + b" "
 
@@ -98,7 +103,12 @@ class KernelSandbox:
         self.cells = cells_run
         exits = 0
         while exits < cells_run:
-            line = await self.channel.read_line()
+            try:
+                async with asyncio.timeout(TAKE_OVER_DRAIN_S):
+                    line = await self.channel.read_line()
+            except TimeoutError:
+                log.warning("kernel lines of earlier cells missing", cells_run=cells_run, exits_seen=exits)
+                break
             if not line:
                 await self.end()
                 return False

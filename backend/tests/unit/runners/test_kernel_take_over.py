@@ -83,6 +83,13 @@ async def test_a_busy_kernel_is_interrupted_and_its_last_cell_skipped(
     assert (kernel.cells, channel.sent, channel.lines.empty()) == (cells, [INTERRUPT], True)
 
 
+async def test_lines_of_earlier_cells_gone_from_the_log_do_not_hold_the_kernel_up() -> None:
+    channel = FakeKernel([out("c"), exit_frame()])  # cells 1 and 2 were rotated out of the pod's log
+    kernel = KernelSandbox(channel, LIMITS)
+    assert await kernel.take_over(3, busy=False)
+    assert (kernel.cells, channel.lines.empty()) == (3, True)
+
+
 @pytest.mark.parametrize("busy", [False, True])
 async def test_a_kernel_that_ended_meanwhile_is_not_taken_over(busy: bool) -> None:
     channel = FakeKernel([exit_frame(), b""])
