@@ -9,7 +9,7 @@ import pytest
 from podrun.core.limits import Limits
 from podrun.runners import kernel as kernel_module
 from podrun.runners import protocol
-from podrun.runners.base import SandboxResult, SandboxUsage
+from podrun.runners.base import ArtifactCaps, SandboxResult, SandboxUsage
 from podrun.runners.kernel import KernelSandbox
 
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1 << 20, processes=16)
@@ -61,7 +61,7 @@ async def test_an_idle_kernel_goes_on_after_the_cells_it_ran_without_an_interrup
     kernel = KernelSandbox(channel, LIMITS)
     assert await kernel.take_over(3, busy=False)
     assert (kernel.cells, channel.sent, channel.lines.empty()) == (3, [], True)
-    await kernel.cell("print(x)", kernel_module.ArtifactCaps(count=0, total_bytes=0))
+    await kernel.cell("print(x)", ArtifactCaps(count=0, total_bytes=0))
     assert protocol.Cell.from_json(protocol.parse_json_payload(protocol.parse_frame(channel.sent[0])[1])).number == 4
 
 
