@@ -8,21 +8,27 @@ from typing import Any
 
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import collect, execution, final, flatten, lines, wait_for_status
-from tests.e2e.test_kernels import CANCEL, STOP, run, send, start, until_kernel
+from tests.e2e.test_kernels import CANCEL, RESTART, STOP, run, send, start, until_kernel
 from tests.integration.kubernetes.conftest import Cluster
 
 # A cold pod on the real cluster: created, scheduled, its container started.
 STARTED_S = 60
 
 
-def pod_name(kernel_id: str) -> str:
-    return "podrun-kernel-" + kernel_id.replace("-", "")
+def kernel_pods(cluster: Cluster, kernel_id: str) -> list[str]:
+    return cluster.pods.pods_labelled("podrun.dev/kernel-id", kernel_id.replace("-", ""))
 
 
-async def until_gone(cluster: Cluster, name: str, timeout: float = 30) -> None:
+def pod_of(cluster: Cluster, kernel_id: str) -> str:
+    [name] = kernel_pods(cluster, kernel_id)
+    assert name.startswith("podrun-kernel-" + kernel_id.replace("-", "") + "-")
+    return name
+
+
+async def until_gone(cluster: Cluster, kernel_id: str, timeout: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while cluster.pods.pod_exists(name):
-        assert asyncio.get_running_loop().time() < deadline, f"{name} still exists"
+    while names := kernel_pods(cluster, kernel_id):
+        assert asyncio.get_running_loop().time() < deadline, f"{names} still exist"
         await asyncio.sleep(0.2)
 
 
@@ -34,8 +40,7 @@ async def ready_kernel(user: GraphQLClient, **fields: Any) -> str:
 
 async def test_cells_share_state_in_one_pod_and_stream_live(cluster: Cluster, user: GraphQLClient) -> None:
     kernel_id = await ready_kernel(user)
-    name = pod_name(kernel_id)
-    assert cluster.pods.pod_exists(name)
+    name = pod_of(cluster, kernel_id)
     assert (await run(user, kernel_id, "x = 41"))[2]["status"] == "SUCCEEDED"
     stdout, stderr, ended = await run(user, kernel_id, "print(x + 1)")
     assert (stdout, stderr, ended["status"], ended["exitCode"]) == (["42"], [], "SUCCEEDED", 0)
@@ -52,7 +57,7 @@ async def test_cells_share_state_in_one_pod_and_stream_live(cluster: Cluster, us
     assert cluster.pods.creates(name) == 1
     await user.execute(STOP, {"id": kernel_id})
     await until_kernel(user, kernel_id, "STOPPED")
-    await until_gone(cluster, name)
+    await until_gone(cluster, kernel_id)
 
 
 async def test_an_interrupted_cell_leaves_the_state(cluster: Cluster, user: GraphQLClient) -> None:
@@ -66,19 +71,34 @@ async def test_an_interrupted_cell_leaves_the_state(cluster: Cluster, user: Grap
     assert (stdout, ended["status"]) == (["41"], "SUCCEEDED")
     assert (await until_kernel(user, kernel_id, "IDLE"))["status"] == "IDLE"
     await user.execute(STOP, {"id": kernel_id})
-    await until_gone(cluster, pod_name(kernel_id))
+    await until_gone(cluster, kernel_id)
+
+
+async def test_a_restart_is_a_new_pod_of_another_name(cluster: Cluster, user: GraphQLClient) -> None:
+    kernel_id = await ready_kernel(user)
+    first = pod_of(cluster, kernel_id)
+    await run(user, kernel_id, "x = 41")
+    await user.execute(RESTART, {"id": kernel_id})
+    await until_kernel(user, kernel_id, "IDLE", timeout=STARTED_S)
+    # The old pod's name is not reused: the kubelet may still be tearing it down.
+    second = pod_of(cluster, kernel_id)
+    assert second != first
+    _, stderr, ended = await run(user, kernel_id, "print('fresh')\nx")
+    assert (ended["status"], ended["stdout"], stderr[-1]) == ("FAILED", "fresh\n", "NameError: name 'x' is not defined")
+    await user.execute(STOP, {"id": kernel_id})
+    await until_gone(cluster, kernel_id)
 
 
 async def test_the_idle_timeout_stops_the_kernel_and_deletes_its_pod(cluster: Cluster, user: GraphQLClient) -> None:
     kernel_id = await ready_kernel(user, idleTimeoutS=2)
     stopped = await until_kernel(user, kernel_id, "STOPPED", timeout=20)
     assert stopped["error"] == "stopped after 2 s without a cell"
-    await until_gone(cluster, pod_name(kernel_id))
+    await until_gone(cluster, kernel_id)
 
 
 async def test_a_kernel_outlives_its_worker(cluster: Cluster, user: GraphQLClient) -> None:
     kernel_id = await ready_kernel(user)
-    name = pod_name(kernel_id)
+    name = pod_of(cluster, kernel_id)
     await run(user, kernel_id, "x = 41")
     cluster.holder().kill()  # SIGKILL, between two cells
     assert cluster.pods.pod_exists(name)
@@ -87,7 +107,7 @@ async def test_a_kernel_outlives_its_worker(cluster: Cluster, user: GraphQLClien
     events = await collect(user, await send(user, kernel_id, "print(x)"))
     assert (lines(events), final(events)["status"]) == (["41"], "SUCCEEDED")
     assert (await until_kernel(user, kernel_id, "IDLE"))["status"] == "IDLE"
-    assert cluster.pods.creates(name) == 1
+    assert (kernel_pods(cluster, kernel_id), cluster.pods.creates(name)) == ([name], 1)
     assert (await run(user, kernel_id, "x += 1\nprint(x)"))[0] == ["42"]
     await user.execute(STOP, {"id": kernel_id})
-    await until_gone(cluster, name)
+    await until_gone(cluster, kernel_id)

@@ -14,10 +14,13 @@ it is that run's pod like any other: followed, re-attached to by its label, reap
 harness's `S` frame in the pod log says the header arrived: a worker taking over a run whose warm pod
 never got it deletes that pod and starts the run afresh, since its script never started.
 
-Kernels (`spec.kernel`): one pod per kernel, named and labelled by the kernel's id, its harness serving
-cells (sandbox.py). It outlives its worker like a run's pod: a worker taking the kernel over re-attaches
-to it (`resume`), and never starts a fresh one, whose state would be lost. Warm pods serve kernels only
-when their deadline is a kernel's at least (pod.py `serves_kernels`).
+Kernels (`spec.kernel`): one pod per kernel, labelled by the kernel's id, its harness serving cells
+(sandbox.py). Each start of a kernel (a restart starts it again) gets a pod name of its own: the kubelet
+may still be tearing down the previous pod when the next is created, and would route the new pod's log and
+attach requests by name to the old one. It outlives its worker like a run's pod: a worker taking the kernel
+over finds it by its label and re-attaches to it (`resume`), and never starts a fresh one, whose state
+would be lost. Warm pods serve kernels only when their deadline is a kernel's at least (pod.py
+`serves_kernels`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import cached_property
 from uuid import UUID
 
@@ -44,6 +48,7 @@ from podrun.runners.kubernetes import reaper
 from podrun.runners.kubernetes.client import REQUEST_TIMEOUT_S, Api
 from podrun.runners.kubernetes.pod import (
     CONTAINER,
+    LABEL_KERNEL,
     LABEL_WARM,
     SELECTOR,
     WARM_PREFIX,
@@ -56,6 +61,7 @@ from podrun.runners.kubernetes.pod import (
     header,
     id_from_name,
     id_label,
+    is_warm,
     serves_kernels,
 )
 from podrun.runners.kubernetes.sandbox import PodSandbox, WarmPod
@@ -122,6 +128,8 @@ class KubernetesRunner:
         execution_id = id_from_name(spec.name)
         if spec.resume:
             return await self.resume(spec, execution_id, image)
+        if spec.kernel:
+            spec = replace(spec, name=f"{spec.name}-{uuid.uuid4().hex[:8]}")
         began = time.monotonic()
         warm_ok = not spec.kernel or serves_kernels(self.settings)
         while warm_ok and (warm := self.pool.take(spec.runtime_id)) is not None:
@@ -137,6 +145,8 @@ class KubernetesRunner:
 
     async def resume(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
         """Take over a run a dead worker started: follow its pod, unless it is a warm pod that never got its header."""
+        if spec.kernel:
+            return await self.reattach_kernel(spec, execution_id)
         api = await self.api()
         claimed = await api.list_namespaced_pod(
             self.namespace,
@@ -156,27 +166,32 @@ class KubernetesRunner:
             # Its worker died between the claim and the header: the script never ran, so it may run now.
             log.warning("claimed warm pod never got its header, starting the run afresh", sandbox=name)
             await self.cleanup(name)
-        if spec.kernel:
-            return await self.reattach_kernel(spec)
         return await self.start_cold(spec, execution_id, image)
 
-    async def reattach_kernel(self, spec: SandboxSpec) -> PodSandbox | FailedSandbox:
-        """Follow a kernel's own pod again; a kernel whose pod is gone has lost its state, so none is made."""
+    async def reattach_kernel(self, spec: SandboxSpec, kernel_id: UUID) -> PodSandbox | FailedSandbox:
+        """Follow a kernel's pod again (its newest, found by label); a kernel whose pod is gone lost its state."""
         api = await self.api()
-        try:
-            await api.read_namespaced_pod(spec.name, self.namespace, _request_timeout=REQUEST_TIMEOUT_S)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            log.warning("kernel pod gone", sandbox=spec.name)
-            return FailedSandbox(KERNEL_GONE)
-        log.info("re-attaching to kernel pod", sandbox=spec.name)
-        sandbox = PodSandbox.for_run(self.cluster, spec.name, spec, reattached=True)
-        failure = await sandbox.wait_started()
-        if failure is not None:
-            await self.cleanup(spec.name)
-            return FailedSandbox(failure)
-        return sandbox
+        listed = await api.list_namespaced_pod(
+            self.namespace,
+            label_selector=f"{SELECTOR},{LABEL_KERNEL}={kernel_id.hex}",
+            _request_timeout=REQUEST_TIMEOUT_S,
+        )
+        pods = [pod for pod in listed.items if pod.metadata.deletion_timestamp is None]
+        for pod in sorted(pods, key=lambda pod: pod.metadata.creation_timestamp, reverse=True):
+            name = pod.metadata.name
+            if is_warm(pod) and not await self.script_started(name):
+                log.warning("claimed warm pod never got its kernel's header", sandbox=name)
+                await self.cleanup(name)
+                continue
+            log.info("re-attaching to kernel pod", sandbox=name)
+            sandbox = PodSandbox.for_run(self.cluster, name, spec, reattached=True)
+            failure = await sandbox.wait_started()
+            if failure is not None:
+                await self.cleanup(name)
+                return FailedSandbox(failure)
+            return sandbox
+        log.warning("kernel pod gone", kernel_id=str(kernel_id))
+        return FailedSandbox(KERNEL_GONE)
 
     async def start_cold(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
         """Create the execution's pod, or re-attach to it if an earlier attempt created it."""
