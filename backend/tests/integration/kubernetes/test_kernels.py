@@ -111,3 +111,23 @@ async def test_a_kernel_outlives_its_worker(cluster: Cluster, user: GraphQLClien
     assert (await run(user, kernel_id, "x += 1\nprint(x)"))[0] == ["42"]
     await user.execute(STOP, {"id": kernel_id})
     await until_gone(cluster, kernel_id)
+
+
+async def test_a_cell_running_when_its_worker_dies_ends_and_the_kernel_goes_on(
+    cluster: Cluster, user: GraphQLClient
+) -> None:
+    kernel_id = await ready_kernel(user)
+    await run(user, kernel_id, "x = 41")
+    busy = await send(user, kernel_id, "import time\nprint('busy', flush=True)\nwhile True: time.sleep(0.1)")
+    async for data in user.subscribe(EVENTS, {"id": busy, "after": 0}):
+        if any(event.get("text") == "busy" for event in flatten(data["executionEvents"])):
+            break
+    cluster.holder().kill()
+    cluster.worker()
+    events = await collect(user, busy)
+    assert (lines(events), final(events)["status"]) == (["busy"], "ERROR")
+    # The new worker interrupted it and skipped its last frames: the next cell's output is its own.
+    stdout, stderr, ended = await run(user, kernel_id, "print(x)")
+    assert (stdout, stderr, ended["status"]) == (["41"], [], "SUCCEEDED")
+    await user.execute(STOP, {"id": kernel_id})
+    await until_gone(cluster, kernel_id)
