@@ -7,8 +7,8 @@ RUNNING, output pumped, finish) in a `CellSandbox` of the kernel, and the kernel
 or restart request on the row is carried out between cells (the API interrupts a running one first). The
 kernel ends STOPPED after its idle timeout or when asked, and DEAD when its sandbox dies (out of memory, a
 cell that ignored its interrupt); then its waiting cells are cancelled and its runs-in-progress slot freed.
-On a durable runner a kernel outlives its worker: a worker that takes it over (`reattach_from`) re-attaches
-to its sandbox and goes on from the cells it ran.
+On a durable runner a kernel outlives its worker (killed, or shut down): a worker that takes it over
+(`reattach_from`) re-attaches to its sandbox and goes on from the cells it ran.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from podrun.kernels.models import Kernel
 from podrun.kernels.service import RESTART, STOP, STOPPED_BY_OWNER
 from podrun.kernels.wakes import KernelWakes
 from podrun.outages import until_reachable
-from podrun.runners.base import FailedSandbox, Runner, Sandbox, SandboxResult, SandboxSpec
+from podrun.runners.base import DurableRunner, FailedSandbox, Runner, Sandbox, SandboxResult, SandboxSpec
 from podrun.runners.kernel import IGNORED_INTERRUPT, CellSandbox, KernelChannel, KernelSandbox
 from podrun.streams.log import LogWriter
 
@@ -84,6 +84,10 @@ async def run_kernel(
     try:
         status, error = await session.serve(resume=reattach_from is not None)
     except asyncio.CancelledError:
+        if isinstance(runner, DurableRunner):
+            # Its sandbox outlives this worker: a live worker takes the kernel over once this one's heartbeat is gone.
+            log.info("kernel left to be taken over", kernel_id=str(kernel_id))
+            raise
         await asyncio.shield(session.end(KernelStatus.DEAD, KERNEL_SHUT_DOWN))
         raise
     except Exception:

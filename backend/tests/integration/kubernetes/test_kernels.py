@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import collect, execution, final, flatten, lines, wait_for_status
 from tests.e2e.test_kernels import CANCEL, RESTART, STOP, run, send, start, until_kernel
@@ -96,11 +98,16 @@ async def test_the_idle_timeout_stops_the_kernel_and_deletes_its_pod(cluster: Cl
     await until_gone(cluster, kernel_id)
 
 
-async def test_a_kernel_outlives_its_worker(cluster: Cluster, user: GraphQLClient) -> None:
+@pytest.mark.parametrize("end", ["kill", "stop"])
+async def test_a_kernel_outlives_its_worker(cluster: Cluster, user: GraphQLClient, end: str) -> None:
     kernel_id = await ready_kernel(user)
     name = pod_of(cluster, kernel_id)
     await run(user, kernel_id, "x = 41")
-    cluster.holder().kill()  # SIGKILL, between two cells
+    # Between two cells: SIGKILL, or SIGTERM (a graceful shutdown, as a rolling update does).
+    if end == "kill":
+        cluster.holder().kill()
+    else:
+        cluster.holder().stop()
     assert cluster.pods.pod_exists(name)
     cluster.worker()
     # Sent while nobody holds the kernel: the worker that takes it over runs it, in the same process.
