@@ -1,5 +1,6 @@
 """Pod start-up on the local Kubernetes 1.20: `print('hi')` through KubernetesRunner, to first output and to the end,
-on cold pods and then back to back on warm ones (how many of those found a warm pod waiting).
+on cold pods and then back to back on warm ones (how many of those found a warm pod waiting); and a kernel's
+pod: `print('hi')` cells, from sending one (over the attach stream) to its first output (from the pod log).
 
 Needs the cluster of infra/kubernetes-local (`./taskw kubernetes:up`); without it the benchmark
 says so and measures nothing. Runs in the `default` namespace as the cluster's administrator, so it
@@ -19,7 +20,9 @@ from pathlib import Path
 from bench.report import Failed, Figure, median, percentile
 from podrun.core.limits import Limits
 from podrun.core.output import Stream
-from podrun.runners.base import OutputBytes, SandboxSpec, sandbox_name
+from podrun.kernels.session import kernel_sandbox_name
+from podrun.runners.base import NO_ARTIFACTS, OutputBytes, SandboxSpec, sandbox_name
+from podrun.runners.kernel import KernelChannel, KernelSandbox
 from podrun.runners.kubernetes import KubernetesRunner
 from podrun.runners.local import LocalRunner
 from podrun.settings import KubernetesSettings, get_settings
@@ -55,6 +58,30 @@ async def _timed(
     return first, time.perf_counter() - started
 
 
+async def _kernel_cells(runner: KubernetesRunner, runtime_id: str) -> list[float]:
+    """Seconds from sending each of RUNS cells to a kernel's pod to the cell's first output."""
+    spec = SandboxSpec(kernel_sandbox_name(uuid.uuid4()), runtime_id, "", None, LIMITS, kernel=True)
+    started = await runner.start(spec)
+    if not isinstance(started, KernelChannel):
+        raise Failed(f"the kernel's pod did not start: {await started.wait()}")
+    kernel = KernelSandbox(started, LIMITS)
+    firsts: list[float] = []
+    try:
+        for _ in range(RUNS):
+            began = time.perf_counter()
+            cell = await kernel.cell(SCRIPT, NO_ARTIFACTS)
+            first: float | None = None
+            async for chunk in cell.output():
+                if first is None and isinstance(chunk, OutputBytes):
+                    first = time.perf_counter() - began
+            if first is None or (await cell.wait()).exit_code != 0:
+                raise Failed("a kernel's cell printed nothing or failed")
+            firsts.append(first)
+    finally:
+        await kernel.stop()
+    return firsts
+
+
 async def run() -> list[Figure]:
     """Run the pod start-up benchmark and return its figures; none when there is no local cluster."""
     info = STATE / "cluster.json"
@@ -88,6 +115,7 @@ async def run() -> list[Figure]:
         await _until_warm(warm_pods, runtime_id, WARM["warm_pool_size"])
         for _ in range(RUNS):  # back to back, as a class pressing Run together would
             in_warm_pods.append(await _timed(warm_pods, runtime_id, warm))
+        kernel_cells = await _kernel_cells(pods, runtime_id)
     finally:
         await warm_pods.close()
         await pods.cluster.close()
@@ -107,6 +135,8 @@ async def run() -> list[Figure]:
     figures += [
         Figure("warm pods: first output -> done, median (ms)", f"{median(ends) * ms:.0f}", "target <= script + 100"),
         Figure("warm pods: runs that found one waiting", f"{sum(warm)} of {len(warm)}", ""),
+        Figure("kernel pod: cell sent -> first output, median (ms)", f"{median(kernel_cells) * ms:.0f}", "runner only"),
+        Figure("kernel pod: cell sent -> first output, p90 (ms)", f"{percentile(kernel_cells, 0.9) * ms:.0f}", ""),
     ]
     return [*figures, Figure("cluster", f"Kubernetes {cluster['version']}", image)]
 

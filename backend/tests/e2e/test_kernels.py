@@ -1,4 +1,7 @@
-"""Kernels through the API: cells share state, stream live, are interrupted without losing it; limits, errors, ends."""
+"""Kernels through the API: cells share state, stream live, are interrupted without losing it; limits, errors, ends.
+
+Those marked `pods` run on the local Kubernetes too (one pod per kernel).
+"""
 
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ async def alices_kernel(alice: GraphQLClient) -> Any:
     await alice.execute(STOP, {"id": started["id"]})
 
 
+@pytest.mark.pods
 async def test_state_lives_between_cells_and_a_cell_is_an_execution(alice: GraphQLClient, alices_kernel: str) -> None:
     await until_kernel(alice, alices_kernel, "IDLE")
     assert (await run(alice, alices_kernel, "x = 41"))[2]["status"] == "SUCCEEDED"
@@ -74,6 +78,7 @@ async def test_state_lives_between_cells_and_a_cell_is_an_execution(alice: Graph
     assert listed[0]["node"]["id"] == alices_kernel
 
 
+@pytest.mark.pods
 async def test_an_exception_fails_the_cell_and_keeps_the_kernel(alice: GraphQLClient, alices_kernel: str) -> None:
     await run(alice, alices_kernel, "y = 'kept'")
     _, stderr, ended = await run(alice, alices_kernel, "1 / 0")
@@ -83,6 +88,7 @@ async def test_an_exception_fails_the_cell_and_keeps_the_kernel(alice: GraphQLCl
     assert (await run(alice, alices_kernel, "print(y)"))[0] == ["kept"]
 
 
+@pytest.mark.pods
 async def test_an_interrupt_ends_the_cell_cancelled_and_keeps_the_state(
     alice: GraphQLClient, alices_kernel: str
 ) -> None:
@@ -103,6 +109,7 @@ async def test_an_interrupt_ends_the_cell_cancelled_and_keeps_the_state(
     assert (await until_kernel(alice, alices_kernel, "IDLE"))["status"] == "IDLE"
 
 
+@pytest.mark.pods
 async def test_a_second_interrupt_is_a_conflict(alice: GraphQLClient, alices_kernel: str) -> None:
     code = "import signal, time\nsignal.signal(signal.SIGINT, lambda *a: print('not now', flush=True))\ntime.sleep(30)"
     cell = await send(alice, alices_kernel, code)
@@ -121,6 +128,7 @@ async def test_a_second_interrupt_is_a_conflict(alice: GraphQLClient, alices_ker
     assert failure.value.codes == ["CONFLICT"]
 
 
+@pytest.mark.pods
 async def test_a_cell_past_its_wall_time_times_out_and_the_kernel_goes_on(alice: GraphQLClient) -> None:
     started = await start(alice, limits={"wallTimeMs": 1000})
     try:
@@ -142,6 +150,7 @@ async def test_the_idle_timeout_stops_the_kernel(alice: GraphQLClient) -> None:
     assert failure.value.codes == ["CONFLICT"]
 
 
+@pytest.mark.pods
 async def test_restart_clears_the_state(alice: GraphQLClient, alices_kernel: str) -> None:
     await run(alice, alices_kernel, "x = 1\nopen('/tmp/left', 'w').write('x')\nNone")
     restarted = (await alice.execute(RESTART, {"id": alices_kernel}))["restartKernel"]
@@ -151,6 +160,7 @@ async def test_restart_clears_the_state(alice: GraphQLClient, alices_kernel: str
     assert (ended["status"], stderr[-1]) == ("FAILED", "NameError: name 'x' is not defined")
 
 
+@pytest.mark.pods
 async def test_nothing_of_a_stopped_kernel_reaches_the_next(alice: GraphQLClient) -> None:
     first = await start(alice)
     await run(

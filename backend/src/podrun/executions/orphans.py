@@ -42,7 +42,8 @@ async def recover_orphans(lifecycle: RunLifecycle, runner: Runner, heartbeats: H
 async def recover_orphan(lifecycle: RunLifecycle, runner: Runner, execution: Execution) -> None:
     """A started run whose worker is gone: re-attach to its sandbox where it survives, else end it as ERROR.
 
-    A kernel's cell always ends: its kernel ended with the worker holding it (kernels/orphans.py).
+    A kernel's cell always ends: the kernel ended with the worker holding it, or (durable runners) is handed
+    over on its own and interrupted by the worker taking it over (kernels/orphans.py).
     """
     if not isinstance(runner, DurableRunner) or execution.kernel_id is not None:
         await end_orphan(lifecycle, runner, execution)

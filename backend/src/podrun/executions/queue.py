@@ -55,13 +55,14 @@ class RunQueue:
             await self.fair.add(run)
             await self.wake_workers()
 
-    async def hand_over(self, execution_id: UUID, dead_worker_id: str) -> bool:
+    async def hand_over(self, execution_id: UUID, dead_worker_id: str, function: str = "run_execution") -> bool:
         """Enqueue the job that re-attaches a live worker to a run whose worker died; False if one was already.
 
-        One job per dead holder: every live worker's sweep may get here, arq keeps the first.
+        One job per dead holder: every live worker's sweep may get here, arq keeps the first. A kernel is
+        handed over the same way, as the job `run_kernel` with the kernel's id.
         """
         job_id = f"{execution_id}:reattach:{dead_worker_id}"
-        job = await self.redis.enqueue_job("run_execution", str(execution_id), dead_worker_id, _job_id=job_id)
+        job = await self.redis.enqueue_job(function, str(execution_id), dead_worker_id, _job_id=job_id)
         if job is None:
             return False
         await self.fair.hand_over(job_id)

@@ -46,6 +46,20 @@ class KernelLifecycle:
             await session.commit()
             return claimed
 
+    async def take_over(self, kernel_id: UUID, dead_worker_id: str, worker_id: str) -> Kernel | None:
+        """Move a live kernel from a dead worker to this one; the row, or None if another did already (or it ended)."""
+        async with self._session() as session:
+            statement = (
+                update(Kernel)
+                .where(Kernel.id == kernel_id, Kernel.worker_id == dead_worker_id, Kernel.status.in_(LIVE_KERNEL))
+                .values(worker_id=worker_id)
+                .returning(Kernel)
+                .execution_options(synchronize_session=False)
+            )
+            taken = (await session.scalars(statement)).one_or_none()
+            await session.commit()
+            return taken
+
     async def load(self, kernel_id: UUID) -> Kernel | None:
         """The kernel's row as it is now."""
         async with self._session() as session:

@@ -1,9 +1,10 @@
-"""Kernels nobody holds any more: their worker died (the kernel is over), or their job was lost (queued again).
+"""Kernels nobody holds any more: their worker died (handed over, or over), or their job was lost (queued again).
 
-A kernel's process lives in its worker's sandbox: when the worker dies, so does the state (the local
-runner's sandbox dies with its worker; a pod left behind is removed here). Its row ends DEAD, its
-waiting cells are cancelled, its runs-in-progress slot is freed. A cell its worker was running ends
-as a run of a dead worker does (executions/orphans.py).
+On a durable runner (Kubernetes) a kernel's sandbox outlives its worker: a `run_kernel` job with the dead
+worker's id hands it to a live worker, which re-attaches to it with its state (kernels/session.py). On the
+local runner the sandbox died with its worker, and so did the state: its row ends DEAD, its waiting cells
+are cancelled, its runs-in-progress slot is freed. Either way a cell its worker was running ends as a
+kernel's cell of a dead worker does (executions/orphans.py: ERROR).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from podrun.fair_queue import QueuedRun
 from podrun.kernels.lifecycle import KernelLifecycle
 from podrun.kernels.session import cancel_waiting_cells, kernel_sandbox_name
 from podrun.observability import metrics
-from podrun.runners.base import Runner
+from podrun.runners.base import DurableRunner, Runner
 
 log = structlog.get_logger(__name__)
 
@@ -29,9 +30,13 @@ LOST_WORKER = "the worker holding the kernel stopped"
 async def recover_kernels(
     kernels: KernelLifecycle, lifecycle: RunLifecycle, runner: Runner, heartbeats: Heartbeats
 ) -> None:
-    """End every kernel whose worker is gone."""
+    """Hand over (or end) every kernel whose worker is gone."""
     for kernel in await kernels.held():
         if kernel.worker_id is None or await heartbeats.alive(kernel.worker_id):
+            continue
+        if isinstance(runner, DurableRunner):
+            if await lifecycle.queue.hand_over(kernel.id, kernel.worker_id, function="run_kernel"):
+                log.warning("orphaned kernel handed over", kernel_id=str(kernel.id), worker_id=kernel.worker_id)
             continue
         if not await kernels.end(kernel.id, KernelStatus.DEAD, LOST_WORKER):
             continue

@@ -7,6 +7,8 @@ RUNNING, output pumped, finish) in a `CellSandbox` of the kernel, and the kernel
 or restart request on the row is carried out between cells (the API interrupts a running one first). The
 kernel ends STOPPED after its idle timeout or when asked, and DEAD when its sandbox dies (out of memory, a
 cell that ignored its interrupt); then its waiting cells are cancelled and its runs-in-progress slot freed.
+On a durable runner a kernel outlives its worker (killed, or shut down): a worker that takes it over
+(`reattach_from`) re-attaches to its sandbox and goes on from the cells it ran.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from podrun.kernels.wakes import KernelWakes
 from podrun.observability import metrics
 from podrun.outages import until_reachable
 from podrun.runners import protocol
-from podrun.runners.base import FailedSandbox, Runner, Sandbox, SandboxResult, SandboxSpec
+from podrun.runners.base import DurableRunner, FailedSandbox, Runner, Sandbox, SandboxResult, SandboxSpec
 from podrun.runners.kernel import IGNORED_INTERRUPT, CellSandbox, KernelChannel, KernelSandbox
 from podrun.streams.log import LogWriter
 
@@ -59,6 +61,10 @@ async def cancel_waiting_cells(lifecycle: RunLifecycle, kernels: KernelLifecycle
         await lifecycle.finish(cell_id, dropped, writer, from_statuses=(ExecutionStatus.QUEUED,))
 
 
+class LeftForTakeOver(Exception):
+    """The worker is shutting down and its kernel's sandbox outlives it: a live worker takes the kernel over."""
+
+
 def kernel_sandbox_name(kernel_id: UUID) -> str:
     """The deterministic sandbox name of a kernel."""
     return "podrun-kernel-" + kernel_id.hex
@@ -73,15 +79,28 @@ async def run_kernel(
     *,
     worker_id: str,
     kernel_id: UUID,
+    reattach_from: str | None = None,
 ) -> str:
-    """Hold one kernel until it ends; the status it ended with, or why it was not held."""
-    kernel = await until_reachable("claim a kernel", lambda: kernels.claim(kernel_id, worker_id))
+    """Hold one kernel until it ends (taking it over from `reattach_from`); how it ended, or why it was not held."""
+    if reattach_from is None:
+        kernel = await until_reachable("claim a kernel", lambda: kernels.claim(kernel_id, worker_id))
+    else:
+        kernel = await until_reachable(
+            "take a kernel over", lambda: kernels.take_over(kernel_id, reattach_from, worker_id)
+        )
     if kernel is None:
         return "NOT_CLAIMED"
     session = KernelSession(kernels, lifecycle, runner, heartbeats, wakes, kernel, worker_id)
     try:
-        status, error = await session.serve()
+        status, error = await session.serve(resume=reattach_from is not None)
+    except LeftForTakeOver:
+        log.info("kernel left to be taken over", kernel_id=str(kernel_id))
+        return "LEFT"
     except asyncio.CancelledError:
+        if isinstance(runner, DurableRunner):
+            # Its sandbox outlives this worker: a live worker takes the kernel over once this one's heartbeat is gone.
+            log.info("kernel left to be taken over", kernel_id=str(kernel_id))
+            raise
         await asyncio.shield(session.end(KernelStatus.DEAD, KERNEL_SHUT_DOWN))
         raise
     except Exception:
@@ -114,11 +133,12 @@ class KernelSession:
         self.sandbox: KernelSandbox | None = None
         self.idle_since = time.monotonic()
 
-    async def serve(self) -> tuple[KernelStatus, str | None]:
-        """Start the sandbox, then run cells and carry out requests until the kernel is to end; how it ends."""
+    async def serve(self, *, resume: bool = False) -> tuple[KernelStatus, str | None]:
+        """Start the sandbox (or re-attach to it), then run cells and carry out requests until the kernel is to
+        end; how it ends."""
         kernel_id = self.kernel.id
         await self.lifecycle.queue.left_queue(kernel_id)
-        if not await self.start_sandbox():
+        if not await self.start_sandbox(resume=resume):
             return KernelStatus.DEAD, KERNEL_START_FAILED
         renewed = time.monotonic()
         while True:
@@ -132,6 +152,8 @@ class KernelSession:
             if row.request == STOP:
                 return KernelStatus.STOPPED, STOPPED_BY_OWNER
             if self.wakes.closing:
+                if isinstance(self.runner, DurableRunner):
+                    raise LeftForTakeOver
                 return KernelStatus.STOPPED, KERNEL_SHUT_DOWN
             if row.request == RESTART:
                 await self.restart()
@@ -148,8 +170,8 @@ class KernelSession:
                 return KernelStatus.DEAD, await self.why_ended_idle(self.sandbox)
             await self.wakes.wait(kernel_id, min(idle_left, POLL_S))
 
-    async def start_sandbox(self) -> bool:
-        """Start the kernel's sandbox and mark it IDLE; False if it could not start."""
+    async def start_sandbox(self, *, resume: bool = False) -> bool:
+        """Start the kernel's sandbox (`resume`: re-attach to it) and mark it IDLE; False if it could not start."""
         kernel = self.kernel
         spec = SandboxSpec(
             name=kernel_sandbox_name(kernel.id),
@@ -157,6 +179,7 @@ class KernelSession:
             script="",
             stdin=None,
             limits=kernel.limits,
+            resume=resume,
             kernel=True,
         )
         started = await self.runner.start(spec)
@@ -165,12 +188,15 @@ class KernelSession:
                 await started.kill()
                 await started.wait()
             return False
-        self.sandbox = KernelSandbox(started, kernel.limits)
+        sandbox = self.sandbox = KernelSandbox(started, kernel.limits)
+        if resume and not await sandbox.take_over(kernel.cells_run, busy=kernel.status is KernelStatus.BUSY):
+            return False
         self.idle_since = time.monotonic()
         await until_reachable(
-            "mark a kernel idle", lambda: self.kernels.mark(kernel.id, KernelStatus.IDLE, used=True, cells_run=0)
+            "mark a kernel idle",
+            lambda: self.kernels.mark(kernel.id, KernelStatus.IDLE, used=True, cells_run=sandbox.cells),
         )
-        log.info("kernel ready", kernel_id=str(kernel.id))
+        log.info("kernel ready", kernel_id=str(kernel.id), resumed=resume, cells_run=sandbox.cells)
         return True
 
     async def restart(self) -> None:

@@ -4,6 +4,9 @@ A runner starts a kernel's sandbox as it starts a run's (a header with `kernel` 
 gives it to `KernelSandbox` as a `KernelChannel`: frames out, lines back, kill and wait. `cell` sends a cell
 and returns a `CellSandbox`, which the worker pumps exactly as it pumps a run's sandbox: its output until the
 cell's exit frame, stdin, and `kill`, which for a cell is an interrupt (the kernel and its state stay).
+
+A durable runner's kernel outlives its worker: the worker taking it over re-attaches to the same sandbox,
+whose lines start from its first cell again, and `take_over` skips the cells already run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
+
+import structlog
 
 from podrun.core.limits import LimitKind, Limits
 from podrun.runners import protocol
@@ -25,11 +30,18 @@ from podrun.runners.base import (
 from podrun.runners.ending import Ending, classify
 from podrun.runners.frames import FrameReader
 
+log = structlog.get_logger(__name__)
+
 # The limits a kernel's harness interrupts a cell for, by the name its exit record gives them.
 CELL_LIMITS = {protocol.DIED_OF_WALL_TIME: LimitKind.WALL_TIME, protocol.DIED_OF_CPU_TIME: LimitKind.CPU_TIME}
 IGNORED_INTERRUPT = "the cell did not stop when interrupted, so the kernel was stopped with it"
 # Lines read ahead of the cell that takes them (the harness waits when they are not taken).
 LINES_BUFFERED = 256
+# How long a taken-over kernel that may be running a cell is given to end it once interrupted: longer than
+# the harness's grace before it kills a kernel whose cell ignores its interrupt (harness_kernel.py). Also how
+# long its earlier lines may pause before the rest counts as gone (a pod's log rotated past its first cells).
+TAKE_OVER_DRAIN_S = 5.0
+EXIT_TAG = protocol.EXIT.encode() + b" "
 
 
 @runtime_checkable
@@ -112,6 +124,44 @@ class KernelSandbox:
         await self.channel.send(protocol.encode_frame(protocol.CELL, cell.to_json()))
         return sandbox
 
+    async def next_line(self) -> bytes:
+        """The harness's next line; b"" once it has ended (and every time after)."""
+        if self.closed.is_set() and self.lines.empty():
+            return b""
+        return await self.lines.get()
+
+    async def take_over(self, cells_run: int, *, busy: bool) -> bool:
+        """Go on with a kernel a dead worker held, which had seen `cells_run` cells end; whether it lives.
+
+        Its lines are read again from the first cell: the exit frames of the cells run are skipped. A kernel
+        left `busy` may still run a cell (the dead worker's, which has been ended already) or have just ended
+        one: it is interrupted, and that cell's lines are skipped up to its exit frame, if one comes.
+        """
+        self.cells = cells_run
+        exits = 0
+        while exits < cells_run:
+            try:
+                async with asyncio.timeout(TAKE_OVER_DRAIN_S):
+                    line = await self.next_line()
+            except TimeoutError:
+                log.warning("kernel lines of earlier cells missing", cells_run=cells_run, exits_seen=exits)
+                break
+            if not line:
+                await self.end()
+                return False
+            exits += line.startswith(EXIT_TAG)
+        if not busy:
+            return True
+        await self.channel.send(protocol.encode_frame(protocol.INTERRUPT))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(TAKE_OVER_DRAIN_S):
+                while not (line := await self.next_line()).startswith(EXIT_TAG):
+                    if not line:
+                        await self.end()
+                        return False
+                self.cells += 1
+        return True
+
     async def stop(self) -> SandboxResult:
         """Kill the kernel's sandbox (idempotent); how it ended."""
         if self.ended is None:
@@ -144,9 +194,7 @@ class CellSandbox:
             return
         try:
             while self.frames.exit is None:
-                if self.kernel.closed.is_set() and self.kernel.lines.empty():
-                    break
-                line = await self.kernel.lines.get()
+                line = await self.kernel.next_line()
                 if not line:
                     break
                 if (output := self.frames.read(line)) is not None:

@@ -32,8 +32,13 @@ async def run_execution(
         )
 
 
-async def run_kernel(ctx: JobContext, kernel_id: str, trace: dict[str, str] | None = None) -> str:
-    """Hold one kernel for its whole life: its sandbox, then its cells in order (kernels/session.py)."""
+async def run_kernel(
+    ctx: JobContext, kernel_id: str, reattach_from: str | None = None, trace: dict[str, str] | None = None
+) -> str:
+    """Hold one kernel for its whole life: its sandbox, then its cells in order (kernels/session.py).
+
+    With `reattach_from` (a worker that died holding it), take it over and go on with its sandbox.
+    """
     worker = ctx["podrun"]
     container = worker.container
     with continued("run kernel", trace, **{"podrun.kernel_id": kernel_id}):
@@ -45,4 +50,5 @@ async def run_kernel(ctx: JobContext, kernel_id: str, trace: dict[str, str] | No
             container.kernel_wakes,
             worker_id=worker.worker_id,
             kernel_id=UUID(kernel_id),
+            reattach_from=reattach_from,
         )

@@ -187,7 +187,8 @@ def create_worker(settings: Settings) -> Worker:
         memory_budget_mib=budget,
         functions=[
             func(run_execution, name="run_execution", max_tries=3),  # type: ignore[arg-type]
-            # A kernel is held for its whole life; arq does not try it again (a lost worker's kernel is over).
+            # A kernel is held for its whole life; arq does not try it again (a lost worker's kernel is handed over
+            # on a durable runner, over otherwise: kernels/orphans.py).
             func(run_kernel, name="run_kernel", max_tries=1, timeout=settings.kernels.max_lifetime_s),  # type: ignore[arg-type]
         ],
         redis_settings=redis_settings(settings),

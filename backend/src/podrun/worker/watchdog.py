@@ -41,16 +41,19 @@ async def sweep(worker: WorkerProcess, *, heartbeats_current: bool) -> None:
 
 
 async def reap(worker: WorkerProcess, runner: DurableRunner, *, heartbeats_current: bool) -> None:
-    """Remove sandboxes whose execution is over or unknown, and warm ones of dead workers.
+    """Remove sandboxes whose execution (or kernel) is over or unknown, and warm ones of dead workers.
 
     The runner also removes long-overdue ones. Until heartbeats are current (see `sweep`), every worker
     counts as alive: a Redis that came back empty must not cost live workers their warm sandboxes.
     """
     heartbeats = worker.container.heartbeats
 
-    async def in_progress(execution_id: UUID) -> bool:
-        execution = await worker.container.lifecycle.load(execution_id)
-        return execution is not None and not execution.status.terminal
+    async def in_progress(sandbox_id: UUID) -> bool:
+        execution = await worker.container.lifecycle.load(sandbox_id)
+        if execution is not None:
+            return not execution.status.terminal
+        kernel = await worker.container.kernel_lifecycle.load(sandbox_id)
+        return kernel is not None and not kernel.status.ended
 
     async def alive(worker_id: str) -> bool:
         return not heartbeats_current or await heartbeats.alive(worker_id)

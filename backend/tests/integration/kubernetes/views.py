@@ -19,6 +19,9 @@ class ClusterView(Protocol):
 
     def pod_exists(self, name: str) -> bool: ...
 
+    def pods_labelled(self, label: str, value: str) -> list[str]:
+        """The names of the pods there are with this label."""
+
     def config_map_exists(self, name: str) -> bool: ...
 
     def creates(self, name: str) -> int:
@@ -48,6 +51,13 @@ class StandInView:
 
     def pod_exists(self, name: str) -> bool:
         return name in self.state.pods
+
+    def pods_labelled(self, label: str, value: str) -> list[str]:
+        return [
+            name
+            for name, pod in self.state.pods.items()
+            if pod.manifest["metadata"].get("labels", {}).get(label) == value
+        ]
 
     def config_map_exists(self, name: str) -> bool:
         return name in self.state.config_maps
@@ -89,6 +99,12 @@ class RealView:
 
     def pod_exists(self, name: str) -> bool:
         return self._get(f"pods/{name}") is not None
+
+    def pods_labelled(self, label: str, value: str) -> list[str]:
+        with self.cluster.client() as api:
+            response = api.get(f"/api/v1/namespaces/{EXECUTIONS}/pods", params={"labelSelector": f"{label}={value}"})
+        response.raise_for_status()
+        return [pod["metadata"]["name"] for pod in response.json()["items"]]
 
     def config_map_exists(self, name: str) -> bool:
         return self._get(f"configmaps/{name}") is not None

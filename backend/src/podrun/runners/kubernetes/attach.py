@@ -31,7 +31,7 @@ ERROR_CHANNEL = 3
 # Sending a frame over a fresh attach is tried this many times before the input is given up, with a growing pause.
 ATTACH_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.2
-# A warm pod's header goes over the attach stream in messages no larger than input frames.
+# A warm pod's header and a kernel's cells go over the attach stream in messages no larger than input frames.
 ATTACH_MESSAGE_BYTES = 64 * 1024
 
 
@@ -106,6 +106,14 @@ class StdinAttach:
                 return
             await self._record({ANNOTATION_STDIN_CLOSED: "true"})
 
+    async def send(self, frame: bytes) -> bool:
+        """Send one frame as it is (a kernel's cell or interrupt), attaching as needed; whether it went."""
+        async with self.lock:
+            if not await self._send(frame):
+                log.warning("frame not delivered to pod", sandbox=self.name)
+                return False
+        return True
+
     async def _send(self, frame: bytes) -> bool:
         """Send one frame on the attach stream's stdin channel, attaching (again) as needed."""
         for attempt in range(ATTACH_ATTEMPTS):
@@ -113,7 +121,8 @@ class StdinAttach:
                 return False
             try:
                 ws = await self._attached()
-                await ws.send_bytes(bytes([STDIN_CHANNEL]) + frame)
+                for offset in range(0, len(frame), ATTACH_MESSAGE_BYTES):
+                    await ws.send_bytes(bytes([STDIN_CHANNEL]) + frame[offset : offset + ATTACH_MESSAGE_BYTES])
                 return True
             except (ApiException, aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
                 log.warning("pod attach failed", sandbox=self.name, attempt=attempt + 1, error=type(exc).__name__)

@@ -46,6 +46,9 @@ ENVIRONMENT = protocol.SANDBOX_ENV
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_EXECUTION = "podrun.dev/execution-id"
+# A kernel's pod carries its kernel's id instead (kernels/session.py names it KERNEL_PREFIX + the id's hex).
+LABEL_KERNEL = "podrun.dev/kernel-id"
+KERNEL_PREFIX = "podrun-kernel-"
 # On warm pods: "true", the runtime, and the worker whose pool keeps the pod until a run claims it.
 LABEL_WARM = "podrun.dev/warm"
 LABEL_RUNTIME = "podrun.dev/runtime"
@@ -60,11 +63,28 @@ SELECTOR = f"{LABEL_APP}={APP},{LABEL_MANAGED_BY}={MANAGER}"
 # What the writable /tmp may hold beyond the script's own files (the script is written there too).
 EPHEMERAL_MARGIN_MIB = 16
 TERMINATION_GRACE_S = 1
+# A kernel's pod outlives its cells: the cluster ends it this long after the kernel's longest life.
+KERNEL_DEADLINE_MARGIN_S = 600
 
 
-def labels(execution_id: UUID) -> dict[str, str]:
-    """The labels that identify an execution's pod and ConfigMap."""
-    return {LABEL_APP: APP, LABEL_MANAGED_BY: MANAGER, LABEL_EXECUTION: execution_id.hex}
+def is_kernel(name: str) -> bool:
+    """Whether a sandbox name is a kernel's (its cells' limits are the harness's, its life the kernel's)."""
+    return name.startswith(KERNEL_PREFIX)
+
+
+def id_from_name(name: str) -> UUID:
+    """The execution's or the kernel's id inside a sandbox name (see `base.sandbox_name`, `kernel_sandbox_name`)."""
+    return UUID(hex=name.removeprefix(KERNEL_PREFIX if is_kernel(name) else "podrun-"))
+
+
+def id_label(name: str) -> str:
+    """The label that carries the id of the pod `name`'s execution or kernel."""
+    return LABEL_KERNEL if is_kernel(name) else LABEL_EXECUTION
+
+
+def labels(execution_id: UUID, *, kernel: bool = False) -> dict[str, str]:
+    """The labels that identify an execution's (or a kernel's) pod and ConfigMap."""
+    return {LABEL_APP: APP, LABEL_MANAGED_BY: MANAGER, LABEL_KERNEL if kernel else LABEL_EXECUTION: execution_id.hex}
 
 
 def warm_labels(runtime_id: str, owner: str) -> dict[str, str]:
@@ -88,9 +108,9 @@ def owner_of(pod: k8s.V1Pod) -> str | None:
     return ((pod.metadata and pod.metadata.labels) or {}).get(LABEL_OWNER)
 
 
-def execution_id_of(pod: k8s.V1Pod) -> UUID | None:
-    """The execution a pod belongs to, from its label; None for anything else."""
-    value = ((pod.metadata and pod.metadata.labels) or {}).get(LABEL_EXECUTION)
+def execution_id_of(pod: k8s.V1Pod, label: str = LABEL_EXECUTION) -> UUID | None:
+    """The execution a pod belongs to (its kernel, with `label=LABEL_KERNEL`), from its label; None for others."""
+    value = ((pod.metadata and pod.metadata.labels) or {}).get(label)
     try:
         return UUID(hex=value) if value else None
     except ValueError:
@@ -120,7 +140,8 @@ def header(spec: SandboxSpec, settings: Settings, *, pod_memory_mib: int | None 
 def build_config_map(spec: SandboxSpec, execution_id: UUID, settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
     """The ConfigMap carrying the harness and the header; owned by the pod, so it goes when the pod goes."""
     frame = header_frame(header(spec, settings)).decode("ascii")
-    return _config_map(labels(execution_id), {**shipped_files(), HEADER_KEY: frame}, settings, owner)
+    config_map_labels = labels(execution_id, kernel=spec.kernel)
+    return _config_map(config_map_labels, {**shipped_files(), HEADER_KEY: frame}, settings, owner)
 
 
 def build_warm_config_map(settings: Settings, owner: k8s.V1Pod) -> k8s.V1ConfigMap:
@@ -176,21 +197,38 @@ def active_deadline_s(limits: Limits, settings: Settings, *, waited_s: float = 0
     return math.ceil(waited_s) + -(-limits.wall_time_ms // 1000) + settings.kubernetes.startup_allowance_s
 
 
+def kernel_deadline_s(settings: Settings) -> int:
+    """A kernel pod's deadline: no wall limit of its own (each cell's is the harness's), a backstop past its life."""
+    return settings.kernels.max_lifetime_s + KERNEL_DEADLINE_MARGIN_S + settings.kubernetes.startup_allowance_s
+
+
 def warm_deadline_s(settings: Settings) -> int:
     """A waiting warm pod's deadline: claimed by then or ended by the kubelet, worker or not."""
     return active_deadline_s(settings.limits.maximum, settings, waited_s=settings.kubernetes.warm_pool_max_wait_s)
 
 
-def claim_patch(execution_id: UUID, limits: Limits, settings: Settings, *, waited_s: float) -> dict[str, Any]:
-    """The one change a claim makes to a warm pod: the execution's label, and the run's (shorter) deadline.
+def claim_patch(
+    execution_id: UUID, limits: Limits, settings: Settings, *, waited_s: float, kernel: bool = False
+) -> dict[str, Any]:
+    """The one change a claim makes to a warm pod: the execution's (or kernel's) label, and its (shorter) deadline.
 
     The API server accepts a deadline only ever lowered, and the pod's pool hands out no pod that
-    waited `warm_pool_max_wait_s`, so the run's deadline is always below the warm one.
+    waited `warm_pool_max_wait_s`, so a run's deadline is always below the warm one; a kernel takes a
+    warm pod only when its deadline is below the warm one too (`serves_kernels`).
     """
+    deadline_s = kernel_deadline_s(settings) if kernel else active_deadline_s(limits, settings, waited_s=waited_s)
     return {
-        "metadata": {"labels": {LABEL_EXECUTION: execution_id.hex}},
-        "spec": {"activeDeadlineSeconds": active_deadline_s(limits, settings, waited_s=waited_s)},
+        "metadata": {"labels": {LABEL_KERNEL if kernel else LABEL_EXECUTION: execution_id.hex}},
+        "spec": {"activeDeadlineSeconds": deadline_s},
     }
+
+
+def serves_kernels(settings: Settings) -> bool:
+    """Whether warm pods may hold kernels: a claim may only lower their deadline, so it must be a kernel's at least.
+
+    With the default settings it is not (a warm pod waits minutes, a kernel lives hours): kernels start cold.
+    """
+    return kernel_deadline_s(settings) <= warm_deadline_s(settings)
 
 
 def seccomp_profile(settings: Settings) -> k8s.V1SeccompProfile:
@@ -202,9 +240,15 @@ def seccomp_profile(settings: Settings) -> k8s.V1SeccompProfile:
 
 def build_pod(spec: SandboxSpec, execution_id: UUID, image: str, settings: Settings) -> k8s.V1Pod:
     """The hardened pod of one execution (Pod Security Standards "restricted" and more)."""
-    deadline_s = active_deadline_s(spec.limits, settings)
+    deadline_s = kernel_deadline_s(settings) if spec.kernel else active_deadline_s(spec.limits, settings)
     return _pod(
-        spec.name, labels(execution_id), COMMAND, spec.limits, deadline_s=deadline_s, image=image, settings=settings
+        spec.name,
+        labels(execution_id, kernel=spec.kernel),
+        COMMAND,
+        spec.limits,
+        deadline_s=deadline_s,
+        image=image,
+        settings=settings,
     )
 
 

@@ -1,4 +1,4 @@
-"""The reaper: deletes the pods nobody will come back for (runs of executions that ended, orphaned warm pods)."""
+"""The reaper: deletes the pods nobody will come back for (ended runs and kernels, orphaned warm pods)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kubernetes_asyncio.client import models as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from podrun.runners.kubernetes.client import REQUEST_TIMEOUT_S, Api
-from podrun.runners.kubernetes.pod import SELECTOR, execution_id_of, is_warm, owner_of
+from podrun.runners.kubernetes.pod import LABEL_KERNEL, SELECTOR, execution_id_of, is_warm, owner_of
 
 log = structlog.get_logger(__name__)
 
@@ -46,16 +46,16 @@ async def reap(
     """Delete the pods nobody will come back for.
 
     An execution's pod (cold, or warm and claimed) goes when `keep(execution_id)` is False or its
-    deadline is long past. A warm pod no run has claimed goes when the worker whose pool made it is
-    not `alive`, or its deadline has passed (the kubelet has ended it), unless it was claimed since
-    the listing.
+    deadline is long past; a kernel's likewise, asked with the kernel's id. A warm pod no run has
+    claimed goes when the worker whose pool made it is not `alive`, or its deadline has passed (the
+    kubelet has ended it), unless it was claimed since the listing.
     """
     api = await cluster.core()
     pods = await api.list_namespaced_pod(cluster.namespace, label_selector=SELECTOR, _request_timeout=REQUEST_TIMEOUT_S)
     now = datetime.now(UTC)
     reaped: list[str] = []
     for pod in pods.items:
-        execution_id = execution_id_of(pod)
+        execution_id = execution_id_of(pod) or execution_id_of(pod, LABEL_KERNEL)
         name = pod.metadata.name
         if name is None:
             continue

@@ -13,6 +13,14 @@ run's smaller limits are the harness's rlimits, the pod's limits the largest one
 it is that run's pod like any other: followed, re-attached to by its label, reaped and deleted. The
 harness's `S` frame in the pod log says the header arrived: a worker taking over a run whose warm pod
 never got it deletes that pod and starts the run afresh, since its script never started.
+
+Kernels (`spec.kernel`): one pod per kernel, labelled by the kernel's id, its harness serving cells
+(sandbox.py). Each start of a kernel (a restart starts it again) gets a pod name of its own: the kubelet
+may still be tearing down the previous pod when the next is created, and would route the new pod's log and
+attach requests by name to the old one. It outlives its worker like a run's pod: a worker taking the kernel
+over finds it by its label and re-attaches to it (`resume`), and never starts a fresh one, whose state
+would be lost. Warm pods serve kernels only when their deadline is a kernel's at least (pod.py
+`serves_kernels`).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import cached_property
 from uuid import UUID
 
@@ -39,7 +48,7 @@ from podrun.runners.kubernetes import reaper
 from podrun.runners.kubernetes.client import REQUEST_TIMEOUT_S, Api
 from podrun.runners.kubernetes.pod import (
     CONTAINER,
-    LABEL_EXECUTION,
+    LABEL_KERNEL,
     LABEL_WARM,
     SELECTOR,
     WARM_PREFIX,
@@ -50,6 +59,10 @@ from podrun.runners.kubernetes.pod import (
     claim_patch,
     execution_id_of,
     header,
+    id_from_name,
+    id_label,
+    is_warm,
+    serves_kernels,
 )
 from podrun.runners.kubernetes.sandbox import PodSandbox, WarmPod
 from podrun.runners.kubernetes.status import pod_ended, reasons
@@ -63,11 +76,7 @@ log = structlog.get_logger(__name__)
 HARNESS_READY_TIMEOUT_S = 30.0
 # Enough of a pod's log to hold the harness's first two frames (ready, then started).
 LOG_HEAD_BYTES = 4096
-
-
-def execution_id_from_name(name: str) -> UUID:
-    """The execution id inside a sandbox name (see `base.sandbox_name`)."""
-    return UUID(hex=name.removeprefix("podrun-"))
+KERNEL_GONE = "the kernel's pod is gone"
 
 
 class KubernetesRunner:
@@ -116,11 +125,14 @@ class KubernetesRunner:
         image = self.settings.kubernetes.runtimes.get(spec.runtime_id)
         if image is None:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
-        execution_id = execution_id_from_name(spec.name)
+        execution_id = id_from_name(spec.name)
         if spec.resume:
             return await self.resume(spec, execution_id, image)
+        if spec.kernel:
+            spec = replace(spec, name=f"{spec.name}-{uuid.uuid4().hex[:8]}")
         began = time.monotonic()
-        while (warm := self.pool.take(spec.runtime_id)) is not None:
+        warm_ok = not spec.kernel or serves_kernels(self.settings)
+        while warm_ok and (warm := self.pool.take(spec.runtime_id)) is not None:
             sandbox = await self.start_warm(warm, spec, execution_id)
             if sandbox is not None:
                 metrics.sandbox_started("kubernetes", warm=True)
@@ -133,10 +145,12 @@ class KubernetesRunner:
 
     async def resume(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
         """Take over a run a dead worker started: follow its pod, unless it is a warm pod that never got its header."""
+        if spec.kernel:
+            return await self.reattach_kernel(spec, execution_id)
         api = await self.api()
         claimed = await api.list_namespaced_pod(
             self.namespace,
-            label_selector=f"{SELECTOR},{LABEL_WARM}=true,{LABEL_EXECUTION}={execution_id.hex}",
+            label_selector=f"{SELECTOR},{LABEL_WARM}=true,{id_label(spec.name)}={execution_id.hex}",
             _request_timeout=REQUEST_TIMEOUT_S,
         )
         for pod in claimed.items:
@@ -153,6 +167,31 @@ class KubernetesRunner:
             log.warning("claimed warm pod never got its header, starting the run afresh", sandbox=name)
             await self.cleanup(name)
         return await self.start_cold(spec, execution_id, image)
+
+    async def reattach_kernel(self, spec: SandboxSpec, kernel_id: UUID) -> PodSandbox | FailedSandbox:
+        """Follow a kernel's pod again (its newest, found by label); a kernel whose pod is gone lost its state."""
+        api = await self.api()
+        listed = await api.list_namespaced_pod(
+            self.namespace,
+            label_selector=f"{SELECTOR},{LABEL_KERNEL}={kernel_id.hex}",
+            _request_timeout=REQUEST_TIMEOUT_S,
+        )
+        pods = [pod for pod in listed.items if pod.metadata.deletion_timestamp is None]
+        for pod in sorted(pods, key=lambda pod: pod.metadata.creation_timestamp, reverse=True):
+            name = pod.metadata.name
+            if is_warm(pod) and not await self.script_started(name):
+                log.warning("claimed warm pod never got its kernel's header", sandbox=name)
+                await self.cleanup(name)
+                continue
+            log.info("re-attaching to kernel pod", sandbox=name)
+            sandbox = PodSandbox.for_run(self.cluster, name, spec, reattached=True)
+            failure = await sandbox.wait_started()
+            if failure is not None:
+                await self.cleanup(name)
+                return FailedSandbox(failure)
+            return sandbox
+        log.warning("kernel pod gone", kernel_id=str(kernel_id))
+        return FailedSandbox(KERNEL_GONE)
 
     async def start_cold(self, spec: SandboxSpec, execution_id: UUID, image: str) -> PodSandbox | FailedSandbox:
         """Create the execution's pod, or re-attach to it if an earlier attempt created it."""
@@ -171,7 +210,7 @@ class KubernetesRunner:
                 return FailedSandbox(START_FAILED)
             pod = await api.read_namespaced_pod(spec.name, self.namespace)
             reattached = True
-        if reattached and execution_id_of(pod) != execution_id:
+        if reattached and execution_id_of(pod, id_label(spec.name)) != execution_id:
             log.error("pod name taken by something else", sandbox=spec.name)
             return FailedSandbox(START_FAILED)
         if reattached:
@@ -195,7 +234,7 @@ class KubernetesRunner:
     async def start_warm(self, warm: WarmPod, spec: SandboxSpec, execution_id: UUID) -> PodSandbox | None:
         """Claim a warm pod for the run and send it the header; None (the pod deleted) when it cannot serve."""
         api = await self.api()
-        patch = claim_patch(execution_id, spec.limits, self.settings, waited_s=warm.waited_s())
+        patch = claim_patch(execution_id, spec.limits, self.settings, waited_s=warm.waited_s(), kernel=spec.kernel)
         warm.taken = True
         try:
             pod = await api.patch_namespaced_pod(warm.name, self.namespace, patch, _request_timeout=REQUEST_TIMEOUT_S)

@@ -3,6 +3,10 @@
 A `PodSandbox` follows the pod's log (logs.py) and turns the frames back into output, feeds its stdin
 (attach.py), enforces the exact wall limit from the moment the harness is ready, and at the end reads
 how the container ended and deletes the pod. A `WarmPod` is a pod the pool made ahead of any run.
+
+A kernel's pod is a `PodSandbox` too, read as a `runners.kernel.KernelChannel`: `send` writes its cells'
+frames over the attach stream, `read_line` gives its log's frame lines (kernel_log.py). It has no wall
+limit (each cell's is the harness's); the pod's deadline is the backstop past the kernel's longest life.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from podrun.runners.ending import classify as judge
 from podrun.runners.frames import FrameReader
 from podrun.runners.kubernetes.attach import StdinAttach
 from podrun.runners.kubernetes.client import REQUEST_TIMEOUT_S, Api
+from podrun.runners.kubernetes.kernel_log import KernelLines
 from podrun.runners.kubernetes.logs import LogFollow
 from podrun.runners.kubernetes.status import ending_of, pod_ended, reasons
 from podrun.runners.kubernetes.watch import pod_updates, wait_running
@@ -77,22 +82,26 @@ class PodSandbox:
         reattached: bool,
         stdin_in_header: bool = False,
         artifact_caps: ArtifactCaps = NO_ARTIFACTS,
+        kernel: bool = False,
     ) -> None:
         self.cluster = cluster
         self.name = name
         self.limits = limits
         self.frames = FrameReader(artifact_caps, on_ready=self._ready)
         self.reattached = reattached
+        self.kernel = kernel
         self.started = time.monotonic()
         self.ended: float | None = None
         self.ready = False
         self.killed = False
         self.limit_hit: LimitKind | None = None
         self.platform_error: str | None = None
-        self.output_done = False
+        # A kernel's lines are read by runners/kernel.py (`read_line`), never by `output`.
+        self.output_done = kernel
         self.pod: k8s.V1Pod | None = None
         self.wall_timer: asyncio.Task[None] | None = None
         self.follow = LogFollow(cluster, name)
+        self.lines = KernelLines(self.follow, self._pod_ended)
         self.stdin = StdinAttach(
             cluster, name, closed=stdin_in_header, ended=lambda: self.killed or self.exit is not None
         )
@@ -112,6 +121,7 @@ class PodSandbox:
             reattached=reattached,
             stdin_in_header=spec.stdin is not None,
             artifact_caps=spec.artifact_caps,
+            kernel=spec.kernel,
         )
 
     async def wait_started(self) -> str | None:
@@ -130,6 +140,18 @@ class PodSandbox:
             return False
         self._ready()
         return True
+
+    async def send(self, frame: bytes) -> None:
+        """Write one frame to a kernel's harness over the attach stream (nothing once it was killed)."""
+        await self.stdin.send(frame)
+
+    async def read_line(self) -> bytes:
+        """A kernel harness's next frame line from the pod log; b"" once it has ended."""
+        line = await self.lines.next()
+        if not line and self.lines.lost and not self.killed:
+            self.platform_error = CONNECTION_LOST
+            await self.kill()
+        return line
 
     async def output(self) -> AsyncIterator[SandboxOutput]:
         """The script's output and artifacts from the pod log, until the harness's exit frame or the pod's end."""
@@ -182,6 +204,8 @@ class PodSandbox:
             return
         self.ready = True
         self.started = time.monotonic()
+        if self.kernel:
+            return
         self.wall_timer = asyncio.create_task(self._enforce_wall_time(), name="wall-time")
 
     async def _enforce_wall_time(self) -> None:
@@ -190,6 +214,9 @@ class PodSandbox:
         self.ended = time.monotonic()
         log.info("wall time limit reached", sandbox=self.name)
         await self.kill()
+
+    async def _pod_ended(self) -> bool:
+        return pod_ended(await self._read_pod())
 
     async def _read_pod(self) -> k8s.V1Pod | None:
         api = await self.cluster.core()
@@ -220,6 +247,7 @@ class PodSandbox:
         with contextlib.suppress(ApiException, aiohttp.ClientError):
             await self.cluster.delete(self.name)
         self.follow.close()
+        self.lines.close()
         await self.stdin.detach()
 
     async def wait(self) -> SandboxResult:
@@ -230,6 +258,7 @@ class PodSandbox:
         self.ended = self.ended or time.monotonic()
         if self.wall_timer is not None:
             self.wall_timer.cancel()
+        self.lines.close()
         await self.stdin.detach()
         # The exit frame of a script that exited 0 is the whole story; any other end may be the kubelet's to
         # tell (OOMKilled, DeadlineExceeded), which it reports about a second after the container stops.

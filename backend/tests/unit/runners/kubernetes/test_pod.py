@@ -14,6 +14,7 @@ from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client import models as k8s
 
 from podrun.core.limits import Limits
+from podrun.kernels.session import kernel_sandbox_name
 from podrun.runners import protocol
 from podrun.runners.base import SandboxSpec, sandbox_name
 from podrun.runners.bundle import harness_files
@@ -21,6 +22,7 @@ from podrun.runners.kubernetes.pod import (
     HARNESS_KEY,
     HEADER_KEY,
     LABEL_EXECUTION,
+    LABEL_KERNEL,
     LABEL_OWNER,
     LABEL_RUNTIME,
     LABEL_WARM,
@@ -30,11 +32,15 @@ from podrun.runners.kubernetes.pod import (
     build_warm_config_map,
     build_warm_pod,
     claim_patch,
+    execution_id_of,
     header,
+    id_from_name,
+    kernel_deadline_s,
+    serves_kernels,
     warm_deadline_s,
 )
 from podrun.runners.kubernetes.runner import KubernetesRunner
-from podrun.settings import REPO_ROOT, KubernetesSettings, Settings
+from podrun.settings import REPO_ROOT, KernelSettings, KubernetesSettings, Settings
 from tests.pss import violations
 
 EXECUTION = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
@@ -204,3 +210,41 @@ def test_the_header_carries_a_memory_rlimit_only_below_the_pods_own_limit(
     spec = replace(SPEC, limits=LIMITS.model_copy(update={"memory_mib": memory_mib}))
     run_header = header(spec, Settings(), pod_memory_mib=pod_memory_mib)
     assert (run_header.memory_bytes, run_header.processes, run_header.cpu_time_ms) == (rlimit, 16, 5_000)
+
+
+async def test_a_kernels_pod_is_labelled_by_its_kernel_and_outlives_it_by_a_margin_only() -> None:
+    settings = Settings()
+    kernel_spec = replace(SPEC, name=kernel_sandbox_name(EXECUTION), script="", stdin=None, kernel=True)
+    assert id_from_name(kernel_spec.name) == id_from_name(SPEC.name) == EXECUTION
+    built = build_pod(kernel_spec, EXECUTION, "python:3.12-slim", settings)
+    pod = serialize(built)
+    kubernetes_validate.validate(pod, "1.33", strict=True)
+    assert violations(pod["spec"]) == []
+    assert pod["metadata"]["name"] == "podrun-kernel-" + EXECUTION.hex
+    assert (execution_id_of(built), execution_id_of(built, LABEL_KERNEL)) == (None, EXECUTION)
+    # No wall limit of its own (its cells' are the harness's): the kernel's longest life and a margin.
+    deadline = pod["spec"]["activeDeadlineSeconds"]
+    assert deadline == kernel_deadline_s(settings)
+    assert settings.kernels.max_lifetime_s < deadline <= settings.kernels.max_lifetime_s + 3600
+    owner = k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=kernel_spec.name, uid=str(uuid.uuid4())))
+    config_map = build_config_map(kernel_spec, EXECUTION, settings, owner)
+    assert config_map.metadata.labels[LABEL_KERNEL] == EXECUTION.hex
+    assert set(config_map.data) == {f"{module}.py" for module in protocol.HARNESS_MODULES} | {HEADER_KEY}
+    sent = protocol.Header.from_json(
+        protocol.parse_json_payload(protocol.parse_frame(config_map.data[HEADER_KEY].encode())[1])
+    )
+    assert (sent.kernel, sent.script) == (True, "")
+
+
+@pytest.mark.parametrize(("lifetime_s", "serves"), [(8 * 3600, False), (60, True)], ids=["default", "short-kernels"])
+def test_warm_pods_serve_kernels_only_when_a_claim_may_give_them_a_kernels_deadline(
+    lifetime_s: int, serves: bool
+) -> None:
+    settings = Settings(kernels=KernelSettings(max_lifetime_s=lifetime_s))
+    assert serves_kernels(settings) is serves
+    patch = claim_patch(EXECUTION, LIMITS, settings, waited_s=5, kernel=True)
+    assert patch == {
+        "metadata": {"labels": {LABEL_KERNEL: EXECUTION.hex}},
+        "spec": {"activeDeadlineSeconds": kernel_deadline_s(settings)},
+    }
+    assert (patch["spec"]["activeDeadlineSeconds"] <= warm_deadline_s(settings)) is serves
