@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-# How long a task gets to end after one cancel before it is asked again.
-PATIENCE_S = 0.5
+# How long a task gets to end after one cancel before it is asked again. Short: a lost cancel is common (a
+# run's control reader is in a blocking XREAD when its run ends), and the wait sat between a run's last line and
+# its terminal status — at 0.5 s it was the bench's unexplained terminal tail.
+PATIENCE_S = 0.05
 
 
 async def stop(task: asyncio.Task[Any]) -> None:
