@@ -54,9 +54,10 @@ def test_the_quick_bench_measures_everything_and_loses_nothing(bench_env: dict[s
     scenarios = report["scenarios"]
     # numpy is measured only where the scientific runtime is installed (a notice says when it is not).
     assert [name for name in scenarios if name != "numpy"] == [
-        "latency", "cpu", "throughput", "fanout", "flood", "short-lines", "burst", "catchup", "refusals"
+        "latency", "kernel", "cpu", "throughput", "fanout", "flood", "short-lines", "burst", "catchup", "refusals"
     ]  # fmt: skip
     assert scenarios["latency"]["data"]["runs"] == 5
+    assert scenarios["kernel"]["data"]["cell_first"]["p50_ms"] > 0
     assert scenarios["cpu"]["data"]["runs"] == 5
     fanout = scenarios["fanout"]["data"]["3x20"]
     for side in ("podrun", "redis_pubsub"):
