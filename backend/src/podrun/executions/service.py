@@ -166,7 +166,7 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
         )
         # Counted in the insert's transaction (which commits both), and before any quota slot is taken, so a
         # refusal changes nothing; the owner's row stays locked until the insert commits.
-        await self._reserve_storage(owner, execution.stored_bytes, role)
+        await reserve_storage(self.repository, owner, execution.stored_bytes, role)
         quota = SubmitQuota(role.submissions_per_minute, role.active_executions, system.queued_executions_cap)
         try:
             await self._take_slot(owner, execution.id, quota)
@@ -205,17 +205,6 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             queued_executions_cap=system.queued_executions_cap,
             storage_bytes=await self.repository.storage_held(user.id),
         )
-
-    async def _reserve_storage(self, owner: User, size: int, role: RolePolicy) -> None:
-        """Count a submission's bytes against its owner's storage; BAD_USER_INPUT (STORAGE_FULL) past the cap."""
-        if not await self.repository.reserve_storage(owner.id, size, role.storage_bytes):
-            held = await self.repository.storage_held(owner.id)
-            await self.repository.session.rollback()
-            raise BadUserInput(
-                f"your runs hold {held / MIB:.1f} MiB of your {role.storage_mib} MiB of storage; "
-                "delete runs (deleteExecution) to submit more",
-                reason="STORAGE_FULL",
-            )
 
     async def _script_and_runtime(self, owner: User, request: SubmitRequest) -> tuple[str, str | None]:
         """The text to run and the runtime asked for: given in the request, or those of a saved script."""
@@ -442,6 +431,19 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             )
         if eof:
             await control.send(Eof())
+
+
+async def reserve_storage(rows: ExecutionRepository, owner: User, size: int, role: RolePolicy) -> None:
+    """Count a submission's (or a kernel cell's) bytes against its owner's storage, in the session's transaction,
+    which the insert commits; BAD_USER_INPUT (STORAGE_FULL) past the cap, and the transaction rolled back."""
+    if not await rows.reserve_storage(owner.id, size, role.storage_bytes):
+        held = await rows.storage_held(owner.id)
+        await rows.session.rollback()
+        raise BadUserInput(
+            f"your runs hold {held / MIB:.1f} MiB of your {role.storage_mib} MiB of storage; "
+            "delete runs (deleteExecution) to submit more",
+            reason="STORAGE_FULL",
+        )
 
 
 def encode_cursor(execution: Execution) -> str:

@@ -35,7 +35,7 @@ from podrun.executions.models import Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.queue import RunQueue
 from podrun.executions.repository import ExecutionRepository, now
-from podrun.executions.service import ACTIVE_RETRY_MS, MIB
+from podrun.executions.service import ACTIVE_RETRY_MS, reserve_storage
 from podrun.fair_queue import QueuedRun
 from podrun.kernels.models import Kernel
 from podrun.kernels.wakes import wake
@@ -195,12 +195,7 @@ class KernelService(SQLAlchemyAsyncRepositoryService[Kernel, KernelRepository]):
             self.redis, self.keys.rate("cells", str(owner.id)), role.submissions_per_minute, 60, "cells"
         )
         size = len(code.encode())
-        if not await self.executions.reserve_storage(owner.id, size, role.storage_bytes):
-            await self.repository.session.rollback()
-            raise BadUserInput(
-                f"your runs hold more than your {role.storage_bytes / MIB:.0f} MiB of storage; delete runs to go on",
-                reason="STORAGE_FULL",
-            )
+        await reserve_storage(self.executions, owner, size, role)
         cell = Execution(
             id=uuid7(),
             owner_id=owner.id,
