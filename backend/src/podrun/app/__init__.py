@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from litestar import Litestar
+from litestar import Litestar, Response
+from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Dependencies
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -32,6 +34,11 @@ from podrun.graphql.sockets import LimitedSocket
 from podrun.logging import configure_logging
 from podrun.observability import tracing
 from podrun.settings import Settings, get_settings, warn_of_unknown_variables
+
+
+def _blank_response() -> Response[dict[str, Any]]:
+    """The response a GraphQL operation's resolvers may add headers and cookies to."""
+    return Response({}, background=BackgroundTasks([]))
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -70,6 +77,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     class GraphQLController(GraphQLResponseMedia, base):  # type: ignore[valid-type,misc]
         graphql_transport_ws_handler_class = socket_handler
+        # Strawberry makes each request's response object in a worker thread (a thread hop per operation).
+        dependencies: ClassVar[Dependencies] = {
+            **base.dependencies,
+            "response": Provide(_blank_response, sync_to_thread=False),
+        }
 
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
             """Authenticate the socket from `connection_init`; bad credentials close it (4403).
