@@ -17,6 +17,7 @@ from advanced_alchemy.config import SQLAlchemyAsyncConfig
 from arq.connections import ArqRedis
 from sqlalchemy import text
 
+from podrun.accounts.live_sign_ins import LiveSignIns
 from podrun.accounts.service import UserService
 from podrun.db.base import database_config
 from podrun.executions.heartbeats import Heartbeats
@@ -53,6 +54,8 @@ class Container:
     policy: PolicyStore
     # The API's one Redis reader for every subscription; None elsewhere.
     hub: StreamHub | None = None
+    # The API's memory of the sign-ins it checked, kept while PostgreSQL tells it of every change; None elsewhere.
+    live_sign_ins: LiveSignIns | None = None
 
     @cached_property
     def runner(self) -> Runner:
@@ -79,11 +82,14 @@ class Container:
             heartbeats=Heartbeats(redis, keys),
             policy=PolicyStore(settings, db, redis, keys),
             hub=StreamHub(redis, keys) if role == "api" else None,
+            live_sign_ins=LiveSignIns(settings.database_url) if role == "api" else None,
         )
         if role != "cli":
             container.catalog  # noqa: B018 - fail at start-up, not on the first run, when no runtime is usable
         if container.hub is not None:
             await container.hub.start()
+        if container.live_sign_ins is not None:
+            await container.live_sign_ins.start()
         dependencies = DependencyWatch({"database": container.ping_database, "redis": redis.ping})
         if role != "cli":
             dependencies.start()
@@ -97,6 +103,8 @@ class Container:
                 await container.kernel_wakes.close()
             if container.hub is not None:
                 await container.hub.stop()
+            if container.live_sign_ins is not None:
+                await container.live_sign_ins.stop()
             await redis.aclose()
             await container.db.get_engine().dispose()
             process_ended()
@@ -136,7 +144,14 @@ class Container:
     async def users(self) -> AsyncIterator[UserService]:
         """A user service with its own database session."""
         async with self.db.get_session() as session:
-            yield UserService(session, settings=self.settings, redis=self.redis, keys=self.keys, policy=self.policy)
+            yield UserService(
+                session,
+                settings=self.settings,
+                redis=self.redis,
+                keys=self.keys,
+                policy=self.policy,
+                live_sign_ins=self.live_sign_ins,
+            )
 
     @asynccontextmanager
     async def scripts(self) -> AsyncIterator[ScriptService]:

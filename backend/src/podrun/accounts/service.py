@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from podrun.accounts.live_sign_ins import LiveSignIns
 from podrun.accounts.lockout import Lockout
 from podrun.accounts.models import Role, SignIn, User
 from podrun.accounts.passwords import hash_password, verify_password
@@ -78,9 +80,17 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
     repository_type = UserRepository
 
     def __init__(
-        self, session: AsyncSession, *, settings: Settings, redis: Redis, keys: Keys, policy: PolicyStore
+        self,
+        session: AsyncSession,
+        *,
+        settings: Settings,
+        redis: Redis,
+        keys: Keys,
+        policy: PolicyStore,
+        live_sign_ins: LiveSignIns | None = None,
     ) -> None:
         super().__init__(session=session)
+        self.live_sign_ins = live_sign_ins
         self.settings = settings
         self.redis = redis
         self.keys = keys
@@ -157,7 +167,7 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
     async def user_for_token(self, token: str) -> Caller:
         """Who an access token belongs to, while the account is enabled and the token's sign-in live."""
         claims = verify_token(self.settings, token, "access")
-        user = await self.sign_ins.live_user(claims.user_id, claims.sign_in_id, claims.version)
+        user = await self._live_user(claims.user_id, claims.sign_in_id, claims.version)
         return Caller(user=user, sign_in_id=claims.sign_in_id)
 
     async def refresh(self, refresh_token: str) -> Session:
@@ -168,8 +178,15 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
 
     async def still_signed_in(self, caller: Caller) -> Caller:
         """The caller as the account is now, if their sign-in is still live; UNAUTHENTICATED if not."""
-        user = await self.sign_ins.live_user(caller.user.id, caller.sign_in_id, caller.user.token_version)
+        user = await self._live_user(caller.user.id, caller.sign_in_id, caller.user.token_version)
         return Caller(user=user, sign_in_id=caller.sign_in_id)
+
+    async def _live_user(self, user_id: UUID, sign_in_id: UUID, version: int) -> User:
+        """The account of a live sign-in: as this process remembers it (accounts/live_sign_ins.py), or queried."""
+        check = partial(self.sign_ins.live_user, user_id, sign_in_id, version)
+        if self.live_sign_ins is None:
+            return await check()
+        return await self.live_sign_ins.user(user_id, sign_in_id, version, check)
 
     async def start_session(self, user: User, origin: Origin) -> Session:
         """Record a new sign-in of `user` from `origin` and issue its tokens."""
