@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 CONTROL_BATCH = 100
 # Lines appended to the log in one round trip at most.
 BATCH_LINES = 1000
+# How long the control readers get to see the end mark before they are cancelled (Redis away: they are).
+END_WAIT_S = 0.05
 
 
 class SandboxPump:
@@ -63,13 +65,14 @@ class SandboxPump:
         control = asyncio.create_task(self._follow_control(), name="control")
         # Apart from cancels: input waits (in the control stream) while the sandbox takes none, a cancel never.
         feeding = asyncio.create_task(self._feed_input(), name="input") if self.stdin_open else None
+        readers = {control} if feeding is None else {control, feeding}
         try:
             await self._pump_output()
             result = await self.sandbox.wait()
+            await self._end_control(readers)
         finally:
-            await tasks.stop(control)
-            if feeding is not None:
-                await tasks.stop(feeding)
+            for reader in readers:
+                await tasks.stop(reader)
         return classify(result, cancelled=self.cancelled, output_truncated=self.lines.truncated)
 
     async def _pump_output(self) -> None:
@@ -126,6 +129,15 @@ class SandboxPump:
             await self.writer.lines(self.lines.flush_all())
         finally:
             await tasks.stop(reader)
+
+    async def _end_control(self, readers: set[asyncio.Task[None]]) -> None:
+        """Let the control readers stop by themselves: cancelled inside a blocking read, each would cost its
+        Redis connection."""
+        try:
+            await self.control.end()
+        except RedisError:
+            return
+        await asyncio.wait(readers, timeout=END_WAIT_S)
 
     async def _artifact(self, artifact: ArtifactOutput) -> None:
         """Store an artifact and log it after the output before it; past the caps, end the run at its output limit."""

@@ -8,6 +8,9 @@ input a script never reads waits in this stream, within the cap, instead of grow
 
 A command is one of three typed structs (`Input`, `Eof`, `Cancel`), one stream entry each, whose fields are
 the struct's: `op` (its tag) and, for input, `data`. The API writes them here and the worker reads them here.
+The worker ends the stream with `End` when the run's sandbox has ended: its readers, blocked in `XREAD`, wake and
+stop, instead of being cancelled there (redis-py drops a connection whose reply a cancel interrupted, so each run
+cost the pool a new connection).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ log = structlog.get_logger(__name__)
 CONTROL_TTL_S = 24 * 3600
 # How long one read waits for a command before the reader looks again (a stop is noticed within it).
 READ_BLOCK_MS = 250
+# Nobody writes to an ended run's stream: it goes soon after its end mark.
+ENDED_TTL_S = 60
 READ_RETRY_FIRST_S = 0.1
 READ_RETRY_MAX_S = 2.0
 
@@ -47,7 +52,11 @@ class Cancel(msgspec.Struct, frozen=True, tag_field="op", tag="cancel"):
     """Stop the run now."""
 
 
-Command = Input | Eof | Cancel
+class End(msgspec.Struct, frozen=True, tag_field="op", tag="end"):
+    """The worker's mark that the run's sandbox has ended: the stream's readers stop."""
+
+
+Command = Input | Eof | Cancel | End
 
 # ARGV: the input's size, the cap, the TTL, then the fields of its entry (made by `to_fields`).
 _ADD_INPUT = """
@@ -93,6 +102,13 @@ class ControlStream:
             pipe.expire(self.key, CONTROL_TTL_S)
             await pipe.execute()
 
+    async def end(self) -> None:
+        """Mark the stream ended (the run's sandbox has): its readers wake and stop, and it expires soon."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.key, to_fields(End()))  # type: ignore[arg-type]
+            pipe.expire(self.key, ENDED_TTL_S)
+            await pipe.execute()
+
     async def add_input(self, data: str, cap_bytes: int) -> bool:
         """Append stdin data if what waits undelivered stays within `cap_bytes` with it; whether it was added."""
         added = await self.redis.eval(  # type: ignore[misc]
@@ -114,8 +130,8 @@ class ControlStream:
             pipe.expire(self.window_key, CONTROL_TTL_S)
             await pipe.execute()
 
-    async def commands(self, count: int) -> AsyncIterator[Command]:
-        """Every command from the stream's start, in order and forever, `count` read at a time.
+    async def commands(self, count: int) -> AsyncIterator[Input | Eof | Cancel]:
+        """Every command from the stream's start, in order, `count` read at a time, until its end mark.
 
         A Redis outage is waited out: cancel and input wait for Redis, the run itself goes on.
         """
@@ -135,4 +151,6 @@ class ControlStream:
                     if command is None:
                         log.warning("control entry skipped: not a command", key=self.key, entry_id=cursor)
                         continue
+                    if isinstance(command, End):
+                        return
                     yield command
