@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, cast
 
-import msgspec
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
@@ -19,7 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from podrun.app.artifacts import artifacts_router
-from podrun.app.graphql_media import GraphQLResponseMedia
+from podrun.app.graphql_media import GraphQLResponseMedia, encode_json
 from podrun.app.health import healthz, readyz
 from podrun.app.metrics import HTTP_METRICS, metrics_routes
 from podrun.app.revocations import SocketRevocations
@@ -54,7 +52,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await app.state.revocations.stop()
 
     snapshots: StatusSnapshots[Any] = StatusSnapshots()
-    json_encoder = msgspec.json.Encoder()
 
     async def context_getter(state: State) -> Context:
         return Context(container=state.container, snapshots=snapshots)
@@ -75,12 +72,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         graphql_transport_ws_handler_class = socket_handler
 
         def encode_json(self, data: object) -> str:
-            """Every response and WebSocket message, by msgspec: the same JSON as Strawberry's `json.dumps` (compact),
-            non-ASCII characters as UTF-8 rather than escapes, at a tenth of the CPU (a run's lines are most of it)."""
-            try:
-                return json_encoder.encode(data).decode()
-            except UnicodeEncodeError:  # a lone surrogate (say, from a script's text) has no UTF-8: escape it
-                return json.dumps(data, separators=(",", ":"))
+            """Every response and WebSocket message (graphql_media.encode_json)."""
+            return encode_json(data)
 
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
             """Authenticate the socket from `connection_init`; bad credentials close it (4403).
