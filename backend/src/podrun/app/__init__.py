@@ -19,7 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from podrun.app.artifacts import artifacts_router
-from podrun.app.graphql_media import GraphQLResponseMedia
+from podrun.app.graphql_media import GraphQLResponseMedia, encode_json
 from podrun.app.health import healthz, readyz
 from podrun.app.metrics import HTTP_METRICS, metrics_routes
 from podrun.app.revocations import SocketRevocations
@@ -82,6 +82,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **base.dependencies,
             "response": Provide(_blank_response, sync_to_thread=False),
         }
+
+        def encode_json(self, data: object) -> str:
+            """Every response and WebSocket message (graphql_media.encode_json)."""
+            return encode_json(data)
 
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
             """Authenticate the socket from `connection_init`; bad credentials close it (4403).

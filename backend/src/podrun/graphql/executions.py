@@ -31,7 +31,7 @@ from podrun.graphql.execution_types import (
 )
 from podrun.graphql.permissions import IsAuthenticated
 from podrun.runners.catalog import role_limits
-from podrun.streams.events import ArtifactEvent, Entry, Event, LineEvent, StatusEvent
+from podrun.streams.events import ArtifactEvent, Entry, LineBatch, LineEvent, Lines, StatusEvent
 from podrun.streams.follow import follow
 from podrun.streams.log import EventLog
 
@@ -151,7 +151,8 @@ class ExecutionSubscription:
             elif isinstance(group, ArtifactEvent):
                 yield ArtifactCreated(seq=group.seq, artifact=Artifact.from_event(group))
             else:
-                # A LineEvent has exactly OutputLine's fields, and the executor reads attributes.
+                # Lines gives LineEvents, which have exactly OutputLine's fields (graphql/flat_objects.py reads
+                # them by columns instead).
                 yield OutputChunk(lines=cast("list[OutputLine]", group))
 
 
@@ -165,7 +166,7 @@ async def _visible_run(info: Info, id: strawberry.ID) -> tuple[UUID, bool]:
 
 async def run_messages(
     container: Container, execution_id: UUID, after_seq: int, *, ended: bool | None = None
-) -> AsyncGenerator[StatusEvent | ArtifactEvent | list[LineEvent], None]:
+) -> AsyncGenerator[StatusEvent | ArtifactEvent | Lines, None]:
     """A run's events after `after_seq` as they are sent, replayed then live, ending with the terminal status;
     `ended`: whether the run had ended when its row was read just before (streams/follow.py)."""
     event_log = EventLog(container.redis, container.keys, execution_id)
@@ -182,25 +183,36 @@ async def run_messages(
             await asyncio.sleep(0)
 
 
-def _messages(batch: list[Event]) -> Iterator[StatusEvent | ArtifactEvent | list[LineEvent]]:
-    """The batch as it is sent: status changes and artifacts alone, lines in chunks within MAX_CHUNK_BYTES."""
-    lines: list[LineEvent] = []
+def _messages(batch: list[Entry]) -> Iterator[StatusEvent | ArtifactEvent | Lines]:
+    """The batch as it is sent: status changes and artifacts alone, lines in chunks within MAX_CHUNK_BYTES (a batch
+    of lines is cut where its lines' bounds reach it; a single line longer than that is a chunk of its own)."""
+    pieces: list[LineBatch | LineEvent] = []
     size = 0
-    for event in batch:
-        if not isinstance(event, LineEvent):
-            if lines:
-                yield lines
-            lines, size = [], 0
-            yield event
+    for entry in batch:
+        if isinstance(entry, StatusEvent | ArtifactEvent):
+            if pieces:
+                yield Lines(pieces)
+            pieces, size = [], 0
+            yield entry
             continue
-        wire_bytes = event.wire_bytes
-        if size + wire_bytes > MAX_CHUNK_BYTES and lines:
-            yield lines
-            lines, size = [], 0
-        lines.append(event)
-        size += wire_bytes
-    if lines:
-        yield lines
+        piece = entry
+        while True:
+            wire_bytes = piece.wire_bytes
+            alone = not pieces and (isinstance(piece, LineEvent) or len(piece.codes) == 1)
+            if size + wire_bytes <= MAX_CHUNK_BYTES or alone:
+                pieces.append(piece)
+                size += wire_bytes
+                break
+            if isinstance(piece, LineBatch):
+                # The lines that fit close this chunk (the first line alone, in an empty one); the rest go on.
+                fitting = piece.fitting(MAX_CHUNK_BYTES - size) or (0 if pieces else 1)
+                if fitting:
+                    head, piece = piece.split(fitting)
+                    pieces.append(head)
+            yield Lines(pieces)
+            pieces, size = [], 0
+    if pieces:
+        yield Lines(pieces)
 
 
 def _selects_execution(selections: list[Selection]) -> bool:

@@ -5,12 +5,15 @@ executor resolves each field of each of them through the whole resolver machiner
 a line). Objects of the types in `FLAT_TYPES` whose selected fields are all plain attributes of a
 leaf type (no resolver, argument, permission or extension) are completed here instead, straight
 into a dictionary with each leaf type's own `serialize`. Anything else, and any object whose value
-could be an error (a null in a non-null field), takes the standard path.
+could be an error (a null in a non-null field), takes the standard path. A subscription's lines come as
+`Lines` (kept in their stored batches): they are completed column by column, each distinct value of a
+column serialized once, with no object per line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from graphql import (
@@ -27,10 +30,14 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from podrun.streams.events import Lines
+
 FLAT_TYPES = frozenset({"OutputLine"})
 
-# (response key, attribute or None for __typename, serialize, non-null)
-Plan = list[tuple[str, str | None, Callable[[Any], Any], bool]]
+# (response key, attribute or None for __typename, serialize, non-null, the type `serialize` returns unchanged)
+Plan = list[tuple[str, str | None, Callable[[Any], Any], bool, type | None]]
+# The leaf types whose `serialize` returns a value of exactly this type unchanged.
+_EXACT: dict[str, type] = {"Int": int, "String": str, "Boolean": bool}
 
 
 class FlatObjectsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -51,9 +58,13 @@ class FlatObjectsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         """A list of flat objects completed item by item without the per-item machinery."""
         item_type = return_type.of_type.of_type if isinstance(return_type.of_type, GraphQLNonNull) else None
-        if isinstance(item_type, GraphQLObjectType) and item_type.name in FLAT_TYPES and isinstance(result, list):
-            plan = self._plan(item_type, field_details_list)
-            if plan is not None:
+        if isinstance(item_type, GraphQLObjectType) and item_type.name in FLAT_TYPES:
+            plan = self._plan(item_type, field_details_list) if isinstance(result, list | Lines) else None
+            if plan is not None and isinstance(result, Lines):
+                by_columns = _complete_columns(plan, item_type, result)
+                if by_columns is not None:
+                    return by_columns
+            elif plan is not None:
                 completed = [_complete(plan, item_type.name, item) for item in result]
                 if all(item is not None for item in completed):
                     return completed
@@ -88,7 +99,7 @@ class FlatObjectsExecutionContext(StrawberryGraphQLCoreExecutionContext):
 def _complete(plan: Plan, type_name: str, result: Any) -> dict[str, Any] | None:
     """The object's selected leaves, or None when one of them is an error (a null in a non-null field)."""
     completed: dict[str, Any] = {}
-    for key, attribute, serialize, non_null in plan:
+    for key, attribute, serialize, non_null, _exact in plan:
         value = type_name if attribute is None else getattr(result, attribute)
         if value is None:
             if non_null:
@@ -97,6 +108,29 @@ def _complete(plan: Plan, type_name: str, result: Any) -> dict[str, Any] | None:
         else:
             completed[key] = serialize(value)
     return completed
+
+
+def _complete_columns(plan: Plan, item_type: GraphQLObjectType, lines: Lines) -> list[dict[str, Any]] | None:
+    """What `_complete` gives for each line, built a column at a time; None when a column holds an error (a null in
+    a non-null field) or is not an attribute of the lines."""
+    columns: list[Any] = []
+    for _key, attribute, serialize, non_null, exact in plan:
+        if attribute is None:
+            columns.append(repeat(item_type.name, len(lines)))
+            continue
+        values = lines.column(attribute)
+        if values is None:
+            return None
+        if exact is not None and set(map(type, values)) == {exact}:
+            columns.append(values)  # what serialize would return, value for value
+            continue
+        # The other columns (stream, partial, at) hold a value or two: each is serialized once.
+        serialized = {value: None if value is None else serialize(value) for value in dict.fromkeys(values)}
+        if non_null and None in serialized:
+            return None
+        columns.append(map(serialized.__getitem__, values))
+    keys = [key for key, *_ in plan]
+    return list(map(dict, map(zip, repeat(keys), zip(*columns, strict=True))))
 
 
 def _flat_plan(
@@ -110,7 +144,7 @@ def _flat_plan(
         node = details[0].node
         name = node.name.value
         if name == "__typename":
-            plan.append((response_key, None, str, True))
+            plan.append((response_key, None, str, True, str))
             continue
         field = return_type.fields.get(name)
         if field is None or node.arguments or any(detail.defer_usage for detail in details):
@@ -124,14 +158,14 @@ def _flat_plan(
         leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
         if not isinstance(leaf, (GraphQLScalarType, GraphQLEnumType)):
             return None
-        plan.append((response_key, definition.python_name, _serializer(leaf), non_null))
+        plan.append((response_key, definition.python_name, _serializer(leaf), non_null, _EXACT.get(leaf.name)))
     return plan
 
 
 def _serializer(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
     """The leaf type's `serialize`, skipped where the value is already what it would return."""
     serialize = leaf.serialize
-    exact = {"Int": int, "String": str, "Boolean": bool}.get(leaf.name)
+    exact = _EXACT.get(leaf.name)
     if exact is not None:
         return lambda value: value if type(value) is exact else serialize(value)
     # Enums and dates repeat from line to line (one stream, one write time): remember the last one.

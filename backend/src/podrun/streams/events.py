@@ -66,10 +66,7 @@ class LineEvent(_Stored, frozen=True, tag="l"):
     @property
     def wire_bytes(self) -> int:
         """An upper bound of this line's size as JSON in a message (two string checks for almost every line)."""
-        text = self.text
-        if text.isascii() and text.isprintable():  # at most every character escaped with one backslash
-            return 2 * len(text) + 2 + LINE_ENVELOPE_BYTES
-        return len(json.dumps(text)) + LINE_ENVELOPE_BYTES
+        return _wire_bytes(self.text)
 
 
 class StatusEvent(_Stored, frozen=True, tag="s"):
@@ -125,6 +122,48 @@ class LineBatch(_Stored, frozen=True, tag="b"):
         lines = zip(range(self.seq, self.last + 1), kinds, self.text.split("\n"), strict=True)
         return [LineEvent(seq, stream, text, at, partial) for seq, (stream, partial), text in lines]
 
+    def column(self, attribute: str) -> list[Any] | None:
+        """One attribute of every line, as `lines()` would give it, without an object per line (None: no such
+        attribute)."""
+        count = len(self.codes)
+        if attribute == "seq":
+            return list(range(self.seq, self.seq + count))
+        if attribute == "text":
+            return self.text.split("\n")
+        if attribute == "at":
+            return [self.at] * count
+        if attribute == "stream":
+            return list(map(_STREAM_OF_CODE.__getitem__, self.codes))
+        if attribute == "partial":
+            return list(map(str.isupper, self.codes))
+        return None
+
+    @property
+    def wire_bytes(self) -> int:
+        """The sum of its lines' `wire_bytes` (per batch, not per line, for a batch of printable ASCII)."""
+        text = self.text
+        count = len(self.codes)
+        if text.isascii() and text.replace("\n", "").isprintable():
+            return 2 * (len(text) - count + 1) + count * (2 + LINE_ENVELOPE_BYTES)
+        return sum(map(_wire_bytes, text.split("\n")))
+
+    def fitting(self, room: int) -> int:
+        """How many of its first lines' `wire_bytes` add up to at most `room`."""
+        texts = self.text.split("\n")
+        if not (self.text.isascii() and self.text.replace("\n", "").isprintable()):
+            return bisect_right(list(accumulate(map(_wire_bytes, texts))), room)
+        # Printable ASCII: the first k lines take 2 * (their characters) + k * (2 + LINE_ENVELOPE_BYTES).
+        characters = list(accumulate(map(len, texts)))
+        return bisect_right(
+            range(1, len(texts) + 1), room, key=lambda k: 2 * characters[k - 1] + k * (2 + LINE_ENVELOPE_BYTES)
+        )
+
+    def split(self, count: int) -> tuple[LineBatch, LineBatch]:
+        """Its first `count` lines and the rest, as two batches (0 < count < its lines)."""
+        texts = self.text.split("\n")
+        head = LineBatch(self.seq, self.at, self.codes[:count], "\n".join(texts[:count]))
+        return head, LineBatch(self.seq + count, self.at, self.codes[count:], "\n".join(texts[count:]))
+
     def output(self, stream: Stream) -> str:
         """The text this batch adds to `stream`, newlines restored."""
         code = _CODES[stream, False]
@@ -141,6 +180,51 @@ class LineBatch(_Stored, frozen=True, tag="b"):
 
 Event = LineEvent | StatusEvent | ArtifactEvent
 Entry = LineBatch | Event
+_STREAM_OF_CODE = {code: stream for code, (stream, _) in _LINE_OF_CODE.items()}
+
+
+def _wire_bytes(text: str) -> int:
+    if text.isascii() and text.isprintable():  # at most every character escaped with one backslash
+        return 2 * len(text) + 2 + LINE_ENVELOPE_BYTES
+    return len(json.dumps(text)) + LINE_ENVELOPE_BYTES
+
+
+class Lines:
+    """Consecutive lines as one message sends them: stored batches (and single lines of older logs) kept whole.
+
+    Iterated, it gives one `LineEvent` per line; `column` gives one attribute of every line without them, which
+    is how the subscription's lines are completed (graphql/flat_objects.py).
+    """
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list[LineBatch | LineEvent]) -> None:
+        self.pieces = pieces
+
+    def __len__(self) -> int:
+        return sum(len(piece.codes) if isinstance(piece, LineBatch) else 1 for piece in self.pieces)
+
+    def __iter__(self) -> Iterator[LineEvent]:
+        for piece in self.pieces:
+            if isinstance(piece, LineBatch):
+                yield from piece.lines()
+            else:
+                yield piece
+
+    def column(self, attribute: str) -> list[Any] | None:
+        """One attribute of every line, in order (None: no such attribute)."""
+        values: list[Any] = []
+        for piece in self.pieces:
+            if isinstance(piece, LineBatch):
+                column = piece.column(attribute)
+                if column is None:
+                    return None
+                values.extend(column)
+            elif attribute in LineEvent.__struct_fields__:
+                values.append(getattr(piece, attribute))
+            else:
+                return None
+        return values
 
 
 def batch_lines(seq: int, at: datetime, runs: Iterable[tuple[Stream, list[str], bool]]) -> list[LineBatch]:

@@ -3,7 +3,8 @@
 Sources, in order of preference: the Redis log (replay), the process's hub (live), and the
 archive in PostgreSQL once Redis has let the log expire. Whatever the source, the subscriber
 keeps a cursor and emits each seq exactly once, in order: anything at or below the cursor is
-dropped, and a gap is filled from Redis before going on.
+dropped, and a gap is filled from Redis before going on. Lines stay in their stored batches
+(a batch that starts at or before the cursor is cut after it): nothing here costs a line.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from podrun.core.errors import Unavailable
-from podrun.streams.events import Entry, Event, is_terminal, unfold
+from podrun.streams.events import Entry, LineBatch, is_terminal
 from podrun.streams.hub import StreamHub, Subscription
 from podrun.streams.log import REPLAY_PAGE, EventLog
 
 # While a run is quiet, check this often whether it ended without the log saying so (crash windows).
 IDLE_CHECK_S = 15.0
-MAX_BATCH = 1000
+# Seqs handed over at most per batch of live entries (as many as one read of the hub).
+MAX_BATCH = 50_000
 INTERRUPTED = "live output was interrupted (its store is unavailable); subscribe again with afterSeq to resume"
 INTERRUPTED_RETRY_MS = 1000
 
@@ -31,24 +33,28 @@ class _Cursor:
         self.seq = after_seq
         self.done = False
 
-    def take(self, events: list[Event]) -> list[Event]:
-        """The events that continue the cursor without a gap; stops at a gap or the terminal event."""
-        taken: list[Event] = []
-        for event in events:
-            if self.done or event.seq > self.seq + 1:
+    def take(self, entries: list[Entry]) -> list[Entry]:
+        """The entries that continue the cursor without a gap (a batch cut after it); stops at a gap or the
+        terminal event."""
+        taken: list[Entry] = []
+        for entry in entries:
+            if self.done or entry.seq > self.seq + 1:
                 break
-            if event.seq <= self.seq:
+            if entry.last <= self.seq:
                 continue
-            taken.append(event)
-            self.seq = event.seq
-            self.done = is_terminal(event)
+            fresh = entry
+            if isinstance(entry, LineBatch) and entry.seq <= self.seq:
+                fresh = entry.split(self.seq + 1 - entry.seq)[1]
+            taken.append(fresh)
+            self.seq = entry.last
+            self.done = is_terminal(entry)
         return taken
 
 
 async def follow(
     hub: StreamHub, event_log: EventLog, after_seq: int, load_archive: ArchiveLoader, *, ended: bool | None = None
-) -> AsyncIterator[list[Event]]:
-    """Yield batches of consecutive events after `after_seq`, ending with the terminal status.
+) -> AsyncIterator[list[Entry]]:
+    """Yield batches of consecutive entries holding the events after `after_seq`, ending with the terminal status.
 
     `ended` is whether the run had ended when the caller read its row just before (None: not read). A run that
     had not needs no archive query on subscribing: its events reach the Redis log, or the archive is asked after
@@ -79,21 +85,21 @@ async def follow(
             catch_up = not await _wait(subscription)
             if subscription.broken:
                 raise Unavailable(INTERRUPTED, retry_after_ms=INTERRUPTED_RETRY_MS)
-            events = _drain(subscription)
-            if subscription.lagged or (events and events[0].seq > cursor.seq + 1):
+            entries = _drain(subscription)
+            if subscription.lagged or (entries and entries[0].seq > cursor.seq + 1):
                 subscription.lagged = False
                 async for batch in _replay(event_log, cursor):
                     yield batch
-            if batch := cursor.take(events):
+            if batch := cursor.take(entries):
                 yield batch
 
 
-def _pages(entries: list[Entry], after_seq: int) -> Iterator[list[Event]]:
-    """The events of `entries` after `after_seq`, unfolded a page at a time (an archive may hold a million lines),
-    pages as large as the Redis log's."""
+def _pages(entries: list[Entry], after_seq: int) -> Iterator[list[Entry]]:
+    """The entries holding events after `after_seq`, a page at a time (an archive may hold a million lines), pages
+    as large as the Redis log's."""
     fresh = [entry for entry in entries if entry.last > after_seq]
     for start in range(0, len(fresh), REPLAY_PAGE):
-        yield list(unfold(fresh[start : start + REPLAY_PAGE]))
+        yield fresh[start : start + REPLAY_PAGE]
 
 
 async def _still_going(event_log: EventLog) -> bool:
@@ -101,9 +107,9 @@ async def _still_going(event_log: EventLog) -> bool:
     return newest is not None and not is_terminal(newest)
 
 
-async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Event]]:
+async def _replay(event_log: EventLog, cursor: _Cursor) -> AsyncIterator[list[Entry]]:
     while not cursor.done:
-        page = await event_log.read_after(cursor.seq)
+        page = await event_log.entries_after(cursor.seq)
         batch = cursor.take(page)
         if not batch:
             return
@@ -124,8 +130,8 @@ async def _wait(subscription: Subscription) -> bool:
     return True
 
 
-def _drain(subscription: Subscription) -> list[Event]:
-    events: list[Event] = []
-    while len(events) < MAX_BATCH and subscription.queue:
-        events.extend(subscription.queue.popleft())
-    return events
+def _drain(subscription: Subscription) -> list[Entry]:
+    entries: list[Entry] = []
+    while subscription.queue and (not entries or entries[-1].last - entries[0].seq < MAX_BATCH):
+        entries.extend(subscription.queue.popleft())
+    return entries

@@ -22,7 +22,7 @@ from podrun import tasks
 from podrun.core.backoff import Backoff
 from podrun.observability.metrics import SUBSCRIPTIONS_ACTIVE
 from podrun.redis_client import Keys
-from podrun.streams.events import Event, from_fields, unfold
+from podrun.streams.events import Entry, from_fields
 from podrun.streams.log import entry_id, entry_seq
 
 log = structlog.get_logger(__name__)
@@ -39,24 +39,25 @@ RETRY_MAX_DELAY_S = 2.0
 
 @dataclass(eq=False)
 class Subscription:
-    """What one subscriber receives: batches of events in seq order, or the news that it fell behind.
+    """What one subscriber receives: the entries of a log in seq order, or the news that it fell behind.
 
-    Batches are handed over whole (one queue item per Redis read), so fan-out costs per read, not per event.
+    Entries are handed over as they are stored (one queue item per Redis read, lines in their batches), so
+    fan-out costs per read, not per event.
     """
 
     # A deque, not an asyncio.Queue (three deques and more): thousands of idle subscribers hold one each.
-    queue: deque[list[Event]] = field(default_factory=deque)
+    queue: deque[list[Entry]] = field(default_factory=deque)
     lagged: bool = False
     # The hub lost Redis: what arrives from now on may miss events, so the subscriber must end.
     broken: bool = False
     # Set whenever something arrives, including a lag or a break, so the subscriber can wait on one thing.
     signal: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def deliver(self, events: list[Event]) -> None:
+    def deliver(self, entries: list[Entry]) -> None:
         if self.full():
             self.lagged = True
         else:
-            self.queue.append(events)
+            self.queue.append(entries)
         self.signal.set()
 
     def full(self) -> bool:
@@ -162,7 +163,7 @@ class StreamHub:
             watch = self._watches.get(key)
             if watch is None:
                 continue
-            events = list(unfold(from_fields(entry_seq(raw_id), fields) for raw_id, fields in entries))
+            read = [from_fields(entry_seq(raw_id), fields) for raw_id, fields in entries]
             for subscription in watch.subscriptions:
-                subscription.deliver(events)
+                subscription.deliver(read)
             watch.cursor = entry_seq(entries[-1][0])

@@ -25,12 +25,10 @@ from podrun.redis_client import Keys
 from podrun.streams.events import (
     ArtifactEvent,
     Entry,
-    Event,
     StatusEvent,
     batch_lines,
     from_fields,
     to_fields,
-    unfold,
 )
 
 log = structlog.get_logger(__name__)
@@ -87,13 +85,9 @@ class EventLog:
                 pipe.xadd(self.key, to_fields(entry), id=entry_id(entry.last))  # type: ignore[arg-type]
             await pipe.execute()
 
-    async def read_after(self, seq: int, count: int = REPLAY_PAGE) -> list[Event]:
-        """The events of up to `count` entries holding a seq greater than `seq`, in order; the first entry's
-        events may start at or before `seq`."""
-        return list(unfold(await self.entries_after(seq, count)))
-
     async def entries_after(self, seq: int, count: int = REPLAY_PAGE) -> list[Entry]:
-        """Up to `count` entries holding a seq greater than `seq`, in order."""
+        """Up to `count` entries holding a seq greater than `seq`, in order; the first one may be a batch of lines
+        that starts at or before `seq`."""
         entries = await self.redis.xrange(self.key, min=f"({entry_id(seq)}", count=count)
         return [from_fields(entry_seq(entry), fields) for entry, fields in entries]
 

@@ -15,7 +15,7 @@ from podrun.core.statuses import ExecutionStatus
 from podrun.redis_client import Keys, create_redis
 from podrun.settings import Settings
 from podrun.streams import hub as hub_module
-from podrun.streams.events import Entry, Event, LineEvent, StatusEvent
+from podrun.streams.events import Entry, Event, LineEvent, StatusEvent, unfold
 from podrun.streams.follow import follow
 from podrun.streams.hub import StreamHub
 from podrun.streams.log import EventLog, LogWriter
@@ -57,7 +57,7 @@ async def write_run(event_log: EventLog, lines: int, pause_every: int = 0) -> No
 async def seqs_of(hub: StreamHub, event_log: EventLog, after: int = 0, slow: bool = False) -> list[int]:
     seen: list[int] = []
     async for batch in follow(hub, event_log, after, no_archive):
-        seen.extend(event.seq for event in batch)
+        seen.extend(event.seq for event in unfold(batch))
         if slow:  # long enough for the hub to deliver several reads (an append of 100 lines is one entry)
             await asyncio.sleep(0.05)
     return seen
@@ -81,10 +81,10 @@ async def test_a_follower_that_falls_behind_catches_up_from_redis(
     overflows = 0
     deliver = hub_module.Subscription.deliver
 
-    def counting_deliver(self: hub_module.Subscription, events: list[Event]) -> None:
+    def counting_deliver(self: hub_module.Subscription, entries: list[Entry]) -> None:
         nonlocal overflows
         overflows += self.full()
-        deliver(self, events)
+        deliver(self, entries)
 
     monkeypatch.setattr(hub_module.Subscription, "deliver", counting_deliver)
     event_log = new_log(redis)
@@ -169,7 +169,7 @@ async def test_a_follower_of_a_run_not_ended_by_its_row_does_not_ask_the_archive
 
     async def follow_all() -> list[int]:
         batches = follow(hub, event_log, 0, counting_archive, ended=False)
-        return [event.seq async for batch in batches for event in batch]
+        return [event.seq async for batch in batches for event in unfold(batch)]
 
     follower = asyncio.create_task(follow_all())
     await asyncio.sleep(0.05)

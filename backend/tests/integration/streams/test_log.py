@@ -39,7 +39,7 @@ async def test_lines_are_appended_as_batches_and_a_replay_may_start_inside_one(r
     assert ids == [entry_id(seq) for seq in (1, 1001, 2001, 2502)]
     assert stored(await event_log.entries_after(0)) == stored(writer.entries)
     # After 1500: from the start of the batch holding 1501 (seqs 1002 to 2001); the reader drops what it saw.
-    assert [event.seq for event in await event_log.read_after(1500)][:2] == [1002, 1003]
+    assert [entry.seq for entry in await event_log.entries_after(1500)][:2] == [1002, 2002]
     await redis.delete(event_log.key)
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import strawberry
 
+from podrun.core.output import Stream
 from podrun.graphql import flat_objects
+from podrun.graphql.execution_types import OutputLine
 from podrun.graphql.flat_objects import FlatObjectsExecutionContext
+from podrun.streams.events import LineBatch, LineEvent, Lines
 
 
 @strawberry.enum
@@ -82,3 +85,55 @@ async def test_the_flat_path_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     result = await FLAT.execute("{ lines { seq text } }")
     assert result.errors is None
     assert completed == LINES
+
+
+KEPT = Lines(
+    [
+        LineBatch(1, AT, "oOeE", "a\nb\n\nnon-ASCII é"),
+        LineEvent(5, Stream.STDERR, "an older log's single line", AT, partial=True),
+        LineBatch(6, AT, "oo", "tab\there\n"),
+    ]
+)
+
+
+@strawberry.type
+class ChunkQuery:
+    @strawberry.field
+    def lines(self) -> list[OutputLine]:
+        return cast("list[OutputLine]", KEPT)
+
+
+STANDARD_CHUNK = strawberry.Schema(query=ChunkQuery)
+FLAT_CHUNK = strawberry.Schema(query=ChunkQuery, execution_context_class=FlatObjectsExecutionContext)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ lines { seq stream text at partial } }",
+        "{ lines { __typename n: seq t: text text s: stream } }",
+        "{ lines { __typename } }",
+        "{ lines { ...L } } fragment L on OutputLine { seq at }",
+        "query($skip: Boolean!) { lines { seq text @skip(if: $skip) stream @include(if: $skip) } }",
+    ],
+    ids=["all", "aliases", "typename", "fragment", "directives"],
+)
+async def test_lines_kept_in_batches_complete_as_the_standard_executor_completes_them(
+    query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_columns: list[object] = []
+    original = flat_objects._complete_columns
+
+    def counting(*args: Any) -> list[dict[str, Any]] | None:
+        by_columns.append(args[2])
+        return original(*args)
+
+    monkeypatch.setattr(flat_objects, "_complete_columns", counting)
+    variables: dict[str, Any] = {"skip": True}
+    standard = await STANDARD_CHUNK.execute(query, variable_values=variables)
+    flat = await FLAT_CHUNK.execute(query, variable_values=variables)
+    assert standard.errors is None
+    assert flat.errors is None
+    assert flat.data == standard.data
+    assert [list(line) for line in flat.data["lines"]] == [list(line) for line in standard.data["lines"]]  # order
+    assert by_columns == [KEPT]

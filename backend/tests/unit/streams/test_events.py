@@ -14,6 +14,7 @@ from podrun.streams.events import (
     Entry,
     LineBatch,
     LineEvent,
+    Lines,
     StatusEvent,
     batch_lines,
     from_fields,
@@ -97,3 +98,36 @@ def test_logs_written_before_batches_read_as_they_were() -> None:
         StatusEvent(4, ExecutionStatus.SUCCEEDED, AT),
     ]
     assert joined_output(entries, OUT) == "one\npart"
+
+
+BATCHES = [
+    LineBatch(1, AT, "oOeE", "a\nb\n\nd"),
+    LineBatch(5, AT, "oooo", "plain\nascii\nlines\n!"),
+    LineBatch(9, AT, "oeo", "tab\there\nnon-ASCII é\n\x00"),
+]
+
+
+@pytest.mark.parametrize("batch", BATCHES, ids=["codes", "printable", "escaped"])
+def test_a_batch_knows_its_lines_bounds_without_unfolding_them(batch: LineBatch) -> None:
+    sizes = [line.wire_bytes for line in batch.lines()]
+    assert batch.wire_bytes == sum(sizes)
+    for count in range(len(sizes) + 1):
+        room = sum(sizes[:count])
+        assert batch.fitting(room) == count
+        assert batch.fitting(room - 1) == max(count - 1, 0)
+    for count in range(1, len(sizes)):
+        head, rest = batch.split(count)
+        assert head.lines() + rest.lines() == batch.lines()
+        assert (head.last, rest.seq) == (batch.seq + count - 1, batch.seq + count)
+
+
+def test_lines_give_their_events_or_their_columns() -> None:
+    single = LineEvent(12, ERR, "old single line", AT, partial=True)
+    lines = Lines([*BATCHES, single])
+    events = [*unfold(BATCHES), single]
+    assert list(lines) == events
+    assert len(lines) == len(events)
+    for attribute in LineEvent.__struct_fields__:
+        assert lines.column(attribute) == [getattr(event, attribute) for event in events]
+    assert lines.column("nothing") is None
+    assert Lines([single]).column("nothing") is None

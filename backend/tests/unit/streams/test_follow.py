@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from podrun.core.output import Stream
 from podrun.core.statuses import ExecutionStatus
-from podrun.streams.events import Event, LineEvent, StatusEvent
+from podrun.streams.events import Event, LineBatch, LineEvent, StatusEvent
 from podrun.streams.follow import _Cursor
 
 NOW = datetime.now(UTC)
@@ -42,3 +42,12 @@ def test_the_terminal_status_ends_the_log() -> None:
     taken = cursor.take([status(1, ExecutionStatus.RUNNING), status(2, ExecutionStatus.SUCCEEDED), line(3)])
     assert seqs(taken) == [1, 2]
     assert cursor.done
+
+
+def test_a_batch_that_starts_at_or_before_the_cursor_is_cut_after_it() -> None:
+    cursor = _Cursor(after_seq=3)
+    batch = LineBatch(2, NOW, "oooo", "2\n3\n4\n5")
+    taken = cursor.take([line(1), batch, status(6, ExecutionStatus.SUCCEEDED)])
+    assert taken == [LineBatch(4, NOW, "oo", "4\n5"), status(6, ExecutionStatus.SUCCEEDED)]
+    assert (cursor.seq, cursor.done) == (6, True)
+    assert _Cursor(after_seq=5).take([batch, line(6)]) == [line(6)]
