@@ -113,13 +113,16 @@ class FairQueue:
         self.redis = redis
         self.keys = keys
 
-    async def add(self, run: QueuedRun) -> None:
-        """Queue a run behind its user's earlier ones (adding one already queued changes nothing)."""
+    async def add(self, run: QueuedRun, *, wake: str | None = None) -> None:
+        """Queue a run behind its user's earlier ones (adding one already queued changes nothing), and publish on
+        channel `wake` in the same round trip."""
         execution_id, owner_id = str(run.execution_id), str(run.owner_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.fair_need, execution_id, str(run.memory_mib))
             pipe.zadd(self.keys.fair_queued(owner_id), {execution_id: _ms(run.queued_at)}, nx=True)
             pipe.zadd(self.keys.fair_users, {owner_id: 0}, nx=True)
+            if wake is not None:
+                pipe.publish(wake, "")
             await pipe.execute()
 
     async def claim(self, room_mib: int) -> Claimed | None:

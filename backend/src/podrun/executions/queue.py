@@ -52,8 +52,7 @@ class RunQueue:
                 _defer_until=HELD_UNTIL,
                 _expires=JOB_EXPIRES,
             )
-            await self.fair.add(run)
-            await self.wake_workers()
+            await self.fair.add(run, wake=self.keys.queue_wake)
 
     async def hand_over(self, execution_id: UUID, dead_worker_id: str, function: str = "run_execution") -> bool:
         """Enqueue the job that re-attaches a live worker to a run whose worker died; False if one was already.
