@@ -131,13 +131,14 @@ class SandboxPump:
             await tasks.stop(reader)
 
     async def _end_control(self, readers: set[asyncio.Task[None]]) -> None:
-        """Let the control readers stop by themselves: cancelled inside a blocking read, each would cost its
-        Redis connection."""
+        """Let the control readers stop by themselves (cancelled inside a blocking read, each would cost its
+        Redis connection), then remove their stream."""
         try:
             await self.control.end()
+            await asyncio.wait(readers, timeout=END_WAIT_S)
+            await self.control.drop()  # an ended run leaves only its event log
         except RedisError:
             return
-        await asyncio.wait(readers, timeout=END_WAIT_S)
 
     async def _artifact(self, artifact: ArtifactOutput) -> None:
         """Store an artifact and log it after the output before it; past the caps, end the run at its output limit."""

@@ -103,11 +103,16 @@ class ControlStream:
             await pipe.execute()
 
     async def end(self) -> None:
-        """Mark the stream ended (the run's sandbox has): its readers wake and stop, and it expires soon."""
+        """Mark the stream ended (the run's sandbox has): its readers wake and stop. It expires soon, if `drop`
+        does not remove it first."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.key, to_fields(End()))  # type: ignore[arg-type]
             pipe.expire(self.key, ENDED_TTL_S)
             await pipe.execute()
+
+    async def drop(self) -> None:
+        """Remove the stream: the run has ended, and its readers have stopped (its input window expires)."""
+        await self.redis.delete(self.key)
 
     async def add_input(self, data: str, cap_bytes: int) -> bool:
         """Append stdin data if what waits undelivered stays within `cap_bytes` with it; whether it was added."""
