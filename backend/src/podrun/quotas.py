@@ -45,6 +45,13 @@ redis.call('PEXPIRE', KEYS[3], ARGV[6])
 return {0, 0}
 """
 
+# Not below zero: the minute may have turned meanwhile (the count then started again without this submission).
+_GIVE_BACK = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+"""
+
 
 class Refusal(IntEnum):
     """Which quota refused a submission (the Lua script's first answer)."""
@@ -107,6 +114,18 @@ class SubmitQuotas:
         if refusal is Refusal.QUEUE:
             raise RateLimited("the queue is full; try again shortly", retry_after_ms=FULL_RETRY_MS)
         return refusal
+
+    async def give_back(self, user_id: str, execution_id: str) -> None:
+        """A submission that took its slots was refused after all (its storage is full): as if never made, the
+        submission it counted this minute included."""
+        await self.redis.eval(  # type: ignore[misc]
+            _GIVE_BACK,
+            3,
+            self.keys.rate("submit", user_id),
+            self.keys.active_runs(user_id),
+            self.keys.queued_runs,
+            execution_id,
+        )
 
     async def release(self, user_id: str, execution_id: str) -> None:
         """The run ended (or was never stored): give back its slots."""

@@ -40,3 +40,14 @@ async def test_a_renewed_slot_lapses_later_and_comes_back_when_lost(quotas: Subm
     await quotas.redis.delete(key)  # Redis lost it
     await quotas.renew("alice", "kernel-1")
     assert await quotas.take("alice", "run-2", QUOTA) is Refusal.ACTIVE
+
+
+async def test_a_submission_given_back_leaves_no_trace_in_any_quota(quotas: SubmitQuotas) -> None:
+    one_a_minute = SubmitQuota(submissions_per_minute=1, active_executions=1, queued_executions_cap=100)
+    assert await quotas.take("bob", "run-1", one_a_minute) is Refusal.NONE
+    await quotas.give_back("bob", "run-1")
+    assert await quotas.take("bob", "run-2", one_a_minute) is Refusal.NONE  # neither the rate nor the slot held
+    assert await quotas.take("bob", "run-3", one_a_minute) is Refusal.RATE
+    await quotas.redis.delete(quotas.keys.rate("submit", "bob"))  # the minute turned
+    await quotas.give_back("bob", "run-2")
+    assert await quotas.redis.get(quotas.keys.rate("submit", "bob")) is None  # never below zero

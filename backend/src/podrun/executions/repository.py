@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import undefer
+from sqlalchemy import delete, func, insert, inspect, literal, select, update
+from sqlalchemy.orm import make_transient_to_detached, undefer
 
 from podrun.accounts.models import Role, User
 from podrun.core.output import Stream
@@ -72,6 +72,30 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
             .returning(User.id)
         )
         return (await self.session.execute(statement)).scalar_one_or_none() is not None
+
+    async def insert_reserving(self, execution: Execution, cap: int) -> bool:
+        """Insert a new run and count its `stored_bytes` against its owner's storage if that stays within `cap`,
+        in one statement, committed (atomic by itself: no BEGIN, no COMMIT, one round trip); False, and nothing
+        written, if it would not. `execution` gets every column's value and is left as if loaded (detached)."""
+        size = execution.stored_bytes
+        reserved = (
+            update(User)
+            .where(User.id == execution.owner_id, User.storage_bytes + size <= cap)
+            .values(storage_bytes=User.storage_bytes + size)
+            .returning(User.id)
+            .cte("reserved")
+        )
+        values = _column_values(execution)
+        columns = Execution.__table__.c
+        row = select(*(literal(value, columns[name].type) for name, value in values.items())).select_from(reserved)
+        statement = insert(Execution).from_select(list(values), row, include_defaults=False).returning(Execution.id)
+        await self.session.commit()  # what was read before (an idempotency key's lookup): nothing to keep open
+        await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        inserted = (await self.session.execute(statement)).scalar_one_or_none()
+        if inserted is None:
+            return False
+        make_transient_to_detached(execution)
+        return True
 
     async def storage_held(self, owner_id: UUID) -> int:
         """The bytes a user's runs hold."""
@@ -300,3 +324,24 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         changed = (await self.session.execute(statement)).scalar_one_or_none()
         await self.session.commit()
         return changed is not None
+
+
+def _column_values(execution: Execution) -> dict[str, Any]:
+    """Every column of a new run by name: its value, or the column's default (set on `execution` too)."""
+    values: dict[str, Any] = {}
+    moment = datetime.now(UTC)
+    for attribute in inspect(Execution).column_attrs:
+        column = attribute.columns[0]
+        if column.name == "sa_orm_sentinel":  # the ORM's own bookkeeping for batched inserts
+            continue
+        if attribute.key not in execution.__dict__:
+            default = column.default
+            if attribute.key in {"created_at", "updated_at"}:
+                value: Any = moment
+            elif default is not None and default.is_scalar:
+                value = default.arg
+            else:
+                value = None
+            setattr(execution, attribute.key, value)
+        values[column.name] = getattr(execution, attribute.key)
+    return values

@@ -8,6 +8,7 @@ import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NoReturn
 from uuid import UUID
 
 import structlog
@@ -164,18 +165,11 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             status=ExecutionStatus.QUEUED,
             stored_bytes=len(script.encode()) + len((request.stdin or "").encode()) + files_bytes,
         )
-        # Counted in the insert's transaction (which commits both), and before any quota slot is taken, so a
-        # refusal changes nothing; the owner's row stays locked until the insert commits.
-        await reserve_storage(self.repository, owner, execution.stored_bytes, role)
         quota = SubmitQuota(role.submissions_per_minute, role.active_executions, system.queued_executions_cap)
+        await self._take_slot(owner, execution.id, quota)
         try:
-            await self._take_slot(owner, execution.id, quota)
-        except BaseException:
-            await self.repository.session.rollback()
-            raise
-        try:
-            # Every column has its value in Python already: no read back after the insert.
-            execution = await self.create(execution, auto_commit=True, auto_refresh=False)
+            # The row and its bytes counted against the owner's storage, in one statement: a refusal writes nothing.
+            stored = await self.repository.insert_reserving(execution, role.storage_bytes)
         except BaseException as error:
             await self.quotas.release(str(owner.id), str(execution.id))
             if not isinstance(error, IntegrityError):
@@ -186,6 +180,9 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             ):
                 return existing
             raise
+        if not stored:
+            await self.quotas.give_back(str(owner.id), str(execution.id))
+            await storage_full(self.repository, owner, role)
         try:
             await self.queue.enqueue(QueuedRun(execution.id, owner.id, limits.memory_mib, execution.created_at))
         except RedisError as exc:
@@ -434,16 +431,21 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
 
 
 async def reserve_storage(rows: ExecutionRepository, owner: User, size: int, role: RolePolicy) -> None:
-    """Count a submission's (or a kernel cell's) bytes against its owner's storage, in the session's transaction,
-    which the insert commits; BAD_USER_INPUT (STORAGE_FULL) past the cap, and the transaction rolled back."""
+    """Count a kernel cell's bytes against its owner's storage, in the session's transaction, which the insert
+    commits; BAD_USER_INPUT (STORAGE_FULL) past the cap, and the transaction rolled back."""
     if not await rows.reserve_storage(owner.id, size, role.storage_bytes):
-        held = await rows.storage_held(owner.id)
-        await rows.session.rollback()
-        raise BadUserInput(
-            f"your runs hold {held / MIB:.1f} MiB of your {role.storage_mib} MiB of storage; "
-            "delete runs (deleteExecution) to submit more",
-            reason="STORAGE_FULL",
-        )
+        await storage_full(rows, owner, role)
+
+
+async def storage_full(rows: ExecutionRepository, owner: User, role: RolePolicy) -> NoReturn:
+    """Refuse a submission past its owner's storage: BAD_USER_INPUT (STORAGE_FULL), the session rolled back."""
+    held = await rows.storage_held(owner.id)
+    await rows.session.rollback()
+    raise BadUserInput(
+        f"your runs hold {held / MIB:.1f} MiB of your {role.storage_mib} MiB of storage; "
+        "delete runs (deleteExecution) to submit more",
+        reason="STORAGE_FULL",
+    )
 
 
 def encode_cursor(execution: Execution) -> str:
