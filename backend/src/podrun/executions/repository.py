@@ -14,16 +14,18 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import undefer
 
 from podrun.accounts.models import Role, User
 from podrun.core.output import Stream
 from podrun.core.statuses import ACTIVE, STARTED, TERMINAL, ExecutionStatus
+from podrun.executions import archive
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.fair_queue import QueuedRun
 from podrun.runners.base import InputFile
+from podrun.streams.events import Entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +181,11 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         outcome: Outcome,
         *,
         finished_at: datetime,
-        stdout: str,
-        stderr: str,
-        events: list[dict[str, Any]],
+        entries: list[Entry],
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
     ) -> Ended | None:
-        """Record the outcome and archive the whole event log, in one transaction; the run's owner, runtime and
-        start, or None (and nothing changed) if the run was not in `from_statuses`."""
+        """Record the outcome, the output and the whole event log `entries`, in one transaction; the run's owner,
+        runtime and start, or None (and nothing changed) if the run was not in `from_statuses`."""
         statement = (
             update(Execution)
             .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
@@ -200,8 +200,6 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 usage_cpu_time_ms=outcome.usage.cpu_time_ms,
                 usage_peak_memory_kib=outcome.usage.peak_memory_kib,
                 output_truncated=outcome.output_truncated,
-                stdout=stdout,
-                stderr=stderr,
             )
             .returning(Execution.owner_id, Execution.runtime, Execution.started_at)
         )
@@ -209,8 +207,17 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         if row is None:
             await self.session.rollback()
             return None
-        await self.add_stored(execution_id, len(stdout.encode()) + len(stderr.encode()))
-        self.session.add(ExecutionLog(execution_id=execution_id, events=events))
+        # Only the winner sends the output and the log (executions/archive.py).
+        await archive.stage(self.session, entries)
+        with_output = (
+            update(Execution)
+            .where(Execution.id == execution_id)
+            .values(stdout=archive.output(Stream.STDOUT), stderr=archive.output(Stream.STDERR))
+            .returning(func.octet_length(Execution.stdout) + func.octet_length(Execution.stderr))
+        )
+        output_bytes = (await self.session.execute(with_output)).scalar_one()
+        await self.add_stored(execution_id, output_bytes)
+        await self.session.execute(insert(ExecutionLog).values(execution_id=execution_id, events=archive.events()))
         await self.session.commit()
         return Ended(*row)
 
