@@ -20,7 +20,7 @@ from sqlalchemy.orm import undefer
 from podrun.accounts.models import Role, User
 from podrun.core.output import Stream
 from podrun.core.statuses import ACTIVE, STARTED, TERMINAL, ExecutionStatus
-from podrun.executions import archive
+from podrun.executions.archive import ArchivedLog
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.fair_queue import QueuedRun
@@ -186,6 +186,8 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
     ) -> Ended | None:
         """Record the outcome, the output and the whole event log `entries`, in one transaction; the run's owner,
         runtime and start, or None (and nothing changed) if the run was not in `from_statuses`."""
+        log = ArchivedLog(entries)
+        output_bytes = func.octet_length(Execution.stdout) + func.octet_length(Execution.stderr)
         statement = (
             update(Execution)
             .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
@@ -200,26 +202,23 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 usage_cpu_time_ms=outcome.usage.cpu_time_ms,
                 usage_peak_memory_kib=outcome.usage.peak_memory_kib,
                 output_truncated=outcome.output_truncated,
+                **({} if log.staged else log.output()),
             )
-            .returning(Execution.owner_id, Execution.runtime, Execution.started_at)
+            .returning(Execution.owner_id, Execution.runtime, Execution.started_at, output_bytes)
         )
         row = (await self.session.execute(statement)).one_or_none()
         if row is None:
             await self.session.rollback()
             return None
-        # Only the winner sends the output and the log (executions/archive.py).
-        await archive.stage(self.session, entries)
-        with_output = (
-            update(Execution)
-            .where(Execution.id == execution_id)
-            .values(stdout=archive.output(Stream.STDOUT), stderr=archive.output(Stream.STDERR))
-            .returning(func.octet_length(Execution.stdout) + func.octet_length(Execution.stderr))
-        )
-        output_bytes = (await self.session.execute(with_output)).scalar_one()
-        await self.add_stored(execution_id, output_bytes)
-        await self.session.execute(insert(ExecutionLog).values(execution_id=execution_id, events=archive.events()))
+        stored = row[3]
+        if log.staged:  # only the winner sends a large output and log (executions/archive.py)
+            await log.stage(self.session)
+            with_output = update(Execution).where(Execution.id == execution_id).values(**log.output())
+            stored = (await self.session.execute(with_output.returning(output_bytes))).scalar_one()
+        await self.add_stored(execution_id, stored)
+        await self.session.execute(insert(ExecutionLog).values(execution_id=execution_id, events=log.events()))
         await self.session.commit()
-        return Ended(*row)
+        return Ended(*row[:3])
 
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""

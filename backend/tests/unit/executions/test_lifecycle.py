@@ -6,9 +6,12 @@ import base64
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from podrun.container import Container
 from podrun.core.output import Stream
 from podrun.core.statuses import STARTED, ExecutionStatus
+from podrun.executions import archive
 from podrun.executions.outcomes import Outcome
 from podrun.runners.base import ArtifactOutput, InputFile
 from podrun.streams.events import ArtifactEvent, Entry, LineEvent, StatusEvent, batch_lines, joined_output
@@ -128,7 +131,15 @@ def mixed_log() -> list[Entry]:
     ]
 
 
-async def test_a_finished_run_archives_exactly_its_log_and_output(container: Container) -> None:
+# A small log goes as statement parameters, a large one in pieces by COPY: both must store the same.
+BOTH_WAYS = pytest.mark.parametrize("stage_above", [archive.STAGE_ABOVE_CHARS, 0], ids=["in-line", "staged"])
+
+
+@BOTH_WAYS
+async def test_a_finished_run_archives_exactly_its_log_and_output(
+    container: Container, monkeypatch: pytest.MonkeyPatch, stage_above: int
+) -> None:
+    monkeypatch.setattr(archive, "STAGE_ABOVE_CHARS", stage_above)
     execution = await stored_run(container)
     assert await container.lifecycle.claim(execution.id, worker())
     logged = mixed_log()
@@ -153,7 +164,11 @@ async def test_a_finished_run_archives_exactly_its_log_and_output(container: Con
     assert stored == stored_before + len(stdout.encode()) + len(stderr.encode())
 
 
-async def test_a_run_without_output_archives_empty_output(container: Container) -> None:
+@BOTH_WAYS
+async def test_a_run_without_output_archives_empty_output(
+    container: Container, monkeypatch: pytest.MonkeyPatch, stage_above: int
+) -> None:
+    monkeypatch.setattr(archive, "STAGE_ABOVE_CHARS", stage_above)
     execution = await stored_run(container)
     assert await container.lifecycle.claim(execution.id, worker())
     writer = LogWriter(container.lifecycle.event_log(execution.id), [])
