@@ -36,7 +36,8 @@ _COLUMNS = ("part", "kind", "piece")
 _OUTPUT_KINDS = {Stream.STDOUT: "o", Stream.STDERR: "e"}
 _ENTRY = "l"
 
-Session = AsyncSession | async_scoped_session[AsyncSession]
+# The repository's session (Advanced Alchemy types it as either).
+AnySession = AsyncSession | async_scoped_session[AsyncSession]
 
 
 class ArchivedLog:
@@ -64,7 +65,7 @@ class ArchivedLog:
             return cast(literal("[") + _joined(_ENTRY, ",") + literal("]"), JSONB)
         return cast(literal("[" + ",".join(map(archived_json, self.entries)) + "]", Text), JSONB)
 
-    async def stage(self, session: Session) -> None:
+    async def stage(self, session: AnySession) -> None:
         """Send the pieces of a staged log into this transaction's staging table (before `output` and `events`)."""
         await session.execute(_CREATE)
         connection = await (await session.connection()).get_raw_connection()

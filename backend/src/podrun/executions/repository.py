@@ -210,7 +210,7 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         if row is None:
             await self.session.rollback()
             return None
-        stored = row[3]
+        stored = row[3]  # the output's size, written just now unless the log is staged
         if log.staged:  # only the winner sends a large output and log (executions/archive.py)
             await log.stage(self.session)
             with_output = update(Execution).where(Execution.id == execution_id).values(**log.output())
