@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 import structlog
+from asyncpg.exceptions import AdminShutdownError, CannotConnectNowError, CrashShutdownError, PostgresConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -22,6 +23,10 @@ T = TypeVar("T")
 
 Service = Literal["database", "redis"]
 
+# asyncpg's own errors for a connection lost or refused, from calls made on the driver itself (the archive's COPY),
+# which SQLAlchemy does not wrap; a lost connection is a PostgresConnectionError (class 08), a restart class 57P.
+_ASYNCPG_LOST = (PostgresConnectionError, AdminShutdownError, CrashShutdownError, CannotConnectNowError)
+
 
 def unavailable_service(error: BaseException) -> Service | None:
     """The service whose outage caused `error` (looking through its causes), or None for anything else."""
@@ -37,6 +42,8 @@ def unavailable_service(error: BaseException) -> Service | None:
         ):
             return "database"
         if isinstance(current, (ConnectionError, TimeoutError, OSError)) and _from_asyncpg(current):
+            return "database"
+        if isinstance(current, _ASYNCPG_LOST):
             return "database"
         current = current.__cause__ or current.__context__
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from asyncpg.exceptions import AdminShutdownError, ConnectionDoesNotExistError, UniqueViolationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -24,6 +25,10 @@ def _caused_by(cause: BaseException) -> RuntimeError:
         (OperationalError("SELECT 1", {}, Exception("gone")), "database"),
         (PoolTimeoutError("QueuePool limit of size 5 overflow 10 reached"), "database"),
         (_caused_by(PoolTimeoutError("QueuePool limit reached")), "database"),
+        # Raised straight by asyncpg (a COPY on the driver), without SQLAlchemy's wrapping.
+        (ConnectionDoesNotExistError("connection was closed in the middle of operation"), "database"),
+        (_caused_by(AdminShutdownError("terminating connection due to administrator command")), "database"),
+        (UniqueViolationError("duplicate key value"), None),
         (ValueError("a bug"), None),
     ],
 )

@@ -7,13 +7,12 @@ from uuid import UUID
 
 import structlog
 
-from podrun.core.output import Stream
 from podrun.core.statuses import ACTIVE, ExecutionStatus
 from podrun.executions.outcomes import Outcome
 from podrun.executions.queue import RunQueue
 from podrun.executions.repository import ExecutionRepository
 from podrun.observability import metrics
-from podrun.streams.events import is_terminal, joined_output, to_json
+from podrun.streams.events import is_terminal
 from podrun.streams.log import LogWriter
 
 log = structlog.get_logger(__name__)
@@ -39,13 +38,7 @@ async def finish(
         return False
     terminal = writer.status_event(outcome.status)
     ended = await repository.finish(
-        execution_id,
-        outcome,
-        finished_at=terminal.at,
-        stdout=joined_output(entries, Stream.STDOUT),
-        stderr=joined_output(entries, Stream.STDERR),
-        events=[to_json(entry) for entry in [*entries, terminal]],
-        from_statuses=from_statuses,
+        execution_id, outcome, finished_at=terminal.at, entries=[*entries, terminal], from_statuses=from_statuses
     )
     if ended is None:
         return False

@@ -20,10 +20,12 @@ from sqlalchemy.orm import make_transient_to_detached, undefer
 from podrun.accounts.models import Role, User
 from podrun.core.output import Stream
 from podrun.core.statuses import ACTIVE, STARTED, TERMINAL, ExecutionStatus
+from podrun.executions.archive import ArchivedLog
 from podrun.executions.models import Execution, ExecutionLog
 from podrun.executions.outcomes import Outcome
 from podrun.fair_queue import QueuedRun
 from podrun.runners.base import InputFile
+from podrun.streams.events import Entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,13 +205,13 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         outcome: Outcome,
         *,
         finished_at: datetime,
-        stdout: str,
-        stderr: str,
-        events: list[dict[str, Any]],
+        entries: list[Entry],
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
     ) -> Ended | None:
-        """Record the outcome and archive the whole event log, in one transaction; the run's owner, runtime and
-        start, or None (and nothing changed) if the run was not in `from_statuses`."""
+        """Record the outcome, the output and the whole event log `entries`, in one transaction; the run's owner,
+        runtime and start, or None (and nothing changed) if the run was not in `from_statuses`."""
+        log = ArchivedLog(entries)
+        output_bytes = func.octet_length(Execution.stdout) + func.octet_length(Execution.stderr)
         statement = (
             update(Execution)
             .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
@@ -224,19 +226,23 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
                 usage_cpu_time_ms=outcome.usage.cpu_time_ms,
                 usage_peak_memory_kib=outcome.usage.peak_memory_kib,
                 output_truncated=outcome.output_truncated,
-                stdout=stdout,
-                stderr=stderr,
+                **({} if log.staged else log.output()),
             )
-            .returning(Execution.owner_id, Execution.runtime, Execution.started_at)
+            .returning(Execution.owner_id, Execution.runtime, Execution.started_at, output_bytes)
         )
         row = (await self.session.execute(statement)).one_or_none()
         if row is None:
             await self.session.rollback()
             return None
-        await self.add_stored(execution_id, len(stdout.encode()) + len(stderr.encode()))
-        self.session.add(ExecutionLog(execution_id=execution_id, events=events))
+        stored = row[3]  # the output's size, written just now unless the log is staged
+        if log.staged:  # only the winner sends a large output and log (executions/archive.py)
+            await log.stage(self.session)
+            with_output = update(Execution).where(Execution.id == execution_id).values(**log.output())
+            stored = (await self.session.execute(with_output.returning(output_bytes))).scalar_one()
+        await self.add_stored(execution_id, stored)
+        await self.session.execute(insert(ExecutionLog).values(execution_id=execution_id, events=log.events()))
         await self.session.commit()
-        return Ended(*row)
+        return Ended(*row[:3])
 
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""

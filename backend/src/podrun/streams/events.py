@@ -164,17 +164,19 @@ class LineBatch(_Stored, frozen=True, tag="b"):
         head = LineBatch(self.seq, self.at, self.codes[:count], "\n".join(texts[:count]))
         return head, LineBatch(self.seq + count, self.at, self.codes[count:], "\n".join(texts[count:]))
 
-    def output(self, stream: Stream) -> str:
-        """The text this batch adds to `stream`, newlines restored."""
+    def output(self, stream: Stream) -> tuple[str, ...]:
+        """The text this batch adds to `stream`, newlines restored, in pieces to be joined."""
         code = _CODES[stream, False]
         if self.codes.count(code) == len(self.codes):  # the common case: whole lines of one stream
-            return self.text + "\n"
+            return self.text, "\n"  # the stored text itself, not a copy: a flood's output is joined once
         if code not in self.codes and code.upper() not in self.codes:
-            return ""
-        return "".join(
-            text if line_code.isupper() else text + "\n"
-            for line_code, text in zip(self.codes, self.text.split("\n"), strict=True)
-            if line_code.lower() == code
+            return ()
+        return (
+            "".join(
+                text if line_code.isupper() else text + "\n"
+                for line_code, text in zip(self.codes, self.text.split("\n"), strict=True)
+                if line_code.lower() == code
+            ),
         )
 
 
@@ -290,10 +292,9 @@ def from_fields(last: int, fields: dict[bytes, bytes]) -> Entry:
     return entry
 
 
-def to_json(entry: Entry) -> dict[str, Any]:
-    """The archived (PostgreSQL JSONB) form of an entry."""
-    record: dict[str, Any] = msgspec.to_builtins(entry)
-    return record
+def archived_json(entry: Entry) -> str:
+    """The archived (PostgreSQL JSONB) form of an entry, as JSON text: the object a Redis stream entry holds."""
+    return _ENCODER.encode(entry).decode()
 
 
 def from_json(data: dict[str, Any]) -> Entry:
@@ -308,12 +309,15 @@ def _convert(record: dict[str, Any]) -> Entry:
 
 def joined_output(entries: Iterable[Entry], stream: Stream) -> str:
     """The text a stream carried, newlines restored."""
-    return "".join(_output(entry, stream) for entry in entries)
+    return "".join(output_pieces(entries, stream))
 
 
-def _output(entry: Entry, stream: Stream) -> str:
-    if isinstance(entry, LineBatch):
-        return entry.output(stream)
-    if isinstance(entry, LineEvent) and entry.stream is stream:
-        return entry.text if entry.partial else entry.text + "\n"
-    return ""
+def output_pieces(entries: Iterable[Entry], stream: Stream) -> Iterator[str]:
+    """The text a stream carried in pieces (mostly the stored texts themselves, not copies), to be joined."""
+    for entry in entries:
+        if isinstance(entry, LineBatch):
+            yield from entry.output(stream)
+        elif isinstance(entry, LineEvent) and entry.stream is stream:
+            yield entry.text
+            if not entry.partial:
+                yield "\n"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import UTC, datetime
+
+import pytest
 
 from podrun.container import Container
 from podrun.core.output import Stream
 from podrun.core.statuses import STARTED, ExecutionStatus
+from podrun.executions import archive
 from podrun.executions.outcomes import Outcome
 from podrun.runners.base import ArtifactOutput, InputFile
-from podrun.streams.events import StatusEvent
+from podrun.streams.events import ArtifactEvent, Entry, LineEvent, StatusEvent, batch_lines, joined_output
 from podrun.streams.log import LogWriter
 from tests.unit.executions.rows import row, stored_run
 
@@ -106,3 +110,72 @@ async def test_a_run_is_finished_once_with_its_log_archived_and_the_terminal_eve
     assert [entry.last for entry in archived] == [entry.last for entry in in_redis] == [1, 2, 3]
     assert isinstance(in_redis[-1], StatusEvent)
     assert in_redis[-1].status is ExecutionStatus.SUCCEEDED
+
+
+AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+# Texts JSON escapes, or that are more than one UTF-8 byte a character.
+AWKWARD = ['quote " and backslash \\ and tab \t', "héllo wörld ✓ 🐍", "\ufffd replaced", "", "[1, 2]"]
+
+
+def mixed_log() -> list[Entry]:
+    """A log of every kind of entry: statuses, an artifact, an older run's line, batches of both streams."""
+    return [
+        StatusEvent(1, ExecutionStatus.STARTING, AT),
+        StatusEvent(2, ExecutionStatus.RUNNING, AT),
+        LineEvent(3, Stream.STDOUT, "an older run's line", AT),
+        LineEvent(4, Stream.STDERR, "an older partial ", AT, partial=True),
+        *batch_lines(5, AT, [(Stream.STDOUT, AWKWARD, False), (Stream.STDERR, ["err ✓", "part"], True)]),
+        ArtifactEvent(12, uuid.uuid4(), "plot.png", "image/png", 10, AT),
+        *batch_lines(13, AT, [(Stream.STDOUT, [f"line {i}" for i in range(2500)], False)]),
+        *batch_lines(2513, AT, [(Stream.STDERR, ["tail"], False), (Stream.STDOUT, ["no newline"], True)]),
+    ]
+
+
+# A small log goes as statement parameters, a large one in pieces by COPY: both must store the same.
+BOTH_WAYS = pytest.mark.parametrize("stage_above", [archive.STAGE_ABOVE_CHARS, 0], ids=["in-line", "staged"])
+
+
+@BOTH_WAYS
+async def test_a_finished_run_archives_exactly_its_log_and_output(
+    container: Container, monkeypatch: pytest.MonkeyPatch, stage_above: int
+) -> None:
+    monkeypatch.setattr(archive, "STAGE_ABOVE_CHARS", stage_above)
+    execution = await stored_run(container)
+    assert await container.lifecycle.claim(execution.id, worker())
+    logged = mixed_log()
+    writer = LogWriter(container.lifecycle.event_log(execution.id), list(logged))
+    stored_before = (await row(container, execution)).stored_bytes
+    assert await container.lifecycle.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
+
+    async with container.executions() as executions:
+        archived = await executions.archived_events(execution.id)
+        stdout = await executions.repository.output(execution.id, Stream.STDOUT)
+        stderr = await executions.repository.output(execution.id, Stream.STDERR)
+    assert archived is not None
+    terminal = archived.pop()
+    assert isinstance(terminal, StatusEvent)
+    assert (terminal.seq, terminal.status) == (logged[-1].last + 1, ExecutionStatus.SUCCEEDED)
+    assert archived == logged
+    assert stdout == joined_output(logged, Stream.STDOUT)
+    assert stdout.startswith("an older run's line\n" + "\n".join(AWKWARD) + "\nline 0\n")
+    assert stdout.endswith("line 2499\nno newline")
+    assert stderr == joined_output(logged, Stream.STDERR) == "an older partial err ✓parttail\n"
+    stored = (await row(container, execution)).stored_bytes
+    assert stored == stored_before + len(stdout.encode()) + len(stderr.encode())
+
+
+@BOTH_WAYS
+async def test_a_run_without_output_archives_empty_output(
+    container: Container, monkeypatch: pytest.MonkeyPatch, stage_above: int
+) -> None:
+    monkeypatch.setattr(archive, "STAGE_ABOVE_CHARS", stage_above)
+    execution = await stored_run(container)
+    assert await container.lifecycle.claim(execution.id, worker())
+    writer = LogWriter(container.lifecycle.event_log(execution.id), [])
+    assert await container.lifecycle.finish(execution.id, Outcome(ExecutionStatus.SUCCEEDED, exit_code=0), writer)
+    async with container.executions() as executions:
+        archived = await executions.archived_events(execution.id)
+        assert await executions.repository.output(execution.id, Stream.STDOUT) == ""
+        assert await executions.repository.output(execution.id, Stream.STDERR) == ""
+    assert archived is not None
+    assert [(entry.last, type(entry)) for entry in archived] == [(1, StatusEvent)]
