@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from functools import cache
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, func, insert, inspect, literal, select, update
+from sqlalchemy import BigInteger, Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import make_transient_to_detached, undefer
 
 from podrun.accounts.models import Role, User
@@ -43,6 +44,10 @@ class Deleted:
     execution_id: UUID
     owner_id: UUID
     stored_bytes: int
+
+
+# The ORM's own bookkeeping column for batched inserts: never written by hand.
+SENTINEL = "sa_orm_sentinel"
 
 
 class Ended(NamedTuple):
@@ -79,21 +84,12 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         """Insert a new run and count its `stored_bytes` against its owner's storage if that stays within `cap`,
         in one statement, committed (atomic by itself: no BEGIN, no COMMIT, one round trip); False, and nothing
         written, if it would not. `execution` gets every column's value and is left as if loaded (detached)."""
-        size = execution.stored_bytes
-        reserved = (
-            update(User)
-            .where(User.id == execution.owner_id, User.storage_bytes + size <= cap)
-            .values(storage_bytes=User.storage_bytes + size)
-            .returning(User.id)
-            .cte("reserved")
-        )
         values = _column_values(execution)
-        columns = Execution.__table__.c
-        row = select(*(literal(value, columns[name].type) for name, value in values.items())).select_from(reserved)
-        statement = insert(Execution).from_select(list(values), row, include_defaults=False).returning(Execution.id)
+        parameters = {f"new_{name}": value for name, value in values.items()}
+        parameters |= {"reserve_owner": execution.owner_id, "reserve_size": execution.stored_bytes}
         await self.session.commit()  # what was read before (an idempotency key's lookup): nothing to keep open
         await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        inserted = (await self.session.execute(statement)).scalar_one_or_none()
+        inserted = (await self.session.execute(_insert_reserving(), {**parameters, "reserve_cap": cap})).scalar()
         if inserted is None:
             return False
         make_transient_to_detached(execution)
@@ -338,7 +334,7 @@ def _column_values(execution: Execution) -> dict[str, Any]:
     moment = datetime.now(UTC)
     for attribute in inspect(Execution).column_attrs:
         column = attribute.columns[0]
-        if column.name == "sa_orm_sentinel":  # the ORM's own bookkeeping for batched inserts
+        if column.name == SENTINEL:
             continue
         if attribute.key not in execution.__dict__:
             default = column.default
@@ -351,3 +347,24 @@ def _column_values(execution: Execution) -> dict[str, Any]:
             setattr(execution, attribute.key, value)
         values[column.name] = getattr(execution, attribute.key)
     return values
+
+
+@cache
+def _insert_reserving() -> Any:
+    """INSERT … SELECT from the owner's storage UPDATE (a CTE): a row only if the reservation took. Built once, its
+    values bound by name (`new_<column>`, and `reserve_owner`, `reserve_size`, `reserve_cap`)."""
+    size = bindparam("reserve_size", type_=BigInteger())
+    reserved = (
+        update(User)
+        .where(User.id == bindparam("reserve_owner"), User.storage_bytes + size <= bindparam("reserve_cap"))
+        # updated_at given here: its Python default is not run for an UPDATE inside an INSERT's CTE.
+        .values(storage_bytes=User.storage_bytes + size, updated_at=func.now())
+        .returning(User.id)
+        .cte("reserved")
+    )
+    # The table, not the entity: an ORM insert given a dict of values would take it for a bulk insert.
+    table = cast(Table, Execution.__table__)
+    names = [column.name for column in table.c if column.name != SENTINEL]
+    # Named apart from the columns: an INSERT keeps its columns' names for its own parameters.
+    row = select(*(bindparam(f"new_{name}", type_=table.c[name].type) for name in names)).select_from(reserved)
+    return insert(table).from_select(names, row, include_defaults=False).returning(table.c.id)
