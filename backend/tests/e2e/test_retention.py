@@ -32,6 +32,9 @@ STORAGE = "{ myQuota { storageBytes storageLimitBytes retentionDays submissionsT
 SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(30)\n"
 WITH_ARTIFACT = "print('hello')\nopen('/tmp/outputs/r.txt', 'w').write('r' * 1000)\n"
 TABLES = ("executions", "execution_logs", "artifacts")
+START_KERNEL = "mutation($input: StartKernelInput!) { startKernel(input: $input) { id } }"
+RUN_IN_KERNEL = "mutation($k: ID!, $code: String!) { runInKernel(kernelId: $k, code: $code) { id } }"
+STOP_KERNEL = "mutation($id: ID!) { stopKernel(id: $id) { id } }"
 
 
 @pytest.fixture
@@ -189,6 +192,14 @@ async def test_a_submission_past_the_storage_cap_is_refused_and_changes_nothing(
     assert "deleteExecution" in refused.value.message
     assert await storage(alice) == before
     assert await alice.execute(listed) == runs_before
+    # A kernel's cell is stored as a submission is: refused the same way, nothing written.
+    kernel_id = (await alice.execute(START_KERNEL, {"input": {}}))["startKernel"]["id"]
+    with pytest.raises(GraphQLFailure) as cell_refused:
+        await alice.execute(RUN_IN_KERNEL, {"k": kernel_id, "code": "print('one more')"})
+    assert cell_refused.value.errors[0]["extensions"] == {"code": "BAD_USER_INPUT", "reason": "STORAGE_FULL"}
+    assert (await storage(alice))["storageBytes"] == before["storageBytes"]
+    assert await alice.execute(listed) == runs_before
+    await alice.execute(STOP_KERNEL, {"id": kernel_id})
     # Deleting a run frees its storage: submissions are accepted again.
     await alice.execute(DELETE, {"id": big})
     await finished(alice, "print('one more')")

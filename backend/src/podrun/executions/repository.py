@@ -69,27 +69,16 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
 
     model_type = Execution
 
-    async def reserve_storage(self, owner_id: UUID, size: int, cap: int) -> bool:
-        """Count `size` more bytes against the owner's storage if that stays within `cap` (not committed:
-        the submission's insert commits both); False, and nothing changed, if it would not."""
-        statement = (
-            update(User)
-            .where(User.id == owner_id, User.storage_bytes + size <= cap)
-            .values(storage_bytes=User.storage_bytes + size)
-            .returning(User.id)
-        )
-        return (await self.session.execute(statement)).scalar_one_or_none() is not None
-
     async def insert_reserving(self, execution: Execution, cap: int) -> bool:
         """Insert a new run and count its `stored_bytes` against its owner's storage if that stays within `cap`,
         in one statement, committed (atomic by itself: no BEGIN, no COMMIT, one round trip); False, and nothing
         written, if it would not. `execution` gets every column's value and is left as if loaded (detached)."""
         values = _column_values(execution)
         parameters = {f"new_{name}": value for name, value in values.items()}
-        parameters |= {"reserve_owner": execution.owner_id, "reserve_size": execution.stored_bytes}
+        parameters |= {"reserve_owner": execution.owner_id, "reserve_size": execution.stored_bytes, "reserve_cap": cap}
         await self.session.commit()  # what was read before (an idempotency key's lookup): nothing to keep open
         await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        inserted = (await self.session.execute(_insert_reserving(), {**parameters, "reserve_cap": cap})).scalar()
+        inserted = (await self.session.execute(_insert_reserving(), parameters)).scalar()
         if inserted is None:
             return False
         make_transient_to_detached(execution)

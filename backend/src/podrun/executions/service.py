@@ -430,15 +430,8 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             await control.send(Eof())
 
 
-async def reserve_storage(rows: ExecutionRepository, owner: User, size: int, role: RolePolicy) -> None:
-    """Count a kernel cell's bytes against its owner's storage, in the session's transaction, which the insert
-    commits; BAD_USER_INPUT (STORAGE_FULL) past the cap, and the transaction rolled back."""
-    if not await rows.reserve_storage(owner.id, size, role.storage_bytes):
-        await storage_full(rows, owner, role)
-
-
 async def storage_full(rows: ExecutionRepository, owner: User, role: RolePolicy) -> NoReturn:
-    """Refuse a submission past its owner's storage: BAD_USER_INPUT (STORAGE_FULL), the session rolled back."""
+    """Refuse a submission (or a kernel cell) past its owner's storage: BAD_USER_INPUT (STORAGE_FULL)."""
     held = await rows.storage_held(owner.id)
     await rows.session.rollback()
     raise BadUserInput(

@@ -35,7 +35,7 @@ from podrun.executions.models import Execution
 from podrun.executions.outcomes import Outcome
 from podrun.executions.queue import RunQueue
 from podrun.executions.repository import ExecutionRepository, now
-from podrun.executions.service import ACTIVE_RETRY_MS, reserve_storage
+from podrun.executions.service import ACTIVE_RETRY_MS, storage_full
 from podrun.fair_queue import QueuedRun
 from podrun.kernels.models import Kernel
 from podrun.kernels.wakes import wake
@@ -194,8 +194,6 @@ class KernelService(SQLAlchemyAsyncRepositoryService[Kernel, KernelRepository]):
         await ratelimit.hit(
             self.redis, self.keys.rate("cells", str(owner.id)), role.submissions_per_minute, 60, "cells"
         )
-        size = len(code.encode())
-        await reserve_storage(self.executions, owner, size, role)
         cell = Execution(
             id=uuid7(),
             owner_id=owner.id,
@@ -205,10 +203,11 @@ class KernelService(SQLAlchemyAsyncRepositoryService[Kernel, KernelRepository]):
             limits=kernel.limits,
             kernel_id=kernel.id,
             status=ExecutionStatus.QUEUED,
-            stored_bytes=size,
+            stored_bytes=len(code.encode()),
         )
-        self.repository.session.add(cell)
-        await self.repository.session.commit()
+        # Stored as a submission is: the row and its bytes counted against the owner's storage in one statement.
+        if not await self.executions.insert_reserving(cell, role.storage_bytes):
+            await storage_full(self.executions, owner, role)
         set_committed_value(cell, "owner", owner)
         await self._wake(kernel.id)
         log.info("cell submitted", kernel_id=str(kernel.id), execution_id=str(cell.id))
