@@ -35,10 +35,12 @@ NODE_IP = "10.254.254.1"
 POD_SUBNET = "10.254.1.0/24"
 SERVICE_RANGE = "10.254.2.0/24"
 BRIDGE = "podrun0"
-ETCD_CLIENT_PORT = 32379
-ETCD_PEER_PORT = 32380
-APISERVER_PORT = 36443
-CONTAINERD_STREAM_PORT = 36010
+# Below the kernel's ephemeral range (32768-60999): a port in it may be taken at random by an outgoing connection
+# at the moment the cluster starts (seen once in CI: `up` refused 36010).
+ETCD_CLIENT_PORT = 12379
+ETCD_PEER_PORT = 12380
+APISERVER_PORT = 16443
+CONTAINERD_STREAM_PORT = 10010
 KUBELET_PORT = 10250
 
 # The cgroup under which the kubelet puts every pod (in each hierarchy).
