@@ -45,7 +45,7 @@ class ArchivedLog:
 
     def __init__(self, entries: list[Entry]) -> None:
         self.entries = entries
-        self.staged = _output_chars(entries) > STAGE_ABOVE_CHARS
+        self.staged = stages(entries)
 
     def output(self) -> dict[str, Any]:
         """The `stdout` and `stderr` column values (joined here for a small log, or from the staged pieces)."""
@@ -73,8 +73,9 @@ class ArchivedLog:
         await driver.copy_records_to_table("finishing_log", records=_pieces(self.entries), columns=_COLUMNS)
 
 
-def _output_chars(entries: list[Entry]) -> int:
-    return sum(len(entry.text) for entry in entries if isinstance(entry, LineBatch | LineEvent))
+def stages(entries: list[Entry]) -> bool:
+    """Whether the log of these entries is large enough to be staged (and so stored in a transaction)."""
+    return sum(len(entry.text) for entry in entries if isinstance(entry, LineBatch | LineEvent)) > STAGE_ABOVE_CHARS
 
 
 def _joined(kind: str, separator: str) -> ColumnElement[str]:

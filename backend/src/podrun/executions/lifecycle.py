@@ -17,7 +17,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.orm import undefer
 
 from podrun.core.statuses import ACTIVE, ExecutionStatus
-from podrun.executions import ending
+from podrun.executions import archive, ending
 from podrun.executions.artifacts import ArtifactRepository
 from podrun.executions.models import Artifact, Execution
 from podrun.executions.outcomes import Outcome
@@ -97,7 +97,8 @@ class RunLifecycle:
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
     ) -> bool:
         """End a run (executions/ending.py); False, and nothing changed, if it was not in `from_statuses`."""
-        async with self._rows() as rows:
+        # A small log is stored by one statement (repository.py), a large one in a transaction.
+        async with self._rows(one_statement=not archive.stages(writer.entries)) as rows:
             return await ending.finish(
                 rows,
                 self.queue,

@@ -15,8 +15,22 @@ from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import BigInteger, Table, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    Text,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import make_transient_to_detached, undefer
+from uuid_utils.compat import uuid7
 
 from podrun.accounts.models import Role, User
 from podrun.core.output import Stream
@@ -48,6 +62,13 @@ class Deleted:
 
 # The ORM's own bookkeeping column for batched inserts: never written by hand.
 SENTINEL = "sa_orm_sentinel"
+
+# The tables, not the entities, in the worker's updates: the ORM's bulk-update path costs more than the statement.
+_EXECUTIONS = cast(Table, Execution.__table__)
+_USERS = cast(Table, User.__table__)
+_LOGS = cast(Table, ExecutionLog.__table__)
+_ENDED = (_EXECUTIONS.c.id, _EXECUTIONS.c.owner_id, _EXECUTIONS.c.runtime, _EXECUTIONS.c.started_at)
+_LOG_COLUMNS = ["id", "execution_id", "events", "created_at", "updated_at"]
 
 
 class Ended(NamedTuple):
@@ -171,10 +192,14 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
     async def take_over(self, execution_id: UUID, dead_worker_id: str, worker_id: str) -> bool:
         """Move a started run from a dead worker to this one; False if another did already (or it ended)."""
         statement = (
-            update(Execution)
-            .where(Execution.id == execution_id, Execution.worker_id == dead_worker_id, Execution.status.in_(STARTED))
-            .values(worker_id=worker_id, attempts=Execution.attempts + 1)
-            .returning(Execution.id)
+            update(_EXECUTIONS)
+            .where(
+                _EXECUTIONS.c.id == execution_id,
+                _EXECUTIONS.c.worker_id == dead_worker_id,
+                _EXECUTIONS.c.status.in_(STARTED),
+            )
+            .values(worker_id=worker_id, attempts=_EXECUTIONS.c.attempts + 1)
+            .returning(_EXECUTIONS.c.id)
         )
         return await self._commit(statement)
 
@@ -193,41 +218,60 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         entries: list[Entry],
         from_statuses: Collection[ExecutionStatus] = ACTIVE,
     ) -> Ended | None:
-        """Record the outcome, the output and the whole event log `entries`, in one transaction; the run's owner,
-        runtime and start, or None (and nothing changed) if the run was not in `from_statuses`."""
+        """Record the outcome, the output and the whole event log `entries`, committed; the run's owner, runtime and
+        start, or None (and nothing changed) if the run was not in `from_statuses`.
+
+        A small log is one statement: the run's UPDATE, its owner's storage and the archive's INSERT as CTEs (one
+        round trip, atomic by itself). A large one is staged first (executions/archive.py), in one transaction.
+        """
         log = ArchivedLog(entries)
-        output_bytes = func.octet_length(Execution.stdout) + func.octet_length(Execution.stderr)
-        statement = (
-            update(Execution)
-            .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
-            .values(
-                status=outcome.status,
-                finished_at=finished_at,
-                exit_code=outcome.exit_code,
-                signal=outcome.signal,
-                limit_exceeded=outcome.limit_exceeded,
-                error=outcome.error,
-                usage_wall_time_ms=outcome.usage.wall_time_ms,
-                usage_cpu_time_ms=outcome.usage.cpu_time_ms,
-                usage_peak_memory_kib=outcome.usage.peak_memory_kib,
-                output_truncated=outcome.output_truncated,
-                **({} if log.staged else log.output()),
-            )
-            .returning(Execution.owner_id, Execution.runtime, Execution.started_at, output_bytes)
+        ended = (
+            update(_EXECUTIONS)
+            .where(_EXECUTIONS.c.id == execution_id, _EXECUTIONS.c.status.in_(from_statuses))
+            .values(_ended_values(outcome, finished_at))
         )
-        row = (await self.session.execute(statement)).one_or_none()
+        if log.staged:
+            return await self._finish_staged(execution_id, ended, log)
+        output = log.output()
+        # Its size in SQL, over the same parameters: the stored count matches what the columns hold.
+        stdout, stderr = bindparam("stdout", output["stdout"], Text()), bindparam("stderr", output["stderr"], Text())
+        size = func.octet_length(stdout) + func.octet_length(stderr)
+        row = (
+            ended.values(stdout=stdout, stderr=stderr, stored_bytes=_EXECUTIONS.c.stored_bytes + size)
+            .returning(*_ENDED, size.label("stored"))
+            .cte("ended")
+        )
+        counted = (
+            update(_USERS)
+            .where(_USERS.c.id == row.c.owner_id)
+            .values(storage_bytes=_USERS.c.storage_bytes + row.c.stored, updated_at=func.now())
+            .cte("counted")
+        )
+        archived = (
+            insert(_LOGS)
+            .from_select(_LOG_COLUMNS, select(literal(uuid7()), row.c.id, log.events(), func.now(), func.now()))
+            .cte("archived")
+        )
+        statement = select(row.c.owner_id, row.c.runtime, row.c.started_at).add_cte(counted, archived)
+        result = (await self.session.execute(statement)).one_or_none()
+        await self.session.commit()
+        return None if result is None else Ended(*result)
+
+    async def _finish_staged(self, execution_id: UUID, ended: Update, log: ArchivedLog) -> Ended | None:
+        """`finish` for a large log: the status first (a finish that loses the race sends nothing), then the staged
+        output and archive, in one transaction."""
+        row = (await self.session.execute(ended.returning(*_ENDED))).one_or_none()
         if row is None:
             await self.session.rollback()
             return None
-        stored = row[3]  # the output's size, written just now unless the log is staged
-        if log.staged:  # only the winner sends a large output and log (executions/archive.py)
-            await log.stage(self.session)
-            with_output = update(Execution).where(Execution.id == execution_id).values(**log.output())
-            stored = (await self.session.execute(with_output.returning(output_bytes))).scalar_one()
+        await log.stage(self.session)
+        output_bytes = func.octet_length(Execution.stdout) + func.octet_length(Execution.stderr)
+        with_output = update(Execution).where(Execution.id == execution_id).values(**log.output())
+        stored = (await self.session.execute(with_output.returning(output_bytes))).scalar_one()
         await self.add_stored(execution_id, stored)
         await self.session.execute(insert(ExecutionLog).values(execution_id=execution_id, events=log.events()))
         await self.session.commit()
-        return Ended(*row[:3])
+        return Ended(*row[1:])
 
     async def archived_events(self, execution_id: UUID) -> list[dict[str, Any]] | None:
         """The archived log of a finished run; None while it has not finished."""
@@ -304,10 +348,10 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
 
     async def _move(self, execution_id: UUID, from_statuses: Collection[ExecutionStatus], **values: object) -> bool:
         statement = (
-            update(Execution)
-            .where(Execution.id == execution_id, Execution.status.in_(from_statuses))
+            update(_EXECUTIONS)
+            .where(_EXECUTIONS.c.id == execution_id, _EXECUTIONS.c.status.in_(from_statuses))
             .values(**values)
-            .returning(Execution.id)
+            .returning(_EXECUTIONS.c.id)
         )
         return await self._commit(statement)
 
@@ -357,3 +401,20 @@ def _insert_reserving() -> Any:
     # Named apart from the columns: an INSERT keeps its columns' names for its own parameters.
     row = select(*(bindparam(f"new_{name}", type_=table.c[name].type) for name in names)).select_from(reserved)
     return insert(table).from_select(names, row, include_defaults=False).returning(table.c.id)
+
+
+def _ended_values(outcome: Outcome, finished_at: datetime) -> dict[str, Any]:
+    """The columns an ending writes besides the output (updated_at given: a CTE's UPDATE runs no Python default)."""
+    return {
+        "status": outcome.status,
+        "finished_at": finished_at,
+        "exit_code": outcome.exit_code,
+        "signal": outcome.signal,
+        "limit_exceeded": outcome.limit_exceeded,
+        "error": outcome.error,
+        "usage_wall_time_ms": outcome.usage.wall_time_ms,
+        "usage_cpu_time_ms": outcome.usage.cpu_time_ms,
+        "usage_peak_memory_kib": outcome.usage.peak_memory_kib,
+        "output_truncated": outcome.output_truncated,
+        "updated_at": finished_at,
+    }
