@@ -106,6 +106,29 @@ async def test_a_warm_sandbox_takes_the_runs_limits(runner: LocalRunner) -> None
     assert result.limit_exceeded is LimitKind.MEMORY
 
 
+async def test_a_claimed_sandbox_runs_in_a_cgroup_named_after_its_run(runner: LocalRunner) -> None:
+    runtime = default_runtime(runner)
+    await until(lambda: runner.pool.sizes().get(runtime) == 2)
+    if runner.cgroups.version is None:
+        pytest.fail("this host enforces no cgroups: the claim's cgroup cannot be checked here")
+    waiting = runner.pool.runtimes[runtime].ready[0].cgroup  # the one the next take gets
+    assert waiting is not None
+    waited_in = list(waiting.dirs.values())
+    name = sandbox_name(uuid.uuid4())
+    spec = SandboxSpec(name=name, runtime_id=runtime, script="input()", stdin=None, limits=LIMITS)
+    sandbox = await runner.start(spec)
+    try:
+        assert isinstance(sandbox, LocalSandbox) and sandbox.warm
+        assert sandbox.cgroup is not None and sandbox.cgroup.dirs == runner.cgroups.dirs(name)
+        # v1 renames the cgroup it waited in, v2 moves its processes out of it: either way that one is gone.
+        assert not any(directory.exists() for directory in waited_in if directory not in sandbox.cgroup.dirs.values())
+        assert sandbox.process.pid in sandbox.cgroup.pids()
+    finally:
+        await sandbox.kill()
+        await sandbox.wait()
+    assert not any(directory.exists() for directory in runner.cgroups.dirs(name).values())
+
+
 async def test_close_stops_every_warm_sandbox(runner: LocalRunner) -> None:
     runtime = default_runtime(runner)
     await until(lambda: runner.pool.sizes().get(runtime) == 2)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podrun.runners.cgroups import cgroup_dirs
+import pytest
+
+from podrun.runners.cgroups import SandboxCgroup, cgroup_dirs
 
 V1_CGROUP = """\
 12:pids:/user.slice/session-1.scope
@@ -46,3 +48,47 @@ def test_a_hierarchy_the_process_is_not_below_is_ignored() -> None:
 def test_mounts_that_are_not_cgroups_are_ignored() -> None:
     mounts = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
     assert cgroup_dirs("0::/\n", mounts) == {}
+
+
+def _v1_cgroup(root: Path, name: str) -> SandboxCgroup:
+    """A v1 sandbox cgroup laid out in plain directories, with the files a claim writes."""
+    dirs = {controller: root / controller / "podrun" / name for controller in ("memory", "pids", "cpuacct")}
+    for directory in dirs.values():
+        directory.mkdir(parents=True)
+    for path, value in [
+        (dirs["memory"] / "memory.limit_in_bytes", "1073741824"),
+        (dirs["memory"] / "memory.max_usage_in_bytes", "41943040"),
+        (dirs["pids"] / "pids.max", "258"),
+        (dirs["cpuacct"] / "cpuacct.usage", "35000000"),
+    ]:
+        path.write_text(value)
+    return SandboxCgroup(1, dirs)
+
+
+def test_a_v1_cgroup_is_renamed_and_restarted_with_a_runs_limits(tmp_path: Path) -> None:
+    cgroup = _v1_cgroup(tmp_path, "podrun-warm-1")
+    target = {controller: directory.with_name("podrun-run") for controller, directory in cgroup.dirs.items()}
+    assert cgroup.rename(target)
+    cgroup.restart(memory_bytes=64 * 1024 * 1024, max_pids=18)
+    assert cgroup.dirs == target
+    assert not (tmp_path / "memory" / "podrun" / "podrun-warm-1").exists()
+    assert (target["memory"] / "memory.limit_in_bytes").read_text() == str(64 * 1024 * 1024)
+    assert (target["pids"] / "pids.max").read_text() == "18"
+    # The usage of the wait is not the run's.
+    assert (target["memory"] / "memory.max_usage_in_bytes").read_text() == "0"
+    assert (target["cpuacct"] / "cpuacct.usage").read_text() == "0"
+
+
+def test_a_rename_that_fails_part_way_leaves_every_directory_findable(tmp_path: Path) -> None:
+    cgroup = _v1_cgroup(tmp_path, "podrun-warm-1")
+    target = {controller: directory.with_name("podrun-run") for controller, directory in cgroup.dirs.items()}
+    target["pids"].mkdir()
+    (target["pids"] / "taken").write_text("")  # a non-empty directory of that name: the rename fails there
+    with pytest.raises(OSError, match="not empty"):
+        cgroup.rename(target)
+    assert all(directory.exists() for directory in cgroup.dirs.values())
+
+
+def test_v2_does_not_rename() -> None:
+    cgroup = SandboxCgroup(2, {"": Path("/nonexistent/podrun/podrun-warm-1")})
+    assert not cgroup.rename({"": Path("/nonexistent/podrun/podrun-run")})

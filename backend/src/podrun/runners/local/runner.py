@@ -152,7 +152,6 @@ class LocalRunner:
         """Start the run in a warm sandbox, or in a fresh one named `spec.name` (replacing an earlier attempt's)."""
         if spec.runtime_id not in self.interpreters:
             raise LookupError(f"unknown runtime {spec.runtime_id!r}")
-        await self.cleanup(spec.name)
         limits = spec.limits
         began = time.monotonic()
         warm = self.pool.take(spec.runtime_id)
@@ -181,10 +180,8 @@ class LocalRunner:
         return sandbox
 
     async def claim(self, sandbox: LocalSandbox, name: str, limits: Limits) -> bool:
-        """Make a warm sandbox the run `name`'s: it moves into a cgroup named after the run, with the run's limits.
-
-        The fresh cgroup also gives the run usage figures of its own, free of the wait.
-        """
+        """Make a warm sandbox the run `name`'s: its cgroup is renamed after the run (v1; v2 moves it into a new one),
+        with the run's limits and usage figures of its own, free of the wait."""
         try:
             await asyncio.to_thread(self._move_into_own_cgroup, sandbox, name, limits)
         except OSError as exc:
@@ -196,7 +193,9 @@ class LocalRunner:
         return True
 
     def _cgroup_for(self, name: str, limits: Limits) -> SandboxCgroup | None:
-        """A cgroup named `name` with the run's limits; None where cgroups are not in force."""
+        """A new cgroup named `name` (replacing what an earlier attempt of the run left) with the run's limits; None
+        where cgroups are not in force."""
+        self.cgroups.remove(name)
         memory_bytes = limits.memory_mib * 1024 * 1024
         return self.cgroups.create(
             name,
@@ -206,6 +205,13 @@ class LocalRunner:
         )
 
     def _move_into_own_cgroup(self, sandbox: LocalSandbox, name: str, limits: Limits) -> None:
+        waited_in = sandbox.cgroup
+        self.cgroups.remove(name)  # what an earlier attempt of the run left
+        if waited_in is not None and waited_in.rename(self.cgroups.dirs(name)):
+            waited_in.restart(
+                memory_bytes=limits.memory_mib * 1024 * 1024, max_pids=limits.processes + PLATFORM_PROCESSES
+            )
+            return
         cgroup = self._cgroup_for(name, limits)
         if cgroup is not None:
             sandbox.move_to(cgroup)
