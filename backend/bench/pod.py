@@ -36,12 +36,16 @@ STATE = Path(os.environ.get("LOCAL_KUBERNETES_STATE", "/var/lib/podrun-kubernete
 # A pool as an operator would turn it on: two waiting, up to four while runs come back to back.
 WARM = {"warm_pool_size": 2, "warm_pool_max": 4}
 WARM_PREFIX = "podrun-warm-"
+MS = 1000
+# (first output, done, the script's own wall time as the harness measured it), in seconds.
+Timing = tuple[float, float, float]
 
 
-async def _timed(
-    runner: KubernetesRunner | LocalRunner, runtime_id: str, warm: list[bool] | None = None
-) -> tuple[float, float]:
-    """Seconds from asking for the sandbox to its first output, and to wait() returning (whether it was warm)."""
+async def _timed(runner: KubernetesRunner | LocalRunner, runtime_id: str, warm: list[bool] | None = None) -> Timing:
+    """Seconds from asking for the sandbox to its first output and to wait() returning, and the script's own wall time.
+
+    `warm` gets whether the run found a warm pod waiting.
+    """
     spec = SandboxSpec(sandbox_name(uuid.uuid4()), runtime_id, SCRIPT, b"", LIMITS)
     started = time.perf_counter()
     sandbox = await runner.start(spec)
@@ -53,9 +57,10 @@ async def _timed(
         if isinstance(chunk, OutputBytes) and chunk.stream is Stream.STDOUT:
             output += chunk.data
     result = await sandbox.wait()
-    if output != b"hi\n" or result.exit_code != 0:
+    done = time.perf_counter() - started
+    if output != b"hi\n" or result.exit_code != 0 or result.usage.wall_time_ms is None:
         raise Failed(f"print('hi') gave {output!r}, {result}")
-    return first, time.perf_counter() - started
+    return first, done, result.usage.wall_time_ms / 1000
 
 
 async def _kernel_cells(runner: KubernetesRunner, runtime_id: str) -> list[float]:
@@ -103,9 +108,9 @@ async def run() -> list[Figure]:
     warm_pods = KubernetesRunner(warm_settings)
     local = LocalRunner(get_settings())
     local_runtime = next(runtime for runtime in local.runtimes() if runtime.default)
-    in_pods: list[tuple[float, float]] = []
-    in_sandboxes: list[tuple[float, float]] = []
-    in_warm_pods: list[tuple[float, float]] = []
+    in_pods: list[Timing] = []
+    in_sandboxes: list[Timing] = []
+    in_warm_pods: list[Timing] = []
     warm: list[bool] = []
     try:
         for _ in range(RUNS):  # alternate, so a noisy moment hits both sides alike
@@ -119,24 +124,11 @@ async def run() -> list[Figure]:
     finally:
         await warm_pods.close()
         await pods.cluster.close()
-    ms = 1000
-    figures = []
-    for index, name in enumerate(("first output", "done")):
-        pod = [times[index] for times in in_pods]
-        sandbox = [times[index] for times in in_sandboxes]
-        figures += [
-            Figure(f"{name} median (ms)", f"{median(pod) * ms:.0f}", f"{median(sandbox) * ms:.0f} local sandbox"),
-            Figure(f"{name} p90 (ms)", f"{percentile(pod, 0.9) * ms:.0f}", f"{percentile(sandbox, 0.9) * ms:.0f}"),
-        ]
-    for index, name in enumerate(("first output", "done")):
-        times = [run[index] for run in in_warm_pods]
-        figures.append(Figure(f"warm pods, back to back: {name} median (ms)", f"{median(times) * ms:.0f}", ""))
-    ends = [done - first for first, done in in_warm_pods]
+    kernel_cells_ms = [cell * MS for cell in kernel_cells]
+    figures = _start_figures(in_pods, in_sandboxes, in_warm_pods, warm)
     figures += [
-        Figure("warm pods: first output -> done, median (ms)", f"{median(ends) * ms:.0f}", "target <= script + 100"),
-        Figure("warm pods: runs that found one waiting", f"{sum(warm)} of {len(warm)}", ""),
-        Figure("kernel pod: cell sent -> first output, median (ms)", f"{median(kernel_cells) * ms:.0f}", "runner only"),
-        Figure("kernel pod: cell sent -> first output, p90 (ms)", f"{percentile(kernel_cells, 0.9) * ms:.0f}", ""),
+        Figure("kernel pod: cell sent -> first output, p50 (ms)", f"{median(kernel_cells_ms):.0f}", "runner only"),
+        Figure("kernel pod: cell sent -> first output, p95 (ms)", f"{percentile(kernel_cells_ms, 0.95):.0f}", ""),
     ]
     return [*figures, Figure("cluster", f"Kubernetes {cluster['version']}", image)]
 
@@ -148,3 +140,42 @@ async def _until_warm(runner: KubernetesRunner, runtime_id: str, count: int) -> 
         if time.monotonic() > deadline:
             raise Failed(f"the warm pool did not fill: {runner.pool.sizes()}")
         await asyncio.sleep(0.2)
+
+
+def _start_figures(
+    pods: list[Timing], sandboxes: list[Timing], warm_pods: list[Timing], warm: list[bool]
+) -> list[Figure]:
+    """Cold and warm pods to first output and to the end, beside the local sandbox; issue 21's two targets.
+
+    Of 10 runs, p95 is the slowest. The end's target: the exit frame ends the run, so done comes at most
+    100 ms after the first output plus the script's own time (the pod is deleted in the background).
+    """
+    figures = []
+    for index, name in enumerate(("first output", "done")):
+        for label, fraction in (("p50", 0.5), ("p95", 0.95)):
+            pod = percentile([timing[index] * MS for timing in pods], fraction)
+            sandbox = percentile([timing[index] * MS for timing in sandboxes], fraction)
+            figures.append(Figure(f"cold pods: {name} {label} (ms)", f"{pod:.0f}", f"{sandbox:.0f} local sandbox"))
+    for index, name in enumerate(("first output", "done")):
+        for label, fraction in (("p50", 0.5), ("p95", 0.95)):
+            value = percentile([timing[index] * MS for timing in warm_pods], fraction)
+            figures.append(Figure(f"warm pods, back to back: {name} {label} (ms)", f"{value:.0f}", ""))
+    hits = [timing for timing, was_warm in zip(warm_pods, warm, strict=True) if was_warm] or warm_pods
+    ends = [(done - first) * MS for first, done, _ in hits]
+    sandbox_ends = [(done - first) * MS for first, done, _ in sandboxes]
+    figures += [
+        Figure(
+            "warm pods: first output -> done, p50 / p95 of the warm ones (ms)",
+            f"{percentile(ends, 0.5):.0f} / {percentile(ends, 0.95):.0f}",
+            f"{percentile(sandbox_ends, 0.5):.0f} / {percentile(sandbox_ends, 0.95):.0f} local sandbox; the script's "
+            f"own time p50 {percentile([script * MS for _, _, script in hits], 0.5):.0f}",
+            "<= script's time + 100",
+        ),
+        Figure(
+            "warm pods: back-to-back runs that found one waiting",
+            f"{sum(warm)} of {len(warm)}",
+            f"pool of {WARM['warm_pool_size']}, up to {WARM['warm_pool_max']}",
+            f"{len(warm)} of {len(warm)}",
+        ),
+    ]
+    return figures
