@@ -25,6 +25,7 @@ from uuid import UUID
 
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from podrun.redis_client import Keys
 
@@ -155,14 +156,18 @@ class FairQueue:
 
         A held job of a run cancelled in the queue would never come due: it is removed with the rest.
         """
-        member = str(execution_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.keys.queue, member)
-            pipe.delete(job_key_prefix + member)
-            pipe.zrem(self.keys.fair_running(str(owner_id)), member)
-            pipe.zrem(self.keys.fair_queued(str(owner_id)), member)
-            pipe.hdel(self.keys.fair_need, member)
+            self.release_in(pipe, owner_id, execution_id)
             await pipe.execute()
+
+    def release_in(self, pipe: Pipeline, owner_id: UUID, execution_id: UUID) -> None:
+        """`release`, as commands of the caller's pipeline."""
+        member = str(execution_id)
+        pipe.zrem(self.keys.queue, member)
+        pipe.delete(job_key_prefix + member)
+        pipe.zrem(self.keys.fair_running(str(owner_id)), member)
+        pipe.zrem(self.keys.fair_queued(str(owner_id)), member)
+        pipe.hdel(self.keys.fair_need, member)
 
 
 def _ms(moment: datetime) -> int:

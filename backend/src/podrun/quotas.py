@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from podrun.core.errors import RateLimited
 from podrun.redis_client import Keys
@@ -130,9 +131,13 @@ class SubmitQuotas:
     async def release(self, user_id: str, execution_id: str) -> None:
         """The run ended (or was never stored): give back its slots."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.keys.active_runs(user_id), execution_id)
-            pipe.zrem(self.keys.queued_runs, execution_id)
+            self.release_in(pipe, user_id, execution_id)
             await pipe.execute()
+
+    def release_in(self, pipe: Pipeline, user_id: str, execution_id: str) -> None:
+        """`release`, as commands of the caller's pipeline."""
+        pipe.zrem(self.keys.active_runs(user_id), execution_id)
+        pipe.zrem(self.keys.queued_runs, execution_id)
 
     async def renew(self, user_id: str, holder_id: str) -> None:
         """Keep the in-progress slot of a holder that lives longer than the lapse (a kernel) from lapsing; it is

@@ -44,7 +44,6 @@ async def finish(
         return False
     metrics.execution_finished(ended.runtime, outcome.status, outcome.limit_exceeded, ended.started_at, terminal.at)
     await queue.release(ended.owner_id, execution_id)
-    await writer.status(terminal)
-    await writer.expire(log_retention_s)
+    await writer.end(terminal, log_retention_s)
     log.info("execution finished", execution_id=str(execution_id), status=outcome.status.value)
     return True

@@ -80,10 +80,12 @@ class RunQueue:
             log.warning("queue slot not released", execution_id=str(execution_id), error=type(exc).__name__)
 
     async def release(self, owner_id: UUID, execution_id: UUID) -> None:
-        """The run ended: free its quota slots and its place in the fair queue."""
+        """The run ended: free its quota slots and its place in the fair queue (one round trip)."""
         try:
-            await self.quotas.release(str(owner_id), str(execution_id))
-            await self.fair.release(owner_id, execution_id)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self.quotas.release_in(pipe, str(owner_id), str(execution_id))
+                self.fair.release_in(pipe, owner_id, execution_id)
+                await pipe.execute()
         except RedisError as exc:
             # The next refusal of this user's submissions finds the ended run and frees its slot.
             log.warning("quota slots not released", execution_id=str(execution_id), error=type(exc).__name__)

@@ -76,13 +76,16 @@ class EventLog:
         newest = await self.redis.xrevrange(self.key, count=1)
         return from_fields(entry_seq(newest[0][0]), newest[0][1]) if newest else None
 
-    async def append(self, entries: list[Entry]) -> None:
-        """Append entries in one round trip; their seqs must continue the log."""
-        if not entries:
+    async def append(self, entries: list[Entry], *, expire_s: int | None = None) -> None:
+        """Append entries in one round trip (with `expire_s`, letting the log go that long after, in the same one);
+        their seqs must continue the log."""
+        if not entries and expire_s is None:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry in entries:
                 pipe.xadd(self.key, to_fields(entry), id=entry_id(entry.last))  # type: ignore[arg-type]
+            if expire_s is not None:
+                pipe.expire(self.key, expire_s)
             await pipe.execute()
 
     async def entries_after(self, seq: int, count: int = REPLAY_PAGE) -> list[Entry]:
@@ -97,10 +100,6 @@ class EventLog:
         while page := await self.entries_after(entries[-1].last if entries else 0):
             entries.extend(page)
         return entries
-
-    async def expire(self, seconds: int) -> None:
-        """Let the log disappear after `seconds`; PostgreSQL serves replays after that."""
-        await self.redis.expire(self.key, seconds)
 
 
 class LogWriter:
@@ -153,9 +152,11 @@ class LogWriter:
         self.entries.append(event)
         await self._store()
 
-    async def expire(self, seconds: int) -> None:
-        """Let the Redis log go `seconds` after the run ended (now, or once it is restored)."""
-        self._expire_after_s = seconds
+    async def end(self, terminal: StatusEvent, expire_s: int) -> None:
+        """Append the terminal status event and let the Redis log go `expire_s` after it (now, or once it is
+        restored), in one round trip."""
+        self.entries.append(terminal)
+        self._expire_after_s = expire_s
         await self._store()
 
     @property
@@ -191,12 +192,16 @@ class LogWriter:
             self._restoring = asyncio.create_task(self._restore(), name=f"restore {self.event_log.key}")
 
     async def _append_pending(self) -> None:
-        while self.stored < len(self.entries):
+        # The expiry goes with the last page: an ended run's terminal event and expiry are one round trip.
+        while True:
             batch = self.entries[self.stored : self.stored + APPEND_PAGE]
-            await self.event_log.append(batch)
+            last = self.stored + len(batch) == len(self.entries)
+            if not batch and self._expire_after_s is None:
+                return
+            await self.event_log.append(batch, expire_s=self._expire_after_s if last else None)
             self.stored += len(batch)
-        if self._expire_after_s is not None:
-            await self.event_log.expire(self._expire_after_s)
+            if last:
+                return
 
     async def _restore(self) -> None:
         backoff = Backoff(RESTORE_FIRST_DELAY_S, RESTORE_MAX_DELAY_S)
