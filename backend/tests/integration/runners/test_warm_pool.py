@@ -118,8 +118,10 @@ async def test_a_claimed_sandbox_runs_in_a_cgroup_named_after_its_run(runner: Lo
     spec = SandboxSpec(name=name, runtime_id=runtime, script="input()", stdin=None, limits=LIMITS)
     sandbox = await runner.start(spec)
     try:
-        assert isinstance(sandbox, LocalSandbox) and sandbox.warm
-        assert sandbox.cgroup is not None and sandbox.cgroup.dirs == runner.cgroups.dirs(name)
+        assert isinstance(sandbox, LocalSandbox)
+        assert sandbox.warm
+        assert sandbox.cgroup is not None
+        assert sandbox.cgroup.dirs == runner.cgroups.dirs(name)
         # v1 renames the cgroup it waited in, v2 moves its processes out of it: either way that one is gone.
         assert not any(directory.exists() for directory in waited_in if directory not in sandbox.cgroup.dirs.values())
         assert sandbox.process.pid in sandbox.cgroup.pids()
