@@ -7,6 +7,7 @@ signs in while someone else guesses; per-client limits cap login and registratio
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -70,6 +71,18 @@ async def test_an_unknown_email_is_answered_like_a_known_one(guarded: str) -> No
     known = new_email()
     await client(guarded).register(known, PASSWORD)
     assert await guess(client(guarded), known, 7) == await guess(client(guarded), new_email(), 7)
+
+
+async def test_an_email_no_account_could_have_is_a_wrong_email(guarded: str) -> None:
+    # PostgreSQL refuses NUL in text and a lone surrogate is not UTF-8: neither reaches the database.
+    for email in ("\x00", "a\x00b@example.com"):
+        assert await login_code(client(guarded), email, PASSWORD) == "UNAUTHENTICATED"
+    # JSON may carry a lone surrogate as an escape (a UTF-8 encoder cannot send it as a character).
+    body = json.dumps({"query": LOGIN, "variables": {"e": "\ud800@example.com", "p": PASSWORD}})
+    async with httpx.AsyncClient() as http:
+        sent = await http.post(f"{guarded}/graphql", content=body, headers={"content-type": "application/json"})
+    answer = sent.json()
+    assert answer["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_parallel_guesses_cannot_slip_past_the_count(guarded: str) -> None:

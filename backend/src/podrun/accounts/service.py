@@ -26,6 +26,7 @@ from podrun.accounts.strength import check_strength
 from podrun.accounts.tokens import verify_token
 from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from podrun.core.pages import check_first, decode_cursor
+from podrun.core.text import storable
 from podrun.policy.store import PolicyStore
 from podrun.ratelimit import hit
 from podrun.redis_client import Keys
@@ -129,6 +130,8 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         client = origin.key
         per_minute = self.settings.signin.attempts_per_client_per_minute
         await hit(self.redis, self.keys.rate("login-client", client), per_minute, 60, "sign-in attempts from here")
+        if not storable(email):  # no account has it, and neither PostgreSQL nor a Redis key could hold it
+            raise Unauthenticated("wrong email or password")
         per_email = self.settings.quotas.login_attempts_per_minute
         await hit(self.redis, self.keys.rate("login", f"{email}:{client}"), per_email, 60, "sign-in attempts")
         await self.lockout.attempt(email, client)
