@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from arq.constants import job_key_prefix
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.utils import to_unix_ms
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -35,6 +36,23 @@ HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
 RUNNING_LAPSE_MS = 3600 * 1000
 # "No memory limit": a worker running nothing takes any run, so a run larger than a budget still starts.
 ANY_SIZE = -1
+
+# arq's enqueue_job (the job written unless it or its result exists: a second enqueue of an id is ignored), the
+# run's place in its user's queue (changed by nothing if already there) and the wake, atomic and in one round trip.
+_ADD = """
+local job_key, result_key, arq_queue = KEYS[1], KEYS[2], KEYS[3]
+local need_key, queued_key, users_key = KEYS[4], KEYS[5], KEYS[6]
+local job_id, job, expires_ms, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local need, queued_at, user, wake = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if redis.call('EXISTS', job_key, result_key) == 0 then
+  redis.call('SET', job_key, job, 'PX', expires_ms)
+  redis.call('ZADD', arq_queue, score, job_id)
+end
+redis.call('HSET', need_key, job_id, need)
+redis.call('ZADD', queued_key, 'NX', queued_at, job_id)
+redis.call('ZADD', users_key, 'NX', 0, user)
+if wake ~= '' then redis.call('PUBLISH', wake, '') end
+"""
 
 _CLAIM = """
 local users_key, need_key, arq_queue, handovers = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -113,18 +131,33 @@ class FairQueue:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self._add = redis.register_script(_ADD)
 
-    async def add(self, run: QueuedRun, *, wake: str | None = None) -> None:
-        """Queue a run behind its user's earlier ones (adding one already queued changes nothing), and publish on
-        channel `wake` in the same round trip."""
+    async def add(self, run: QueuedRun, job: bytes, expires_ms: int, *, wake: str | None = None) -> None:
+        """Enqueue the run's arq job `job` (serialized, id: the run's) held until a claim, and queue the run behind
+        its user's earlier ones; publish on channel `wake`. One round trip, as one step: a job already there (or
+        its result) is kept as it is, and adding a run already queued changes nothing."""
         execution_id, owner_id = str(run.execution_id), str(run.owner_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.fair_need, execution_id, str(run.memory_mib))
-            pipe.zadd(self.keys.fair_queued(owner_id), {execution_id: _ms(run.queued_at)}, nx=True)
-            pipe.zadd(self.keys.fair_users, {owner_id: 0}, nx=True)
-            if wake is not None:
-                pipe.publish(wake, "")
-            await pipe.execute()
+        await self._add(
+            keys=[
+                job_key_prefix + execution_id,
+                result_key_prefix + execution_id,
+                self.keys.queue,
+                self.keys.fair_need,
+                self.keys.fair_queued(owner_id),
+                self.keys.fair_users,
+            ],
+            args=[
+                execution_id,
+                job,
+                expires_ms,
+                to_unix_ms(HELD_UNTIL),
+                run.memory_mib,
+                _ms(run.queued_at),
+                owner_id,
+                wake or "",
+            ],
+        )
 
     async def claim(self, room_mib: int) -> Claimed | None:
         """Take a hand-over job, else the fairest run that fits in `room_mib` (ANY_SIZE: any run), and make its

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import deserialize_job
 
+from podrun.executions.queue import JOB_EXPIRES_MS, RunQueue
 from podrun.fair_queue import ANY_SIZE, HELD_UNTIL, FairQueue, QueuedRun
 from podrun.redis_client import Keys, create_redis
 from podrun.settings import Settings
@@ -31,9 +33,7 @@ async def queue() -> AsyncIterator[FairQueue]:
 async def add(queue: FairQueue, owner: UUID, second: int, memory_mib: int = 256) -> str:
     """Queue a run of `owner` submitted `second` seconds after START, with its held arq job."""
     execution_id = uuid.uuid4()
-    redis: ArqRedis = queue.redis  # type: ignore[assignment]
-    await redis.zadd(queue.keys.queue, {str(execution_id): HELD_UNTIL.timestamp() * 1000})
-    await queue.add(QueuedRun(execution_id, owner, memory_mib, START + timedelta(seconds=second)))
+    await queue.add(QueuedRun(execution_id, owner, memory_mib, START + timedelta(seconds=second)), b"job", 60_000)
     return str(execution_id)
 
 
@@ -91,3 +91,38 @@ async def test_a_hand_over_goes_before_every_queued_run_and_a_run_whose_job_is_g
     await queue.hand_over(handover)
     assert await claims(queue, 3, room_mib=0) == [handover, None, None]
     assert await claims(queue, 2) == [kept, None]
+
+
+async def test_a_run_is_enqueued_as_arq_would_and_a_second_enqueue_of_it_is_ignored(queue: FairQueue) -> None:
+    runs = RunQueue(queue.redis, queue.keys)  # type: ignore[arg-type]
+    alice = uuid.uuid4()
+    ours, arqs, ended = (QueuedRun(uuid.uuid4(), alice, 256, START) for _ in range(3))
+    await runs.enqueue(ours)
+    await runs.redis.enqueue_job(
+        "run_execution",
+        str(arqs.execution_id),
+        trace={},
+        _job_id=str(arqs.execution_id),
+        _queue_name=queue.keys.queue,
+        _defer_until=HELD_UNTIL,
+        _expires=JOB_EXPIRES_MS / 1000,
+    )
+    stored = {run: await queue.redis.get(job_key_prefix + str(run.execution_id)) for run in (ours, arqs)}
+    jobs = [deserialize_job(stored[run]) for run in (ours, arqs)]
+    assert [(job.function, job.args, job.kwargs, job.job_try) for job in jobs] == [
+        ("run_execution", (str(run.execution_id),), {"trace": {}}, None) for run in (ours, arqs)
+    ]
+    for run in (ours, arqs):
+        member = str(run.execution_id)
+        assert await queue.redis.zscore(queue.keys.queue, member) == HELD_UNTIL.timestamp() * 1000
+        assert JOB_EXPIRES_MS - 60_000 < await queue.redis.pttl(job_key_prefix + member) <= JOB_EXPIRES_MS
+
+    await queue.redis.zadd(queue.keys.queue, {str(ours.execution_id): 1})
+    await runs.enqueue(ours)
+    assert await queue.redis.get(job_key_prefix + str(ours.execution_id)) == stored[ours]
+    assert await queue.redis.zscore(queue.keys.queue, str(ours.execution_id)) == 1
+    # A job that ran and left its result is not enqueued again.
+    await queue.redis.set(result_key_prefix + str(ended.execution_id), b"result")
+    await runs.enqueue(ended)
+    assert await queue.redis.exists(job_key_prefix + str(ended.execution_id)) == 0
+    assert await claims(queue, 2) == [str(ours.execution_id), None]

@@ -73,14 +73,21 @@ class LiveSignIns:
             await tasks.stop(self._task)
         self._lost()
 
-    async def user(self, user_id: UUID, sign_in_id: UUID, version: int, check: Callable[[], Awaitable[User]]) -> User:
-        """The account of a live sign-in: remembered, or `check`ed against PostgreSQL (which raises if not live)."""
+    def remembered(self, user_id: UUID, sign_in_id: UUID, version: int) -> User | None:
+        """The account of a sign-in found live, while that is still known to hold; None if it must be checked."""
         key = (user_id, sign_in_id, version)
         if self._listening and (known := self._known.get(key)) is not None:
             if time.monotonic() - known[0] < KEEP_S:
                 self._known.move_to_end(key)
                 return _detached(known[1])
             self._forget(key)
+        return None
+
+    async def user(self, user_id: UUID, sign_in_id: UUID, version: int, check: Callable[[], Awaitable[User]]) -> User:
+        """The account of a live sign-in: remembered, or `check`ed against PostgreSQL (which raises if not live)."""
+        if (user := self.remembered(user_id, sign_in_id, version)) is not None:
+            return user
+        key = (user_id, sign_in_id, version)
         epoch = self._epoch
         user = await check()
         if self._listening and self._epoch == epoch:

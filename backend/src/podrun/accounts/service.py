@@ -23,7 +23,7 @@ from podrun.accounts.passwords import hash_password, verify_password
 from podrun.accounts.preferences import Preferences
 from podrun.accounts.sign_ins import Caller, Origin, RevokeReason, SignIns
 from podrun.accounts.strength import check_strength
-from podrun.accounts.tokens import verify_token
+from podrun.accounts.tokens import TokenClaims, verify_token
 from podrun.core.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from podrun.core.pages import check_first, decode_cursor
 from podrun.core.text import storable
@@ -169,7 +169,10 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
 
     async def user_for_token(self, token: str) -> Caller:
         """Who an access token belongs to, while the account is enabled and the token's sign-in live."""
-        claims = verify_token(self.settings, token, "access")
+        return await self.caller_for(verify_token(self.settings, token, "access"))
+
+    async def caller_for(self, claims: TokenClaims) -> Caller:
+        """Who a verified access token's `claims` name, while the account is enabled and the sign-in live."""
         user = await self._live_user(claims.user_id, claims.sign_in_id, claims.version)
         return Caller(user=user, sign_in_id=claims.sign_in_id)
 

@@ -11,9 +11,11 @@ from uuid import UUID
 
 import structlog
 from arq.connections import ArqRedis
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
 
-from podrun.fair_queue import HELD_UNTIL, FairQueue, QueuedRun
+from podrun.fair_queue import FairQueue, QueuedRun
 from podrun.observability import tracing
 from podrun.quotas import SubmitQuotas
 from podrun.redis_client import Keys
@@ -21,7 +23,7 @@ from podrun.redis_client import Keys
 log = structlog.get_logger(__name__)
 
 # A held job outlives any wait in the queue; one lost with it is enqueued again by the sweep.
-JOB_EXPIRES = timedelta(days=1)
+JOB_EXPIRES_MS = int(timedelta(days=1).total_seconds() * 1000)
 
 
 class RunQueue:
@@ -38,21 +40,23 @@ class RunQueue:
 
         A kernel is queued the same way, as the job `run_kernel` with the kernel's id.
 
-        arq ignores a second enqueue of the same id; the run is queued for the claim again either way. The job
-        carries the current trace context, so the worker's spans join the submission's trace.
+        A second enqueue of the same id leaves the first job as it is (as arq's own enqueue does); the run is queued
+        for the claim again either way. The job carries the current trace context, so the worker's spans join the
+        submission's trace.
         """
         execution_id = run.execution_id
         with tracing.tracer.start_as_current_span("enqueue", attributes={"podrun.execution_id": str(execution_id)}):
-            job_id = str(execution_id)
-            await self.redis.enqueue_job(
+            # The job as arq's `enqueue_job(function, id, trace=..., _job_id=id, _defer_until=HELD_UNTIL,
+            # _expires=a day)` writes it, but in the fair queue's one round trip instead of arq's three before it.
+            job = serialize_job(
                 function,
-                job_id,
-                trace=tracing.carrier(),
-                _job_id=job_id,
-                _defer_until=HELD_UNTIL,
-                _expires=JOB_EXPIRES,
+                (str(execution_id),),
+                {"trace": tracing.carrier()},
+                None,
+                timestamp_ms(),
+                serializer=self.redis.job_serializer,
             )
-            await self.fair.add(run, wake=self.keys.queue_wake)
+            await self.fair.add(run, job, JOB_EXPIRES_MS, wake=self.keys.queue_wake)
 
     async def hand_over(self, execution_id: UUID, dead_worker_id: str, function: str = "run_execution") -> bool:
         """Enqueue the job that re-attaches a live worker to a run whose worker died; False if one was already.

@@ -7,7 +7,8 @@ written: the final one writes the outcome and the archived log in one transactio
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -29,6 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_scoped_session
 from sqlalchemy.orm import make_transient_to_detached, undefer
 from uuid_utils.compat import uuid7
 
@@ -69,6 +71,7 @@ _USERS = cast(Table, User.__table__)
 _LOGS = cast(Table, ExecutionLog.__table__)
 _ENDED = (_EXECUTIONS.c.id, _EXECUTIONS.c.owner_id, _EXECUTIONS.c.runtime, _EXECUTIONS.c.started_at)
 _LOG_COLUMNS = ["id", "execution_id", "events", "created_at", "updated_at"]
+_OWNER_AND_STATUS = select(_EXECUTIONS.c.owner_id, _EXECUTIONS.c.status).where(_EXECUTIONS.c.id == bindparam("id"))
 
 
 class Ended(NamedTuple):
@@ -98,12 +101,19 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         parameters = {f"new_{name}": value for name, value in values.items()}
         parameters |= {"reserve_owner": execution.owner_id, "reserve_size": execution.stored_bytes, "reserve_cap": cap}
         await self.session.commit()  # what was read before (an idempotency key's lookup): nothing to keep open
-        await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        inserted = (await self.session.execute(_insert_reserving(), parameters)).scalar()
+        async with autocommit(self.session) as connection:
+            inserted = (await connection.execute(_insert_reserving(), parameters)).scalar()
         if inserted is None:
             return False
         make_transient_to_detached(execution)
         return True
+
+    async def owner_and_status(self, execution_id: UUID) -> tuple[UUID, ExecutionStatus] | None:
+        """Whose a run is and its status, in one statement outside the session (no transaction); None if there is
+        no such run."""
+        async with autocommit(self.session) as connection:
+            row = (await connection.execute(_OWNER_AND_STATUS, {"id": execution_id})).first()
+        return None if row is None else (row[0], row[1])
 
     async def storage_held(self, owner_id: UUID) -> int:
         """The bytes a user's runs hold."""
@@ -359,6 +369,15 @@ class ExecutionRepository(SQLAlchemyAsyncRepository[Execution]):
         changed = (await self.session.execute(statement)).scalar_one_or_none()
         await self.session.commit()
         return changed is not None
+
+
+@asynccontextmanager
+async def autocommit(session: AsyncSession | async_scoped_session[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection of the session's engine, outside the session and in autocommit: a statement on it is one
+    round trip (no BEGIN, no COMMIT or ROLLBACK) and skips the ORM's bookkeeping."""
+    engine = cast(AsyncEngine, session.bind)
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _column_values(execution: Execution) -> dict[str, Any]:

@@ -249,6 +249,17 @@ class ExecutionService(SQLAlchemyAsyncRepositoryService[Execution, ExecutionRepo
             raise NotFound("execution not found")
         return execution
 
+    async def visible_status(self, user: User, execution_id: str) -> tuple[UUID, ExecutionStatus]:
+        """The id and status of a run `user` may see, as `visible` decides, without loading the run."""
+        try:
+            key = UUID(execution_id)
+        except ValueError as error:
+            raise NotFound("execution not found") from error
+        found = await self.repository.owner_and_status(key)
+        if found is None or (found[0] != user.id and user.role is not Role.ADMIN):
+            raise NotFound("execution not found")
+        return key, found[1]
+
     async def page(
         self, user: User, first: int, after: str | None, status: ExecutionStatus | None, owner_id: str | None = None
     ) -> Page:

@@ -12,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from podrun.accounts.models import User
 from podrun.accounts.sign_ins import Caller, Origin
+from podrun.accounts.tokens import verify_token
 from podrun.client_address import client_address
 from podrun.container import Container
 from podrun.core.errors import Unauthenticated
@@ -57,9 +58,22 @@ class Context(BaseContext, kw_only=True):
             self.authenticated = True
         elif self.websocket is not None and self.caller is not None:
             # Not the token again (it may expire while the socket lives): the sign-in it was issued for.
-            async with self.container.users() as users:
-                self.caller = await users.still_signed_in(self.caller)
+            if (
+                remembered := self._remembered(
+                    self.caller.user.id, self.caller.sign_in_id, self.caller.user.token_version
+                )
+            ) is not None:
+                self.caller = remembered
+            else:
+                async with self.container.users() as users:
+                    self.caller = await users.still_signed_in(self.caller)
         return self.current_user
+
+    def _remembered(self, user_id: UUID, sign_in_id: UUID, version: int) -> Caller | None:
+        """The caller of a sign-in this process remembers as live (accounts/live_sign_ins.py): no session needed."""
+        live = self.container.live_sign_ins
+        user = live.remembered(user_id, sign_in_id, version) if live is not None else None
+        return None if user is None else Caller(user=user, sign_in_id=sign_in_id)
 
     @property
     def signed_in_user(self) -> User:
@@ -102,8 +116,12 @@ class Context(BaseContext, kw_only=True):
             return None
         if not authorization.lower().startswith(BEARER):
             raise Unauthenticated("Authorization must be 'Bearer <accessToken>'")
+        token = authorization[len(BEARER) :].strip()
+        claims = verify_token(self.container.settings, token, "access")
+        if (remembered := self._remembered(claims.user_id, claims.sign_in_id, claims.version)) is not None:
+            return remembered
         async with self.container.users() as users:
-            return await users.user_for_token(authorization[len(BEARER) :].strip())
+            return await users.caller_for(claims)
 
 
 def origin_of(connection: ASGIConnection[Any, Any, Any, Any] | None, settings: Settings) -> Origin:

@@ -160,8 +160,8 @@ async def _visible_run(info: Info, id: strawberry.ID) -> tuple[UUID, bool]:
     """The id of a run the caller may see, and whether it had ended; in a function of its own, so the subscription's
     generator (alive as long as it is) keeps neither the service and its session nor the row."""
     async with info.context.container.executions() as executions:
-        execution = await executions.visible(info.context.signed_in_user, id)
-        return execution.id, execution.status.terminal
+        execution_id, status = await executions.visible_status(info.context.signed_in_user, id)
+        return execution_id, status.terminal
 
 
 async def run_messages(
