@@ -238,12 +238,7 @@ class SandboxCgroup:
             (cgroup / "pids.max").write_text(str(max_pids))
             (cgroup / "cpu.weight").write_text(str(cpu_weight))
             return
-        memory = self.dirs["memory"]
-        (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
-        memsw = memory / "memory.memsw.limit_in_bytes"
-        if memsw.exists():
-            memsw.write_text(str(memory_bytes))
-        (self.dirs["pids"] / "pids.max").write_text(str(max_pids))
+        self._limit_v1(memory_bytes, max_pids)
         shares = max(V1_MIN_SHARES, round(cpu_weight * V1_SHARES_PER_WEIGHT))
         for directory in self.dirs.values():
             if (directory / "cpu.shares").exists():
@@ -266,15 +261,19 @@ class SandboxCgroup:
     def restart(self, *, memory_bytes: int, max_pids: int) -> None:
         """Lower the limits to a run's and start its usage figures afresh (v1: peak memory and CPU time reset), as if
         the cgroup were new: what the sandbox used while it waited is not the run's."""
+        self._limit_v1(memory_bytes, max_pids)
+        (self.dirs["memory"] / "memory.max_usage_in_bytes").write_text("0")
+        (self.dirs["cpuacct"] / "cpuacct.usage").write_text("0")
+
+    def _limit_v1(self, memory_bytes: int, max_pids: int) -> None:
+        """Write v1's memory (swap included, so it cannot dodge it) and process limits."""
         memory = self.dirs["memory"]
-        # The memory limit first: memsw's may never go below it.
+        # The memory limit first: memsw's may never go below it (when a claim lowers both).
         (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
         memsw = memory / "memory.memsw.limit_in_bytes"
         if memsw.exists():
             memsw.write_text(str(memory_bytes))
         (self.dirs["pids"] / "pids.max").write_text(str(max_pids))
-        (memory / "memory.max_usage_in_bytes").write_text("0")
-        (self.dirs["cpuacct"] / "cpuacct.usage").write_text("0")
 
     def add(self, pid: int) -> None:
         """Move a process into the cgroup (in every hierarchy)."""
