@@ -166,9 +166,10 @@ mutation($input: SystemSettingsInput!) {
 """
 
 
-@pytest.fixture
-async def admin(anonymous: GraphQLClient, podrun: str) -> GraphQLClient:
-    """A client signed in as a new administrator, made the way an operator makes one (`podrun create-user --admin`)."""
+@pytest.fixture(scope="session")
+async def operator(anonymous_session: GraphQLClient) -> GraphQLClient:
+    """The session's first administrator, made the way an operator makes one (`podrun create-user --admin`);
+    `admin` refreshes its tokens (one sign-in a session keeps it clear of the per-account sign-in limit)."""
     email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "podrun.cli", "create-user", "--email", email, "--password", ADMIN_PASSWORD, "--admin"],
@@ -177,6 +178,27 @@ async def admin(anonymous: GraphQLClient, podrun: str) -> GraphQLClient:
     )
     output, _ = await process.communicate()
     assert process.returncode == 0, output.decode()
+    return await anonymous_session.login(email, ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def anonymous_session(podrun: str) -> GraphQLClient:
+    return GraphQLClient(podrun)
+
+
+REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
+
+
+@pytest.fixture
+async def admin(anonymous: GraphQLClient, operator: GraphQLClient) -> GraphQLClient:
+    """A client signed in as a new administrator: a new account the session's first administrator made one
+    (a CLI process per test would cost seconds of start-up each)."""
+    email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
+    user = await anonymous.register(email, ADMIN_PASSWORD)
+    tokens = (await anonymous.execute(REFRESH, {"t": operator.refresh_token}))["refreshToken"]
+    operator.token, operator.refresh_token = tokens["accessToken"], tokens["refreshToken"]
+    await operator.execute("mutation($id: ID!) { setUserRole(id: $id, role: ADMIN) { id } }", {"id": user.user_id})
+    # A new role ends the account's sign-ins: sign in again as the administrator it now is.
     return await anonymous.login(email, ADMIN_PASSWORD)
 
 

@@ -41,9 +41,10 @@ async def graphql(client: PodrunClient, query: str, variables: dict[str, Any]) -
     return body["data"]  # type: ignore[no-any-return]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def slug(deployment: Deployment) -> str:
-    """An approved tool, published by a new admin (`podrun create-user --admin`, as an operator makes one)."""
+    """An approved tool, published by a new admin (`podrun create-user --admin`, as an operator makes one); the
+    tests only run it, so they share it."""
     email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "podrun.cli", "create-user", "--email", email, "--password", PASSWORD, "--admin"],
