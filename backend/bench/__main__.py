@@ -119,8 +119,18 @@ async def main(arguments: argparse.Namespace) -> int:
             bench = Bench(plan, podrun, http, BareCommands(settings), settings.worker.concurrency)
             for name in arguments.only.split(","):
                 began = time.perf_counter()
+                print(f"\n[{datetime.now(UTC):%H:%M:%S}] {name} ...", flush=True)
+                deadline = asyncio.timeout(plan.section_timeout_s)
                 try:
-                    section = await SCENARIOS[name](bench)
+                    async with deadline:
+                        section = await SCENARIOS[name](bench)
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    overstayed = f"not done after {plan.section_timeout_s:.0f} s"
+                    print(f"\n{name}: FAILED: {overstayed}")
+                    section = Section(f"{name}: FAILED", [Figure("failure", overstayed)])
+                    failed = True
                 except Failed as exc:
                     print(f"\n{name}: FAILED: {exc}")
                     section = Section(f"{name}: FAILED", [Figure("failure", str(exc)[:300])])

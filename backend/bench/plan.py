@@ -24,6 +24,8 @@ class Plan:
     # Empty lines the short-lines benchmark writes (the same bytes as long lines are its baseline).
     short_lines: int
     burst_runs: int
+    # A benchmark that takes longer has hung (a lost status, say): it is reported failed, and the rest go on.
+    section_timeout_s: float
 
 
 FULL = Plan(
@@ -40,6 +42,7 @@ FULL = Plan(
     flood_output_bytes=8 * 1024 * 1024,
     short_lines=1_000_000,
     burst_runs=50,
+    section_timeout_s=1200.0,
 )
 QUICK = Plan(
     name="quick",
@@ -54,4 +57,5 @@ QUICK = Plan(
     flood_output_bytes=64 * 1024,
     short_lines=10_000,
     burst_runs=6,
+    section_timeout_s=120.0,
 )
