@@ -152,6 +152,7 @@ class StandIn:
         self.cut_next_follow_after: int | None = None
         self.hold_next_start_s = 0.0
         self.hold_next_attach_s = 0.0
+        self.hold_deletes_s = 0.0
         self.attaches_held = 0
         self.follows_cut = 0
         self.gone_served = 0
@@ -397,6 +398,7 @@ class StandIn:
         return web.json_response(pod.manifest)
 
     async def delete_pod(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.hold_deletes_s)
         name = request.match_info["name"]
         pod = self.pods.get(name)
         if pod is None:

@@ -261,6 +261,21 @@ async def test_close_deletes_the_waiting_pods(kubeconfig: Path, standin: StandIn
     assert not any(name in standin.config_maps for name in waiting)
 
 
+async def test_closing_while_a_pod_starts_deletes_it_before_close_returns(kubeconfig: Path, standin: StandIn) -> None:
+    # The pod's start is held, so close() cancels its launch; deletes slower than a cancel's patience
+    # (tasks.stop cancels again every 50 ms) must still be waited for, not left running past the client's close.
+    standin.call(lambda: setattr(standin, "hold_next_start_s", 2.0))
+    standin.call(lambda: setattr(standin, "hold_deletes_s", 0.3))
+    runner = KubernetesRunner(settings(kubeconfig, warm_pool_size=1))
+    try:
+        await runner.open("closing-early")
+        await until(lambda: len(pods_of(standin, "closing-early")) == 1)
+        await runner.close()
+        assert pods_of(standin, "closing-early") == set()
+    finally:
+        standin.call(lambda: setattr(standin, "hold_deletes_s", 0.0))
+
+
 async def test_the_reaper_keeps_a_live_workers_warm_pods_and_removes_a_dead_ones(
     worker: KubernetesRunner, successor: KubernetesRunner, standin: StandIn
 ) -> None:

@@ -88,6 +88,8 @@ class KubernetesRunner:
         self.namespace = self.cluster.namespace
         # Warm pods carry the id of the worker whose pool made them (`open` sets it).
         self.owner = uuid.uuid4().hex
+        # Deletions of pods whose launch was cancelled, which `close` waits for before closing the client.
+        self.discarding: set[asyncio.Task[None]] = set()
 
     @cached_property
     def pool(self) -> WarmPool[WarmPod]:
@@ -266,8 +268,11 @@ class KubernetesRunner:
             await api.create_namespaced_config_map(self.namespace, build_warm_config_map(self.settings, pod))
             ready = await self.harness_ready(warm.name)
         except asyncio.CancelledError:
-            # The pool is closing: nobody else would delete this pod.
-            await asyncio.shield(warm.discard())
+            # The pool is closing: nobody else would delete this pod. In a task of its own that `close` waits for:
+            # the pool's close cancels again and again, so a shield here could be left behind.
+            discard = asyncio.create_task(warm.discard(), name=f"discard-{warm.name}")
+            self.discarding.add(discard)
+            discard.add_done_callback(self.discarding.discard)
             raise
         except (ApiException, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("warm pod not started", sandbox=warm.name, error=type(exc).__name__)
@@ -325,7 +330,8 @@ class KubernetesRunner:
         Execution pods outlive the worker by design.
         """
         await self.pool.close()
-
+        if self.discarding:
+            await asyncio.wait(self.discarding)
         await self.cluster.close()
 
     async def cleanup(self, name: str) -> None:
