@@ -109,8 +109,9 @@ async def test_cancel_while_running_ends_the_run_within_a_second(alice: GraphQLC
 
 
 async def test_cancel_while_queued_ends_the_run_before_it_starts(alice: GraphQLClient) -> None:
-    # The worker runs 4 jobs at once: keep it busy so the fifth run waits in the queue.
-    sleepers = [await submit(alice, SLEEPER, limits={"wallTimeMs": 5000}) for _ in range(4)]
+    # The worker runs 4 jobs at once: keep it busy so the fifth run waits in the queue (the sleepers' time is
+    # ample for a starved machine; the test cancels them).
+    sleepers = [await submit(alice, SLEEPER, limits={"wallTimeMs": 60_000}) for _ in range(4)]
     try:
         for sleeper in sleepers:
             await wait_for_status(alice, sleeper, "RUNNING")
@@ -152,7 +153,7 @@ async def test_cancelling_twice_is_fine(alice: GraphQLClient) -> None:
 
 
 # Never reads its stdin while the test runs (the test cancels it).
-NEVER_READS = "import time\nprint('ready', flush=True)\ntime.sleep(55)\n"
+NEVER_READS = "import time\nprint('ready', flush=True)\ntime.sleep(58)\n"
 
 
 async def test_input_a_run_does_not_read_is_refused_past_the_cap_and_what_was_accepted_is_kept(
@@ -174,7 +175,8 @@ async def test_input_a_run_does_not_read_is_refused_past_the_cap_and_what_was_ac
                     return 0
                 return len(chunk)
 
-        accepted = sum(await asyncio.gather(*(send() for _ in range(200))))
+        # Sixty chunks, over twice what can be accepted, so some are refused without outlasting the script.
+        accepted = sum(await asyncio.gather(*(send() for _ in range(60))))
         # What waits for the script: within the cap in Redis, plus what the sandbox's harness and pipes hold.
         cap = settings.limits.pending_input_bytes
         assert cap - len(chunk) < accepted <= cap + harness.MAX_PENDING_STDIN + 4 * 64 * 1024
