@@ -167,7 +167,7 @@ mutation($input: SystemSettingsInput!) {
 
 
 @pytest.fixture(scope="session")
-async def operator(anonymous_session: GraphQLClient) -> GraphQLClient:
+async def operator(podrun: str) -> GraphQLClient:
     """The session's first administrator, made the way an operator makes one (`podrun create-user --admin`);
     `admin` refreshes its tokens (one sign-in a session keeps it clear of the per-account sign-in limit)."""
     email = f"admin-{uuid.uuid4().hex[:12]}@example.com"
@@ -178,12 +178,7 @@ async def operator(anonymous_session: GraphQLClient) -> GraphQLClient:
     )
     output, _ = await process.communicate()
     assert process.returncode == 0, output.decode()
-    return await anonymous_session.login(email, ADMIN_PASSWORD)
-
-
-@pytest.fixture(scope="session")
-def anonymous_session(podrun: str) -> GraphQLClient:
-    return GraphQLClient(podrun)
+    return await GraphQLClient(podrun).login(email, ADMIN_PASSWORD)
 
 
 REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
