@@ -47,8 +47,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
-    """Say it loudly at the end when the tests on a real Kubernetes did not run."""
+    """Each failure in one short line, then, loudly, whether the tests on a real Kubernetes did not run."""
     from tests.kubernetes_local.fixtures import NOT_TESTED
+
+    failures = [*terminalreporter.stats.get("failed", []), *terminalreporter.stats.get("error", [])]
+    if failures:
+        terminalreporter.section("failures, one line each", sep="=", red=True, bold=True)
+    for report in failures:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = (crash.message if crash is not None else str(report.longrepr)).strip().split("\n")[0]
+        kind = "FAILED" if report.when == "call" else f"ERROR in {report.when}"
+        terminalreporter.line(f"{kind} {report.nodeid}: {message[:200]}", red=True)
 
     skipped = [
         report

@@ -165,8 +165,15 @@ async def test_a_hundred_thousand_quick_prints_replay_without_a_split_line(alice
     events = await collect(alice, execution_id)
     assert final(events)["status"] == "SUCCEEDED"
     line_events = [e for e in events if e["kind"] == "line"]
-    assert [e["text"] for e in line_events] == [str(i) for i in range(100_000)]
-    assert not any(e["partial"] for e in line_events)
+    # A partial line is flushed only after 100 ms without output. A starved machine may pause the script that long
+    # now and then; splitting at every read that ends mid-line would split one in each 8 KiB block, about 70 here.
+    split = [e["text"] for e in line_events if e["partial"]]
+    assert len(split) <= 3, split
+    texts = "".join(e["text"] + ("" if e["partial"] else "\n") for e in line_events).splitlines()
+    wanted = [str(i) for i in range(100_000)]
+    # The first difference, not a diff of 100,000 lines.
+    differs = next((i for i, text in enumerate(texts) if i >= len(wanted) or text != wanted[i]), None)
+    assert (len(texts), differs) == (len(wanted), None), texts[(differs or 0) : (differs or 0) + 3]
 
 
 # Writes a million empty lines (1 MB, within the default output cap), then waits for a line on stdin: the run

@@ -27,6 +27,8 @@ CONTROL_BATCH = 100
 BATCH_LINES = 1000
 # How long the control readers get to see the end mark before they are cancelled (Redis away: they are).
 END_WAIT_S = 0.05
+# The extra wait, after the quiet that flushes a partial line, for output the loop has not seen yet.
+LATE_OUTPUT_GRACE_S = 0.01
 
 
 class SandboxPump:
@@ -106,8 +108,13 @@ class SandboxPump:
                     try:
                         chunk = await asyncio.wait_for(chunks.get(), self.lines.due_in())
                     except TimeoutError:
-                        await self.writer.lines(self.lines.flush_due())
-                        continue
+                        # A loop held up wakes to the timer with output still on its way through the reader: one
+                        # short look more before taking the quiet for a pause.
+                        try:
+                            chunk = await asyncio.wait_for(chunks.get(), LATE_OUTPUT_GRACE_S)
+                        except TimeoutError:
+                            await self.writer.lines(self.lines.flush_due())
+                            continue
                 if chunk is None:
                     break
                 if isinstance(chunk, ArtifactOutput):

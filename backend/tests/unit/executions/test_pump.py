@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -20,6 +21,7 @@ from podrun.redis_client import Keys
 from podrun.runners.base import ArtifactCaps, ArtifactOutput, OutputBytes
 from podrun.streams.control import Cancel, ControlStream, Eof
 from podrun.streams.events import ArtifactEvent, Entry, LineEvent, batch_lines, unfold
+from podrun.streams.lines import PARTIAL_FLUSH_S
 from podrun.streams.log import EventLog, LogWriter
 from tests.unit.executions.fakes import FakeSandbox, Step
 
@@ -122,6 +124,18 @@ async def test_a_partial_line_is_logged_when_the_script_pauses_after_it(redis: R
     pumped_box.append(pumped)
     await asyncio.wait_for(pumped.pump.run(), 10)
     assert pumped.seen() == [("out", "name? ", True), ("out", "Ada", False)]
+
+
+async def test_output_that_came_while_the_worker_was_busy_is_not_taken_for_a_pause(redis: Redis, keys: Keys) -> None:
+    async def busy_worker() -> None:
+        await asyncio.sleep(0.01)  # the pump takes "hel" and waits for more
+        # The worker's loop is held up (blocking on purpose): the flush timer comes due meanwhile.
+        time.sleep(PARTIAL_FLUSH_S * 1.5)  # noqa: ASYNC251
+        for _ in range(10):  # and the rest of the line is still on its way from the sandbox when the timer fires
+            await asyncio.sleep(0)
+
+    _, pumped = await pump(redis, keys, [out(b"hel"), busy_worker, out(b"lo\n")])
+    assert pumped.seen() == [("out", "hello", False)]
 
 
 async def test_artifacts_come_between_the_lines_written_around_them(redis: Redis, keys: Keys) -> None:
