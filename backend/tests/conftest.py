@@ -6,13 +6,31 @@ import os
 
 import pytest
 from _pytest.terminal import TerminalReporter
+from sqlalchemy.engine import make_url
+
+DATABASE_URL = os.environ.get("PODRUN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/podrun_test")
+REDIS_URL = os.environ.get("PODRUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def own_stores(database_url: str, redis_url: str) -> tuple[str, str]:
+    """The database and Redis db of this test process. Under pytest-xdist (`-n 2`), worker gwN has its own:
+    the database with `_gwN` appended, and the Redis db N below the suite's (15, 14, ...), since the session's
+    Podrun empties its Redis db when it starts."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return database_url, redis_url
+    index = int(worker.removeprefix("gw"))
+    database = make_url(database_url)
+    own_database = database.set(database=f"{database.database}_{worker}").render_as_string(hide_password=False)
+    server, _, db = redis_url.rpartition("/")
+    return own_database, f"{server}/{int(db or 0) - index}"
+
 
 # Set before anything imports podrun.settings; subprocesses (API, worker) inherit these.
+OWN_DATABASE_URL, OWN_REDIS_URL = own_stores(DATABASE_URL, REDIS_URL)
 TEST_ENV = {
-    "PODRUN_DATABASE_URL": os.environ.get(
-        "PODRUN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/podrun_test"
-    ),
-    "PODRUN_REDIS_URL": os.environ.get("PODRUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    "PODRUN_DATABASE_URL": OWN_DATABASE_URL,
+    "PODRUN_REDIS_URL": OWN_REDIS_URL,
     "PODRUN_REDIS_PREFIX": "podrun-test",
     "PODRUN_JWT_SECRET": "test-secret-" + "x" * 40,
     "PODRUN_MODE": "development",

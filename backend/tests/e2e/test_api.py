@@ -188,7 +188,9 @@ async def test_another_users_execution_is_not_found(alice: GraphQLClient, bob: G
     assert lines(await collect(alice, execution_id)) == ["mine"]
 
 
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", "", str(uuid.uuid4()), "01a20392-32f9-7117-b3de-2503ab94037c'--"])
+@pytest.mark.parametrize(
+    "bad_id", ["not-a-uuid", "", "e6e0e139-cfa3-4eb7-af45-eb09cf0cc84b", "01a20392-32f9-7117-b3de-2503ab94037c'--"]
+)
 async def test_a_malformed_or_unknown_id_is_not_found(idle: GraphQLClient, bad_id: str) -> None:
     with pytest.raises(GraphQLFailure) as failure:
         await idle.execute(EXECUTION, {"id": bad_id})
