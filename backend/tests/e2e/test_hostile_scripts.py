@@ -56,6 +56,10 @@ CLONE_THREAD = 0x00010000
 PTRACE_GETREGS = 12
 
 
+# Shown in every sandbox by design, so no secret of the host.
+SYSTEM_DIRS = ("/", "/usr")
+
+
 @dataclass(frozen=True)
 class Target:
     """A deployment whose worker runs as `kind` ("root" or "unprivileged")."""
@@ -90,6 +94,8 @@ def target(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Targe
     python: list[str] = request.getfixturevalue("unprivileged_python") if kind == "unprivileged" else [sys.executable]
     worker = deployment.worker(python)
     host_paths = [str(BACKEND_DIR.parent), str(Path.home()), sys.prefix, sys.base_prefix, str(LOG_DIR), python[-1]]
+    # A virtual environment made from the system's own Python has /usr as its base prefix.
+    host_paths = [path for path in host_paths if path not in SYSTEM_DIRS]
     try:
         wait_ready(deployment.base_url, deployment.api)
         yield Target(kind, deployment.base_url, worker, database_url, host_paths)
