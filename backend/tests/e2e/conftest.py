@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from podrun.settings import Settings, SignInSettings
 from tests.client import GraphQLClient
 from tests.databases import fresh_database
+from tests.e2e.helpers import REFRESH, SET_ROLE
 from tests.kubernetes_local.fixtures import RealPodrun
 from tests.processes import PodrunDeployment, PodrunProcess, free_port, wait_ready
 
@@ -181,9 +182,6 @@ async def operator(podrun: str) -> GraphQLClient:
     return await GraphQLClient(podrun).login(email, ADMIN_PASSWORD)
 
 
-REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
-
-
 @pytest.fixture
 async def admin(anonymous: GraphQLClient, operator: GraphQLClient) -> GraphQLClient:
     """A client signed in as a new administrator: a new account the session's first administrator made one
@@ -192,7 +190,7 @@ async def admin(anonymous: GraphQLClient, operator: GraphQLClient) -> GraphQLCli
     user = await anonymous.register(email, ADMIN_PASSWORD)
     tokens = (await anonymous.execute(REFRESH, {"t": operator.refresh_token}))["refreshToken"]
     operator.token, operator.refresh_token = tokens["accessToken"], tokens["refreshToken"]
-    await operator.execute("mutation($id: ID!) { setUserRole(id: $id, role: ADMIN) { id } }", {"id": user.user_id})
+    await operator.execute(SET_ROLE, {"id": user.user_id, "role": "ADMIN"})
     # A new role ends the account's sign-ins: sign in again as the administrator it now is.
     return await anonymous.login(email, ADMIN_PASSWORD)
 

@@ -10,6 +10,10 @@ import websockets
 
 from tests.client import EVENTS, SUBMIT, GraphQLClient
 
+# Operations several end-to-end test files send.
+REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
+SET_ROLE = "mutation($id: ID!, $role: Role!) { setUserRole(id: $id, role: $role) { id role } }"
+
 
 async def submit(client: GraphQLClient, script: str, **fields: Any) -> str:
     """Submit a script and return the execution id."""

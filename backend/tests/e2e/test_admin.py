@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from podrun.settings import Settings
 from tests.client import EVENTS, SUBMIT, GraphQLClient, GraphQLFailure
 from tests.e2e.conftest import SYSTEM_SETTINGS, UPDATE_SYSTEM_SETTINGS
-from tests.e2e.helpers import connection_init, submit, wait_for_status
+from tests.e2e.helpers import SET_ROLE, connection_init, submit, wait_for_status
 
 PASSWORD = "correct horse battery"
 USERS = """
@@ -24,7 +24,6 @@ query($first: Int, $after: String, $search: String) {
   }
 }
 """
-SET_ROLE = "mutation($id: ID!, $role: Role!) { setUserRole(id: $id, role: $role) { id role } }"
 SET_DISABLED = "mutation($id: ID!, $d: Boolean!) { setUserDisabled(id: $id, disabled: $d) { id disabled } }"
 RESET_PASSWORD = "mutation($id: ID!, $p: String!) { resetUserPassword(id: $id, password: $p) { id } }"
 EXECUTIONS = """

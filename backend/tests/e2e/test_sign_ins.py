@@ -17,18 +17,16 @@ from podrun.accounts.tokens import REFRESH_REFUSED, issue_token
 from podrun.app.revocations import CLOSE_CODE, CLOSE_REASON
 from podrun.settings import Settings
 from tests.client import GraphQLClient, GraphQLFailure
-from tests.e2e.helpers import submit
+from tests.e2e.helpers import REFRESH, SET_ROLE, submit
 from tests.e2e.hostile import RawSocket, client, raw_socket
 from tests.processes import LOG_DIR
 
 PASSWORD = "correct horse battery"
 ME = "{ me { email role } }"
-REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
 SIGN_INS = "{ mySignIns { id createdAt lastUsedAt address userAgent current } }"
 SIGN_OUT = "mutation { signOut }"
 SIGN_OUT_EVERYWHERE = "mutation { signOutEverywhere }"
 REVOKE = "mutation($id: ID!) { revokeSignIn(id: $id) }"
-SET_ROLE = "mutation($id: ID!, $role: Role!) { setUserRole(id: $id, role: $role) { id role } }"
 WATCH = "subscription($id: ID!) { executionEvents(id: $id) { __typename } }"
 LONG_RUN = "import time\nprint('started', flush=True)\ntime.sleep(30)\n"
 

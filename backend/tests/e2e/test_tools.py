@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from tests.client import GraphQLClient, GraphQLFailure
-from tests.e2e.helpers import collect, final, lines
+from tests.e2e.helpers import SET_ROLE, collect, final, lines
 
-SET_ROLE = "mutation($id: ID!, $role: Role!) { setUserRole(id: $id, role: $role) { id role } }"
 SAVE = "mutation($input: SaveScriptInput!) { saveScript(input: $input) { id } }"
 VERSION_FIELDS = """
 id version status note title description sourceVisible source createdAt reviewedAt
