@@ -7,12 +7,11 @@ left as a killed process would leave them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from podrun.runners.kubernetes.runner import KubernetesRunner
 from podrun.runners.kubernetes.sandbox import PodSandbox
 from podrun.settings import KubernetesSettings, Settings
 from tests.kubernetes_standin.server import FakePod, StandIn, StandInServer
+from tests.waiting import until
 
 RUNTIME = "python-3.12"
 LIMITS = Limits(wall_time_ms=20_000, cpu_time_ms=10_000, memory_mib=256, output_bytes=1 << 20, processes=16)
@@ -72,13 +72,6 @@ def settings(kubeconfig: Path, **kubernetes: Any) -> Settings:
             **(defaults | kubernetes),
         )
     )
-
-
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ and the suite's other cluster never meet. Its workers keep two warm pods each.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,6 +20,7 @@ from tests.integration.kubernetes.conftest import Cluster, k8s_settings
 from tests.integration.kubernetes.views import StandInView
 from tests.kubernetes_standin.server import StandIn, StandInServer
 from tests.processes import PodrunDeployment, wait_ready
+from tests.waiting import until
 
 SESSION = uuid.uuid4().hex[:10]
 PREFIX = f"podrun-k8s-warm-test-{SESSION}"
@@ -52,13 +52,6 @@ def warm_cluster(base_settings: Settings, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 async def user(warm_cluster: Cluster) -> GraphQLClient:
     return await GraphQLClient(warm_cluster.base_url).register()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 def labels(state: StandIn, name: str) -> dict[str, str]:

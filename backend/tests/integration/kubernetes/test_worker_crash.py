@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.client import EVENTS, GraphQLClient
 from tests.e2e.helpers import assert_consecutive, collect, execution, final, flatten, submit
 from tests.integration.kubernetes.conftest import Cluster
+from tests.waiting import until
 
 SCRIPT = "import time\nfor i in range(50):\n    print('line', i, flush=True)\n    time.sleep(0.3)\n"
 
@@ -30,9 +29,7 @@ async def test_a_new_worker_re_attaches_to_the_running_pod(cluster: Cluster, use
     assert stored["stdout"] == "".join(f"line {i}\n" for i in range(50))
     # Created once; the second create answered 409 and the new worker attached to the same pod.
     assert cluster.pods.creates(name) == 2
-    # The pod is deleted after the run has ended, in the background (and a real cluster's audit log lags it).
-    deadline = asyncio.get_running_loop().time() + 30
-    while cluster.pods.deletes(name) < 1:
-        assert asyncio.get_running_loop().time() < deadline, "the pod was never deleted"
-        await asyncio.sleep(0.2)
+    # The pod is deleted after the run has ended, in the background (and a real cluster's audit log lags it; each
+    # look reads that log).
+    await until(lambda: cluster.pods.deletes(name) >= 1, message="the pod was never deleted", every=0.2)
     assert cluster.pods.deletes(name) == 1

@@ -12,11 +12,10 @@ error, and the output.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from tests.client import GraphQLClient
 from tests.e2e.helpers import collect, final, lines, submit
 from tests.kubernetes_local.fixtures import RealPodrun
 from tests.kubernetes_standin.server import StandInServer
+from tests.waiting import until
 
 LIMITS = Limits(wall_time_ms=20_000, cpu_time_ms=10_000, memory_mib=256, output_bytes=1 << 20, processes=16)
 MIB = 1024 * 1024
@@ -138,13 +138,6 @@ def default_runtime(runner: Runner) -> str:
     return next(runtime.id for runtime in runner.runtimes() if runtime.default)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
-
 def served_warm(sandbox: object) -> bool:
     if isinstance(sandbox, LocalSandbox):
         return sandbox.warm
@@ -159,7 +152,7 @@ async def test_the_same_script_ends_the_same_way_everywhere(subject: Subject, ca
     if subject.warm:
         assert pool is not None
         pool.warm(runtime)
-        await until(lambda: pool.sizes().get(runtime, 0) > 0)
+        await until(lambda: pool.sizes().get(runtime, 0) > 0, timeout=120)
     spec = SandboxSpec(
         name=sandbox_name(uuid.uuid4()),
         runtime_id=runtime,

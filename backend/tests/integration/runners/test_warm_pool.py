@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,6 +14,7 @@ from podrun.core.output import Stream
 from podrun.runners.base import SandboxResult, SandboxSpec, sandbox_name
 from podrun.runners.local import LocalRunner, LocalSandbox
 from podrun.settings import SandboxSettings, Settings
+from tests.waiting import until
 
 LIMITS = Limits(wall_time_ms=10_000, cpu_time_ms=5_000, memory_mib=256, output_bytes=1024 * 1024, processes=16)
 
@@ -29,13 +29,6 @@ async def runner() -> AsyncIterator[LocalRunner]:
 
 def default_runtime(runner: LocalRunner) -> str:
     return next(runtime.id for runtime in runner.runtimes() if runtime.default)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 async def run(runner: LocalRunner, script: str, limits: Limits = LIMITS) -> tuple[LocalSandbox, str, SandboxResult]:
