@@ -27,6 +27,11 @@ subscription($id: ID!, $after: Int) {
 """
 
 
+def output_text(line_events: list[dict[str, Any]]) -> str:
+    """The output the lines were cut from: each whole line with its newline back, partial pieces joined."""
+    return "".join(e["text"] + ("" if e["partial"] else "\n") for e in line_events)
+
+
 async def run_when_followed(client: GraphQLClient, script: str) -> list[tuple[float, dict[str, Any]]]:
     """Run `script` once the runner follows its output; every event with the time it arrived.
 
@@ -152,7 +157,7 @@ async def test_a_3_mib_line_reaches_a_client_with_a_1_mib_message_limit(alice: G
     events = [event for message in messages for event in flatten(message)]
     assert_consecutive(events)
     pieces = [e for e in events if e["kind"] == "line"]
-    assert "".join(p["text"] + ("" if p["partial"] else "\n") for p in pieces) == "x" * (3 * 1024 * 1024) + "\nafter\n"
+    assert output_text(pieces) == "x" * (3 * 1024 * 1024) + "\nafter\n"
     # Each message stays under 256 KiB of JSON, so the 3 MiB arrive in a dozen or more.
     chunks = [m for m in messages if m["__typename"] == "OutputChunk"]
     assert len(chunks) >= 12
@@ -169,7 +174,7 @@ async def test_a_hundred_thousand_quick_prints_replay_without_a_split_line(alice
     # now and then; splitting at every read that ends mid-line would split one in each 8 KiB block, about 70 here.
     split = [e["text"] for e in line_events if e["partial"]]
     assert len(split) <= 3, split
-    texts = "".join(e["text"] + ("" if e["partial"] else "\n") for e in line_events).splitlines()
+    texts = output_text(line_events).splitlines()
     wanted = [str(i) for i in range(100_000)]
     # The first difference, not a diff of 100,000 lines.
     differs = next((i for i, text in enumerate(texts) if i >= len(wanted) or text != wanted[i]), None)
